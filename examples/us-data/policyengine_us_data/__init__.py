@@ -1,0 +1,1 @@
+"""Example twin of policyengine-us-data (kept import-free for fast startup)."""
