@@ -1,0 +1,91 @@
+import { join } from 'node:path';
+import type { Argv } from './argv.ts';
+import { Cache } from './cache.ts';
+import { baseActionEnv } from './config.ts';
+import type { Event } from './events.ts';
+import { LocalExecutor } from './executors/local.ts';
+import type { Executor } from './executors/executor.ts';
+import type { Logger } from './logger.ts';
+import { lazyRunTree, prepare, type Prepared } from './prepare.ts';
+import { RunRecorder } from './recorder.ts';
+import { allocateRun, runDir, type RunId } from './run.ts';
+import { Scheduler } from './scheduler.ts';
+import type { ExecutorKind, Target } from './target.ts';
+
+export interface BuildOptions {
+  argv: Argv;
+  goals: string[] | 'default';
+  logger: Logger;
+  signal: AbortSignal;
+  /** Set by `--detach`: the parent already allocated the run. */
+  runId?: RunId;
+}
+
+/** Chooses the executor of each target: EXECUTOR=modal sends targets that declare `modal` there. */
+function executorChoice(p: Prepared): (t: Target) => ExecutorKind {
+  return (t) => (p.vars.EXECUTOR === 'modal' && t.executor === 'modal' ? 'modal' : 'local');
+}
+
+async function executors(p: Prepared): Promise<Partial<Record<ExecutorKind, Executor>>> {
+  const out: Partial<Record<ExecutorKind, Executor>> = { local: new LocalExecutor() };
+  if (p.vars.EXECUTOR === 'modal') {
+    const { createModalExecutor } = await import('./executors/modal.ts');
+    out.modal = await createModalExecutor(p);
+  }
+  return out;
+}
+
+/** `./build.ts pipeline` and `./build.ts <target>...`: returns the process exit code. */
+export async function buildCommand(o: BuildOptions): Promise<number> {
+  const started = Date.now();
+  const p = await prepare(o.argv, o.goals);
+  const cache = new Cache(p.cacheDir, p.memo);
+  const emit = (e: Event) => o.logger.emit(e);
+
+  if (o.argv.flags.dryRun) {
+    const scheduler = new Scheduler({
+      graph: p.graph, goals: p.goals, vars: p.vars, cache, memo: p.memo,
+      sourceRoot: join(p.tree, p.layout.projectDir),
+      executors: {}, executorFor: executorChoice(p), baseEnv: {}, cacheDir: p.cacheDir,
+      jobs: o.argv.flags.jobs, keepGoing: true, emit, signal: o.signal, record: () => undefined,
+      showCommands: true,
+    });
+    await scheduler.run();
+    await p.memo.save();
+    return 0;
+  }
+
+  const { runId, dir } = o.runId ? { runId: o.runId, dir: runDir(p.cacheDir, o.runId) } : await allocateRun(p.cacheDir, p.version, p.sha, new Date());
+  const recorder = new RunRecorder(dir, {
+    runId, status: 'running', version: p.version, sha: p.sha, branch: p.branch, repo: p.repo, dirty: p.dirty,
+    goals: p.goals, variables: { ...p.vars }, pid: process.pid, startedAt: new Date(started).toISOString(),
+    counts: { built: 0, cached: 0, failed: 0, skipped: 0 }, targets: {},
+  });
+  await recorder.flush();
+  emit({ event: 'run-start', runId, sha: p.sha, branch: p.branch, dirty: p.dirty, goals: p.goals, total: p.graph.select(p.goals).names.length });
+
+  let report;
+  try {
+    const scheduler = new Scheduler({
+      graph: p.graph, goals: p.goals, vars: p.vars, cache, memo: p.memo,
+      sourceRoot: join(p.tree, p.layout.projectDir),
+      workspace: { runDir: dir, ensureCwd: lazyRunTree(p, dir) },
+      executors: await executors(p), executorFor: executorChoice(p), baseEnv: baseActionEnv(), cacheDir: p.cacheDir,
+      jobs: o.argv.flags.jobs, keepGoing: o.argv.flags.keepGoing, emit, signal: o.signal, record: recorder.record,
+    });
+    report = await scheduler.run();
+  } catch (error) {
+    await recorder.finish('failed', (error as Error).message);
+    await p.memo.save();
+    throw error;
+  }
+  await p.memo.save();
+  const status = report.cancelled ? 'cancelled' : report.failed > 0 ? 'failed' : 'completed';
+  await recorder.finish(status, report.failed > 0 ? `${report.failed} target(s) failed` : undefined);
+  emit({
+    event: 'summary', runId, status, built: report.built, cached: report.cached, failed: report.failed, skipped: report.skipped,
+    durationMs: Date.now() - started, filesHashed: p.memo.filesRead, bytesHashed: p.memo.bytesRead,
+  });
+  if (report.cancelled) return 130;
+  return report.failed > 0 ? 1 : 0;
+}

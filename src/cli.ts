@@ -1,0 +1,90 @@
+import { parseArgv, type Argv } from './argv.ts';
+import { UsageError } from './errors.ts';
+import { jsonLogger, plainLogger, ttyLogger, type Logger } from './logger.ts';
+
+/**
+ * The CLI: argv -> validated options -> one command -> exit code (0 ok, 1 a target failed,
+ * 2 bad usage or configuration, 130 interrupted). Each command's module is imported only when it
+ * runs, so a no-op build does not pay for the publishing clients.
+ */
+const HELP = `usage: ./build.ts <command|target...> [VAR=value ...] [options]
+
+commands:
+  pipeline                 build the whole pipeline (default goals) at one pinned SHA
+  <target> ...             build those targets and whatever they need that is stale
+  status [RUN_ID=...]      list runs, or show one run target by target
+  logs RUN_ID=... [-f]     print (and follow) a run's log
+  explain <target>         say exactly what changed since the cached entry
+  graph [--dot]            print the target graph (Mermaid, or DOT)
+  cache ls|du|verify|gc    inspect the local cache
+  promote RUN_ID=...       publish a reviewed run to production and register it
+  versions                 list the version registry
+  rollback VERSION=x NEW_VERSION=y
+  gc KEEP=N                remove old unpromoted runs
+  fetch <target>           download remote-resident outputs
+
+options:
+  -n, --dry-run   print what would run and why      -j N        parallel actions
+  -k              keep going after a failure          --json      NDJSON events only
+  --detach        run in the background, print the run id
+  variables: ./build.ts vars`;
+
+const COMMANDS = new Set(['status', 'logs', 'explain', 'graph', 'cache', 'promote', 'versions', 'rollback', 'gc', 'fetch', 'vars', 'help']);
+
+function makeLogger(argv: Argv): Logger {
+  if (argv.flags.json) return jsonLogger();
+  if (process.stdout.isTTY && !process.env.CI) return ttyLogger();
+  return plainLogger();
+}
+
+export async function main(args: string[]): Promise<number> {
+  let argv: Argv;
+  try {
+    argv = parseArgv(args, 2);
+  } catch (error) {
+    return usageFailure(error, args.includes('--json'));
+  }
+  if (argv.flags.help || argv.words[0] === 'help') {
+    process.stdout.write(`${HELP}\n`);
+    return 0;
+  }
+  const [first, ...rest] = argv.words;
+  const controller = new AbortController();
+  let interrupts = 0;
+  const onSignal = () => {
+    if (++interrupts > 1) process.exit(130);
+    controller.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const logger = makeLogger(argv);
+  try {
+    if (first === undefined) throw new UsageError('no-command', 'nothing to do; run ./build.ts pipeline, or ./build.ts --help');
+    if (!COMMANDS.has(first)) {
+      if (argv.flags.detach) return await (await import('./detach.ts')).detach(args);
+      const { buildCommand } = await import('./build-command.ts');
+      const runId = process.env.BUILD_RUN_ID;
+      const goals = first === 'pipeline' ? (rest.length ? rest : 'default') : argv.words;
+      return await buildCommand({ argv, goals, logger, signal: controller.signal, ...(runId ? { runId: (await import('./run.ts')).checkRunId(runId) } : {}) });
+    }
+    const { runCommand } = await import('./commands.ts');
+    return await runCommand(first, rest, argv, logger);
+  } catch (error) {
+    return usageFailure(error, argv.flags.json);
+  } finally {
+    logger.close();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+/** The one place where thrown errors become output: usage errors exit 2, bugs exit 70 with a stack. */
+function usageFailure(error: unknown, json: boolean): number {
+  if (error instanceof UsageError) {
+    if (json) process.stdout.write(`${JSON.stringify({ event: 'error', reason: error.reason, message: error.message })}\n`);
+    process.stderr.write(`error: ${error.message}\n`);
+    return 2;
+  }
+  process.stderr.write(`internal error: ${(error as Error)?.stack ?? String(error)}\n`);
+  return 70;
+}

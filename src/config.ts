@@ -1,0 +1,47 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/**
+ * Where things live. The project root is the directory holding build.ts (the CLI runs from
+ * dist/ or src/, one level below). The cache defaults to `<root>/cache`; BUILD_CACHE_DIR moves it
+ * (tests give every case its own). Python environments may be shared between caches with
+ * BUILD_ENVS_DIR, since they are keyed by their requirements alone.
+ */
+export function projectRoot(): string {
+  return resolve(dirname(fileURLToPath(import.meta.url)), '..');
+}
+
+export function cacheDir(): string {
+  return resolve(process.env.BUILD_CACHE_DIR ?? join(projectRoot(), 'cache'));
+}
+
+/** The project version from pyproject.toml (Python) or package.json at the pinned tree. */
+export function projectVersion(projectDir: string): string {
+  const pyproject = join(projectDir, 'pyproject.toml');
+  if (existsSync(pyproject)) {
+    const match = /^\s*version\s*=\s*"([^"]+)"/m.exec(readFileSync(pyproject, 'utf8'));
+    if (match) return match[1]!;
+  }
+  const pkg = join(projectDir, 'package.json');
+  if (existsSync(pkg)) {
+    const version = (JSON.parse(readFileSync(pkg, 'utf8')) as { version?: unknown }).version;
+    if (typeof version === 'string') return version;
+  }
+  return '0.0.0';
+}
+
+/**
+ * The environment an action sees: enough to find tools and reach package indexes, plus fixed
+ * Python settings for reproducible bytes. Declared env (per target) is added on top and hashed.
+ */
+export function baseActionEnv(): Record<string, string> {
+  const env: Record<string, string> = { PYTHONHASHSEED: '0', PYTHONDONTWRITEBYTECODE: '1', LC_ALL: 'C.UTF-8' };
+  for (const [name, value] of Object.entries(process.env)) {
+    if (value === undefined) continue;
+    if (['PATH', 'HOME', 'TMPDIR', 'USER', 'SSL_CERT_FILE', 'SSL_CERT_DIR', 'REQUESTS_CA_BUNDLE'].includes(name) || /^(PIP|UV)_|_PROXY$|_proxy$/.test(name)) {
+      env[name] = value;
+    }
+  }
+  return env;
+}

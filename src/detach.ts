@@ -1,0 +1,35 @@
+import { spawn } from 'node:child_process';
+import { mkdir, open } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parseArgv } from './argv.ts';
+import { prepare } from './prepare.ts';
+import { allocateRun, writeMeta } from './run.ts';
+
+/**
+ * `--detach`: validates and pins the SHA here (so bad input still fails in the foreground with
+ * exit 2), allocates the run, then re-executes the CLI in the background on that run and SHA,
+ * with its plain output in the run's run.log. Prints the run id and returns at once.
+ */
+export async function detach(args: string[]): Promise<number> {
+  const argv = parseArgv(args, 2);
+  const [first, ...rest] = argv.words;
+  const goals = first === 'pipeline' ? (rest.length ? rest : 'default') : argv.words;
+  const p = await prepare(argv, goals);
+  const { runId, dir } = await allocateRun(p.cacheDir, p.version, p.sha, new Date());
+  await mkdir(dir, { recursive: true });
+  const now = new Date().toISOString();
+  await writeMeta(dir, {
+    runId, status: 'running', version: p.version, sha: p.sha, branch: p.branch, repo: p.repo, dirty: p.dirty,
+    goals: p.goals, variables: { ...p.vars }, pid: process.pid, startedAt: now, counts: { built: 0, cached: 0, failed: 0, skipped: 0 }, targets: {},
+  });
+  const log = await open(join(dir, 'run.log'), 'a');
+  const child = spawn(process.execPath, [process.argv[1]!, ...args.filter((a) => a !== '--detach')], {
+    detached: true,
+    stdio: ['ignore', log.fd, log.fd],
+    env: { ...process.env, CI: '1', BUILD_RUN_ID: runId, BUILD_PINNED_SHA: p.sha, BUILD_PINNED_DIRTY: p.dirty ? '1' : '0' },
+  });
+  child.unref();
+  await log.close();
+  process.stdout.write(argv.flags.json ? `${JSON.stringify({ event: 'detached', runId, pid: child.pid })}\n` : `${runId}\n`);
+  return 0;
+}

@@ -1,0 +1,36 @@
+/**
+ * Events are data; loggers are views of them (logger.ts). `--json` prints these objects as NDJSON,
+ * one per line, and the tests assert on that stream.
+ */
+export type TargetOutcomeKind = 'built' | 'cached' | 'failed' | 'skipped';
+
+export type Event =
+  | { event: 'run-start'; runId: string; sha: string; branch: string; dirty: boolean; goals: string[]; total: number }
+  | { event: 'target-start'; target: string; executor: string }
+  | {
+      event: 'target';
+      target: string;
+      outcome: TargetOutcomeKind;
+      key?: string;
+      durationMs?: number;
+      executor?: string;
+      reason?: string;
+      error?: string;
+    }
+  | { event: 'expand'; target: string; children: number }
+  | { event: 'plan'; target: string; action: 'run' | 'cached'; why: string; command?: string }
+  | { event: 'warning'; message: string }
+  | {
+      event: 'summary';
+      runId: string;
+      status: string;
+      built: number;
+      cached: number;
+      failed: number;
+      skipped: number;
+      durationMs: number;
+      filesHashed: number;
+      bytesHashed: number;
+    };
+
+export type Emit = (event: Event) => void;

@@ -1,0 +1,103 @@
+import { UsageError } from './errors.ts';
+import type { FanOut, Node, Pipeline, Target } from './target.ts';
+
+/**
+ * The target graph: checks that every dependency exists and that there is no cycle, and selects
+ * the part of the graph that some goals need. Fan-outs stay single nodes here; the scheduler
+ * expands them once their inputs exist.
+ */
+export class Graph {
+  readonly nodes: Map<string, Node>;
+
+  constructor(pipeline: Pipeline) {
+    this.nodes = new Map();
+    for (const node of pipeline.nodes) {
+      const name = nodeName(node);
+      if (this.nodes.has(name)) throw new Error(`tasks/: target ${name} is declared twice`);
+      this.nodes.set(name, node);
+    }
+    for (const [name, node] of this.nodes) {
+      for (const dep of nodeDeps(node)) {
+        if (!this.nodes.has(dep)) throw new Error(`tasks/: target ${name} depends on unknown target ${dep}`);
+      }
+    }
+    this.order();
+  }
+
+  /** Topological order (dependencies first); throws on a cycle, naming it. */
+  order(names: Iterable<string> = this.nodes.keys()): string[] {
+    const out: string[] = [];
+    const state = new Map<string, 'visiting' | 'done'>();
+    const visit = (name: string, path: string[]) => {
+      const s = state.get(name);
+      if (s === 'done') return;
+      if (s === 'visiting') throw new Error(`tasks/: dependency cycle ${[...path, name].join(' -> ')}`);
+      state.set(name, 'visiting');
+      for (const dep of nodeDeps(this.get(name))) visit(dep, [...path, name]);
+      state.set(name, 'done');
+      out.push(name);
+    };
+    for (const name of names) visit(name, []);
+    return out;
+  }
+
+  get(name: string): Node {
+    const node = this.nodes.get(name);
+    if (!node) throw new Error(`unknown node ${name}`);
+    return node;
+  }
+
+  /** The fan-out whose children are named with this prefix, for goals like `h5:states/AL`. */
+  fanoutFor(goal: string): FanOut | undefined {
+    for (const node of this.nodes.values()) {
+      if (node.kind === 'fanout' && goal.startsWith(node.fanout.childPrefix) && goal.length > node.fanout.childPrefix.length) {
+        return node.fanout;
+      }
+    }
+    return undefined;
+  }
+
+  /**
+   * The nodes needed for `goals`, in dependency order. A goal naming one fan-out child selects the
+   * fan-out restricted to that child (returned in `onlyChildren`).
+   */
+  select(goals: string[]): { names: string[]; onlyChildren: Map<string, Set<string>> } {
+    const roots: string[] = [];
+    const onlyChildren = new Map<string, Set<string>>();
+    const whole = new Set<string>();
+    for (const goal of goals) {
+      if (this.nodes.has(goal)) {
+        roots.push(goal);
+        whole.add(goal);
+        continue;
+      }
+      const fanout = this.fanoutFor(goal);
+      if (!fanout) {
+        const known = [...this.nodes.keys()].filter((n) => n.includes(goal) || goal.includes(n)).slice(0, 5);
+        const hint = known.length ? `did you mean ${known.join(', ')}?` : 'list targets with ./build.ts graph';
+        throw new UsageError('unknown-target', `unknown target '${goal}'; ${hint}`);
+      }
+      roots.push(fanout.name);
+      const set = onlyChildren.get(fanout.name) ?? new Set<string>();
+      set.add(goal);
+      onlyChildren.set(fanout.name, set);
+    }
+    // A fan-out needed in full (as a goal or by another node) is not restricted.
+    const names = this.order(roots);
+    for (const name of names) {
+      for (const dep of nodeDeps(this.get(name))) if (onlyChildren.has(dep)) whole.add(dep);
+    }
+    for (const name of whole) onlyChildren.delete(name);
+    return { names, onlyChildren };
+  }
+}
+
+export function nodeName(node: Node): string {
+  return node.kind === 'target' ? node.target.name : node.fanout.name;
+}
+
+export function nodeDeps(node: Node): string[] {
+  return node.kind === 'target' ? node.target.deps : node.fanout.deps;
+}
+
+export type { Target };

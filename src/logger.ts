@@ -1,0 +1,96 @@
+import type { Event } from './events.ts';
+
+/** A view of the event stream. */
+export interface Logger {
+  emit(event: Event): void;
+  close(): void;
+}
+
+/** `--json`: NDJSON only, one event per line, nothing else on stdout. */
+export function jsonLogger(out: NodeJS.WritableStream = process.stdout): Logger {
+  return { emit: (e) => void out.write(`${JSON.stringify(e)}\n`), close: () => undefined };
+}
+
+function line(e: Event): string | null {
+  switch (e.event) {
+    case 'run-start':
+      return `run ${e.runId}  sha ${e.sha.slice(0, 12)}${e.dirty ? ' (dirty)' : ''}  branch ${e.branch}  ${e.total} targets`;
+    case 'target': {
+      const time = e.durationMs !== undefined ? ` ${(e.durationMs / 1000).toFixed(1)}s` : '';
+      const where = e.executor && e.executor !== 'local' ? ` [${e.executor}]` : '';
+      const why = e.error ? `\n${indent(e.error)}` : e.reason ? ` (${e.reason})` : '';
+      return `${e.outcome.padEnd(7)} ${e.target}${where}${time}${why}`;
+    }
+    case 'expand':
+      return `expand  ${e.target}: ${e.children} targets`;
+    case 'plan':
+      return `${e.action === 'run' ? 'would run' : 'cached   '} ${e.target}  (${e.why})${e.command ? `\n    $ ${e.command}` : ''}`;
+    case 'warning':
+      return `warning: ${e.message}`;
+    case 'summary':
+      return `${e.status}: ${e.built} built, ${e.cached} cached, ${e.failed} failed, ${e.skipped} skipped in ${(e.durationMs / 1000).toFixed(2)}s  (run ${e.runId})`;
+    case 'target-start':
+      return null;
+  }
+}
+
+function indent(text: string): string {
+  return text
+    .split('\n')
+    .map((l) => `    ${l}`)
+    .join('\n');
+}
+
+/** CI and pipes: one plain line per finished target. */
+export function plainLogger(out: NodeJS.WritableStream = process.stdout): Logger {
+  return {
+    emit: (e) => {
+      const text = line(e);
+      if (text !== null) out.write(`${text}\n`);
+    },
+    close: () => undefined,
+  };
+}
+
+/**
+ * A terminal: finished targets scroll as plain lines (cached ones are counted, not listed, so a
+ * no-op run stays quiet), under one live status line with done/total, running targets, elapsed.
+ */
+export function ttyLogger(out: NodeJS.WriteStream = process.stdout): Logger {
+  const started = Date.now();
+  const running = new Set<string>();
+  let total = 0;
+  let done = 0;
+  let status = '';
+  const clear = () => status && out.write('\r\x1b[2K');
+  const draw = () => {
+    const names = [...running].slice(0, 3).join(', ') + (running.size > 3 ? ` +${running.size - 3}` : '');
+    status = `[${done}/${total}] ${((Date.now() - started) / 1000).toFixed(0)}s ${names}`.slice(0, (out.columns || 100) - 1);
+    out.write(status);
+  };
+  const timer = setInterval(() => {
+    clear();
+    draw();
+  }, 250);
+  timer.unref();
+  return {
+    emit: (e) => {
+      clear();
+      if (e.event === 'run-start') total = e.total;
+      if (e.event === 'expand') total += e.children;
+      if (e.event === 'target-start') running.add(e.target);
+      if (e.event === 'target') {
+        running.delete(e.target);
+        done++;
+      }
+      const text = e.event === 'target' && e.outcome === 'cached' ? null : line(e);
+      if (text !== null) out.write(`${text}\n`);
+      if (e.event !== 'summary') draw();
+      else status = '';
+    },
+    close: () => {
+      clearInterval(timer);
+      clear();
+    },
+  };
+}

@@ -1,0 +1,93 @@
+import { cp, mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { detectLayout, makePipeline, VARIABLES, type Layout } from '../tasks/index.ts';
+import type { Argv } from './argv.ts';
+import { baseActionEnv, cacheDir, projectRoot, projectVersion } from './config.ts';
+import { DigestMemo } from './digest-memo.ts';
+import { UsageError } from './errors.ts';
+import { currentBranch, dirtySnapshot, materialiseTree, repoRoot, resolveRef, uncommittedPaths, type GitSha } from './git.ts';
+import { Graph } from './graph.ts';
+import type { Pipeline, Vars } from './target.ts';
+import { parseVariables } from './variables.ts';
+
+/** Everything a build needs, validated, with the ref resolved to one SHA. */
+export interface Prepared {
+  vars: Vars;
+  cacheDir: string;
+  repo: string;
+  branch: string;
+  sha: GitSha;
+  dirty: boolean;
+  /** The shared pinned tree at `sha` (read-only by convention; hashed, never executed in). */
+  tree: string;
+  layout: Layout;
+  pipeline: Pipeline;
+  graph: Graph;
+  goals: string[];
+  version: string;
+  memo: DigestMemo;
+}
+
+/**
+ * Validates the command line, then pins the SHA. Bad input fails here, before anything is
+ * written: variables, target names and the ref are checked first.
+ */
+export async function prepare(argv: Argv, goals: string[] | 'default'): Promise<Prepared> {
+  const vars = parseVariables(argv.assignments, VARIABLES);
+  // Target names are the same in every profile: check them before touching the cache.
+  const staticGraph = new Graph(makePipeline('example'));
+  const wanted = goals === 'default' ? makePipeline('example').defaultGoals : goals;
+  staticGraph.select(wanted);
+
+  const repo = await repoRoot(vars.REPO ?? projectRoot());
+  const branch = vars.BRANCH ?? (await currentBranch(repo));
+  let sha = process.env.BUILD_PINNED_SHA ? (process.env.BUILD_PINNED_SHA as GitSha) : await resolveRef(repo, branch);
+  let dirty = process.env.BUILD_PINNED_DIRTY === '1';
+  if (!process.env.BUILD_PINNED_SHA && !vars.BRANCH) {
+    const changed = await uncommittedPaths(repo);
+    if (changed.length > 0) {
+      if (vars.ALLOW_DIRTY !== '1') {
+        const shown = changed.slice(0, 3).join(', ') + (changed.length > 3 ? ` and ${changed.length - 3} more` : '');
+        throw new UsageError('dirty-tree', `${repo} has uncommitted changes (${shown}); commit them, or pass ALLOW_DIRTY=1 to build them as a dirty run`);
+      }
+      sha = (await dirtySnapshot(repo)) ?? sha;
+      dirty = true;
+    }
+  }
+  const dir = cacheDir();
+  await mkdir(dir, { recursive: true });
+  const tree = await materialiseTree(repo, sha, join(dir, 'trees'));
+  const layout = detectLayout(tree);
+  const pipeline = makePipeline(layout.profile);
+  const graph = new Graph(pipeline);
+  const memo = new DigestMemo(join(dir, 'digests.json'));
+  await memo.load();
+  return {
+    vars,
+    cacheDir: dir,
+    repo,
+    branch,
+    sha,
+    dirty,
+    tree,
+    layout,
+    pipeline,
+    graph,
+    goals: wanted,
+    version: vars.VERSION ?? projectVersion(join(tree, layout.projectDir)),
+    memo,
+  };
+}
+
+/** Copies the pinned tree into the run on first use: actions may write in their tree, never in the shared one. */
+export function lazyRunTree(p: Prepared, runDir: string): () => Promise<string> {
+  let ready: Promise<string> | undefined;
+  return () =>
+    (ready ??= (async () => {
+      const dest = join(runDir, 'tree');
+      await cp(p.tree, dest, { recursive: true });
+      return join(dest, p.layout.projectDir);
+    })());
+}
+
+export { baseActionEnv };

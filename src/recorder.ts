@@ -1,0 +1,47 @@
+import { writeMeta, type RunMeta, type RunStatus, type TargetOutcome } from './run.ts';
+
+/**
+ * Keeps a run's meta.json current while it builds: per-target outcomes as they happen, written
+ * atomically at most every 200 ms (a cold run finishes ~500 targets) and once at the end.
+ */
+export class RunRecorder {
+  readonly meta: RunMeta;
+  private readonly dir: string;
+  private timer: NodeJS.Timeout | undefined;
+  private writing: Promise<void> = Promise.resolve();
+
+  constructor(dir: string, meta: RunMeta) {
+    this.dir = dir;
+    this.meta = meta;
+  }
+
+  record = (target: string, outcome: TargetOutcome): void => {
+    this.meta.targets[target] = outcome;
+    this.timer ??= setTimeout(() => {
+      this.timer = undefined;
+      void this.flush();
+    }, 200);
+  };
+
+  flush(): Promise<void> {
+    const counts = { built: 0, cached: 0, failed: 0, skipped: 0 };
+    for (const t of Object.values(this.meta.targets)) {
+      if (t.outcome === 'built' || t.outcome === 'cached' || t.outcome === 'failed' || t.outcome === 'skipped') counts[t.outcome]++;
+      if (t.outcome === 'cancelled') counts.failed++;
+    }
+    this.meta.counts = counts;
+    const snapshot = structuredClone(this.meta);
+    this.writing = this.writing.then(() => writeMeta(this.dir, snapshot));
+    return this.writing;
+  }
+
+  async finish(status: RunStatus, error?: string): Promise<void> {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.meta.status = status;
+    this.meta.finishedAt = new Date().toISOString();
+    this.meta.durationMs = Date.parse(this.meta.finishedAt) - Date.parse(this.meta.startedAt);
+    if (error) this.meta.error = error;
+    await this.flush();
+  }
+}

@@ -1,0 +1,120 @@
+import { mkdir, readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { UsageError } from './errors.ts';
+import { writeFileAtomic } from './fs-atomic.ts';
+
+/**
+ * A run is one build: `{version}_{sha8}_{YYYYMMDD_HHMMSS}` (the real pipeline's format). It writes
+ * only under `cache/runs/<run_id>/`: meta.json, artifacts/, diagnostics/, h5s/, logs/, tree/.
+ * Earlier runs are never modified; the content-addressed store is what runs share.
+ */
+export type RunId = string & { readonly __brand: 'RunId' };
+
+export const RUN_ID_PATTERN = /^[0-9A-Za-z.+-]+_[0-9a-f]{8}_\d{8}_\d{6}$/;
+
+export function makeRunId(version: string, sha: string, at: Date): RunId {
+  const p = (n: number) => String(n).padStart(2, '0');
+  const stamp = `${at.getUTCFullYear()}${p(at.getUTCMonth() + 1)}${p(at.getUTCDate())}_${p(at.getUTCHours())}${p(at.getUTCMinutes())}${p(at.getUTCSeconds())}`;
+  return `${version}_${sha.slice(0, 8)}_${stamp}` as RunId;
+}
+
+/** Refuses anything that is not a run id before it is joined into a path. */
+export function checkRunId(value: string): RunId {
+  if (value.includes('/') || value.includes('\\') || value.includes('..')) {
+    throw new UsageError('bad-run-id', `RUN_ID=${value} contains a path separator or '..'; pass a run id as listed by ./build.ts status`);
+  }
+  if (!RUN_ID_PATTERN.test(value)) {
+    throw new UsageError('bad-run-id', `RUN_ID=${value} is not a run id (version_sha8_YYYYMMDD_HHMMSS); see ./build.ts status`);
+  }
+  return value as RunId;
+}
+
+export const targetOutcomeSchema = z.object({
+  outcome: z.enum(['built', 'cached', 'failed', 'skipped', 'running', 'cancelled']),
+  key: z.string().optional(),
+  executor: z.string().optional(),
+  startedAt: z.string().optional(),
+  durationMs: z.number().optional(),
+  error: z.string().optional(),
+  /** Remote bookkeeping: call id, resource class, queue/run seconds, GPU seconds. */
+  remote: z.record(z.string(), z.unknown()).optional(),
+});
+export type TargetOutcome = z.infer<typeof targetOutcomeSchema>;
+
+export const runStatusSchema = z.enum(['running', 'completed', 'failed', 'cancelled', 'promoted']);
+export type RunStatus = z.infer<typeof runStatusSchema>;
+
+export const runMetaSchema = z.object({
+  runId: z.string(),
+  status: runStatusSchema,
+  version: z.string(),
+  sha: z.string(),
+  branch: z.string(),
+  repo: z.string(),
+  /** Set when the user opted in to uncommitted changes: the snapshot commit actually built. */
+  dirty: z.boolean(),
+  goals: z.array(z.string()),
+  variables: z.record(z.string(), z.string()),
+  pid: z.number(),
+  startedAt: z.string(),
+  finishedAt: z.string().optional(),
+  durationMs: z.number().optional(),
+  counts: z.object({ built: z.number(), cached: z.number(), failed: z.number(), skipped: z.number() }),
+  targets: z.record(z.string(), targetOutcomeSchema),
+  error: z.string().optional(),
+  /** Free-form sections owned by later stages (publishing, promote), validated where they are read. */
+  publish: z.record(z.string(), z.unknown()).optional(),
+});
+export type RunMeta = z.infer<typeof runMetaSchema>;
+
+export function runDir(cacheDir: string, runId: string): string {
+  return join(cacheDir, 'runs', runId);
+}
+
+/**
+ * Allocates a fresh run directory. Two runs started in the same second would share an id, so the
+ * timestamp moves forward until `mkdir` (atomic) succeeds: ids keep their format and never clash.
+ */
+export async function allocateRun(cacheDir: string, version: string, sha: string, now: Date): Promise<{ runId: RunId; dir: string }> {
+  await mkdir(join(cacheDir, 'runs'), { recursive: true });
+  for (let offset = 0; ; offset++) {
+    const runId = makeRunId(version, sha, new Date(now.getTime() + offset * 1000));
+    const dir = runDir(cacheDir, runId);
+    try {
+      await mkdir(dir);
+      return { runId, dir };
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
+  }
+}
+
+export async function writeMeta(dir: string, meta: RunMeta): Promise<void> {
+  await writeFileAtomic(join(dir, 'meta.json'), `${JSON.stringify(meta, null, 2)}\n`);
+}
+
+export type MetaRead = { ok: true; meta: RunMeta } | { ok: false; message: string };
+
+/** Reads and validates a run's meta.json; a corrupt one is reported, never trusted. */
+export async function readMeta(cacheDir: string, runId: string): Promise<MetaRead> {
+  const path = join(runDir(cacheDir, runId), 'meta.json');
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch {
+    return { ok: false, message: `run ${runId} does not exist; list runs with ./build.ts status` };
+  }
+  try {
+    return { ok: true, meta: runMetaSchema.parse(JSON.parse(text)) };
+  } catch (error) {
+    const why = error instanceof z.ZodError ? (error.issues[0]?.path.join('.') ?? '') + ' ' + error.issues[0]?.message : (error as Error).message;
+    return { ok: false, message: `${path} is corrupt (${why.trim()}); it is not trusted — inspect or delete that run directory` };
+  }
+}
+
+/** Every run id on disk, newest first (ids end in their UTC start time). */
+export async function listRunIds(cacheDir: string): Promise<string[]> {
+  const names = await readdir(join(cacheDir, 'runs')).catch(() => [] as string[]);
+  return names.filter((n) => RUN_ID_PATTERN.test(n)).sort((a, b) => b.slice(-15).localeCompare(a.slice(-15)) || b.localeCompare(a));
+}

@@ -1,0 +1,443 @@
+import { readFileSync } from 'node:fs';
+import { mkdir, rm, stat, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import fg from 'fast-glob';
+import type { ActionResult, Cache, OutputRecord } from './cache.ts';
+import type { DigestMemo } from './digest-memo.ts';
+import type { Emit } from './events.ts';
+import type { ActionSpec, Executor } from './executors/executor.ts';
+import { actionKey, diffFingerprints, envDigest, makeFingerprint, type ActionKey, type Fingerprint } from './fingerprint.ts';
+import type { Graph } from './graph.ts';
+import type { Digest } from './hash.ts';
+import { acquireLock } from './lock.ts';
+import type { TargetOutcome } from './run.ts';
+import type { ExecutorKind, FanOut, Target, Vars } from './target.ts';
+
+/** Where a real (not dry) run puts things; absent in a dry run. */
+export interface Workspace {
+  runDir: string;
+  /** The project directory inside the run's own copy of the pinned tree, created on first use. */
+  ensureCwd(): Promise<string>;
+}
+
+export interface SchedulerOptions {
+  graph: Graph;
+  goals: string[];
+  vars: Vars;
+  cache: Cache;
+  memo: DigestMemo;
+  /** Project directory inside the shared pinned tree: sources are hashed here, never in a work tree. */
+  sourceRoot: string;
+  workspace?: Workspace;
+  executors: Partial<Record<ExecutorKind, Executor>>;
+  executorFor: (target: Target) => ExecutorKind;
+  /** Base environment for actions (PATH and friends); declared env is added per target. */
+  baseEnv: Record<string, string>;
+  cacheDir: string;
+  jobs: number;
+  keepGoing: boolean;
+  emit: Emit;
+  signal: AbortSignal;
+  record: (target: string, outcome: TargetOutcome) => void;
+  /** Dry run: include each command that would run in its plan event (for `-n REPO=...`). */
+  showCommands?: boolean;
+  /** Called with every fingerprint computed (for `explain`). */
+  onFingerprint?: (target: Target, fp: Fingerprint) => void;
+}
+
+type State =
+  | { kind: 'done'; outputs: Record<string, OutputRecord>; envDir?: string; key?: string }
+  | { kind: 'failed' }
+  | { kind: 'skipped' }
+  /** Dry run: this node would execute, so its outputs are not known yet. */
+  | { kind: 'unknown' };
+
+export interface SchedulerReport {
+  built: number;
+  cached: number;
+  failed: number;
+  skipped: number;
+  cancelled: boolean;
+}
+
+/**
+ * Walks the graph: for each target, fingerprint -> lookup -> (restore | execute + store), with at
+ * most `jobs` actions at once. Downstream fingerprints hash upstream output *bytes*, so a rebuilt
+ * target with identical outputs leaves its dependants cached (early cutoff).
+ */
+export class Scheduler {
+  private readonly o: SchedulerOptions;
+  private readonly states = new Map<string, State>();
+  private readonly globCache = new Map<string, string[]>();
+  private readonly children = new Map<string, Target[]>();
+  private readonly report: SchedulerReport = { built: 0, cached: 0, failed: 0, skipped: 0, cancelled: false };
+
+  constructor(options: SchedulerOptions) {
+    this.o = options;
+  }
+
+  async run(): Promise<SchedulerReport> {
+    const { names, onlyChildren } = this.o.graph.select(this.o.goals);
+    // Work list of runnable units: static targets and fan-out groups, in dependency order.
+    const pending = new Map<string, { deps: string[]; start: () => Promise<void> }>();
+    for (const name of names) {
+      const node = this.o.graph.get(name);
+      if (node.kind === 'target') {
+        pending.set(name, { deps: node.target.deps, start: () => this.buildTarget(node.target) });
+      } else {
+        pending.set(name, { deps: node.fanout.deps, start: () => this.expand(node.fanout, onlyChildren.get(name), pending) });
+      }
+    }
+    const inflight = new Map<string, Promise<void>>();
+    let actionsRunning = 0;
+    for (;;) {
+      let started = false;
+      for (const [name, unit] of pending) {
+        const depStates = unit.deps.map((d) => this.states.get(d));
+        if (depStates.some((s) => s === undefined)) continue;
+        if (depStates.some((s) => s!.kind === 'failed' || s!.kind === 'skipped')) {
+          pending.delete(name);
+          this.skip(name, 'an upstream target failed');
+          started = true;
+          continue;
+        }
+        if (this.stopping()) continue;
+        // Fan-out bookkeeping takes no slot; actions do.
+        const isAction = !name.startsWith('\0group:') && this.o.graph.nodes.get(name)?.kind !== 'fanout';
+        if (isAction && actionsRunning >= this.o.jobs) continue;
+        pending.delete(name);
+        started = true;
+        if (isAction) actionsRunning++;
+        const p = unit.start().finally(() => {
+          inflight.delete(name);
+          if (isAction) actionsRunning--;
+        });
+        inflight.set(name, p);
+      }
+      if (inflight.size === 0 && !started) break;
+      if (!started) await Promise.race(inflight.values());
+    }
+    // Whatever never started (cancelled, or stopped after a failure without -k) is skipped.
+    for (const name of pending.keys()) {
+      if (!name.startsWith('\0group:')) this.skip(name, this.o.signal.aborted ? 'cancelled' : 'stopped after a failure');
+    }
+    this.report.cancelled = this.o.signal.aborted;
+    return this.report;
+  }
+
+  private stopping(): boolean {
+    return this.o.signal.aborted || (!this.o.keepGoing && this.report.failed > 0);
+  }
+
+  private skip(name: string, reason: string): void {
+    this.states.set(name, { kind: 'skipped' });
+    if (this.o.graph.nodes.get(name)?.kind === 'fanout') return;
+    this.report.skipped++;
+    this.o.emit({ event: 'target', target: name, outcome: 'skipped', reason });
+    this.o.record(name, { outcome: 'skipped', error: reason });
+  }
+
+  /** Expands a fan-out from its inputs' bytes and schedules one target per item. */
+  private async expand(
+    fanout: FanOut,
+    only: Set<string> | undefined,
+    pending: Map<string, { deps: string[]; start: () => Promise<void> }>,
+  ): Promise<void> {
+    if (fanout.deps.some((d) => this.states.get(d)?.kind === 'unknown')) {
+      this.states.set(fanout.name, { kind: 'unknown' });
+      this.o.emit({ event: 'plan', target: fanout.name, action: 'run', why: 'fan-out; its items are known once its inputs are built' });
+      return;
+    }
+    const readJson = (runPath: string): unknown => {
+      for (const dep of fanout.deps) {
+        const state = this.states.get(dep);
+        const record = state?.kind === 'done' ? state.outputs[runPath] : undefined;
+        if (record) return JSON.parse(requireText(this.o.cache.blobPath(record.digest)));
+      }
+      throw new Error(`${fanout.name}: no upstream output ${runPath}`);
+    };
+    let targets = fanout.expand({ readJson, vars: this.o.vars });
+    if (only) {
+      const missing = [...only].filter((name) => !targets.some((t) => t.name === name));
+      if (missing.length) throw new Error(`unknown target '${missing[0]}': not an item of ${fanout.name}`);
+      targets = targets.filter((t) => only.has(t.name));
+    }
+    this.children.set(fanout.name, targets);
+    this.o.emit({ event: 'expand', target: fanout.name, children: targets.length });
+    for (const child of targets) pending.set(child.name, { deps: child.deps, start: () => this.buildTarget(child) });
+    // The group completes when its children have: its outputs are their union.
+    pending.set(`\0group:${fanout.name}`, {
+      deps: targets.map((t) => t.name),
+      start: async () => {
+        const outputs: Record<string, OutputRecord> = {};
+        for (const t of targets) {
+          const s = this.states.get(t.name);
+          if (s?.kind === 'done') Object.assign(outputs, s.outputs);
+          else {
+            this.states.set(fanout.name, { kind: s?.kind === 'unknown' ? 'unknown' : 'skipped' });
+            return;
+          }
+        }
+        this.states.set(fanout.name, { kind: 'done', outputs });
+      },
+    });
+  }
+
+  private async sources(target: Target): Promise<Record<string, Digest>> {
+    const id = JSON.stringify(target.sources);
+    let files = this.globCache.get(id);
+    if (!files) {
+      files = (await fg(target.sources, { cwd: this.o.sourceRoot, onlyFiles: true, dot: true })).sort();
+      this.globCache.set(id, files);
+    }
+    const out: Record<string, Digest> = {};
+    for (const file of files) out[file] = (await this.o.memo.digest(join(this.o.sourceRoot, file))).digest;
+    return out;
+  }
+
+  async fingerprint(target: Target): Promise<Fingerprint> {
+    const upstream: Record<string, string> = {};
+    for (const dep of target.deps) {
+      const state = this.states.get(dep);
+      if (state?.kind !== 'done') throw new Error(`${target.name}: upstream ${dep} is not built`);
+      for (const [path, record] of Object.entries(state.outputs)) upstream[`${dep} ${path}`] = record.digest;
+    }
+    const vars: Record<string, string> = {};
+    for (const name of target.vars) vars[name] = this.o.vars[name] ?? '';
+    const env: Record<string, Digest | null> = {};
+    for (const name of target.env ?? []) env[name] = envDigest(process.env[name]);
+    return makeFingerprint({
+      target: target.name,
+      command: target.command(this.o.vars),
+      vars,
+      sources: await this.sources(target),
+      upstream,
+      env,
+      outputs: target.outputs,
+    });
+  }
+
+  private async buildTarget(target: Target): Promise<void> {
+    try {
+      await this.buildTargetInner(target);
+    } catch (error) {
+      this.finishFailed(target, 'internal-error', (error as Error).message);
+    }
+  }
+
+  private async buildTargetInner(target: Target): Promise<void> {
+    if (target.deps.some((d) => this.states.get(d)?.kind === 'unknown')) {
+      this.states.set(target.name, { kind: 'unknown' });
+      const dep = target.deps.find((d) => this.states.get(d)?.kind === 'unknown');
+      this.o.emit({ event: 'plan', target: target.name, action: 'run', why: `upstream ${dep} would run (unless its outputs come out identical)` });
+      return;
+    }
+    const fp = await this.fingerprint(target);
+    this.o.onFingerprint?.(target, fp);
+    const key = actionKey(fp);
+    const hit = await this.tryCached(target, key);
+    if (hit) return;
+    if (!this.o.workspace) {
+      this.states.set(target.name, { kind: 'unknown' });
+      const command = this.o.showCommands ? { command: fp.command.join(' ') } : {};
+      this.o.emit({ event: 'plan', target: target.name, action: 'run', why: await this.why(target, fp), ...command });
+      return;
+    }
+    const release = await acquireLock(join(this.o.cacheDir, 'locks', `${key}.lock`), this.o.signal).catch(() => null);
+    if (!release) return this.finishFailed(target, 'cancelled', `${target.name}: cancelled`);
+    try {
+      // Another run may have built it while we waited for the lock.
+      if (await this.tryCached(target, key)) return;
+      await this.execute(target, fp, key);
+    } finally {
+      await release();
+    }
+  }
+
+  /** Restores a committed entry into the run; false (with a warning) when it cannot be used. */
+  private async tryCached(target: Target, key: ActionKey): Promise<boolean> {
+    if (target.environment) {
+      const dir = join(this.o.cacheDir, 'envs', key);
+      if (!(await exists(join(dir, '.complete')))) return false;
+      this.finishDone(target, key, { env: { digest: key, size: 0 } }, 'cached', dir);
+      return true;
+    }
+    const found = await this.o.cache.lookup(key);
+    if (found.kind === 'corrupt') this.o.emit({ event: 'warning', message: found.message });
+    if (found.kind !== 'hit') return false;
+    if (this.o.workspace) {
+      const problem = await this.o.cache.restore(found.result, this.o.workspace.runDir);
+      if (problem) {
+        this.o.emit({ event: 'warning', message: problem });
+        return false;
+      }
+    } else {
+      for (const record of Object.values(found.result.outputs)) {
+        if (!record.remote && (await this.o.cache.verifyBlob(record.digest as Digest))) return false;
+      }
+    }
+    this.finishDone(target, key, found.result.outputs, 'cached', undefined, found.result);
+    return true;
+  }
+
+  private async why(target: Target, fp: Fingerprint): Promise<string> {
+    const previous = await this.o.cache.latest(target.name);
+    if (!previous) return 'never built';
+    const changes = diffFingerprints(previous.fingerprint, fp);
+    if (changes.length === 0) return 'cached outputs are missing or corrupt';
+    const shown = changes.slice(0, 3).map((c) => `${c.kind} ${c.name}: ${c.detail}`);
+    return shown.join('; ') + (changes.length > 3 ? `; +${changes.length - 3} more` : '');
+  }
+
+  private async execute(target: Target, fp: Fingerprint, key: ActionKey): Promise<void> {
+    const ws = this.o.workspace!;
+    const kind = target.environment ? 'local' : this.o.executorFor(target);
+    const executor = this.o.executors[kind];
+    if (!executor) return this.finishFailed(target, 'no-executor', `${target.name}: executor ${kind} is not configured`);
+    const cwd = await ws.ensureCwd();
+    const logFile = join(ws.runDir, 'logs', `${target.name.replace(/[/:]/g, '_')}.log`);
+    await mkdir(join(ws.runDir, 'logs'), { recursive: true });
+    const outputs = target.outputs.map((p) => join(ws.runDir, p));
+    for (const file of outputs) {
+      await rm(file, { force: true });
+      await mkdir(join(file, '..'), { recursive: true });
+    }
+    const envDir = join(this.o.cacheDir, 'envs', key);
+    const envTmp = `${envDir}.tmp-${process.pid}`;
+    if (target.environment) await rm(envTmp, { recursive: true, force: true });
+    const checkpointDir = join(this.o.cacheDir, 'checkpoints', key);
+    const placeholders: Record<string, string> = {
+      run: ws.runDir,
+      python: this.pythonFor(target),
+      checkpoint: checkpointDir,
+      out: envTmp,
+    };
+    if (fp.command.some((t) => t.includes('{checkpoint}'))) await mkdir(checkpointDir, { recursive: true });
+    const argv = await resolveArgv(fp.command, placeholders);
+    const env: Record<string, string> = { ...this.o.baseEnv };
+    for (const name of target.env ?? []) if (process.env[name] !== undefined) env[name] = process.env[name]!;
+    const spec: ActionSpec = {
+      key,
+      target: target.name,
+      argv,
+      cwd,
+      env,
+      outputs,
+      logFile,
+      resourceClass: target.resources?.(this.o.vars).class ?? 'cpu',
+      signal: this.o.signal,
+    };
+    const startedAt = new Date().toISOString();
+    this.o.emit({ event: 'target-start', target: target.name, executor: executor.kind });
+    this.o.record(target.name, { outcome: 'running', key, executor: executor.kind, startedAt });
+    const outcome = await executor.execute(spec);
+    if (!outcome.ok) {
+      const reason = outcome.failure.reason;
+      return this.finishFailed(target, reason, `${outcome.failure.message}${outcome.failure.logTail ? `\n${outcome.failure.logTail}` : ''}`, key);
+    }
+    if (target.environment) {
+      await writeFile(join(envTmp, '.complete'), key);
+      await rename(envTmp, envDir).catch(async () => rm(envTmp, { recursive: true, force: true }));
+      return this.finishDone(target, key, { env: { digest: key, size: 0 } }, 'built', envDir, undefined, outcome.durationMs);
+    }
+    const records: Record<string, OutputRecord> = {};
+    for (const [i, path] of target.outputs.entries()) {
+      const remote = outcome.remoteOutputs?.[path];
+      if (remote) {
+        records[path] = remote;
+        continue;
+      }
+      const file = outputs[i]!;
+      if (!(await exists(file))) {
+        return this.finishFailed(target, 'missing-output', `${target.name}: the command succeeded but did not write ${path}`, key);
+      }
+      records[path] = await this.o.cache.ingest(file);
+    }
+    const result: ActionResult = {
+      key,
+      target: target.name,
+      fingerprint: fp,
+      outputs: records,
+      executor: executor.kind,
+      durationMs: outcome.durationMs,
+      createdAt: new Date().toISOString(),
+      ...(outcome.remote ? { remote: outcome.remote } : {}),
+    };
+    await this.o.cache.commit(result);
+    this.finishDone(target, key, records, 'built', undefined, result, outcome.durationMs);
+  }
+
+  /** `{python}`: the interpreter of the environment this target depends on, else the system's. */
+  private pythonFor(target: Target): string {
+    for (const dep of target.deps) {
+      const state = this.states.get(dep);
+      if (state?.kind === 'done' && state.envDir) return join(state.envDir, 'bin', 'python');
+    }
+    return 'python3';
+  }
+
+  private finishDone(
+    target: Target,
+    key: string,
+    outputs: Record<string, OutputRecord>,
+    outcome: 'built' | 'cached',
+    envDir?: string,
+    result?: ActionResult,
+    durationMs?: number,
+  ): void {
+    this.states.set(target.name, { kind: 'done', outputs, envDir, key });
+    this.report[outcome]++;
+    const executor = result?.executor ?? 'local';
+    this.o.emit({ event: 'target', target: target.name, outcome, key, executor, ...(durationMs !== undefined ? { durationMs } : {}) });
+    this.o.record(target.name, {
+      outcome,
+      key,
+      executor,
+      ...(durationMs !== undefined ? { durationMs } : {}),
+      ...(result?.remote ? { remote: { ...result.remote, ...(outcome === 'cached' ? { saved: true } : {}) } } : {}),
+    });
+  }
+
+  private finishFailed(target: Target, reason: string, message: string, key?: string): void {
+    this.states.set(target.name, { kind: 'failed' });
+    this.report.failed++;
+    this.o.emit({ event: 'target', target: target.name, outcome: 'failed', reason, error: message, ...(key ? { key } : {}) });
+    this.o.record(target.name, { outcome: reason === 'cancelled' ? 'cancelled' : 'failed', error: message, ...(key ? { key } : {}) });
+  }
+
+  /** Fan-out children that were created, by group (for `graph` and `status`). */
+  expanded(): Map<string, Target[]> {
+    return this.children;
+  }
+}
+
+/** Resolves `{name}` placeholders; `{resume-from:<file>}` becomes `--resume-from <file>` only if it exists. */
+async function resolveArgv(command: string[], values: Record<string, string>): Promise<string[]> {
+  const fill = (token: string) => token.replace(/\{(run|python|checkpoint|out)\}/g, (_, name: string) => values[name]!);
+  const argv: string[] = [];
+  for (const token of command) {
+    const resume = /^\{resume-from:(.+)\}$/.exec(token);
+    if (resume) {
+      const file = fill(resume[1]!);
+      if (await exists(file)) argv.push('--resume-from', file);
+      continue;
+    }
+    argv.push(fill(token));
+  }
+  return argv;
+}
+
+/** Small JSON outputs (the area list) only; read synchronously to keep expand() simple. */
+function requireText(path: string): string {
+  return readFileSync(path, 'utf8');
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+

@@ -1,0 +1,63 @@
+/**
+ * What `tasks/` declares. A Target is plain data plus one pure function (`command`) of the
+ * variables; an Action is one concrete execution of it (see fingerprint.ts).
+ */
+export type TargetName = string & { readonly __brand: 'TargetName' };
+
+/** Where an action runs. The choice never changes the cache key. */
+export type ExecutorKind = 'local' | 'modal';
+
+/** The values of the pipeline's variables after validation (all strings, as typed on the CLI). */
+export type Vars = Readonly<Record<string, string>>;
+
+export interface Target {
+  name: string;
+  /** One line for `graph` and `--help`. */
+  description?: string;
+  /** Upstream targets whose outputs this one reads. */
+  deps: string[];
+  /** fast-glob patterns, relative to the project directory in the pinned tree. */
+  sources: string[];
+  /** Variables that change the outputs (and so belong in the key). Worker counts do not. */
+  vars: string[];
+  /** Environment variables the command may read; their values are hashed into the key. */
+  env?: string[];
+  /**
+   * The argv, as a function of the variables. Tokens may hold placeholders resolved at execution
+   * time and kept literal in the key, so the key does not depend on where a run lives:
+   * `{run}` the run directory, `{python}` the pipeline's Python, `{checkpoint}` a directory
+   * private to this action key (survives failures; for resumable fits).
+   */
+  command: (vars: Vars) => string[];
+  /** Files the command writes, relative to the run directory. */
+  outputs: string[];
+  /** Default executor; a variable (EXECUTOR, resolved in tasks/) may override it per target. */
+  executor?: ExecutorKind;
+  /** Resource class for remote executors, e.g. `cpu` or a GPU type; not part of the key. */
+  resources?: (vars: Vars) => { class: string; weight?: number };
+  /** Marks the target that builds the pipeline's Python; see environment.ts. */
+  environment?: boolean;
+}
+
+/**
+ * A dynamic fan-out: once its `deps` are built, `expand` turns their outputs into one target per
+ * item (one per area). The group itself then stands for the union of its children's outputs.
+ */
+export interface FanOut {
+  name: string;
+  description?: string;
+  /** Everything the children read; children are created once all of these are built. */
+  deps: string[];
+  /** Children are named `<childPrefix><id>`, so `./build.ts h5:states/AL` can pick one. */
+  childPrefix: string;
+  expand: (input: { readJson: (runPath: string) => unknown; vars: Vars }) => Target[];
+}
+
+export type Node = { kind: 'target'; target: Target } | { kind: 'fanout'; fanout: FanOut };
+
+/** The whole pipeline as declared in tasks/: its nodes and the variables it accepts. */
+export interface Pipeline {
+  nodes: Node[];
+  /** The targets `./build.ts pipeline` builds. */
+  defaultGoals: string[];
+}

@@ -1,0 +1,33 @@
+import { z } from 'zod';
+import { flag, nonNegativeInt, positiveInt, type VarSpec } from '../src/variables.ts';
+
+/** GPU types the real Modal app defines fit functions for (GPU_FUNCTIONS in remote_calibration_runner.py). */
+export const GPU_TYPES = ['T4', 'A10', 'A100-40GB', 'A100-80GB', 'H100'] as const;
+
+const gpu = z.enum(GPU_TYPES);
+const text = z.string().min(1, 'must not be empty');
+
+/**
+ * Every variable `./build.ts` accepts. Which of them change a target's outputs (and so its key)
+ * is declared per target in tasks/pipeline.ts; run-level ones (BRANCH, REPO, NUM_WORKERS...) are
+ * never in a key.
+ */
+export const VARIABLES: VarSpec[] = [
+  { name: 'BRANCH', description: 'branch, tag or commit to build (resolved once to a SHA)', schema: text, hint: 'pass an existing branch, tag or SHA' },
+  { name: 'REPO', description: 'git checkout to build (default: this repository, whose examples/us-data is the built-in example)', schema: text, hint: 'pass the path of a git checkout' },
+  { name: 'ALLOW_DIRTY', description: 'build uncommitted changes to tracked files (recorded as dirty)', default: '0', schema: flag, hint: 'use 0 or 1' },
+  { name: 'YEAR', description: 'tax year of the targets database', default: '2024', schema: z.string().regex(/^20[0-9]{2}$/, 'must be a year like 2024'), hint: 'use a year like 2024' },
+  { name: 'HOUSEHOLDS', description: 'households in the example microdata (size knob)', default: '2000', schema: positiveInt, hint: 'use a positive whole number, e.g. 2000' },
+  { name: 'N_CLONES', description: 'clones per household in the calibration package', default: '3', schema: positiveInt, hint: 'use a positive whole number, e.g. 3 (430 in production)' },
+  { name: 'EPOCHS', description: 'total epochs of the state (regional) fit', default: '200', schema: positiveInt, hint: 'use a positive whole number of epochs, e.g. 200' },
+  { name: 'NATIONAL_EPOCHS', description: 'total epochs of the national fit', default: '200', schema: positiveInt, hint: 'use a positive whole number of epochs, e.g. 200' },
+  { name: 'GPU', description: `GPU of the regional fit on Modal (${GPU_TYPES.join(', ')})`, default: 'T4', schema: gpu, hint: `use one of ${GPU_TYPES.join(', ')}` },
+  { name: 'NATIONAL_GPU', description: 'GPU of the national fit on Modal', default: 'T4', schema: gpu, hint: `use one of ${GPU_TYPES.join(', ')}` },
+  { name: 'SEED', description: 'random seed of the example data and the fits', default: '42', schema: nonNegativeInt, hint: 'use a whole number' },
+  { name: 'NUM_WORKERS', description: 'Modal workers for the area fan-out (not in any key)', default: '8', schema: positiveInt, hint: 'use a positive whole number, e.g. 8' },
+  { name: 'EXECUTOR', description: 'where heavy targets run: local or modal (never changes a key)', default: 'local', schema: z.enum(['local', 'modal']), hint: 'use local or modal' },
+  { name: 'BUILD_DB', description: '1 builds policy_data.db; 0 takes it from the current registered version', default: '1', schema: flag, hint: 'use 0 or 1' },
+  { name: 'VERSION', description: 'release version (default: the project version in pyproject.toml at the pinned SHA)', schema: z.string().regex(/^[0-9A-Za-z.+-]+$/, 'letters, digits, . + - only'), hint: 'use a version like 1.72.3' },
+  { name: 'RUN_ID', description: 'a run, for status, logs, promote', schema: text, hint: 'pass a run id listed by ./build.ts status' },
+  { name: 'RESUME', description: 'a run whose remote calls to reattach to', schema: text, hint: 'pass a run id listed by ./build.ts status' },
+];
