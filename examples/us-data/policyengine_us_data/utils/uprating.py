@@ -1,0 +1,76 @@
+"""Mirrors `policyengine_us_data.utils.uprating`: writes
+`uprating_factors.csv`, a table of growth indices (rows = variables,
+columns = years 2015..2034, 2015 = 1.0). The real module derives them from
+policyengine-us parameter projections (CBO, SSA); here they are fixed annual
+growth rates, so the file is fully deterministic.
+
+    python -m policyengine_us_data.utils.uprating --output uprating_factors.csv
+"""
+
+import argparse
+
+from policyengine_us_data.utils.io import atomic_write_text, run_main
+
+START_YEAR = 2015
+END_YEAR = 2034
+ANNUAL_GROWTH = {
+    "adjusted_gross_income": 0.045,
+    "dividend_income": 0.055,
+    "employment_income": 0.042,
+    "household_weight": 0.006,
+    "long_term_capital_gains": 0.06,
+    "self_employment_income": 0.035,
+    "social_security": 0.038,
+    "taxable_interest_income": 0.03,
+    "taxable_pension_income": 0.032,
+}
+# A couple of years deviate from trend (pandemic dip / inflation spike).
+SHOCKS = {2020: -0.03, 2021: 0.02, 2022: 0.025}
+
+
+def factors():
+    table = {}
+    for variable in sorted(ANNUAL_GROWTH):
+        index, row = 1.0, {}
+        for year in range(START_YEAR, END_YEAR + 1):
+            if year > START_YEAR:
+                shock = SHOCKS.get(year, 0.0) if variable != "household_weight" else 0.0
+                index *= 1.0 + ANNUAL_GROWTH[variable] + shock
+            row[year] = round(index, 6)
+        table[variable] = row
+    return table
+
+
+def to_csv(table):
+    years = list(range(START_YEAR, END_YEAR + 1))
+    lines = ["Variable," + ",".join(str(y) for y in years)]
+    for variable in sorted(table):
+        lines.append(variable + "," + ",".join("%.6f" % table[variable][y] for y in years))
+    return "\n".join(lines) + "\n"
+
+
+def read_factors(path):
+    """Parse an uprating CSV: {variable: {year: factor}}."""
+    import csv
+
+    from policyengine_us_data.utils.io import UsageError
+
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+    if not rows or rows[0][0] != "Variable":
+        raise UsageError("%s is not an uprating factors CSV" % path)
+    years = [int(y) for y in rows[0][1:]]
+    return {r[0]: dict(zip(years, (float(x) for x in r[1:]))) for r in rows[1:] if r}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="Write uprating_factors.csv")
+    parser.add_argument("--output", default="uprating_factors.csv")
+    args = parser.parse_args(argv)
+    atomic_write_text(args.output, to_csv(factors()))
+    print("uprating: %d variables x %d years -> %s" % (len(ANNUAL_GROWTH), END_YEAR - START_YEAR + 1, args.output))
+    return 0
+
+
+if __name__ == "__main__":
+    run_main(main)
