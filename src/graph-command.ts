@@ -1,12 +1,13 @@
 import type { Argv } from './argv.ts';
 import { parseVariables } from './variables.ts';
-import { makePipeline, VARIABLES } from '../tasks/index.ts';
+import { VARIABLES } from '../tasks/index.ts';
+import { pipelineFactory } from './prepare.ts';
 import { Graph, nodeDeps, nodeName } from './graph.ts';
 
 /** `./build.ts graph [--dot]`: the static graph; a fan-out shows as one node. */
-export function graphCommand(argv: Argv): number {
+export async function graphCommand(argv: Argv): Promise<number> {
   parseVariables(argv.assignments, VARIABLES);
-  const graph = new Graph(makePipeline('example'));
+  const graph = new Graph((await pipelineFactory())('example'));
   const id = (name: string) => name.replace(/[^A-Za-z0-9_]/g, '_');
   const label = (name: string) => (graph.get(name).kind === 'fanout' ? `${name} (fan-out)` : name);
   const lines: string[] = [];

@@ -1,6 +1,7 @@
 import { cp, mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
-import { detectLayout, makePipeline, VARIABLES, type Layout } from '../tasks/index.ts';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { detectLayout, makePipeline as makeExamplePipeline, VARIABLES, type Layout, type Profile } from '../tasks/index.ts';
 import type { Argv } from './argv.ts';
 import { baseActionEnv, cacheDir, projectRoot, projectVersion } from './config.ts';
 import { DigestMemo } from './digest-memo.ts';
@@ -34,6 +35,7 @@ export interface Prepared {
  */
 export async function prepare(argv: Argv, goals: string[] | 'default'): Promise<Prepared> {
   const vars = parseVariables(argv.assignments, VARIABLES);
+  const makePipeline = await pipelineFactory();
   // Target names are the same in every profile: check them before touching the cache.
   const staticGraph = new Graph(makePipeline('example'));
   const wanted = goals === 'default' ? makePipeline('example').defaultGoals : goals;
@@ -77,6 +79,18 @@ export async function prepare(argv: Argv, goals: string[] | 'default'): Promise<
     version: vars.VERSION ?? projectVersion(join(tree, layout.projectDir)),
     memo,
   };
+}
+
+/**
+ * tasks/ by default. BUILD_TASKS=<file.mjs> loads another pipeline declaration exporting the same
+ * `makePipeline(profile)`: the benchmarks use it for a graph of trivial commands.
+ */
+export async function pipelineFactory(): Promise<(profile: Profile) => Pipeline> {
+  const file = process.env.BUILD_TASKS;
+  if (!file) return makeExamplePipeline;
+  const loaded = (await import(pathToFileURL(resolve(file)).href)) as { makePipeline?: unknown };
+  if (typeof loaded.makePipeline !== 'function') throw new UsageError('bad-tasks', `BUILD_TASKS=${file} does not export makePipeline(profile)`);
+  return loaded.makePipeline as (profile: Profile) => Pipeline;
 }
 
 /** Copies the pinned tree into the run on first use: actions may write in their tree, never in the shared one. */

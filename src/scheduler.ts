@@ -89,7 +89,7 @@ export class Scheduler {
       }
     }
     const inflight = new Map<string, Promise<void>>();
-    let actionsRunning = 0;
+    const running = new Map<string, number>();
     for (;;) {
       let started = false;
       for (const [name, unit] of pending) {
@@ -103,14 +103,14 @@ export class Scheduler {
         }
         if (this.stopping()) continue;
         // Fan-out bookkeeping takes no slot; actions do.
-        const isAction = !name.startsWith('\0group:') && this.o.graph.nodes.get(name)?.kind !== 'fanout';
-        if (isAction && actionsRunning >= this.o.jobs) continue;
+        const pool = this.poolOf(name);
+        if (pool && (running.get(pool.name) ?? 0) >= pool.size) continue;
         pending.delete(name);
         started = true;
-        if (isAction) actionsRunning++;
+        if (pool) running.set(pool.name, (running.get(pool.name) ?? 0) + 1);
         const p = unit.start().finally(() => {
           inflight.delete(name);
-          if (isAction) actionsRunning--;
+          if (pool) running.set(pool.name, running.get(pool.name)! - 1);
         });
         inflight.set(name, p);
       }
@@ -123,6 +123,24 @@ export class Scheduler {
     }
     this.report.cancelled = this.o.signal.aborted;
     return this.report;
+  }
+
+  private readonly targetsByName = new Map<string, Target>();
+
+  /**
+   * The slot pool an action takes: local actions share `-j`; a remote executor has its own
+   * (large) pool so that it sees many actions at once and can batch them. Fan-out bookkeeping
+   * takes no slot.
+   */
+  private poolOf(name: string): { name: string; size: number } | null {
+    if (name.startsWith('\0group:')) return null;
+    const node = this.o.graph.nodes.get(name);
+    if (node?.kind === 'fanout') return null;
+    const target = node?.kind === 'target' ? node.target : this.targetsByName.get(name);
+    const kind = target && !target.environment ? this.o.executorFor(target) : 'local';
+    const executor = this.o.executors[kind];
+    if (kind !== 'local' && executor?.concurrency) return { name: kind, size: executor.concurrency };
+    return { name: 'local', size: this.o.jobs };
   }
 
   private stopping(): boolean {
@@ -164,7 +182,10 @@ export class Scheduler {
     }
     this.children.set(fanout.name, targets);
     this.o.emit({ event: 'expand', target: fanout.name, children: targets.length });
-    for (const child of targets) pending.set(child.name, { deps: child.deps, start: () => this.buildTarget(child) });
+    for (const child of targets) {
+      this.targetsByName.set(child.name, child);
+      pending.set(child.name, { deps: child.deps, start: () => this.buildTarget(child) });
+    }
     // The group completes when its children have: its outputs are their union.
     pending.set(`\0group:${fanout.name}`, {
       deps: targets.map((t) => t.name),
@@ -316,6 +337,7 @@ export class Scheduler {
     const argv = await resolveArgv(fp.command, placeholders);
     const env: Record<string, string> = { ...this.o.baseEnv };
     for (const name of target.env ?? []) if (process.env[name] !== undefined) env[name] = process.env[name]!;
+    const startedAt = new Date().toISOString();
     const spec: ActionSpec = {
       key,
       target: target.name,
@@ -326,14 +348,15 @@ export class Scheduler {
       logFile,
       resourceClass: target.resources?.(this.o.vars).class ?? 'cpu',
       signal: this.o.signal,
+      vars: this.o.vars,
+      report: (remote) => this.o.record(target.name, { outcome: 'running', key, executor: executor.kind, startedAt, remote }),
     };
-    const startedAt = new Date().toISOString();
     this.o.emit({ event: 'target-start', target: target.name, executor: executor.kind });
     this.o.record(target.name, { outcome: 'running', key, executor: executor.kind, startedAt });
     const outcome = await executor.execute(spec);
     if (!outcome.ok) {
       const reason = outcome.failure.reason;
-      return this.finishFailed(target, reason, `${outcome.failure.message}${outcome.failure.logTail ? `\n${outcome.failure.logTail}` : ''}`, key);
+      return this.finishFailed(target, reason, `${outcome.failure.message}${outcome.failure.logTail ? `\n${outcome.failure.logTail}` : ''}`, key, outcome.remote);
     }
     if (target.environment) {
       await writeFile(join(envTmp, '.complete'), key);
@@ -398,11 +421,11 @@ export class Scheduler {
     });
   }
 
-  private finishFailed(target: Target, reason: string, message: string, key?: string): void {
+  private finishFailed(target: Target, reason: string, message: string, key?: string, remote?: Record<string, unknown>): void {
     this.states.set(target.name, { kind: 'failed' });
     this.report.failed++;
     this.o.emit({ event: 'target', target: target.name, outcome: 'failed', reason, error: message, ...(key ? { key } : {}) });
-    this.o.record(target.name, { outcome: reason === 'cancelled' ? 'cancelled' : 'failed', error: message, ...(key ? { key } : {}) });
+    this.o.record(target.name, { outcome: reason === 'cancelled' ? 'cancelled' : 'failed', error: message, ...(key ? { key } : {}), ...(remote ? { remote } : {}) });
   }
 
   /** Fan-out children that were created, by group (for `graph` and `status`). */

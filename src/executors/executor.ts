@@ -21,6 +21,10 @@ export interface ActionSpec {
   /** Resource class (cpu, T4, A100-80GB...) for remote executors. */
   resourceClass: string;
   signal: AbortSignal;
+  /** Records remote bookkeeping as soon as it exists (e.g. a call id at spawn), so a killed orchestrator can reattach. */
+  report: (remote: Record<string, unknown>) => void;
+  /** Variables of the run (the Modal executor needs NUM_WORKERS; nothing here enters the key). */
+  vars: Readonly<Record<string, string>>;
 }
 
 export interface ExecFailure extends Failure {
@@ -37,9 +41,14 @@ export type ExecOutcome =
       remoteOutputs?: Record<string, OutputRecord>;
       remote?: Record<string, unknown>;
     }
-  | { ok: false; failure: ExecFailure };
+  | { ok: false; failure: ExecFailure; remote?: Record<string, unknown> };
 
 export interface Executor {
   readonly kind: string;
+  /**
+   * How many actions this executor may run at once. Local actions share `-j`; a remote executor
+   * takes many at once (so it can batch them) without using local slots.
+   */
+  readonly concurrency?: number;
   execute(spec: ActionSpec): Promise<ExecOutcome>;
 }
