@@ -197,7 +197,7 @@ export class HfStore implements Store {
         return storeFail('io-error', `cannot read ${file.localPath}: ${errorMessage(error)}`, { path: file.path });
       }
     }
-    return this.#batch(options.message, async (sdk, head) => {
+    return this.#batch(async (sdk, head) => {
       const remote = await this.#pathsInfo(sdk, files.map((f) => f.path), head);
       const plan: Array<{ file: PutFile; write: FileWrite }> = [];
       for (const file of files) {
@@ -229,7 +229,7 @@ export class HfStore implements Store {
       const from = checkStorePath(pair.from);
       if (!from.ok) return from;
     }
-    return this.#batch(options.message, async (sdk, head) => {
+    return this.#batch(async (sdk, head) => {
       const infos = await this.#pathsInfo(sdk, [...new Set(pairs.flatMap((p) => [p.from, p.to]))], head);
       const lines: object[] = [];
       const writes: FileWrite[] = [];
@@ -265,7 +265,7 @@ export class HfStore implements Store {
     const checked = checkBatchPaths(paths);
     if (!checked.ok) return checked;
     let outcome: { deleted: string[]; missing: string[] } = { deleted: [], missing: [] };
-    const result = await this.#batch(options.message, async (sdk, head) => {
+    const result = await this.#batch(async (sdk, head) => {
       const present = await this.#pathsInfo(sdk, [...paths], head);
       outcome = { deleted: paths.filter((p) => present.has(p)), missing: paths.filter((p) => !present.has(p)) };
       if (outcome.deleted.length === 0) return storeOk({ commit: null, files: [] });
@@ -309,7 +309,7 @@ export class HfStore implements Store {
         try {
           const commit = await this.#runCommit(sdk, {
             title: options.message,
-            operations: [{ operation: 'addOrUpdate', path, content: new Blob([bytes]) }],
+            operations: [{ operation: 'addOrUpdate', path, content: new Blob([new Uint8Array(bytes)]) }],
             parentCommit: parent,
           });
           return storeOk({ version: asStoreVersion(commit) });
@@ -349,10 +349,8 @@ export class HfStore implements Store {
    * head, up to `conflictReplans` times. Transient failures are retried with backoff.
    */
   async #batch(
-    message: string,
     plan: (sdk: HubSdk, head: string) => Promise<StoreResult<{ commit: string | null; files: FileWrite[] }>>,
   ): Promise<StoreResult<WriteReport>> {
-    void message;
     for (let replan = 0; ; replan++) {
       const result = await withRetry(this.#retry, () => this.#guard(async (sdk) => plan(sdk, await this.#head(sdk))));
       if (result.ok) {

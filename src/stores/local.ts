@@ -182,10 +182,10 @@ export class LocalStore implements Store {
     return this.#commit(planned, options.mode, options.message);
   }
 
-  async delete(paths: readonly string[], options: { message: string }): Promise<StoreResult<DeleteReport>> {
+  async delete(paths: readonly string[]): Promise<StoreResult<DeleteReport>> {
     const checked = this.#checkBatch(paths);
     if (!checked.ok) return checked;
-    return this.#locked(async () => {
+    return this.#locked(async (): Promise<StoreResult<DeleteReport>> => {
       const present: string[] = [];
       const missing: string[] = [];
       const sidecars = new Map<string, Sidecar>();
@@ -204,7 +204,6 @@ export class LocalStore implements Store {
         const sidecar = sidecars.get(path) as Sidecar;
         await this.#writeSidecar(path, { current: null, history: sidecar.history });
       }
-      void options.message;
       return storeOk({ batchVersion: asStoreVersion(String(version)), deleted: present, missing });
     });
   }
