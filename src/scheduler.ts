@@ -278,7 +278,7 @@ export class Scheduler {
   /** Restores a committed entry into the run; false (with a warning) when it cannot be used. */
   private async tryCached(target: Target, key: ActionKey): Promise<boolean> {
     if (target.environment) {
-      const dir = join(this.o.cacheDir, 'envs', key);
+      const dir = join(envsDir(this.o.cacheDir), key);
       if (!(await exists(join(dir, '.complete')))) return false;
       this.finishDone(target, key, { env: { digest: key, size: 0 } }, 'cached', dir);
       return true;
@@ -323,7 +323,7 @@ export class Scheduler {
       await rm(file, { force: true });
       await mkdir(join(file, '..'), { recursive: true });
     }
-    const envDir = join(this.o.cacheDir, 'envs', key);
+    const envDir = join(envsDir(this.o.cacheDir), key);
     const envTmp = `${envDir}.tmp-${process.pid}`;
     if (target.environment) await rm(envTmp, { recursive: true, force: true });
     const checkpointDir = join(this.o.cacheDir, 'checkpoints', key);
@@ -432,6 +432,14 @@ export class Scheduler {
   expanded(): Map<string, Target[]> {
     return this.children;
   }
+}
+
+/**
+ * Python environments are keyed by their requirements alone, so caches may share them:
+ * BUILD_ENVS_DIR points every cache at one directory (the tests do, to build numpy once).
+ */
+export function envsDir(cacheDir: string): string {
+  return process.env.BUILD_ENVS_DIR ?? join(cacheDir, 'envs');
 }
 
 /** Resolves `{name}` placeholders; `{resume-from:<file>}` becomes `--resume-from <file>` only if it exists. */
