@@ -2,15 +2,22 @@
 // (zx, @huggingface/hub, @google-cloud/storage) stay external and are imported lazily by the
 // commands that use them; xxhash-addon is a native module and stays external too.
 import { build } from 'esbuild';
-import { rename } from 'node:fs/promises';
+import { rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const tmp = join(root, 'dist', `cli.mjs.tmp-${process.pid}`);
+// Built into a temporary directory and swapped in, so a concurrent CLI start never sees half a bundle.
+const tmp = join(root, `dist.tmp-${process.pid}`);
 await build({
-  entryPoints: [join(root, 'src', 'main.ts')],
-  outfile: tmp,
+  entryPoints: { cli: join(root, 'src', 'main.ts') },
+  outdir: tmp,
+  outExtension: { '.js': '.mjs' },
+  // Code splitting turns each lazily imported command into its own chunk: `--help` or `status`
+  // parse a few kB, and a no-op build does not parse the publishing code.
+  splitting: true,
+  chunkNames: 'chunks/[name]-[hash]',
+  minify: true,
   bundle: true,
   platform: 'node',
   format: 'esm',
@@ -19,4 +26,7 @@ await build({
   banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
   logLevel: 'warning',
 });
-await rename(tmp, join(root, 'dist', 'cli.mjs'));
+const old = join(root, `dist.old-${process.pid}`);
+await rename(join(root, 'dist'), old).catch(() => undefined);
+await rename(tmp, join(root, 'dist'));
+await rm(old, { recursive: true, force: true });
