@@ -31,6 +31,13 @@ options:
 
 const COMMANDS = new Set(['status', 'logs', 'explain', 'graph', 'cache', 'promote', 'versions', 'rollback', 'gc', 'fetch', 'vars', 'help']);
 
+/** Commands that may open TLS connections (publishing clients, Modal). */
+function needsNetwork(command: string | undefined, argv: Argv): boolean {
+  if (command && ['promote', 'versions', 'rollback', 'gc', 'fetch'].includes(command)) return true;
+  const remote = /^(EXECUTOR=modal|HF_REPO=|GCS_BUCKET=|BUILD_DB=0)/;
+  return argv.assignments.some((a) => remote.test(a)) || Boolean(process.env.HF_REPO || process.env.GCS_BUCKET);
+}
+
 function makeLogger(argv: Argv): Logger {
   if (argv.flags.json) return jsonLogger();
   if (process.stdout.isTTY && !process.env.CI) return ttyLogger();
@@ -49,6 +56,10 @@ export async function main(args: string[]): Promise<number> {
     return 0;
   }
   const [first, ...rest] = argv.words;
+  if (needsNetwork(first, argv)) {
+    const code = await (await import('./network.ts')).withExtraCaCerts(args);
+    if (code !== null) return code;
+  }
   const controller = new AbortController();
   let interrupts = 0;
   const onSignal = () => {

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { restoredCaEnv } from './network.ts';
 
 /**
  * Where things live. The project root is the directory holding build.ts (the CLI runs from
@@ -43,5 +44,5 @@ export function baseActionEnv(): Record<string, string> {
       env[name] = value;
     }
   }
-  return env;
+  return { ...env, ...restoredCaEnv() };
 }
