@@ -9,7 +9,7 @@ import { spawn } from 'node:child_process';
 export async function withExtraCaCerts(args: string[]): Promise<number | null> {
   const stashed = process.env.BUILD_EXTRA_CA_CERTS;
   if (!stashed || process.env.NODE_EXTRA_CA_CERTS) return null;
-  const env = { ...process.env, NODE_EXTRA_CA_CERTS: stashed };
+  const env: NodeJS.ProcessEnv = { ...process.env, NODE_EXTRA_CA_CERTS: stashed };
   delete env.BUILD_EXTRA_CA_CERTS;
   const child = spawn(process.execPath, [process.argv[1]!, ...args], { stdio: 'inherit', env });
   const forward = (signal: NodeJS.Signals) => child.kill(signal);

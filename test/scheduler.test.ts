@@ -22,7 +22,10 @@ class ScriptedExecutor implements Executor {
   readonly calls: string[] = [];
   running = 0;
   maxRunning = 0;
-  constructor(private readonly behaviours: Record<string, Behaviour>) {}
+  private readonly behaviours: Record<string, Behaviour>;
+  constructor(behaviours: Record<string, Behaviour>) {
+    this.behaviours = behaviours;
+  }
   async execute(spec: ActionSpec): Promise<ExecOutcome> {
     this.calls.push(spec.target);
     this.running++;
