@@ -41,6 +41,10 @@ CONFIG=calibration/target_config.yaml
   exit 2
 }
 
+# Byte-compile once: with PYTHONDONTWRITEBYTECODE set, every one of the ~489
+# worker processes would otherwise recompile the example's modules.
+"$PYTHON" -m compileall -q policyengine_us_data modal_app >/dev/null
+
 now() { date +%s.%N; }
 TIMINGS=""
 stage() { # stage NAME cmd...

@@ -12,11 +12,13 @@ Byte-for-byte determinism:
 - ``.npz`` files are written by hand with a fixed zip timestamp
   (``numpy.savez`` stamps the current local time into the zip).
 
-Each variable group carries an ``entity`` attribute (``household`` or
-``person``); the root carries ``time_period``.
+The root carries ``time_period`` and ``variable_entities`` (a JSON object
+mapping every variable to ``household`` / ``person``; one attribute instead of
+one per group keeps writing a small file fast).
 """
 
 import io
+import json
 import os
 import zipfile
 
@@ -36,9 +38,13 @@ def _create_file(path):
     return h5py.File(fid)
 
 
-def _create_group(parent, name):
+def _gcpl():
     gcpl = h5p.create(h5p.GROUP_CREATE)
     gcpl.set_obj_track_times(False)
+    return gcpl
+
+
+def _create_group(parent, name, gcpl):
     gid = h5g.create(parent.id, name.encode("utf-8"), lcpl=None, gcpl=gcpl)
     return h5py.Group(gid)
 
@@ -53,12 +59,15 @@ def write_dataset(path, variables, entities, period, attrs=None):
         f = _create_file(tmp)
         try:
             f.attrs["time_period"] = np.int64(int(period))
+            f.attrs["variable_entities"] = json.dumps(
+                {name: entities[name] for name in variables}, sort_keys=True
+            )
             for key in sorted(attrs or {}):
                 f.attrs[key] = attrs[key]
+            gcpl = _gcpl()
             for name in sorted(variables):
                 arr = np.ascontiguousarray(variables[name])
-                g = _create_group(f, name)
-                g.attrs["entity"] = entities[name]
+                g = _create_group(f, name, gcpl)
                 g.create_dataset(period, data=arr, track_times=False)
         finally:
             f.close()
@@ -73,18 +82,19 @@ def read_dataset(path, names=None):
     except OSError as exc:
         raise UsageError("cannot read HDF5 dataset %s: %s" % (path, exc))
     with f:
-        if "time_period" not in f.attrs:
-            raise UsageError("%s is not an example dataset (no time_period)" % path)
+        if "time_period" not in f.attrs or "variable_entities" not in f.attrs:
+            raise UsageError("%s is not an example dataset (no time_period/variable_entities)" % path)
         period = str(int(f.attrs["time_period"]))
+        raw = f.attrs["variable_entities"]
+        all_entities = json.loads(raw.decode() if isinstance(raw, bytes) else raw)
         variables, entities = {}, {}
         for name in sorted(f.keys()) if names is None else names:
             if name not in f:
                 raise UsageError("%s has no variable %r" % (path, name))
-            g = f[name]
-            variables[name] = g[period][()]
-            entities[name] = g.attrs["entity"]
-            if isinstance(entities[name], bytes):
-                entities[name] = entities[name].decode()
+            variables[name] = f[name][period][()]
+            if name not in all_entities:
+                raise UsageError("%s: variable %r has no entity" % (path, name))
+            entities[name] = all_entities[name]
     return variables, entities, period
 
 
