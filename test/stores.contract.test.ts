@@ -48,6 +48,8 @@ interface Probe {
   readRequest: RequestMatcher;
   /** Matches the request that carries a large file's bytes (HF: LFS PUT, GCS: resumable session PUT). */
   largeUpload: RequestMatcher;
+  /** Size of a file that takes the large-file path (HF: any binary file goes LFS; GCS: resumable from 1 MiB). */
+  largeFileSize: number;
   /** Commits in the repo so far (HF only). */
   commits?: () => number;
   /** Payload bytes the server has received for object content. */
@@ -122,6 +124,7 @@ const hfFakeBackend: Backend = {
         writeRequest: { method: 'POST', url: `/${repo.name}/commit/` },
         readRequest: { method: 'GET', url: `/${repo.name}/commits/` },
         largeUpload: { method: 'PUT', url: '/__lfs/' },
+        largeFileSize: 64 * 1024,
         commits: () => hub.history(repo).length,
         bytesReceived: () => hub.lfsBytesUploaded + hub.inlineBytesCommitted,
       },
@@ -152,6 +155,7 @@ const gcsFakeBackend: Backend = {
         writeRequest: { method: 'POST', url: `/upload/storage/v1/b/${bucket}/o` },
         readRequest: { method: 'GET', url: `/storage/v1/b/${bucket}/o/` },
         largeUpload: { method: 'PUT', url: `/upload/storage/v1/b/${bucket}/o?uploadType=resumable&upload_id=` },
+        largeFileSize: 1.5 * MiB,
         bytesReceived: () => gcs.bytesUploaded,
       },
     };
@@ -545,6 +549,31 @@ function faultContract(backend: Backend): void {
       expect(read?.version).toBe(v2.version);
       if (commits !== undefined) expect(probe.commits?.()).toBe(commits + 1);
       expect(retry.sleeps.length).toBeGreaterThan(0);
+    });
+
+    it('a stalled large-file upload times out and is retried', async () => {
+      const retry = recordingRetry(4);
+      const { store, ns, probe } = await backend.open({ retry, requestTimeoutMs: 400 });
+      if (!probe) throw new Error('needs a fake');
+      probe.faults.add({ match: probe.largeUpload, delayMs: 2500 });
+      const content = bytes(probe.largeFileSize, 11);
+      const report = must(await store.putFiles([{ localPath: await localFile('stall', content), path: `${ns}/stall.h5` }], { message: 'stall', mode: 'append-only' }));
+      expect(report.written.files).toBe(1);
+      expect(retry.sleeps.length).toBeGreaterThan(0);
+      const target = join(scratch, `st-${randomBytes(4).toString('hex')}`);
+      must(await store.download(`${ns}/stall.h5`, target));
+      expect(Buffer.compare(await readFile(target), Buffer.from(content))).toBe(0);
+    });
+
+    it('a missing repo/bucket is not-found, not an empty listing', async () => {
+      const { store, probe } = await backend.open();
+      if (!probe) throw new Error('needs a fake');
+      const other = backend.name.includes('GCS')
+        ? new GcsStore({ bucket: 'no-such-bucket', apiEndpoint: gcs.url, retry: recordingRetry(1) })
+        : must(await openStore({ kind: 'hf', repo: 'org/no-such-repo', repoType: 'dataset', hubUrl: hub.url }, { action: 'test', write: false }, { env: { HF_TOKEN: SENTINEL }, retry: recordingRetry(1) }));
+      expect(failure(await other.stat('x')).reason).toBe('not-found');
+      expect(failure(await other.list('')).reason).toBe('not-found');
+      void store;
     });
 
     it('a dropped connection during a batch upload is retried and the batch completes once', async () => {

@@ -19,7 +19,10 @@
  *   lost shows up as a 412 on retry; if the object then holds our sha256, the write succeeded).
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import { mkdir, open, rename, rm } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { dirname } from 'node:path';
 import { z } from 'zod';
 import {
@@ -35,6 +38,7 @@ import {
   sha256Hex,
   storeFail,
   storeOk,
+  withIdleTimeout,
   withRetry,
   writeReport,
   type CopyPair,
@@ -149,7 +153,7 @@ export class GcsStore implements Store {
         }
         // Read exactly the generation just described, even if the object is replaced meanwhile.
         const file = bucket.file(path, { generation: object.generation });
-        const written = await streamToFile(file.createReadStream({ validation: 'crc32c' }), localFile);
+        const written = await streamToFile(file.createReadStream({ validation: 'crc32c' }), localFile, this.#options.requestTimeoutMs ?? 60_000);
         const expected = recordedSha256(object);
         if (expected && expected !== written.sha256) {
           await rm(localFile, { force: true });
@@ -369,7 +373,11 @@ export class GcsStore implements Store {
     return storeFail('conflict', `${item.path} in ${this.location} keeps changing under concurrent writers`, { path: item.path, status: 412 });
   }
 
-  /** Uploads one file with a precondition; returns the generation from the upload response. */
+  /**
+   * Uploads one file with a precondition; returns the generation from the upload response. A
+   * watchdog fails the upload with a timeout when no bytes move for `requestTimeoutMs` (the SDK
+   * puts no time limit on resumable-session requests).
+   */
   async #upload(
     bucket: Bucket,
     file: PutFile,
@@ -377,18 +385,29 @@ export class GcsStore implements Store {
     ifGenerationMatch: number | string,
     onProgress: ((p: TransferProgress) => void) | undefined,
   ): Promise<string> {
-    const [, response] = await bucket.upload(file.localPath, {
-      destination: file.path,
+    const target = bucket.file(file.path);
+    const writable = target.createWriteStream({
       resumable: digest.size >= (this.#options.resumableThreshold ?? 8 * 1024 * 1024),
       validation: 'crc32c',
       metadata: { metadata: { sha256: digest.sha256 } },
       preconditionOpts: { ifGenerationMatch },
-      ...(onProgress && {
-        onUploadProgress: (event: { bytesWritten?: number }) =>
-          onProgress({ path: file.path, bytesDone: Math.min(event.bytesWritten ?? 0, digest.size), bytesTotal: digest.size }),
-      }),
     });
-    const written = ObjectMetadataSchema.parse(response);
+    const stallMs = this.#options.requestTimeoutMs ?? 60_000;
+    let lastActivity = Date.now();
+    writable.on('progress', (event: { bytesWritten?: number }) => {
+      lastActivity = Date.now();
+      onProgress?.({ path: file.path, bytesDone: Math.min(event.bytesWritten ?? 0, digest.size), bytesTotal: digest.size });
+    });
+    const watchdog = setInterval(() => {
+      if (Date.now() - lastActivity > stallMs) writable.destroy(new DOMException(`upload of ${file.path} stalled for ${stallMs} ms`, 'TimeoutError'));
+    }, Math.max(10, stallMs / 4));
+    try {
+      await pipeline(createReadStream(file.localPath), writable);
+    } finally {
+      clearInterval(watchdog);
+    }
+    // `target.metadata` now holds the object resource from the upload's own response.
+    const written = ObjectMetadataSchema.parse(target.metadata);
     if (written.size !== digest.size || (recordedSha256(written) ?? digest.sha256) !== digest.sha256) {
       throw Object.assign(new Error(`${file.path}: the object written does not describe the file sent`), { code: 'FILE_NO_UPLOAD' });
     }
@@ -401,7 +420,8 @@ export class GcsStore implements Store {
       const [metadata] = await bucket.file(path, generation ? { generation } : {}).getMetadata();
       return ObjectMetadataSchema.parse(metadata);
     } catch (error) {
-      if (statusOf(error) === 404) return null;
+      // 404 means "no such object" unless the bucket itself is missing: that is a failure.
+      if (statusOf(error) === 404 && !/bucket does not exist/i.test(errorMessage(error))) return null;
       throw error;
     }
   }
@@ -465,14 +485,14 @@ const toEntry = (object: ObjectMetadata): StoreEntry => {
 };
 
 /** Pipes a readable stream into `localFile` (temp + rename), hashing it on the way. */
-async function streamToFile(stream: NodeJS.ReadableStream, localFile: string): Promise<{ size: number; sha256: Sha256Hex }> {
+async function streamToFile(stream: Readable, localFile: string, idleMs: number): Promise<{ size: number; sha256: Sha256Hex }> {
   await mkdir(dirname(localFile), { recursive: true });
   const tmp = `${localFile}.tmp-${randomBytes(6).toString('hex')}`;
   const hash = createHash('sha256');
   let size = 0;
   const handle = await open(tmp, 'w');
   try {
-    for await (const chunk of stream as AsyncIterable<Buffer>) {
+    for await (const chunk of withIdleTimeout<Buffer>(stream, idleMs, () => stream.destroy())) {
       hash.update(chunk);
       size += chunk.length;
       await handle.write(chunk);

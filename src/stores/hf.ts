@@ -42,6 +42,7 @@ import {
   sha256Hex,
   storeFail,
   storeOk,
+  withIdleTimeout,
   withRetry,
   writeReport,
   type CopyPair,
@@ -175,7 +176,7 @@ export class HfStore implements Store {
         const info = (await this.#pathsInfo(sdk, [path], revision)).get(path);
         const blob = info ? await sdk.downloadFile({ ...this.#common(), path, revision }) : null;
         if (!info || !blob) return storeFail('not-found', `${path} does not exist in ${this.location} at ${revision}`, { path });
-        const written = await writeBlob(blob, localFile);
+        const written = await writeBlob(blob, localFile, this.#timeoutMs);
         const expected = info.lfs ? written.sha256 === info.lfs.oid : written.gitBlobSha1 === info.oid;
         if (!expected || written.size !== (info.lfs?.size ?? info.size)) {
           await rm(localFile, { force: true });
@@ -493,7 +494,7 @@ export class HfStore implements Store {
 }
 
 /** Streams a Blob to `localFile` through a temp file + rename, hashing it on the way. */
-async function writeBlob(blob: Blob, localFile: string): Promise<{ size: number; sha256: Sha256Hex; gitBlobSha1: string }> {
+async function writeBlob(blob: Blob, localFile: string, idleMs: number): Promise<{ size: number; sha256: Sha256Hex; gitBlobSha1: string }> {
   await mkdir(dirname(localFile), { recursive: true });
   const tmp = `${localFile}.tmp-${randomBytes(6).toString('hex')}`;
   const sha256 = createHash('sha256');
@@ -501,7 +502,8 @@ async function writeBlob(blob: Blob, localFile: string): Promise<{ size: number;
   let size = 0;
   const handle = await open(tmp, 'w');
   try {
-    for await (const chunk of blob.stream() as unknown as AsyncIterable<Uint8Array>) {
+    const stream = blob.stream();
+    for await (const chunk of withIdleTimeout(stream as unknown as AsyncIterable<Uint8Array>, idleMs, () => void stream.cancel().catch(() => undefined))) {
       sha256.update(chunk);
       sha1.update(chunk);
       size += chunk.byteLength;

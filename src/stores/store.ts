@@ -393,9 +393,39 @@ export function reasonForNetworkError(error: unknown): StoreFailureReason | unde
   return undefined;
 }
 
-/** The message of anything thrown, for wrapping into a failure. */
-export const errorMessage = (error: unknown): string =>
-  error instanceof Error ? error.message : typeof error === 'string' ? error : JSON.stringify(error);
+/** The message of anything thrown (with its network cause code, e.g. `fetch failed (ECONNREFUSED)`). */
+export function errorMessage(error: unknown): string {
+  if (!(error instanceof Error)) return typeof error === 'string' ? error : JSON.stringify(error);
+  const cause = (error as { cause?: { code?: unknown } }).cause;
+  const code = cause && typeof cause.code === 'string' ? cause.code : undefined;
+  return code && !error.message.includes(code) ? `${error.message} (${code})` : error.message;
+}
+
+/**
+ * Iterates `source`, failing with a `TimeoutError` if no chunk arrives for `idleMs` (a stalled
+ * download must not hang a build; a slow but moving one is fine). `abort` releases the source.
+ */
+export async function* withIdleTimeout<T>(source: AsyncIterable<T>, idleMs: number, abort: () => void): AsyncGenerator<T> {
+  const iterator = source[Symbol.asyncIterator]();
+  for (;;) {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const stalled = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new DOMException(`no data for ${idleMs} ms`, 'TimeoutError')), idleMs);
+    });
+    let step: IteratorResult<T>;
+    try {
+      step = await Promise.race([iterator.next(), stalled]);
+    } catch (error) {
+      abort();
+      void Promise.resolve(iterator.return?.()).catch(() => undefined);
+      throw error;
+    } finally {
+      clearTimeout(timer);
+    }
+    if (step.done) return;
+    yield step.value;
+  }
+}
 
 /** Sums a batch's per-file outcomes into a {@link WriteReport}. */
 export function writeReport(batchVersion: StoreVersion | null, files: FileWrite[]): WriteReport {
