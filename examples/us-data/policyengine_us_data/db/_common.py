@@ -81,9 +81,13 @@ def connect(db_path, must_exist=True):
         )
     conn = sqlite3.connect(db_path, isolation_level=None)
     if must_exist:
-        row = conn.execute(
-            "SELECT count(*) FROM sqlite_master WHERE type='table' AND name='targets'"
-        ).fetchone()
+        try:
+            row = conn.execute(
+                "SELECT count(*) FROM sqlite_master WHERE type='table' AND name='targets'"
+            ).fetchone()
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise UsageError("cannot open %s as a SQLite database: %s" % (db_path, exc))
         if row[0] != 1:
             conn.close()
             raise UsageError("%s has no targets table (not a policy_data.db?)" % db_path)
