@@ -37,6 +37,8 @@ interface Backend {
   batchVersioned: boolean;
   /** The secret the store holds, if any. */
   secret?: string;
+  /** A real service: what the tests wrote under their prefix is deleted afterwards. */
+  real?: boolean;
 }
 
 /** Views into a fake server. */
@@ -48,6 +50,8 @@ interface Probe {
   readRequest: RequestMatcher;
   /** Matches the request that carries a large file's bytes (HF: LFS PUT, GCS: resumable session PUT). */
   largeUpload: RequestMatcher;
+  /** Matches the request writing one given path (GCS: its upload; HF: the batch's one commit). */
+  writeRequestFor: (path: string) => RequestMatcher;
   /** Size of a file that takes the large-file path (HF: any binary file goes LFS; GCS: resumable from 1 MiB). */
   largeFileSize: number;
   /** Commits in the repo so far (HF only). */
@@ -125,6 +129,7 @@ const hfFakeBackend: Backend = {
         readRequest: { method: 'GET', url: `/${repo.name}/commits/` },
         largeUpload: { method: 'PUT', url: '/__lfs/' },
         largeFileSize: 64 * 1024,
+        writeRequestFor: () => ({ method: 'POST', url: `/${repo.name}/commit/` }),
         commits: () => hub.history(repo).length,
         bytesReceived: () => hub.lfsBytesUploaded + hub.inlineBytesCommitted,
       },
@@ -156,6 +161,7 @@ const gcsFakeBackend: Backend = {
         readRequest: { method: 'GET', url: `/storage/v1/b/${bucket}/o/` },
         largeUpload: { method: 'PUT', url: `/upload/storage/v1/b/${bucket}/o?uploadType=resumable&upload_id=` },
         largeFileSize: 1.5 * MiB,
+        writeRequestFor: (path) => ({ method: 'POST', url: `name=${encodeURIComponent(path)}` }),
         bytesReceived: () => gcs.bytesUploaded,
       },
     };
@@ -171,6 +177,7 @@ const realBackends: Array<{ backend: Backend | undefined; why: string }> = [
         ? {
             name: `real Hugging Face Hub (${process.env.TEST_HF_REPO})`,
             batchVersioned: true,
+            real: true,
             ...((process.env.HF_TOKEN ?? process.env.HUGGING_FACE_TOKEN) && { secret: (process.env.HF_TOKEN ?? process.env.HUGGING_FACE_TOKEN) as string }),
             async open() {
               const store = must(await openStore({ kind: 'hf', repo: process.env.TEST_HF_REPO, repoType: process.env.TEST_HF_REPO_TYPE ?? 'dataset' }, { action: 'contract test', write: true }));
@@ -186,6 +193,7 @@ const realBackends: Array<{ backend: Backend | undefined; why: string }> = [
         ? {
             name: `real GCS (gs://${process.env.TEST_GCS_BUCKET})`,
             batchVersioned: false,
+            real: true,
             async open() {
               const store = must(await openStore({ kind: 'gcs', bucket: process.env.TEST_GCS_BUCKET }, { action: 'contract test', write: true }));
               return { store, ns: `contract-tests/${Date.now()}-${randomBytes(3).toString('hex')}` };
@@ -215,8 +223,27 @@ afterEach(() => {
 // ---------------------------------------------------------------------------------------------
 // The contract
 
-function contract(backend: Backend): void {
-  describe(backend.name, () => {
+function contract(target: Backend): void {
+  describe(target.name, () => {
+    // On a real service, remember each test's prefix and delete what it wrote afterwards.
+    const opened: Array<{ store: Store; ns: string }> = [];
+    const backend: Backend = target.real
+      ? {
+          ...target,
+          async open(options) {
+            const handle = await target.open(options);
+            opened.push(handle);
+            return handle;
+          },
+        }
+      : target;
+    afterAll(async () => {
+      for (const { store, ns } of opened) {
+        const listed = await store.list(`${ns}/`);
+        if (listed.ok && listed.value.length > 0) await store.delete(listed.value.map((e) => e.path), { message: 'contract test cleanup' });
+      }
+    });
+
     it('round-trips put/list/stat/download byte-equal, small and large files', async () => {
       const { store, ns, probe } = await backend.open();
       const small = new TextEncoder().encode('{"version":"1.2.3"}\n');
@@ -574,6 +601,24 @@ function faultContract(backend: Backend): void {
       expect(failure(await other.stat('x')).reason).toBe('not-found');
       expect(failure(await other.list('')).reason).toBe('not-found');
       void store;
+    });
+
+    it('a batch that fails part-way reports exactly what landed, and a rerun writes only the rest', async () => {
+      const { store, ns, probe } = await backend.open({ retry: recordingRetry(2) });
+      if (!probe) throw new Error('needs a fake');
+      const files = await Promise.all(['a', 'b', 'c'].map(async (n) => ({ localPath: await localFile(n, `${n} content\n`), path: `${ns}/part/${n}.txt` })));
+      const commits = probe.commits?.();
+      probe.faults.add({ match: probe.writeRequestFor(`${ns}/part/b.txt`), status: 403 });
+      const f = failure(await store.putFiles(files, { message: 'partial', mode: 'append-only' }));
+      expect(f.reason).toBe('auth-rejected');
+      const landed = (f.completed ?? []).map((w) => w.path);
+      expect(landed).not.toContain(`${ns}/part/b.txt`);
+      const present = must(await store.list(`${ns}/part/`)).map((e) => e.path);
+      expect(present).toEqual(landed.sort());
+      if (commits !== undefined) expect(probe.commits?.()).toBe(commits); // HF: all or nothing
+      const rerun = must(await store.putFiles(files, { message: 'rerun', mode: 'append-only' }));
+      expect(rerun.written.files).toBe(3 - landed.length);
+      expect(rerun.skipped.files).toBe(landed.length);
     });
 
     it('a dropped connection during a batch upload is retried and the batch completes once', async () => {

@@ -241,7 +241,10 @@ export class GcsStore implements Store {
           }
         }),
       );
-      if (!result.ok) return result;
+      if (!result.ok) {
+        const done = deleted.length > 0 ? ` (already deleted: ${deleted.join(', ')})` : '';
+        return { ok: false, failure: { ...result.failure, message: `${result.failure.message}${done}` } };
+      }
       (result.value ? deleted : missing).push(path);
     }
     return storeOk({ batchVersion: null, deleted, missing });
@@ -269,13 +272,8 @@ export class GcsStore implements Store {
     );
   }
 
-  async writeIfVersion(
-    path: string,
-    bytes: Uint8Array,
-    expected: StoreVersion | null,
-    options: { message: string },
-  ): Promise<StoreResult<{ version: StoreVersion }>> {
-    void options;
+  /** GCS has no commit messages, so the message is not stored. */
+  async writeIfVersion(path: string, bytes: Uint8Array, expected: StoreVersion | null): Promise<StoreResult<{ version: StoreVersion }>> {
     const checked = checkStorePath(path);
     if (!checked.ok) return checked;
     const sha256 = sha256Hex(bytes);

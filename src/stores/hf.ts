@@ -180,7 +180,8 @@ export class HfStore implements Store {
         const expected = info.lfs ? written.sha256 === info.lfs.oid : written.gitBlobSha1 === info.oid;
         if (!expected || written.size !== (info.lfs?.size ?? info.size)) {
           await rm(localFile, { force: true });
-          return storeFail('transient', `${path}: downloaded bytes do not match the Hub's digest; retrying`, { path });
+          // Retried as transient: a truncated or corrupted transfer usually succeeds the next time.
+          return storeFail('transient', `${path}: downloaded bytes do not match the digest the Hub lists for ${revision}`, { path });
         }
         return storeOk({ path, size: written.size, sha256: written.sha256, version: asStoreVersion(revision) });
       }),
