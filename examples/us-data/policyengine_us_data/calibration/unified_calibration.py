@@ -131,7 +131,6 @@ def load_db_targets(db_path, period):
             "SELECT stratum_id, constraint_variable, operation, value FROM stratum_constraints"
             " ORDER BY stratum_id, constraint_variable, operation"
         ).fetchall()
-        pops = {}
         from policyengine_us_data.db._common import district_population
 
         pops = district_population(conn, int(period))
@@ -188,8 +187,6 @@ def _parse_value(raw):
 
 
 def _compare(a, op, b):
-    import numpy as np
-
     if op == "==":
         return a == b
     if op == "!=":
@@ -360,9 +357,6 @@ def initial_weights(targets, rows, cols, vals, features, cd_geoid, base_weight, 
 
 
 def build_package(args):
-    import hashlib
-    import pickle
-
     import numpy as np
 
     from policyengine_us_data.calibration.target_config import keep_mask, load_target_config
@@ -431,6 +425,7 @@ def build_package(args):
             "domain_variable": np.array([t["domain_variable"] for t in targets], dtype=str),
             "value": np.array([t["value"] for t in targets], dtype=np.float64),
         },
+        "targets": np.array([t["value"] for t in targets], dtype=np.float64),
         "target_names": names,
         "metadata": metadata,
         "initial_weights": w0,
@@ -682,7 +677,7 @@ def fit_main(args, package, package_sha):
     rows = new_index[X["row"][sel]]
     cols = X["col"][sel]
     vals = X["data"][sel]
-    targets = tdf["value"][keep]
+    targets = package["targets"][keep]
     names = [n for n, k in zip(names, keep) if k]
     w0 = package["initial_weights"]
     problem = Problem(rows, cols, vals, targets, n_cols, args.beta, args.lambda_l0, args.lambda_l2, w0)
