@@ -1,11 +1,14 @@
 """Runs the 13 `make database` steps in one process (same statements, same
 order, one transaction each), producing a file byte-identical to running
-them one by one with `python -m`.
+them one by one with `python -m`. The database is built at `<path>.tmp`
+and moved onto `<path>` only after validate_database passed (SQLite stores
+no file name, so the bytes do not change).
 
     python -m policyengine_us_data.db.build_database --year 2024 --db-path PATH
 """
 
 import importlib
+import os
 import time
 
 from policyengine_us_data.db._common import parse_args
@@ -30,14 +33,21 @@ STEPS = (
 
 def main(argv=None):
     args = parse_args("build_database", argv)
-    step_argv = ["--year", str(args.year), "--db-path", args.db_path]
-    for name in STEPS:
-        t0 = time.perf_counter()
-        module = importlib.import_module("policyengine_us_data.db." + name)
-        rc = module.main(step_argv)
-        if rc:
-            return rc
-        print("  %-28s %.3fs" % (name, time.perf_counter() - t0))
+    tmp = args.db_path + ".tmp"
+    step_argv = ["--year", str(args.year), "--db-path", tmp]
+    try:
+        for name in STEPS:
+            t0 = time.perf_counter()
+            module = importlib.import_module("policyengine_us_data.db." + name)
+            rc = module.main(step_argv)
+            if rc:
+                return rc
+            print("  %-28s %.3fs" % (name, time.perf_counter() - t0))
+        os.replace(tmp, args.db_path)
+    finally:
+        for suffix in ("", "-journal"):
+            if os.path.exists(tmp + suffix):
+                os.remove(tmp + suffix)
     return 0
 
 
