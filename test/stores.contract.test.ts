@@ -689,7 +689,7 @@ describe('stores contract', () => {
   }
 
   describe('local directory: conditional writes between processes', () => {
-    it('two processes incrementing one counter through the lock lose no update', async () => {
+    it('three processes incrementing one counter through the lock lose no update', async () => {
       const root = await mkdtemp(join(scratch, 'mp-'));
       const script = join(scratch, 'incrementer.mts');
       await writeFile(
