@@ -44,7 +44,7 @@ export class DigestMemo {
     if (entry && entry[0] === st.size && entry[1] === st.mtimeMs && entry[2] === st.ctimeMs && entry[3] === st.ino) {
       return { digest: entry[4] as Digest, size: st.size };
     }
-    const result = await digestFile(path);
+    const result = await digestFile(path, st.size);
     this.filesRead += 1;
     this.bytesRead += result.size;
     const after = await stat(path);

@@ -1,13 +1,22 @@
-import { open } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
 import { createRequire } from 'node:module';
+import { hashPool } from './hash-pool.ts';
 
 /**
- * Digests are XXH3-128 (hex, 32 chars) from the native `xxhash-addon`.
+ * Digests are XXH3-128 (hex, 32 chars, identical to `xxhsum -H2`) from the native `xxhash-addon`.
  *
  * Why not xxhash-wasm (the design card's default): it offers only XXH64, and a content-addressed
  * store shared by many runs wants at least 128 bits. Measured here (bench/RESULTS.md): xxhash-addon
  * XXH128 ~5 GB/s, hash-wasm XXH128 ~2.8 GB/s, xxhash-wasm XXH64 ~3.1 GB/s. The addon ships prebuilt
  * binaries inside the npm package, so it installs offline like any other dependency.
+ *
+ * How a file is read (bench/ measures each choice):
+ * - through reused buffers with `FileHandle.read()`, never `fs.createReadStream` (it allocates a
+ *   buffer per chunk and caps at ~1.5 GB/s here); memory stays flat whatever the file size;
+ * - two buffers in flight: the next chunk is read (libuv thread pool) while this one is hashed,
+ *   so reading and hashing overlap instead of adding up;
+ * - files of POOL_MIN_BYTES and more go to a pool of worker threads (hash-pool.ts), one file per
+ *   worker, so large artifacts hash on both cores and the main thread keeps scheduling.
  */
 export type Digest = string & { readonly __brand: 'Digest' };
 
@@ -27,6 +36,11 @@ function xxhash(): XXHashAddon {
   return addon;
 }
 
+/** Where the addon lives, for worker threads (a bundled CLI has no module path of its own to give). */
+export function addonPath(): string {
+  return require.resolve('xxhash-addon');
+}
+
 /** The addon segfaults without a seed buffer; seed 0 matches `xxhsum -H2`. */
 const SEED = Buffer.alloc(8);
 
@@ -36,25 +50,52 @@ export function digestBytes(data: string | Uint8Array): Digest {
   return h.digest().toString('hex') as Digest;
 }
 
-/** Reads go through reused 8 MiB buffers: fs streams allocate per chunk and cap at ~1.5 GB/s here. */
-const BUFFER_SIZE = 8 * 1024 * 1024;
+/** Chunk size: large enough that per-read overhead vanishes, small enough to stay in L2/L3-ish caches. */
+export const BUFFER_SIZE = 8 * 1024 * 1024;
+/** Files this large go to the worker pool; below, a worker round trip costs more than it saves. */
+export const POOL_MIN_BYTES = 64 * 1024 * 1024;
 const freeBuffers: Buffer[] = [];
 
-export async function digestFile(path: string): Promise<{ digest: Digest; size: number }> {
-  const buffer = freeBuffers.pop() ?? Buffer.allocUnsafe(BUFFER_SIZE);
+/**
+ * Digest of a file's bytes. `size` (from a stat the caller already made) only chooses the path:
+ * inline for small files, the worker pool for large ones; the digest is the same either way.
+ */
+export async function digestFile(path: string, size?: number): Promise<{ digest: Digest; size: number }> {
+  if (size !== undefined && size >= POOL_MIN_BYTES && process.env.BUILD_HASH_WORKERS !== '0') {
+    return hashPool(addonPath()).digest(path);
+  }
   const handle = await open(path, 'r');
   try {
-    const h = new (xxhash().XXHash128)(SEED);
-    let size = 0;
-    for (;;) {
-      const { bytesRead } = await handle.read(buffer, 0, BUFFER_SIZE, null);
-      if (bytesRead === 0) break;
-      h.update(bytesRead === BUFFER_SIZE ? buffer : buffer.subarray(0, bytesRead));
-      size += bytesRead;
+    return await digestHandle(handle);
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Hashes an open file from its current position, reading the next chunk while hashing this one. */
+async function digestHandle(handle: FileHandle): Promise<{ digest: Digest; size: number }> {
+  const h = new (xxhash().XXHash128)(SEED);
+  let current = freeBuffers.pop() ?? Buffer.allocUnsafe(BUFFER_SIZE);
+  let next: Buffer | undefined;
+  let size = 0;
+  try {
+    let got = (await handle.read(current, 0, BUFFER_SIZE, null)).bytesRead;
+    while (got > 0) {
+      size += got;
+      // A short read means end of file for a regular file: skip the extra read (small files: one read).
+      if (got < BUFFER_SIZE) {
+        h.update(current.subarray(0, got));
+        break;
+      }
+      next ??= freeBuffers.pop() ?? Buffer.allocUnsafe(BUFFER_SIZE);
+      const reading = handle.read(next, 0, BUFFER_SIZE, null);
+      h.update(current);
+      got = (await reading).bytesRead;
+      [current, next] = [next, current];
     }
     return { digest: h.digest().toString('hex') as Digest, size };
   } finally {
-    await handle.close();
-    freeBuffers.push(buffer);
+    freeBuffers.push(current);
+    if (next) freeBuffers.push(next);
   }
 }

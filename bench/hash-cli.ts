@@ -1,0 +1,19 @@
+/**
+ * Our hashing, as the engine does it (src/hash.ts, through the digest memo's path: a stat, then
+ * digestFile with the size), for scenarios 6 and 7. Bundled by bench/run.mjs from the engine
+ * snapshot. Usage: node hash-cli.mjs FILE... (all files at once, as a build hashes outputs).
+ * Prints one JSON line: digests, in-process seconds, and peak RSS (process.resourceUsage).
+ */
+import { stat } from 'node:fs/promises';
+import { digestFile } from '../src/hash.ts';
+
+const files = process.argv.slice(2);
+const started = process.hrtime.bigint();
+const results = await Promise.all(
+  files.map(async (path) => {
+    const st = await stat(path);
+    return { path, ...(await digestFile(path, st.size)) };
+  }),
+);
+const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+process.stdout.write(`${JSON.stringify({ seconds, maxRssKb: process.resourceUsage().maxRSS, files: results })}\n`);
