@@ -2,10 +2,10 @@ import { readFileSync } from 'node:fs';
 import { mkdir, rm, stat, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import fg from 'fast-glob';
-import type { ActionResult, Cache, OutputRecord } from './cache.ts';
+import { placeFile, type ActionResult, type Cache, type OutputRecord } from './cache.ts';
 import type { DigestMemo } from './digest-memo.ts';
 import type { Emit } from './events.ts';
-import type { ActionSpec, Executor } from './executors/executor.ts';
+import type { ActionSpec, Executor, PortableAction } from './executors/executor.ts';
 import { actionKey, diffFingerprints, envDigest, makeFingerprint, type ActionKey, type Fingerprint } from './fingerprint.ts';
 import type { Graph } from './graph.ts';
 import type { Digest } from './hash.ts';
@@ -316,6 +316,10 @@ export class Scheduler {
     const executor = this.o.executors[kind];
     if (!executor) return this.finishFailed(target, 'no-executor', `${target.name}: executor ${kind} is not configured`);
     const cwd = await ws.ensureCwd();
+    if (executor.kind === 'local') {
+      const problem = await this.materialiseInputs(target);
+      if (problem) return this.finishFailed(target, problem.reason, problem.message, key);
+    }
     const logFile = join(ws.runDir, 'logs', `${target.name.replace(/[/:]/g, '_')}.log`);
     await mkdir(join(ws.runDir, 'logs'), { recursive: true });
     const outputs = target.outputs.map((p) => join(ws.runDir, p));
@@ -350,6 +354,7 @@ export class Scheduler {
       signal: this.o.signal,
       vars: this.o.vars,
       report: (remote) => this.o.record(target.name, { outcome: 'running', key, executor: executor.kind, startedAt, remote }),
+      portable: this.portable(target, fp),
     };
     this.o.emit({ event: 'target-start', target: target.name, executor: executor.kind });
     this.o.record(target.name, { outcome: 'running', key, executor: executor.kind, startedAt });
@@ -388,6 +393,46 @@ export class Scheduler {
     };
     await this.o.cache.commit(result);
     this.finishDone(target, key, records, 'built', undefined, result, outcome.durationMs);
+  }
+
+  /** The action as a remote executor needs it: unresolved command, upstream outputs, Python env. */
+  private portable(target: Target, fp: Fingerprint): PortableAction {
+    const inputs: Record<string, OutputRecord> = {};
+    let pythonEnv: PortableAction['pythonEnv'];
+    for (const dep of target.deps) {
+      const state = this.states.get(dep);
+      if (state?.kind !== 'done') continue;
+      const node = this.o.graph.nodes.get(dep);
+      if (state.envDir) {
+        if (!pythonEnv && node?.kind === 'target' && state.key) pythonEnv = { key: state.key, command: node.target.command(this.o.vars) };
+        continue;
+      }
+      Object.assign(inputs, state.outputs);
+    }
+    const weight = target.resources?.(this.o.vars).weight;
+    return { command: fp.command, inputs, outputs: target.outputs, ...(pythonEnv ? { pythonEnv } : {}), ...(weight !== undefined ? { weight } : {}) };
+  }
+
+  /**
+   * A local action reading remote-resident outputs (left on the Modal volume) gets them first:
+   * the executor that can fetch them brings the blobs into the local store, then they are linked
+   * into the run like any restored output.
+   */
+  private async materialiseInputs(target: Target): Promise<{ reason: string; message: string } | null> {
+    const wanted: [string, OutputRecord][] = [];
+    for (const dep of target.deps) {
+      const state = this.states.get(dep);
+      if (state?.kind === 'done') for (const entry of Object.entries(state.outputs)) if (entry[1].remote) wanted.push(entry);
+    }
+    if (wanted.length === 0) return null;
+    const fetcher = Object.values(this.o.executors).find((e) => e?.materialise);
+    if (!fetcher?.materialise) {
+      return { reason: 'remote-output', message: `${target.name}: ${wanted[0]![0]} is on the Modal volume (${wanted[0]![1].remote}); build with EXECUTOR=modal so it can be downloaded, or run ./build.ts fetch` };
+    }
+    const failure = await fetcher.materialise(wanted.map(([, record]) => record));
+    if (failure) return { reason: failure.reason, message: `${target.name}: ${failure.message}` };
+    for (const [path, record] of wanted) await placeFile(this.o.cache.blobPath(record.digest), join(this.o.workspace!.runDir, path));
+    return null;
   }
 
   /** `{python}`: the interpreter of the environment this target depends on, else the system's. */

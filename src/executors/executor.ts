@@ -25,6 +25,26 @@ export interface ActionSpec {
   report: (remote: Record<string, unknown>) => void;
   /** Variables of the run (the Modal executor needs NUM_WORKERS; nothing here enters the key). */
   vars: Readonly<Record<string, string>>;
+  /** The action described independently of this machine, for executors that run it elsewhere. */
+  portable?: PortableAction;
+}
+
+/**
+ * What a remote executor needs beyond the resolved argv: the command with its placeholders still
+ * unresolved (they are resolved on the remote side), the upstream outputs it reads, and the
+ * Python environment its `{python}` names.
+ */
+export interface PortableAction {
+  /** The fingerprinted command: `{run}`, `{python}`, `{checkpoint}`, `{resume-from:...}` unresolved. */
+  command: string[];
+  /** Every upstream output the action may read: run-relative path -> record (remote-resident or local). */
+  inputs: Record<string, OutputRecord>;
+  /** The outputs, relative to the run directory. */
+  outputs: string[];
+  /** The environment target `{python}` comes from: its key and its command (`{out}` unresolved). */
+  pythonEnv?: { key: string; command: string[] };
+  /** Relative cost from the target's resources, for batching (the area fan-out). */
+  weight?: number;
 }
 
 export interface ExecFailure extends Failure {
@@ -51,4 +71,9 @@ export interface Executor {
    */
   readonly concurrency?: number;
   execute(spec: ActionSpec): Promise<ExecOutcome>;
+  /**
+   * Brings remote-resident outputs into the local content-addressed store (cache/cas), so that a
+   * local action (or `fetch`) can use them. Executors whose outputs are always local omit it.
+   */
+  materialise?(records: OutputRecord[]): Promise<Failure | null>;
 }

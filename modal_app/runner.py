@@ -1,0 +1,95 @@
+"""The build system's Modal app: one generic action runner per resource class.
+
+Deploy once (and after every change to this directory):
+
+    modal deploy modal_app/runner.py
+
+Every function is a thin shell around `runner_core.run_request`: it reloads the volume, runs the
+request's actions (code from the pinned SHA, inputs from the content-addressed store, outputs
+stored back by digest) and commits. Nothing of the pipeline is baked into the image: the image
+holds Python, git, uv and xxhash; the code comes from the git mirror on the volume at exactly
+the SHA the orchestrator pinned (this fixes the real pipeline's W1).
+
+Resource classes (tasks/ declare them; src/executors/modal-protocol.ts maps them to these names):
+    cpu        run_cpu        8 CPU / 64 GiB, 14 h    (calibration package)
+    cpu batch  run_areas      1 CPU / 16 GiB, 8 h, max 50 containers   (area batches, LPT)
+    T4 A10 A100-40GB A100-80GB H100
+               run_t4 run_a10 run_a100_40gb run_a100_80gb run_h100
+                              GPU + 8 CPU / 32 GiB, 8 h, preemptible, retried (the fits
+                              resume from their own checkpoint under the action key)
+
+Names: the app is BUILD_MODAL_APP (default `policyengine-us-data-build`), the volume
+BUILD_MODAL_VOLUME (default `pipeline-artifacts`), read at deploy time; the orchestrator reads
+the same variables.
+"""
+
+import os
+import sys
+from pathlib import Path
+
+import modal
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import runner_core  # noqa: E402
+
+APP_NAME = os.environ.get("BUILD_MODAL_APP", "policyengine-us-data-build")
+VOLUME_NAME = os.environ.get("BUILD_MODAL_VOLUME", "pipeline-artifacts")
+MOUNT = "/vol"
+ROOT = MOUNT + "/build"
+
+app = modal.App(APP_NAME)
+volume = modal.Volume.from_name(VOLUME_NAME, create_if_missing=True)
+image = (
+    modal.Image.debian_slim(python_version="3.11")
+    .apt_install("git", "make")
+    .pip_install("xxhash==4.1.0", "uv==0.9.30")
+    .add_local_file(Path(__file__).resolve().parent / "runner_core.py", "/root/runner_core.py")
+)
+
+HOURS = 3600
+_COMMON = dict(image=image, volumes={MOUNT: volume})
+#: Preempted or crashed containers are retried; the runner itself never raises for a failed
+#: command (that is a value in its result), so retries only cover lost containers.
+_RETRIES = modal.Retries(max_retries=2, initial_delay=30.0, backoff_coefficient=2.0)
+_GPU = dict(_COMMON, cpu=8, memory=32 * 1024, timeout=8 * HOURS, retries=_RETRIES)
+
+
+def _run(request):
+    return runner_core.run_request(request, ROOT, commit=volume.commit, reload=volume.reload)
+
+
+@app.function(**_COMMON, cpu=8, memory=64 * 1024, timeout=14 * HOURS, retries=_RETRIES, nonpreemptible=True)
+def run_cpu(request: dict) -> dict:
+    return _run(request)
+
+
+@app.function(**_COMMON, cpu=1, memory=16 * 1024, timeout=8 * HOURS, max_containers=50, retries=_RETRIES)
+def run_areas(request: dict) -> dict:
+    """A batch of area actions (one LPT partition), run in order in one container."""
+    return _run(request)
+
+
+@app.function(**_GPU, gpu="T4")
+def run_t4(request: dict) -> dict:
+    return _run(request)
+
+
+@app.function(**_GPU, gpu="A10")
+def run_a10(request: dict) -> dict:
+    return _run(request)
+
+
+@app.function(**_GPU, gpu="A100-40GB")
+def run_a100_40gb(request: dict) -> dict:
+    return _run(request)
+
+
+@app.function(**_GPU, gpu="A100-80GB")
+def run_a100_80gb(request: dict) -> dict:
+    return _run(request)
+
+
+@app.function(**_GPU, gpu="H100")
+def run_h100(request: dict) -> dict:
+    return _run(request)

@@ -1,0 +1,381 @@
+"""The generic action runner: the one piece of code that executes a build action away from the
+orchestrator, on Modal (modal_app/runner.py) or in the local stand-in (modal_app/standin.py).
+
+Pure Python (standard library + `xxhash`), no Modal import, so the very same code runs in both
+places and can be tested without an account. Given a request (the pinned SHA, and one or more
+actions: argv with placeholders, env, input digests with their run-relative paths, expected
+outputs), it:
+
+1. obtains the repository at exactly the pinned SHA from a git mirror on the volume (commits
+   arrive as git bundles uploaded by the orchestrator; the checkout is verified with
+   `git rev-parse HEAD == sha` and a clean status on every use, else the action is refused:
+   code is never taken from someone's working tree or a baked image);
+2. builds (once per key) the Python environment the action names, with the environment
+   target's own command, under `envs/<key>` on the volume;
+3. materialises inputs from the volume's content-addressed store (`cas/<aa>/<digest>`);
+4. runs the command in a private scratch run directory (`{run}`), with `{checkpoint}` =
+   `checkpoints/<action key>` on the volume, so two fits never share a checkpoint and a
+   preempted fit resumes its own;
+5. hashes every output with XXH3-128 (the same digest as the TypeScript side, src/hash.ts),
+   stores it by digest on the volume and returns the action result: digests, sizes, exit code,
+   timings and the log tail.
+
+Volume layout under `root` (`/vol/build` on Modal, `<stand-in dir>/volume/build` locally):
+    cas/<aa>/<digest>            blobs (inputs uploaded by the orchestrator, outputs of actions)
+    git/mirror.git               bare mirror; refs/pinned/<sha> keeps every imported commit
+    git/bundles/<sha>.bundle     uploaded by the orchestrator; imported on first use
+    git/shas/<sha>               marker: <sha> is in the mirror (the orchestrator lists these)
+    trees/<sha>                  verified checkout of <sha>
+    envs/<key>                   Python environments, by the key of their target
+    checkpoints/<action key>/    resumable state of one action
+    logs/<action key>.log        full log of the last attempt
+    results/<action key>.json    the last result of that action
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+
+#: Bumped whenever the request or result shape changes; the orchestrator sends its own and the
+#: runner refuses a mismatch (redeploy with `modal deploy modal_app/runner.py`).
+PROTOCOL = 1
+
+LOG_TAIL_LINES = 40
+_CHUNK = 8 * 1024 * 1024
+_PLACEHOLDERS = ("run", "python", "checkpoint")
+#: Machine-specific variables taken from the runner's own environment (the orchestrator ships
+#: only the action's declared and fixed variables); the same rule as src/config.ts.
+_MACHINE_ENV = ("PATH", "HOME", "TMPDIR", "USER", "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE")
+
+
+class Refused(Exception):
+    """An expected failure of the whole request (wrong SHA, missing commit, protocol...)."""
+
+    def __init__(self, reason, message):
+        super().__init__(message)
+        self.reason = reason
+
+
+# --- hashing and the content-addressed store ---------------------------------------------------
+
+
+def digest_file(path):
+    """XXH3-128 hex digest and size of a file, streamed (equal to src/hash.ts digestFile)."""
+    import xxhash
+
+    h = xxhash.xxh3_128()
+    size = 0
+    with open(path, "rb") as f:
+        while True:
+            chunk = f.read(_CHUNK)
+            if not chunk:
+                break
+            h.update(chunk)
+            size += len(chunk)
+    return h.hexdigest(), size
+
+
+def blob_path(root, digest):
+    return os.path.join(root, "cas", digest[:2], digest)
+
+
+def store_blob(root, path, digest):
+    """Copies a file into the store under its digest, atomically; a present blob is kept."""
+    dest = blob_path(root, digest)
+    if os.path.exists(dest):
+        return
+    os.makedirs(os.path.dirname(dest), exist_ok=True)
+    tmp = "%s.tmp-%s" % (dest, uuid.uuid4().hex)
+    shutil.copyfile(path, tmp)
+    os.chmod(tmp, 0o444)
+    os.replace(tmp, dest)
+
+
+def _place(src, dest):
+    os.makedirs(os.path.dirname(dest), exist_ok=True)
+    if os.path.lexists(dest):
+        os.unlink(dest)
+    try:
+        os.link(src, dest)
+    except OSError:
+        shutil.copyfile(src, dest)
+
+
+# --- the pinned tree ---------------------------------------------------------------------------
+
+
+def _git(args, cwd=None, check=True):
+    env = dict(os.environ, GIT_NO_REPLACE_OBJECTS="1", GIT_TERMINAL_PROMPT="0")
+    proc = subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        raise Refused("git-failed", "git %s: %s" % (" ".join(args), (proc.stderr or proc.stdout).strip()))
+    return proc
+
+
+def _has_commit(git_dir, sha):
+    return _git(["--git-dir", git_dir, "cat-file", "-e", sha + "^{commit}"], check=False).returncode == 0
+
+
+def _atomic_dir(final, build):
+    """Builds a directory in a temporary sibling and renames it into place (a loser discards)."""
+    tmp = "%s.tmp-%s" % (final, uuid.uuid4().hex)
+    try:
+        build(tmp)
+        try:
+            os.rename(tmp, final)
+        except OSError:
+            if not os.path.isdir(final):
+                raise
+    finally:
+        if os.path.exists(tmp):
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def verify_tree(tree, sha):
+    """Refuses a checkout whose HEAD is not exactly `sha`, or whose files were modified."""
+    head = _git(["-C", tree, "rev-parse", "HEAD"], check=False)
+    actual = head.stdout.strip() if head.returncode == 0 else "(unreadable: %s)" % head.stderr.strip()
+    if actual != sha:
+        raise Refused("sha-mismatch", "refusing to run: the checkout %s is at %s, not the pinned %s" % (tree, actual, sha))
+    status = _git(["-C", tree, "status", "--porcelain", "--untracked-files=all"]).stdout.strip()
+    if status:
+        raise Refused("sha-mismatch", "refusing to run: the checkout of %s on the volume is modified (%s)" % (sha, status.splitlines()[0]))
+
+
+def ensure_tree(root, sha):
+    """The verified checkout of `sha`: imported from its bundle into the mirror on first use."""
+    if len(sha) != 40 or any(c not in "0123456789abcdef" for c in sha):
+        raise Refused("bad-request", "not a full commit id: %r" % sha)
+    tree = os.path.join(root, "trees", sha)
+    if not os.path.isdir(tree):
+        mirror = os.path.join(root, "git", "mirror.git")
+        if not os.path.isdir(mirror):
+            os.makedirs(os.path.dirname(mirror), exist_ok=True)
+            _atomic_dir(mirror, lambda tmp: _git(["init", "--quiet", "--bare", tmp]))
+        if not _has_commit(mirror, sha):
+            bundle = os.path.join(root, "git", "bundles", sha + ".bundle")
+            if not os.path.isfile(bundle):
+                raise Refused("sha-missing", "commit %s is not in the volume's git mirror and no bundle was uploaded for it" % sha)
+            _git(["--git-dir", mirror, "fetch", "--quiet", bundle, "+refs/build/pinned:refs/pinned/" + sha])
+        got = _git(["--git-dir", mirror, "rev-parse", "--verify", "refs/pinned/%s^{commit}" % sha], check=False).stdout.strip()
+        if got != sha:
+            raise Refused("sha-mismatch", "refusing to run: the mirror's refs/pinned/%s resolves to %s" % (sha, got or "nothing"))
+        marker = os.path.join(root, "git", "shas", sha)
+        os.makedirs(os.path.dirname(marker), exist_ok=True)
+        open(marker, "w").close()
+        os.makedirs(os.path.dirname(tree), exist_ok=True)
+
+        def checkout(tmp):
+            _git(["clone", "--quiet", "--shared", "--no-checkout", mirror, tmp])
+            _git(["-C", tmp, "-c", "advice.detachedHead=false", "checkout", "--quiet", "--detach", sha])
+
+        _atomic_dir(tree, checkout)
+    verify_tree(tree, sha)
+    return tree
+
+
+def export_tree(tree, dest):
+    """The files of HEAD exactly as the orchestrator's `git archive` would lay them out."""
+    os.makedirs(dest, exist_ok=True)
+    archive = subprocess.Popen(["git", "-C", tree, "archive", "--format=tar", "HEAD"], stdout=subprocess.PIPE)
+    tar = subprocess.run(["tar", "-x", "-C", dest], stdin=archive.stdout, capture_output=True)
+    archive.stdout.close()
+    if archive.wait() != 0 or tar.returncode != 0:
+        raise Refused("git-failed", "could not export %s: %s" % (tree, tar.stderr.decode(errors="replace").strip()))
+
+
+# --- running ------------------------------------------------------------------------------------
+
+
+def action_env(shipped):
+    env = {k: v for k, v in os.environ.items() if k in _MACHINE_ENV or k.startswith(("PIP_", "UV_")) or k.lower().endswith("_proxy")}
+    env.update(shipped)
+    return env
+
+
+def resolve_argv(command, values):
+    """`{run}`, `{python}`, `{checkpoint}` filled in; `{resume-from:F}` becomes `--resume-from F` if F exists."""
+
+    def fill(token):
+        for name in _PLACEHOLDERS:
+            token = token.replace("{%s}" % name, values[name])
+        return token
+
+    argv = []
+    for token in command:
+        if token.startswith("{resume-from:") and token.endswith("}"):
+            path = fill(token[len("{resume-from:") : -1])
+            if os.path.exists(path):
+                argv += ["--resume-from", path]
+            continue
+        argv.append(fill(token))
+    return argv
+
+
+def tail(path, lines=LOG_TAIL_LINES):
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, 2)
+            f.seek(max(0, f.tell() - 64 * 1024))
+            text = f.read().decode(errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.rstrip().split("\n")[-lines:])
+
+
+def ensure_env(root, spec, cwd, shipped_env):
+    """`envs/<key>/bin/python`, building the environment with its target's command when absent."""
+    if not spec:
+        return "python3"
+    key = spec["key"]
+    final = os.path.join(root, "envs", key)
+    if not os.path.isfile(os.path.join(final, ".complete")):
+        os.makedirs(os.path.dirname(final), exist_ok=True)
+        log = os.path.join(root, "logs", "env-%s.log" % key)
+        os.makedirs(os.path.dirname(log), exist_ok=True)
+
+        def build(tmp):
+            argv = [t.replace("{out}", tmp) for t in spec["command"]]
+            with open(log, "wb") as out:
+                rc = subprocess.run(argv, cwd=cwd, env=action_env(shipped_env), stdout=out, stderr=subprocess.STDOUT).returncode
+            if rc != 0:
+                raise Refused("env-failed", "building the Python environment %s failed (exit %d):\n%s" % (key, rc, tail(log)))
+            with open(os.path.join(tmp, ".complete"), "w") as f:
+                f.write(key)
+
+        if os.path.isdir(final):
+            shutil.rmtree(final, ignore_errors=True)
+        _atomic_dir(final, build)
+    return os.path.join(final, "bin", "python")
+
+
+def _failure(action, reason, message, started, log_tail="", exit_code=None):
+    return {
+        "key": action["key"],
+        "ok": False,
+        "reason": reason,
+        "message": message,
+        "exitCode": exit_code,
+        "outputs": {},
+        "startedAt": started,
+        "runSeconds": round(time.time() - started, 3),
+        "logTail": log_tail,
+    }
+
+
+def run_action(root, action, run_dir, cwd, python, commit):
+    """Runs one action in the scratch run directory; returns its result (never raises Refused)."""
+    started = time.time()
+    key = action["key"]
+    for rel, digest in sorted(action["inputs"].items()):
+        src = blob_path(root, digest)
+        if not os.path.isfile(src):
+            return _failure(action, "input-missing", "input %s (%s) is not on the volume; rerun to upload it" % (rel, digest), started)
+        _place(src, os.path.join(run_dir, rel))
+    for rel in action["outputs"]:
+        out = os.path.join(run_dir, rel)
+        if os.path.lexists(out):
+            os.unlink(out)
+        os.makedirs(os.path.dirname(out), exist_ok=True)
+    checkpoint = os.path.join(root, "checkpoints", key)
+    if any("{checkpoint}" in t for t in action["command"]):
+        os.makedirs(checkpoint, exist_ok=True)
+    argv = resolve_argv(action["command"], {"run": run_dir, "python": python, "checkpoint": checkpoint})
+    log = os.path.join(root, "logs", key + ".log")
+    os.makedirs(os.path.dirname(log), exist_ok=True)
+    with open(log, "wb") as out:
+        try:
+            code = subprocess.run(argv, cwd=cwd, env=action_env(action["env"]), stdout=out, stderr=subprocess.STDOUT).returncode
+        except OSError as exc:
+            out.write(("cannot start %s: %s\n" % (argv[0], exc)).encode())
+            code = 127
+    commit()  # checkpoints and logs survive whatever happens next
+    if code != 0:
+        return _failure(action, "command-failed", "command exited with %d" % code, started, tail(log), code)
+    outputs = {}
+    for rel in action["outputs"]:
+        path = os.path.join(run_dir, rel)
+        if not os.path.isfile(path):
+            return _failure(action, "missing-output", "the command succeeded but did not write %s" % rel, started, tail(log), 0)
+        digest, size = digest_file(path)
+        store_blob(root, path, digest)
+        outputs[rel] = {"digest": digest, "size": size}
+    result = {
+        "key": key,
+        "ok": True,
+        "exitCode": 0,
+        "outputs": outputs,
+        "startedAt": started,
+        "runSeconds": round(time.time() - started, 3),
+        "logTail": tail(log),
+    }
+    _write_result(root, result)
+    commit()
+    return result
+
+
+def _write_result(root, result):
+    path = os.path.join(root, "results", result["key"] + ".json")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = "%s.tmp-%s" % (path, uuid.uuid4().hex)
+    with open(tmp, "w") as f:
+        json.dump(result, f)
+    os.replace(tmp, path)
+
+
+def run_request(request, root, commit=lambda: None, reload=lambda: None):
+    """Runs every action of a request (one, or a batch of areas) in order; returns their results.
+
+    Expected failures are values in the results; only bugs raise."""
+    container_start = time.time()
+    actions = request.get("actions") or []
+    if request.get("protocol") != PROTOCOL:
+        msg = "the deployed runner speaks protocol %d, the orchestrator %s; redeploy with `modal deploy modal_app/runner.py`" % (PROTOCOL, request.get("protocol"))
+        return _response(request, container_start, [_failure(a, "protocol-mismatch", msg, container_start) for a in actions])
+    reload()
+    scratch = tempfile.mkdtemp(prefix="build-action-")
+    try:
+        try:
+            tree = ensure_tree(root, request["sha"])
+            run_dir = os.path.join(scratch, "run")
+            export_tree(tree, os.path.join(run_dir, "tree"))
+            cwd = os.path.normpath(os.path.join(run_dir, "tree", request.get("projectDir") or "."))
+            python = ensure_env(root, request.get("pythonEnv"), cwd, actions[0]["env"] if actions else {})
+            commit()
+        except Refused as exc:
+            now = time.time()
+            return _response(request, container_start, [_failure(a, exc.reason, str(exc), now) for a in actions])
+        setup_seconds = time.time() - container_start
+        results = [run_action(root, a, run_dir, cwd, python, commit) for a in actions]
+        return _response(request, container_start, results, setup_seconds)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _response(request, container_start, results, setup_seconds=0.0):
+    return {
+        "protocol": PROTOCOL,
+        "containerStartedAt": container_start,
+        "setupSeconds": round(setup_seconds, 3),
+        "results": results,
+    }
+
+
+def main(argv):
+    """`python runner_core.py digest FILE...`: prints `<digest> <size> <file>` lines (tests compare them with src/hash.ts)."""
+    if len(argv) >= 2 and argv[0] == "digest":
+        for path in argv[1:]:
+            d, size = digest_file(path)
+            print("%s %d %s" % (d, size, path))
+        return 0
+    print("usage: runner_core.py digest FILE...", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
