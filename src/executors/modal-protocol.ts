@@ -1,0 +1,93 @@
+import { z } from 'zod';
+
+/**
+ * What crosses the process boundary between the orchestrator and the runner
+ * (modal_app/runner_core.py), on Modal or in the stand-in: the request, the result, and the
+ * function table. The runner refuses a request of another PROTOCOL (redeploy the app).
+ */
+export const PROTOCOL = 1;
+
+/** Where the runner keeps everything on the volume (see runner_core.py for the layout). */
+export const VOLUME_ROOT = 'build';
+
+export const volumePaths = {
+  blob: (digest: string) => `${VOLUME_ROOT}/cas/${digest.slice(0, 2)}/${digest}`,
+  shard: (prefix: string) => `${VOLUME_ROOT}/cas/${prefix}`,
+  bundle: (sha: string) => `${VOLUME_ROOT}/git/bundles/${sha}.bundle`,
+  bundles: `${VOLUME_ROOT}/git/bundles`,
+  shas: `${VOLUME_ROOT}/git/shas`,
+  log: (key: string) => `${VOLUME_ROOT}/logs/${key}.log`,
+};
+
+/**
+ * Resource class -> Modal function of modal_app/runner.py. Batches of weighted actions (the area
+ * fan-out) go to `run_areas`; everything else runs alone on the function of its class.
+ */
+export const FUNCTIONS: Readonly<Record<string, string>> = {
+  cpu: 'run_cpu',
+  T4: 'run_t4',
+  A10: 'run_a10',
+  'A100-40GB': 'run_a100_40gb',
+  'A100-80GB': 'run_a100_80gb',
+  H100: 'run_h100',
+};
+export const BATCH_FUNCTION = 'run_areas';
+
+export const isGpuClass = (resourceClass: string): boolean => resourceClass !== 'cpu';
+
+/** One action as the runner sees it: placeholders unresolved, inputs by digest. */
+export interface RemoteAction {
+  key: string;
+  command: string[];
+  /** Declared and fixed environment (PYTHONHASHSEED...); machine variables come from the runner's side. */
+  env: Record<string, string>;
+  /** Run-relative path -> digest. */
+  inputs: Record<string, string>;
+  outputs: string[];
+}
+
+export interface RunRequest {
+  protocol: number;
+  sha: string;
+  /** The project directory inside the repository ('.' or 'examples/us-data'). */
+  projectDir: string;
+  pythonEnv: { key: string; command: string[] } | null;
+  /** Epoch seconds at spawn: the runner's start minus this is the queue time. */
+  spawnedAt: number;
+  actions: RemoteAction[];
+}
+
+export const remoteResultSchema = z.object({
+  key: z.string(),
+  ok: z.boolean(),
+  reason: z.string().optional(),
+  message: z.string().optional(),
+  exitCode: z.number().nullable().optional(),
+  outputs: z.record(z.string(), z.object({ digest: z.string().regex(/^[0-9a-f]{32}$/), size: z.number().int().nonnegative() })),
+  startedAt: z.number(),
+  runSeconds: z.number(),
+  logTail: z.string(),
+});
+export type RemoteResult = z.infer<typeof remoteResultSchema>;
+
+export const runResponseSchema = z.object({
+  protocol: z.number(),
+  containerStartedAt: z.number(),
+  setupSeconds: z.number(),
+  results: z.array(remoteResultSchema),
+});
+export type RunResponse = z.infer<typeof runResponseSchema>;
+
+/** What waiting on a call yields. `unknown`: the transport has no such call (expired, or another volume). */
+export type CallState =
+  | { state: 'running' }
+  | { state: 'done'; value: RunResponse }
+  | { state: 'failed'; reason: string; message: string }
+  | { state: 'unknown' };
+
+export const callStateSchema = z.union([
+  z.object({ state: z.literal('running') }),
+  z.object({ state: z.literal('done'), value: runResponseSchema }),
+  z.object({ state: z.literal('failed'), reason: z.string(), message: z.string() }),
+  z.object({ state: z.literal('unknown') }),
+]);
