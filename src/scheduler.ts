@@ -1,15 +1,17 @@
 import { readFileSync } from 'node:fs';
 import { mkdir, rm, stat, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import fg from 'fast-glob';
 import { placeFile, type ActionResult, type Cache, type OutputRecord } from './cache.ts';
 import type { DigestMemo } from './digest-memo.ts';
 import type { Emit } from './events.ts';
-import type { ActionSpec, Executor, PortableAction } from './executors/executor.ts';
+import type { ActionSpec, ExecOutcome, Executor, PortableAction } from './executors/executor.ts';
+import { Batcher } from './batcher.ts';
+import { lpt } from './executors/lpt.ts';
 import { actionKey, diffFingerprints, envDigest, makeFingerprint, type ActionKey, type Fingerprint } from './fingerprint.ts';
 import type { Graph } from './graph.ts';
 import type { Digest } from './hash.ts';
 import { acquireLock } from './lock.ts';
+import { listSources } from './source-files.ts';
 import type { TargetOutcome } from './run.ts';
 import type { ExecutorKind, FanOut, Target, Vars } from './target.ts';
 
@@ -45,6 +47,18 @@ export interface SchedulerOptions {
   onFingerprint?: (target: Target, fp: Fingerprint) => void;
 }
 
+/** An action ready for an executor, with what settling it needs. */
+interface PreparedAction {
+  target: Target;
+  fp: Fingerprint;
+  key: ActionKey;
+  executor: Executor;
+  spec: ActionSpec;
+  placeholders: Record<string, string>;
+  envDir: string;
+  envTmp: string;
+}
+
 type State =
   | { kind: 'done'; outputs: Record<string, OutputRecord>; envDir?: string; key?: string }
   | { kind: 'failed' }
@@ -68,9 +82,17 @@ export interface SchedulerReport {
 export class Scheduler {
   private readonly o: SchedulerOptions;
   private readonly states = new Map<string, State>();
-  private readonly globCache = new Map<string, string[]>();
+  private readonly globCache = new Map<string, Promise<string[]>>();
+  private readonly sourceDigests = new Map<string, Promise<Digest>>();
+  /** Source pattern -> matching files, expanded once per run (see source-files.ts). */
+  private readonly patternCache = new Map<string, string[]>();
   private readonly children = new Map<string, Target[]>();
   private readonly report: SchedulerReport = { built: 0, cached: 0, failed: 0, skipped: 0, cancelled: false };
+
+  /** Local batchable actions wait here until every started one has arrived, then run in `-j` LPT batches. */
+  private readonly batcher = new Batcher<PreparedAction>((items) =>
+    Promise.all(lpt(items.map((a) => ({ a, weight: a.target.batch!.weight })), this.o.jobs).map((bin) => this.runBatch(bin.map((x) => x.a)))).then(() => undefined),
+  );
 
   constructor(options: SchedulerOptions) {
     this.o = options;
@@ -90,12 +112,47 @@ export class Scheduler {
     }
     const inflight = new Map<string, Promise<void>>();
     const running = new Map<string, number>();
+    type Pool = { name: string; size: number };
+    type Unit = { deps: string[]; start: () => Promise<void> };
+    // Units whose deps are all settled but whose pool was full wait in a per-pool queue, out of
+    // `pending`: otherwise every finished action rescans the ~489 ready areas (O(n^2) for the
+    // fan-out; it was the largest item of a no-op build's profile). Each unit's pool is looked up once.
+    const queued = new Map<string, { items: { name: string; unit: Unit; pool: Pool }[]; next: number }>();
+    let started = false;
+    const launch = (name: string, unit: Unit, pool: Pool | null) => {
+      started = true;
+      if (pool) running.set(pool.name, (running.get(pool.name) ?? 0) + 1);
+      const p = unit.start().finally(() => {
+        inflight.delete(name);
+        if (pool) running.set(pool.name, running.get(pool.name)! - 1);
+      });
+      inflight.set(name, p);
+    };
     for (;;) {
-      let started = false;
+      started = false;
+      if (!this.stopping()) {
+        for (const [poolName, q] of queued) {
+          while (q.next < q.items.length) {
+            const item = q.items[q.next]!;
+            if ((running.get(poolName) ?? 0) >= item.pool.size) break;
+            q.next++;
+            launch(item.name, item.unit, item.pool);
+          }
+        }
+      }
       for (const [name, unit] of pending) {
-        const depStates = unit.deps.map((d) => this.states.get(d));
-        if (depStates.some((s) => s === undefined)) continue;
-        if (depStates.some((s) => s!.kind === 'failed' || s!.kind === 'skipped')) {
+        let waiting = false;
+        let upstreamFailed = false;
+        for (const d of unit.deps) {
+          const s = this.states.get(d);
+          if (s === undefined) {
+            waiting = true;
+            break;
+          }
+          if (s.kind === 'failed' || s.kind === 'skipped') upstreamFailed = true;
+        }
+        if (waiting) continue;
+        if (upstreamFailed) {
           pending.delete(name);
           this.skip(name, 'an upstream target failed');
           started = true;
@@ -104,21 +161,22 @@ export class Scheduler {
         if (this.stopping()) continue;
         // Fan-out bookkeeping takes no slot; actions do.
         const pool = this.poolOf(name);
-        if (pool && (running.get(pool.name) ?? 0) >= pool.size) continue;
         pending.delete(name);
-        started = true;
-        if (pool) running.set(pool.name, (running.get(pool.name) ?? 0) + 1);
-        const p = unit.start().finally(() => {
-          inflight.delete(name);
-          if (pool) running.set(pool.name, running.get(pool.name)! - 1);
-        });
-        inflight.set(name, p);
+        const q = pool ? queued.get(pool.name) : undefined;
+        if (pool && ((running.get(pool.name) ?? 0) >= pool.size || (q !== undefined && q.next < q.items.length))) {
+          if (q) q.items.push({ name, unit, pool });
+          else queued.set(pool.name, { items: [{ name, unit, pool }], next: 0 });
+          continue;
+        }
+        launch(name, unit, pool);
       }
       if (inflight.size === 0 && !started) break;
       if (!started) await Promise.race(inflight.values());
     }
     // Whatever never started (cancelled, or stopped after a failure without -k) is skipped.
-    for (const name of pending.keys()) {
+    const neverStarted = [...pending.keys()];
+    for (const q of queued.values()) for (const item of q.items.slice(q.next)) neverStarted.push(item.name);
+    for (const name of neverStarted) {
       if (!name.startsWith('\0group:')) this.skip(name, this.o.signal.aborted ? 'cancelled' : 'stopped after a failure');
     }
     this.report.cancelled = this.o.signal.aborted;
@@ -138,6 +196,8 @@ export class Scheduler {
     if (node?.kind === 'fanout') return null;
     const target = node?.kind === 'target' ? node.target : this.targetsByName.get(name);
     const kind = target && !target.environment ? this.o.executorFor(target) : 'local';
+    // Batchable local actions take no slot while they gather: their batches are sized by -j.
+    if (target?.batch && kind === 'local') return null;
     const executor = this.o.executors[kind];
     if (kind !== 'local' && executor?.concurrency) return { name: kind, size: executor.concurrency };
     return { name: 'local', size: this.o.jobs };
@@ -204,15 +264,26 @@ export class Scheduler {
     });
   }
 
+  /**
+   * Source digests of a target. Globs and digests are shared by every target of the run as
+   * promises: the 489 area targets start together and ask for the same files at once.
+   */
   private async sources(target: Target): Promise<Record<string, Digest>> {
     const id = JSON.stringify(target.sources);
     let files = this.globCache.get(id);
     if (!files) {
-      files = (await fg(target.sources, { cwd: this.o.sourceRoot, onlyFiles: true, dot: true })).sort();
+      files = listSources(this.o.sourceRoot, target.sources, this.patternCache);
       this.globCache.set(id, files);
     }
     const out: Record<string, Digest> = {};
-    for (const file of files) out[file] = (await this.o.memo.digest(join(this.o.sourceRoot, file))).digest;
+    for (const file of await files) {
+      let digest = this.sourceDigests.get(file);
+      if (!digest) {
+        digest = this.o.memo.digest(join(this.o.sourceRoot, file)).then((d) => d.digest);
+        this.sourceDigests.set(file, digest);
+      }
+      out[file] = await digest;
+    }
     return out;
   }
 
@@ -239,12 +310,19 @@ export class Scheduler {
   }
 
   private async buildTarget(target: Target): Promise<void> {
+    const group = target.batch && this.o.workspace && this.o.executorFor(target) === 'local' ? target.batch.group : null;
+    if (group) this.batcher.enter(group);
     try {
       await this.buildTargetInner(target);
     } catch (error) {
       this.finishFailed(target, 'internal-error', (error as Error).message);
+    } finally {
+      if (group && !this.submitted.has(target.name)) this.batcher.leave(group);
     }
   }
+
+  /** Batchable targets that joined a batch (they leave the batcher through it, not through buildTarget). */
+  private readonly submitted = new Set<string>();
 
   private async buildTargetInner(target: Target): Promise<void> {
     if (target.deps.some((d) => this.states.get(d)?.kind === 'unknown')) {
@@ -311,15 +389,25 @@ export class Scheduler {
   }
 
   private async execute(target: Target, fp: Fingerprint, key: ActionKey): Promise<void> {
-    const ws = this.o.workspace!;
     const kind = target.environment ? 'local' : this.o.executorFor(target);
     const executor = this.o.executors[kind];
     if (!executor) return this.finishFailed(target, 'no-executor', `${target.name}: executor ${kind} is not configured`);
-    const cwd = await ws.ensureCwd();
     if (executor.kind === 'local') {
       const problem = await this.materialiseInputs(target);
       if (problem) return this.finishFailed(target, problem.reason, problem.message, key);
     }
+    const action = await this.prepareAction(target, fp, key, executor);
+    if (target.batch && kind === 'local') {
+      this.submitted.add(target.name);
+      return this.batcher.submit(target.batch.group, action);
+    }
+    await this.runAction(action);
+  }
+
+  /** Resolves everything an executor needs; clears stale outputs first. */
+  private async prepareAction(target: Target, fp: Fingerprint, key: ActionKey, executor: Executor): Promise<PreparedAction> {
+    const ws = this.o.workspace!;
+    const cwd = await ws.ensureCwd();
     const logFile = join(ws.runDir, 'logs', `${target.name.replace(/[/:]/g, '_')}.log`);
     await mkdir(join(ws.runDir, 'logs'), { recursive: true });
     const outputs = target.outputs.map((p) => join(ws.runDir, p));
@@ -331,21 +419,16 @@ export class Scheduler {
     const envTmp = `${envDir}.tmp-${process.pid}`;
     if (target.environment) await rm(envTmp, { recursive: true, force: true });
     const checkpointDir = join(this.o.cacheDir, 'checkpoints', key);
-    const placeholders: Record<string, string> = {
-      run: ws.runDir,
-      python: this.pythonFor(target),
-      checkpoint: checkpointDir,
-      out: envTmp,
-    };
+    const placeholders: Record<string, string> = { run: ws.runDir, python: this.pythonFor(target), checkpoint: checkpointDir, out: envTmp };
     if (fp.command.some((t) => t.includes('{checkpoint}'))) await mkdir(checkpointDir, { recursive: true });
-    const argv = await resolveArgv(fp.command, placeholders);
     const env: Record<string, string> = { ...this.o.baseEnv };
     for (const name of target.env ?? []) if (process.env[name] !== undefined) env[name] = process.env[name]!;
     const startedAt = new Date().toISOString();
     const spec: ActionSpec = {
       key,
       target: target.name,
-      argv,
+      argv: await resolveArgv(fp.command, placeholders),
+      portable: this.portable(target, fp),
       cwd,
       env,
       outputs,
@@ -354,19 +437,52 @@ export class Scheduler {
       signal: this.o.signal,
       vars: this.o.vars,
       report: (remote) => this.o.record(target.name, { outcome: 'running', key, executor: executor.kind, startedAt, remote }),
-      portable: this.portable(target, fp),
     };
-    this.o.emit({ event: 'target-start', target: target.name, executor: executor.kind });
-    this.o.record(target.name, { outcome: 'running', key, executor: executor.kind, startedAt });
-    const outcome = await executor.execute(spec);
+    return { target, fp, key, executor, spec, placeholders, envDir, envTmp };
+  }
+
+  private async runAction(a: PreparedAction): Promise<void> {
+    this.o.emit({ event: 'target-start', target: a.target.name, executor: a.executor.kind });
+    this.o.record(a.target.name, { outcome: 'running', key: a.key, executor: a.executor.kind, startedAt: new Date().toISOString() });
+    await this.settle(a, await a.executor.execute(a.spec));
+  }
+
+  /**
+   * Runs several batchable actions as one command (e.g. one worker process for many areas) and
+   * settles each on its own outputs. If the batch fails, its actions are retried one by one, so a
+   * single bad item fails alone, with its own log.
+   */
+  private async runBatch(actions: PreparedAction[]): Promise<void> {
+    if (actions.length === 1) return this.runAction(actions[0]!);
+    const first = actions[0]!;
+    const batch = first.target.batch!;
+    for (const a of actions) this.o.emit({ event: 'target-start', target: a.target.name, executor: a.executor.kind });
+    const argv = await resolveArgv(batch.command(actions.map((a) => a.target.batch!.item), this.o.vars), first.placeholders);
+    const logFile = join(this.o.workspace!.runDir, 'logs', `batch-${batch.group}-${first.target.name.replace(/[/:]/g, '_')}.log`);
+    const outcome = await first.executor.execute({ ...first.spec, argv, logFile, outputs: actions.flatMap((a) => a.spec.outputs) });
+    if (!outcome.ok) {
+      if (this.o.signal.aborted) {
+        for (const a of actions) await this.settle(a, outcome);
+        return;
+      }
+      this.o.emit({ event: 'warning', message: `batch of ${actions.length} ${batch.group} targets failed; retrying them one by one (${outcome.failure.message})` });
+      for (const a of actions) await this.runAction(a);
+      return;
+    }
+    for (const a of actions) await this.settle(a, { ...outcome, durationMs: Math.round(outcome.durationMs / actions.length) });
+  }
+
+  /** Checks and stores an action's outputs (the action result is committed last), or records its failure. */
+  private async settle(a: PreparedAction, outcome: ExecOutcome): Promise<void> {
+    const { target, key, fp, executor } = a;
     if (!outcome.ok) {
       const reason = outcome.failure.reason;
       return this.finishFailed(target, reason, `${outcome.failure.message}${outcome.failure.logTail ? `\n${outcome.failure.logTail}` : ''}`, key, outcome.remote);
     }
     if (target.environment) {
-      await writeFile(join(envTmp, '.complete'), key);
-      await rename(envTmp, envDir).catch(async () => rm(envTmp, { recursive: true, force: true }));
-      return this.finishDone(target, key, { env: { digest: key, size: 0 } }, 'built', envDir, undefined, outcome.durationMs);
+      await writeFile(join(a.envTmp, '.complete'), key);
+      await rename(a.envTmp, a.envDir).catch(async () => rm(a.envTmp, { recursive: true, force: true }));
+      return this.finishDone(target, key, { env: { digest: key, size: 0 } }, 'built', a.envDir, undefined, outcome.durationMs);
     }
     const records: Record<string, OutputRecord> = {};
     for (const [i, path] of target.outputs.entries()) {
@@ -375,7 +491,7 @@ export class Scheduler {
         records[path] = remote;
         continue;
       }
-      const file = outputs[i]!;
+      const file = a.spec.outputs[i]!;
       if (!(await exists(file))) {
         return this.finishFailed(target, 'missing-output', `${target.name}: the command succeeded but did not write ${path}`, key);
       }

@@ -35,8 +35,15 @@ export interface Target {
   executor?: ExecutorKind;
   /** Resource class for remote executors, e.g. `cpu` or a GPU type; not part of the key. */
   resources?: (vars: Vars) => { class: string; weight?: number };
-  /** Marks the target that builds the pipeline's Python; see environment.ts. */
+  /** Marks the target that builds the pipeline's Python (kept under cache/envs/<key>, `{python}` downstream). */
   environment?: boolean;
+  /**
+   * Lets many cheap actions run as one command: targets of the same `group` that miss together
+   * are run as `command(items)` in `-j` LPT batches by `weight`. Each keeps its own key (from
+   * `command` above, with its single item) and its own cache entry. A batch command must write
+   * each output atomically; if a batch fails, its targets are retried one by one.
+   */
+  batch?: { group: string; weight: number; item: unknown; command: (items: unknown[], vars: Vars) => string[] };
 }
 
 /**

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { FanOut, Target } from '../src/target.ts';
+import type { FanOut, Target, Vars } from '../src/target.ts';
 
 /** One entry of artifacts/areas.json, written by the area catalogue from the database. */
 export const areaSchema = z.object({
@@ -11,6 +11,9 @@ export const areaSchema = z.object({
 export type Area = z.infer<typeof areaSchema>;
 
 const art = (file: string) => `{run}/artifacts/${file}`;
+
+/** Code every area worker runs. */
+const AREA_CODE = ['pyproject.toml', 'policyengine_us_data/__init__.py', 'policyengine_us_data/utils/**/*.py', 'modal_app/**/*.py'];
 
 /**
  * The dynamic fan-out: one target per area, each its own cache entry, so a rerun rebuilds only
@@ -29,23 +32,29 @@ export function areaFanOut(): FanOut {
 export function areaTarget(area: Area): Target {
   const national = area.type === 'national';
   const prefix = national ? 'national_' : '';
+  const worker = (items: unknown[], v: Vars) => [
+    '{python}', '-m', 'modal_app.worker_script',
+    '--work-items', JSON.stringify(items),
+    '--weights-path', art(`${prefix}calibration_weights.npy`),
+    '--geography-path', art(`${prefix}geography_assignment.npz`),
+    '--dataset-path', art('source_imputed_stratified_extended_cps_2024.h5'),
+    '--db-path', art('policy_data.db'),
+    '--output-dir', '{run}/h5s',
+    '--overrides-dir', 'calibration/area_overrides',
+    '--n-clones', v.N_CLONES!,
+    '--seed', v.SEED!,
+  ];
+  const item = { type: area.type, id: area.id };
   return {
     name: `h5:${area.path.replace(/\.h5$/, '')}`,
     description: `${area.type} ${area.id}`,
     deps: ['python-env', 'database', 'source-imputed-cps', national ? 'fit-national' : 'fit-regional'],
-    sources: ['pyproject.toml', 'policyengine_us_data/__init__.py', 'policyengine_us_data/utils/**/*.py', 'modal_app/**/*.py'],
+    // The override file is this area's own input: editing it rebuilds this area alone.
+    sources: [...AREA_CODE, `calibration/area_overrides/${area.path.replace(/\.h5$/, '')}.json`],
     vars: ['N_CLONES', 'SEED'],
-    command: (v) => [
-      '{python}', '-m', 'modal_app.worker_script',
-      '--work-items', JSON.stringify([{ type: area.type, id: area.id }]),
-      '--weights-path', art(`${prefix}calibration_weights.npy`),
-      '--geography-path', art(`${prefix}geography_assignment.npz`),
-      '--dataset-path', art('source_imputed_stratified_extended_cps_2024.h5'),
-      '--db-path', art('policy_data.db'),
-      '--output-dir', '{run}/h5s',
-      '--n-clones', v.N_CLONES!,
-      '--seed', v.SEED!,
-    ],
+    command: (v) => worker([item], v),
+    // Locally, areas that miss together run as a few worker processes (the worker takes many items).
+    batch: { group: national ? 'area-national' : 'area-regional', weight: area.weight, item, command: worker },
     outputs: [`h5s/${area.path}`],
     executor: 'modal',
     resources: () => ({ class: 'cpu', weight: area.weight }),

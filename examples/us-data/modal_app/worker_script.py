@@ -60,6 +60,11 @@ def parse_args(argv=None):
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--target-config", default=None, help="accepted for parity")
     p.add_argument("--validation-config", default=None, help="accepted for parity")
+    p.add_argument(
+        "--overrides-dir",
+        default=None,
+        help="per-area manual adjustments: DIR/<states|districts|cities|national>/<ID>.json = {\"weight_scale\": x}",
+    )
     p.add_argument("--validate", dest="validate", action="store_true", help="check each H5 against DB targets")
     p.add_argument("--no-validate", dest="validate", action="store_false")
     p.set_defaults(validate=False)
@@ -158,7 +163,21 @@ def load_inputs(args):
     return weights, cd, data, entities, period
 
 
-def build_area(selector, weights, cd, data, entities, period, index, out_path):
+def area_override(overrides_dir, rel):
+    """An area's manual adjustment, if its override file exists (a per-area input)."""
+    if not overrides_dir:
+        return 1.0
+    path = os.path.join(overrides_dir, rel[: -len(".h5")] + ".json")
+    if not os.path.exists(path):
+        return 1.0
+    with open(path) as f:
+        scale = json.load(f).get("weight_scale", 1.0)
+    if not isinstance(scale, (int, float)) or scale <= 0:
+        raise UsageError("%s: weight_scale must be a positive number" % path)
+    return float(scale)
+
+
+def build_area(selector, weights, cd, data, entities, period, index, out_path, scale=1.0):
     import numpy as np
 
     from policyengine_us_data.utils.h5io import write_dataset
@@ -187,7 +206,7 @@ def build_area(selector, weights, cd, data, entities, period, index, out_path):
     new_ids = np.arange(1, k + 1, dtype=np.int64)
     out["original_household_id"] = data["household_id"][rec]
     out["household_id"] = new_ids
-    out["household_weight"] = weights[cols].astype(np.float64)
+    out["household_weight"] = weights[cols].astype(np.float64) * scale
     out["congressional_district_geoid"] = cd[cols]
     out["state_fips"] = cd[cols] // 100
     if "adjusted_gross_income" in out:
@@ -254,7 +273,8 @@ def main(argv=None):
         key = "%s:%s" % (item.get("type"), item.get("id")) if isinstance(item, dict) else repr(item)
         try:
             kind, area, selector, out_path, rel = resolve(item, args.output_dir)
-            out, ents, k, n_persons = build_area(selector, weights, cd, data, entities, period, index, out_path)
+            scale = area_override(args.overrides_dir, rel)
+            out, ents, k, n_persons = build_area(selector, weights, cd, data, entities, period, index, out_path, scale)
             if args.validate:
                 validation.extend(validate_area(kind, area, out, ents, args.db_path, period))
             completed.append(key)
