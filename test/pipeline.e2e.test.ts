@@ -1,0 +1,145 @@
+import { chmodSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { built, cleanup, cli, commitChange, exampleRepo, git, outcomes, SMALL, summary, tempDir, type CliResult } from './helpers.ts';
+
+/**
+ * The built-in example pipeline, end to end, in a real temporary git repository, through the
+ * real CLI: one cache, a sequence of edits, each checked for exactly what rebuilds.
+ */
+describe('example pipeline end to end', () => {
+  let repo: string;
+  let cache: string;
+  const run = (args: string[] = [], env?: Record<string, string>): Promise<CliResult> =>
+    cli(['pipeline', `REPO=${repo}`, ...SMALL, '--json', ...args], { cache, ...(env ? { env } : {}) });
+
+  beforeAll(() => {
+    repo = exampleRepo();
+    cache = join(tempDir('e2e'), 'cache');
+  });
+  afterAll(() => cleanup(repo, join(cache, '..')));
+
+  let first: CliResult;
+  it('cold run builds every target and lays out the run', async () => {
+    first = await run();
+    expect(first.code, first.stderr).toBe(0);
+    const s = summary(first);
+    expect(s.status).toBe('completed');
+    expect(s.failed).toBe(0);
+    const runId = s.runId as string;
+    expect(runId).toMatch(/^1\.72\.3_[0-9a-f]{8}_\d{8}_\d{6}$/);
+    const dir = join(cache, 'runs', runId);
+    const meta = JSON.parse(readFileSync(join(dir, 'meta.json'), 'utf8'));
+    expect(meta.status).toBe('completed');
+    expect(meta.sha).toBe(git(repo, 'rev-parse', 'HEAD'));
+    expect(meta.dirty).toBe(false);
+    expect(readdirSync(join(dir, 'h5s', 'states'))).toHaveLength(51);
+    expect(readdirSync(join(dir, 'h5s', 'districts'))).toHaveLength(436);
+    expect(existsSync(join(dir, 'h5s', 'cities', 'NYC.h5'))).toBe(true);
+    expect(existsSync(join(dir, 'h5s', 'national', 'US.h5'))).toBe(true);
+    const manifest = JSON.parse(readFileSync(join(dir, 'h5s', 'manifest.json'), 'utf8'));
+    expect(Object.keys(manifest.files)).toHaveLength(489);
+    for (const f of ['calibration_weights.npy', 'national_calibration_weights.npy', 'policy_data.db', 'calibration_package.pkl']) {
+      expect(existsSync(join(dir, 'artifacts', f)), f).toBe(true);
+    }
+    expect(readdirSync(join(dir, 'diagnostics')).sort()).toContain('unified_diagnostics.csv');
+    // One NDJSON target line per target, and a summary last.
+    const targetLines = first.events.filter((e) => e.event === 'target');
+    expect(targetLines.length).toBe((s.built as number) + (s.cached as number));
+    expect(first.events.at(-1)?.event).toBe('summary');
+  });
+
+  it('a no-op rerun executes nothing and reads no file', async () => {
+    const again = await run();
+    expect(again.code).toBe(0);
+    const s = summary(again);
+    expect(s.built).toBe(0);
+    expect(s.cached).toBe(summary(first).built as number + (summary(first).cached as number));
+    expect(s.filesHashed).toBe(0);
+    expect(s.runId).not.toBe(summary(first).runId);
+    // The earlier run is untouched by the later one.
+    const meta = JSON.parse(readFileSync(join(cache, 'runs', summary(first).runId as string, 'meta.json'), 'utf8'));
+    expect(meta.counts.built).toBe(summary(first).built);
+  });
+
+  it('a comment in an ETL module rebuilds the database only (early cutoff: identical bytes)', async () => {
+    const file = 'policyengine_us_data/db/etl_snap.py';
+    commitChange(repo, file, `${readFileSync(join(repo, file), 'utf8')}\n# a comment that changes no output\n`);
+    const r = await run();
+    expect(r.code).toBe(0);
+    expect(built(r)).toEqual(['database']);
+  });
+
+  it('explain names the source file that changed', async () => {
+    const file = 'policyengine_us_data/db/etl_snap.py';
+    commitChange(repo, file, readFileSync(join(repo, file), 'utf8').replace(/\d+\.\d+/, (n) => String(Number(n) * 1.5)));
+    const e = await cli(['explain', 'database', `REPO=${repo}`, ...SMALL], { cache });
+    expect(e.code).toBe(0);
+    expect(e.stdout).toMatch(/database: changed since the cached entry/);
+    expect(e.stdout).toMatch(/source policyengine_us_data\/db\/etl_snap\.py: content changed/);
+    const dry = await cli(['pipeline', `REPO=${repo}`, ...SMALL, '-n', '--json'], { cache });
+    const plan = dry.events.filter((x) => x.event === 'plan').map((x) => x.target);
+    expect(plan).toContain('database');
+    expect(plan).not.toContain('acs');
+  });
+
+  it('an ETL change that changes the database rebuilds it and its dependants, not unrelated datasets', async () => {
+    const r = await run();
+    expect(r.code).toBe(0);
+    const o = outcomes(r);
+    expect(o.get('database')).toBe('built');
+    for (const untouched of ['python-env', 'acs', 'irs-puf', 'uprating']) expect(o.get(untouched), untouched).toBe('cached');
+    expect(o.get('cps')).toBe('built');
+  });
+
+  it('a change to calibration code does not rebuild the database or the datasets', async () => {
+    const file = 'policyengine_us_data/calibration/unified_calibration.py';
+    commitChange(repo, file, `${readFileSync(join(repo, file), 'utf8')}\n# tuning note\n`);
+    const r = await run();
+    expect(r.code).toBe(0);
+    const o = outcomes(r);
+    for (const t of ['database', 'cps', 'puf', 'extended-cps', 'stratified-cps', 'source-imputed-cps']) expect(o.get(t), t).toBe('cached');
+    expect(o.get('calibration-package')).toBe('built');
+  });
+
+  it("one area's input changes: only that area rebuilds", async () => {
+    commitChange(repo, 'calibration/area_overrides/states/DC.json', '{"weight_scale": 1.25}\n');
+    const r = await run();
+    expect(r.code).toBe(0);
+    expect(built(r)).toEqual(['h5:states/DC', 'manifest']);
+  });
+
+  it('status lists runs and shows one target by target; graph prints Mermaid and DOT', async () => {
+    const list = await cli(['status'], { cache });
+    expect(list.code).toBe(0);
+    expect(list.stdout).toContain(summary(first).runId as string);
+    expect(list.stdout).toMatch(/completed/);
+    const one = await cli(['status', `RUN_ID=${summary(first).runId}`], { cache });
+    expect(one.stdout).toMatch(/built\s+database/);
+    expect(one.stdout).toMatch(/sha\s+[0-9a-f]{40}/);
+    const mermaid = await cli(['graph'], { cache });
+    expect(mermaid.stdout).toMatch(/^flowchart LR/);
+    expect(mermaid.stdout).toContain('database --> cps');
+    const dot = await cli(['graph', '--dot'], { cache });
+    expect(dot.stdout).toMatch(/^digraph pipeline/);
+  });
+
+  it('cache ls, du and verify inspect the store; verify catches a corrupted blob', async () => {
+    const ls = await cli(['cache', 'ls'], { cache });
+    expect(ls.stdout).toMatch(/^database\s+[0-9a-f]{12}/m);
+    const du = await cli(['cache', 'du', '--json'], { cache });
+    expect(JSON.parse(du.stdout).blobs).toBeGreaterThan(489);
+    const ok = await cli(['cache', 'verify'], { cache });
+    expect(ok.code).toBe(0);
+    // Corrupt the blob behind the first run's manifest (run files are hard links to blobs).
+    const file = join(cache, 'runs', summary(first).runId as string, 'h5s', 'manifest.json');
+    chmodSync(file, 0o644);
+    writeFileSync(file, '{"tampered": true}');
+    const bad = await cli(['cache', 'verify'], { cache });
+    expect(bad.code).toBe(1);
+    expect(bad.stdout).toMatch(/1 corrupt/);
+    const healed = await run();
+    expect(healed.code).toBe(0);
+    expect(built(healed)).toEqual(['manifest']);
+  });
+});
