@@ -94,14 +94,16 @@ export class VolumeSync {
     return sent;
   }
 
-  /** Makes sure the volume can check out `sha`: uploads a bundle unless the mirror has it; resolves to bytes sent. */
+  /**
+   * Makes sure the volume can check out `sha`: uploads a bundle unless the mirror has it. Resolves
+   * to the bytes sent for the caller that did the upload, 0 for the others sharing it.
+   */
   ensureCommit(sha: string): Promise<number> {
-    let job = this.commits.get(sha);
-    if (!job) {
-      job = this.uploadCommit(sha);
-      this.commits.set(sha, job);
-      job.catch(() => this.commits.delete(sha));
-    }
+    const running = this.commits.get(sha);
+    if (running) return running.then(() => 0);
+    const job = this.uploadCommit(sha);
+    this.commits.set(sha, job);
+    job.catch(() => this.commits.delete(sha));
     return job;
   }
 

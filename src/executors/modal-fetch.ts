@@ -1,0 +1,96 @@
+import { join } from 'node:path';
+import type { Argv } from '../argv.ts';
+import { Cache, placeFile, type OutputRecord } from '../cache.ts';
+import { cacheDir } from '../config.ts';
+import { DigestMemo } from '../digest-memo.ts';
+import { UsageError } from '../errors.ts';
+import type { ActionKey } from '../fingerprint.ts';
+import { pipelineFactory } from '../prepare.ts';
+import { checkRunId, listRunIds, readMeta, runDir, type RunMeta } from '../run.ts';
+import { parseVariables } from '../variables.ts';
+import { VARIABLES } from '../../tasks/index.ts';
+import { transportForRecord } from './modal-config.ts';
+import { VolumeSync } from './modal-sync.ts';
+
+/**
+ * `./build.ts fetch <target|group>... [RUN_ID=...]`: downloads the remote-resident outputs of
+ * those targets (left on the Modal volume by EXECUTOR=modal) into the local cache, verified by
+ * digest, and links them into the run directory (default: the newest run that built them), e.g.
+ * `./build.ts fetch h5:states/CA` or `./build.ts fetch areas` for every area file. Outputs that
+ * are already local are just linked. Each output's record names the transport it lives on
+ * (`modal:<volume>` or `standin:<dir>`), so no EXECUTOR setting is needed.
+ */
+export async function fetchCommand(words: string[], argv: Argv): Promise<number> {
+  const vars = parseVariables(argv.assignments, VARIABLES);
+  if (words.length === 0) throw new UsageError('missing-target', 'fetch needs a target, e.g. ./build.ts fetch h5:states/CA (or a group: areas)');
+  const dir = cacheDir();
+  const meta = await pickRun(dir, vars.RUN_ID, words);
+  const names = await expandNames(words, meta);
+  const memo = new DigestMemo(join(dir, 'digests.json'));
+  await memo.load();
+  const cache = new Cache(dir, memo);
+  const wanted: { path: string; record: OutputRecord }[] = [];
+  for (const name of names) {
+    const key = meta.targets[name]?.key;
+    const found = key ? await cache.lookup(key as ActionKey) : { kind: 'miss' as const };
+    if (found.kind !== 'hit') throw new UsageError('not-built', `${name} has no cache entry from run ${meta.runId}; build it first`);
+    for (const [path, record] of Object.entries(found.result.outputs)) wanted.push({ path, record });
+  }
+  const byTransport = new Map<string, string[]>();
+  for (const { record } of wanted) if (record.remote) byTransport.set(record.remote, [...(byTransport.get(record.remote) ?? []), record.digest]);
+  for (const [remote, digests] of byTransport) {
+    const transport = transportForRecord(remote);
+    if (!transport) throw new UsageError('unknown-remote', `outputs live on ${remote}, which this build does not know how to reach`);
+    await new VolumeSync({ transport, cacheDir: dir, repo: '', blobPath: (d) => cache.blobPath(d) }).fetchBlobs(digests);
+  }
+  const run = runDir(dir, meta.runId);
+  let bytes = 0;
+  for (const { path, record } of wanted) {
+    const problem = await cache.verifyBlob(record.digest as never);
+    if (problem) throw new UsageError('fetch-failed', `${path} ${problem}`);
+    await placeFile(cache.blobPath(record.digest), join(run, path));
+    bytes += record.size;
+    if (!argv.flags.json) process.stdout.write(`${join(run, path)}\n`);
+  }
+  await memo.save();
+  if (argv.flags.json) process.stdout.write(`${JSON.stringify({ event: 'fetched', runId: meta.runId, files: wanted.length, bytes })}\n`);
+  else process.stderr.write(`fetched ${wanted.length} file(s), ${bytes} bytes, into ${run}\n`);
+  return 0;
+}
+
+/** RUN_ID, else the newest run whose meta records any of the wanted targets (or their group's items). */
+async function pickRun(dir: string, runId: string | undefined, words: string[]): Promise<RunMeta> {
+  if (runId) {
+    const read = await readMeta(dir, checkRunId(runId));
+    if (!read.ok) throw new UsageError('bad-run', read.message);
+    return read.meta;
+  }
+  const prefixes = await groupPrefixes();
+  for (const id of await listRunIds(dir)) {
+    const read = await readMeta(dir, id);
+    if (!read.ok) continue;
+    const names = Object.keys(read.meta.targets);
+    if (words.some((w) => names.includes(w) || (prefixes.has(w) && names.some((n) => n.startsWith(prefixes.get(w)!))))) return read.meta;
+  }
+  throw new UsageError('not-built', `no run has built ${words.join(', ')}; build it first (list runs with ./build.ts status)`);
+}
+
+async function expandNames(words: string[], meta: RunMeta): Promise<string[]> {
+  const prefixes = await groupPrefixes();
+  const names: string[] = [];
+  for (const w of words) {
+    const prefix = prefixes.get(w);
+    const matched = prefix ? Object.keys(meta.targets).filter((n) => n.startsWith(prefix)).sort() : meta.targets[w] ? [w] : [];
+    if (matched.length === 0) throw new UsageError('unknown-target', `run ${meta.runId} has no target ${w}`);
+    names.push(...matched);
+  }
+  return names;
+}
+
+/** Fan-out group name -> its children's prefix (`areas` -> `h5:`). */
+async function groupPrefixes(): Promise<Map<string, string>> {
+  const make = await pipelineFactory();
+  const out = new Map<string, string>();
+  for (const node of make('example').nodes) if (node.kind === 'fanout') out.set(node.fanout.name, node.fanout.childPrefix);
+  return out;
+}

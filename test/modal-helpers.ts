@@ -1,0 +1,45 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ROOT } from './helpers.ts';
+
+/**
+ * Shared by the Modal tests: the Python with the pinned `modal` and `xxhash` packages
+ * (modal_app/requirements.txt). BUILD_MODAL_PYTHON wins; otherwise modal_app/setup.sh makes (or
+ * checks, in a second) node_modules/.cache/modal-venv, which is also the executor's default.
+ */
+export function modalPython(): string {
+  if (process.env.BUILD_MODAL_PYTHON) return process.env.BUILD_MODAL_PYTHON;
+  const python = join(ROOT, 'node_modules', '.cache', 'modal-venv', 'bin', 'python');
+  execFileSync(join(ROOT, 'modal_app', 'setup.sh'), [], { stdio: ['ignore', 'ignore', 'inherit'] });
+  if (!existsSync(python)) throw new Error(`modal_app/setup.sh did not create ${python}`);
+  return python;
+}
+
+export const APP_DIR = join(ROOT, 'modal_app');
+
+/** Runs a Python snippet with the modal venv, JSON on stdin, JSON (last line) back. */
+export function py(python: string, code: string, input: unknown = null, cwd = APP_DIR): unknown {
+  const out = execFileSync(python, ['-c', code], { cwd, input: JSON.stringify(input), encoding: 'utf8', env: { ...process.env, PYTHONWARNINGS: 'ignore' } });
+  return JSON.parse(out.trim().split('\n').pop()!);
+}
+
+/** The stand-in's calls, as {id, function, keys} (request.json of each call directory). */
+export function standinCalls(dir: string): { id: string; function: string; keys: string[] }[] {
+  const calls = join(dir, 'calls');
+  if (!existsSync(calls)) return [];
+  return readdirSync(calls).map((id) => {
+    const r = JSON.parse(readFileSync(join(calls, id, 'request.json'), 'utf8')) as { function: string; request: { actions: { key: string }[] } };
+    return { id, function: r.function, keys: r.request.actions.map((a) => a.key) };
+  });
+}
+
+/** Bytes the stand-in received (`put`) or sent (`get`), from its transfer log. */
+export function transfers(dir: string): { op: string; bytes: number; paths: string[] }[] {
+  const file = join(dir, 'transfers.jsonl');
+  if (!existsSync(file)) return [];
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as { op: string; bytes: number; paths: string[] });
+}

@@ -1,0 +1,140 @@
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { digestFile } from '../src/hash.ts';
+import { modalCli } from '../src/executors/modal-cli.ts';
+import { BATCH_FUNCTION, FUNCTIONS, PROTOCOL } from '../src/executors/modal-protocol.ts';
+import { ModalCliTransport } from '../src/executors/modal-transport.ts';
+import { cleanup, git, tempDir } from './helpers.ts';
+import { APP_DIR, modalPython, py } from './modal-helpers.ts';
+
+/**
+ * The Python side against the real, pinned `modal` package from PyPI: the app module imports and
+ * defines one runner per resource class; every `modal` command line the executor builds passes
+ * the real CLI's click parser; the client's API exists; the runner's digests equal the
+ * TypeScript ones; the runner refuses a checkout that is not at the pinned SHA.
+ */
+describe('modal_app against the real modal package', () => {
+  let python: string;
+  let dir: string;
+  beforeAll(() => {
+    python = modalPython();
+    dir = tempDir('modal-python');
+  });
+  afterAll(() => cleanup(dir));
+
+  it('the app module imports and defines the expected functions, with their GPUs', () => {
+    const got = py(
+      python,
+      `import json, warnings
+warnings.simplefilter("ignore")
+import modal, runner
+fns = runner.app.registered_functions
+print(json.dumps({"app": runner.app.name, "functions": {n: getattr(getattr(f, "_spec_", None), "gpus", None) for n, f in fns.items()},
+  "all_functions": all(isinstance(getattr(runner, n), modal.Function) for n in fns), "protocol": runner.runner_core.PROTOCOL}))`,
+    ) as { app: string; functions: Record<string, string | null>; all_functions: boolean; protocol: number };
+    expect(got.app).toBe('policyengine-us-data-build');
+    expect(got.all_functions).toBe(true);
+    expect(got.protocol).toBe(PROTOCOL);
+    expect(Object.keys(got.functions).sort()).toEqual([...Object.values(FUNCTIONS), BATCH_FUNCTION].sort());
+    for (const [cls, fn] of Object.entries(FUNCTIONS)) expect(got.functions[fn]).toBe(cls === 'cpu' ? null : cls);
+  });
+
+  it('every modal command line the executor builds is accepted by the real CLI parser (and a bad one is not)', () => {
+    const lines = [
+      modalCli.volumePut('pipeline-artifacts', '/tmp/stage/build', 'build'),
+      modalCli.volumeGet('pipeline-artifacts', 'build/cas/ab/ab000000000000000000000000000000', '/tmp/x.download-1'),
+      modalCli.volumeLs('pipeline-artifacts', 'build/git/shas'),
+      modalCli.deploy(join(APP_DIR, 'runner.py')),
+      modalCli.volumeCreate('pipeline-artifacts'),
+      ['volume', 'put', '--frobnicate', 'v', 'a', 'b'],
+      ['volume', 'get', 'v'],
+    ];
+    const verdicts = py(
+      python,
+      `import json, sys, click
+from modal.cli.entry_point import entrypoint_cli
+out = []
+for argv in json.load(sys.stdin):
+    cmd, args, path = entrypoint_cli, list(argv), ["modal"]
+    try:
+        while isinstance(cmd, click.Group):
+            name, cmd, args = cmd.resolve_command(click.Context(cmd, info_name=path[-1]), args)
+            path.append(name)
+        cmd.make_context(" ".join(path), args)  # parses and validates, runs nothing
+        out.append("ok")
+    except click.exceptions.ClickException as exc:
+        out.append("rejected: " + exc.format_message())
+print(json.dumps(out))`,
+      lines,
+    ) as string[];
+    expect(verdicts.slice(0, 5)).toEqual(['ok', 'ok', 'ok', 'ok', 'ok']);
+    expect(verdicts[5]).toMatch(/rejected: No such option.*--frobnicate/);
+    expect(verdicts[6]).toMatch(/rejected: Missing argument/);
+  });
+
+  it('the client finds every Modal API it uses (spawn, FunctionCall.get, exception types)', () => {
+    const out = execFileSync(python, [join(APP_DIR, 'client.py'), 'selfcheck'], { encoding: 'utf8' });
+    const got = JSON.parse(out) as { version: string; checked: string[] };
+    expect(got.version).toBe('1.6.4');
+    expect(got.checked).toContain('modal.FunctionCall.from_id');
+  });
+
+  it('a missing Modal token is refused at start, before anything is dispatched', async () => {
+    const home = join(dir, 'home');
+    mkdirSync(home, { recursive: true });
+    const saved = { HOME: process.env.HOME, ID: process.env.MODAL_TOKEN_ID, SECRET: process.env.MODAL_TOKEN_SECRET };
+    process.env.HOME = home;
+    delete process.env.MODAL_TOKEN_ID;
+    delete process.env.MODAL_TOKEN_SECRET;
+    try {
+      const transport = new ModalCliTransport({ python, appDir: APP_DIR, app: 'policyengine-us-data-build', volume: 'pipeline-artifacts' });
+      await expect(transport.check(['run_t4'])).rejects.toMatchObject({ reason: 'modal-auth-missing', message: expect.stringMatching(/modal token new/) });
+    } finally {
+      process.env.HOME = saved.HOME;
+      if (saved.ID !== undefined) process.env.MODAL_TOKEN_ID = saved.ID;
+      if (saved.SECRET !== undefined) process.env.MODAL_TOKEN_SECRET = saved.SECRET;
+    }
+  });
+
+  it('runner digests (xxhash xxh3_128) equal the TypeScript digests', async () => {
+    const files: string[] = [];
+    for (const [name, size] of [['empty', 0], ['one', 1], ['chunks', 8 * 1024 * 1024 + 3]] as const) {
+      const file = join(dir, name);
+      const bytes = Buffer.alloc(size);
+      for (let i = 0; i < size; i++) bytes[i] = (i * 2654435761) >>> 24;
+      writeFileSync(file, bytes);
+      files.push(file);
+    }
+    const out = execFileSync(python, [join(APP_DIR, 'runner_core.py'), 'digest', ...files], { encoding: 'utf8' });
+    const python_ = out.trim().split('\n').map((l) => l.split(' ').slice(0, 2).join(' '));
+    const ts = await Promise.all(files.map(async (f) => `${(await digestFile(f)).digest} ${(await digestFile(f)).size}`));
+    expect(python_).toEqual(ts);
+  });
+
+  it('the runner refuses a checkout that is not at the pinned SHA, and a commit it does not have', () => {
+    const repo = join(dir, 'repo');
+    mkdirSync(repo);
+    git(repo, 'init', '-q', '-b', 'main');
+    writeFileSync(join(repo, 'a.txt'), 'a\n');
+    git(repo, 'add', '-A');
+    git(repo, '-c', 'user.email=t@e', '-c', 'user.name=t', 'commit', '-q', '-m', 'a');
+    const sha = git(repo, 'rev-parse', 'HEAD');
+    const root = join(dir, 'volume', 'build');
+    // The volume holds a checkout for `sha` whose HEAD has moved (someone committed in it).
+    mkdirSync(join(root, 'trees'), { recursive: true });
+    execFileSync('git', ['clone', '-q', repo, join(root, 'trees', sha)]);
+    git(join(root, 'trees', sha), '-c', 'user.email=t@e', '-c', 'user.name=t', 'commit', '-q', '--allow-empty', '-m', 'tampered');
+    const request = (s: string) => ({ protocol: PROTOCOL, sha: s, projectDir: '.', pythonEnv: null, spawnedAt: 0, actions: [{ key: 'k1', command: ['true'], env: {}, inputs: {}, outputs: [] }] });
+    const run = (s: string) =>
+      py(python, `import json, sys, runner_core\nprint(json.dumps(runner_core.run_request(json.load(sys.stdin), ${JSON.stringify(root)})))`, request(s)) as {
+        results: { ok: boolean; reason: string; message: string }[];
+      };
+    const moved = run(sha).results[0]!;
+    expect(moved).toMatchObject({ ok: false, reason: 'sha-mismatch' });
+    expect(moved.message).toMatch(new RegExp(`refusing to run: the checkout .* is at [0-9a-f]{40}, not the pinned ${sha}`));
+    const absent = run('0'.repeat(40)).results[0]!;
+    expect(absent).toMatchObject({ ok: false, reason: 'sha-missing' });
+  });
+});
