@@ -17,11 +17,6 @@ export async function detach(args: string[]): Promise<number> {
   const p = await prepare(argv, goals);
   const { runId, dir } = await allocateRun(p.cacheDir, p.version, p.sha, new Date());
   await mkdir(dir, { recursive: true });
-  const now = new Date().toISOString();
-  await writeMeta(dir, {
-    runId, status: 'running', version: p.version, sha: p.sha, branch: p.branch, repo: p.repo, dirty: p.dirty,
-    goals: p.goals, variables: { ...p.vars }, pid: process.pid, startedAt: now, counts: { built: 0, cached: 0, failed: 0, skipped: 0 }, targets: {},
-  });
   const log = await open(join(dir, 'run.log'), 'a');
   const child = spawn(process.execPath, [process.argv[1]!, ...args.filter((a) => a !== '--detach')], {
     detached: true,
@@ -30,6 +25,13 @@ export async function detach(args: string[]): Promise<number> {
   });
   child.unref();
   await log.close();
+  // `status` and `logs -f` can see the run at once; the child (whose pid this records) takes over
+  // meta.json as soon as it starts building.
+  await writeMeta(dir, {
+    runId, status: 'running', version: p.version, sha: p.sha, branch: p.branch, repo: p.repo, dirty: p.dirty,
+    goals: p.goals, variables: { ...p.vars }, pid: child.pid ?? process.pid, startedAt: new Date().toISOString(),
+    counts: { built: 0, cached: 0, failed: 0, skipped: 0 }, targets: {},
+  });
   process.stdout.write(argv.flags.json ? `${JSON.stringify({ event: 'detached', runId, pid: child.pid })}\n` : `${runId}\n`);
   return 0;
 }
