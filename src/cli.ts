@@ -45,6 +45,11 @@ function makeLogger(argv: Argv): Logger {
 }
 
 export async function main(args: string[]): Promise<number> {
+  // `./build.ts ... | head` closes the pipe early: that is the reader's choice, not an error.
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(0);
+    throw error;
+  });
   let argv: Argv;
   try {
     argv = parseArgv(args, 2);

@@ -328,7 +328,8 @@ export class Scheduler {
     if (target.deps.some((d) => this.states.get(d)?.kind === 'unknown')) {
       this.states.set(target.name, { kind: 'unknown' });
       const dep = target.deps.find((d) => this.states.get(d)?.kind === 'unknown');
-      this.o.emit({ event: 'plan', target: target.name, action: 'run', why: `upstream ${dep} would run (unless its outputs come out identical)` });
+      const command = this.o.showCommands ? { command: target.command(this.o.vars).join(' ') } : {};
+      this.o.emit({ event: 'plan', target: target.name, action: 'run', why: `upstream ${dep} would run (unless its outputs come out identical)`, ...command });
       return;
     }
     const fp = await this.fingerprint(target);
