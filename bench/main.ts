@@ -178,18 +178,27 @@ export async function main(argv: string[], root: string): Promise<void> {
   }
 
   if (o.only.has('real')) {
-    const real = await prepareReal(root, work, o);
+    const real = await prepareReal(root, work, o).catch((error: Error) => {
+      log(`real commands skipped: ${error.message}`);
+      workloads.real = { targets: 0, areas: 0, note: `Not measured: ${error.message.split('\n')[0]}` };
+      return null;
+    });
     if (real) {
       const dir = join(work, 'real');
       const { emitted, tasksModule } = await writeWorkload(dir, real.w);
       workloads.real = { targets: allSteps(real.w).length, areas: real.w.areas.length, note: real.note };
       log(`real workload: ${allSteps(real.w).length} targets`);
       const env: Env = { engineDir: setup.engineDir, venvBin: setup.venvBin, jobs: o.jobs, emitted, tasksModule, copyFrom: real.copyFrom };
-      const r = await runBuildScenarios(real.w, env, {
-        tools: o.tools, scenarios: ['cold', 'noop'], reps: o.realReps, coldBudget: 0, slowAfter: 60, slowReps: 1, workRoot: join(dir, 'ws'), log,
-      });
-      builds.push(...r.scenarios);
-      outputsAgree.real = r.outputsAgree;
+      try {
+        const r = await runBuildScenarios(real.w, env, {
+          tools: o.tools, scenarios: ['cold', 'noop'], reps: o.realReps, coldBudget: 0, slowAfter: 60, slowReps: 1, workRoot: join(dir, 'ws'), log,
+        });
+        builds.push(...r.scenarios);
+        outputsAgree.real = r.outputsAgree;
+      } catch (error) {
+        log(`real commands failed: ${(error as Error).message}`);
+        workloads.real!.note = `${workloads.real!.note ?? ''} **Failed**: ${(error as Error).message.split('\n')[0]}`;
+      }
     }
   }
 

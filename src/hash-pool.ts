@@ -73,7 +73,8 @@ export class HashPool {
 
   constructor(options: { addonPath: string; size?: number; bufferSize?: number }) {
     this.addonPath = options.addonPath;
-    this.size = Math.max(1, options.size ?? Math.min(availableParallelism(), 4));
+    // The main thread streams one file itself: cores - 1 workers keep every core busy.
+    this.size = Math.max(1, options.size ?? Math.min(availableParallelism() - 1, 4));
     this.bufferSize = options.bufferSize ?? 8 * 1024 * 1024;
   }
 

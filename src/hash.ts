@@ -1,4 +1,4 @@
-import { open, type FileHandle } from 'node:fs/promises';
+import { open, stat, type FileHandle } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { hashPool } from './hash-pool.ts';
 
@@ -15,8 +15,9 @@ import { hashPool } from './hash-pool.ts';
  *   buffer per chunk and caps at ~1.5 GB/s here); memory stays flat whatever the file size;
  * - two buffers in flight: the next chunk is read (libuv thread pool) while this one is hashed,
  *   so reading and hashing overlap instead of adding up;
- * - files of POOL_MIN_BYTES and more go to a pool of worker threads (hash-pool.ts), one file per
- *   worker, so large artifacts hash on both cores and the main thread keeps scheduling.
+ * - while the main thread streams one large file, further files of POOL_MIN_BYTES and more go to a
+ *   pool of worker threads (hash-pool.ts, cores - 1 workers), so many large artifacts hash on every
+ *   core; a single file never pays a worker's start-up.
  */
 export type Digest = string & { readonly __brand: 'Digest' };
 
@@ -52,21 +53,41 @@ export function digestBytes(data: string | Uint8Array): Digest {
 
 /** Chunk size: large enough that per-read overhead vanishes, small enough to stay in L2/L3-ish caches. */
 export const BUFFER_SIZE = 8 * 1024 * 1024;
-/** Files this large go to the worker pool; below, a worker round trip costs more than it saves. */
+/** Files this large may go to the worker pool; below, a worker's start-up costs more than it saves. */
 export const POOL_MIN_BYTES = 64 * 1024 * 1024;
 const freeBuffers: Buffer[] = [];
 
 /**
+ * The main thread streams one large file at a time (its two buffers); a second concurrent large
+ * file goes to a worker, or waits its turn when workers are off (BUILD_HASH_WORKERS=0), so memory
+ * stays at a few buffers however many files a build hashes at once.
+ */
+let inlineBusy = false;
+const inlineWaiters: (() => void)[] = [];
+
+/**
  * Digest of a file's bytes. `size` (from a stat the caller already made) only chooses the path:
- * inline for small files, the worker pool for large ones; the digest is the same either way.
+ * small files in one read; large ones streamed on the main thread, or by a worker thread when the
+ * main thread is already streaming one; the digest is the same either way.
  */
 export async function digestFile(path: string, size?: number): Promise<{ digest: Digest; size: number }> {
-  if (size !== undefined && size >= POOL_MIN_BYTES && process.env.BUILD_HASH_WORKERS !== '0') {
-    return hashPool(addonPath()).digest(path);
+  const bytes = size ?? (await stat(path)).size;
+  if (bytes < BUFFER_SIZE) return withHandle(path, digestHandle);
+  if (inlineBusy && bytes >= POOL_MIN_BYTES && process.env.BUILD_HASH_WORKERS !== '0') return hashPool(addonPath()).digest(path);
+  while (inlineBusy) await new Promise<void>((resolve) => inlineWaiters.push(resolve));
+  inlineBusy = true;
+  try {
+    return await withHandle(path, digestHandle);
+  } finally {
+    inlineBusy = false;
+    inlineWaiters.shift()?.();
   }
+}
+
+async function withHandle<T>(path: string, f: (handle: FileHandle) => Promise<T>): Promise<T> {
   const handle = await open(path, 'r');
   try {
-    return await digestHandle(handle);
+    return await f(handle);
   } finally {
     await handle.close();
   }
