@@ -20,6 +20,7 @@ describe('example pipeline end to end', () => {
   afterAll(() => cleanup(repo, join(cache, '..')));
 
   let first: CliResult;
+  let latest: CliResult;
   it('cold run builds every target and lays out the run', async () => {
     first = await run();
     expect(first.code, first.stderr).toBe(0);
@@ -105,6 +106,7 @@ describe('example pipeline end to end', () => {
   it("one area's input changes: only that area rebuilds", async () => {
     commitChange(repo, 'calibration/area_overrides/states/DC.json', '{"weight_scale": 1.25}\n');
     const r = await run();
+    latest = r;
     expect(r.code).toBe(0);
     expect(built(r)).toEqual(['h5:states/DC', 'manifest']);
   });
@@ -131,8 +133,8 @@ describe('example pipeline end to end', () => {
     expect(JSON.parse(du.stdout).blobs).toBeGreaterThan(489);
     const ok = await cli(['cache', 'verify'], { cache });
     expect(ok.code).toBe(0);
-    // Corrupt the blob behind the first run's manifest (run files are hard links to blobs).
-    const file = join(cache, 'runs', summary(first).runId as string, 'h5s', 'manifest.json');
+    // Corrupt the blob behind the latest manifest (run files are hard links to blobs).
+    const file = join(cache, 'runs', summary(latest).runId as string, 'h5s', 'manifest.json');
     chmodSync(file, 0o644);
     writeFileSync(file, '{"tampered": true}');
     const bad = await cli(['cache', 'verify'], { cache });
