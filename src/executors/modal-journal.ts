@@ -2,15 +2,14 @@ import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { writeFileAtomic } from '../fs-atomic.ts';
-import { remoteResultSchema } from './modal-protocol.ts';
 
 /**
  * The call journal: `cache/modal/calls/<action key>.json`, written the moment a call is spawned.
  * A rerun (or RESUME=<run id>) that needs the same action key finds the call here and reattaches
  * to it instead of dispatching again; the scheduler's lock on the key makes this safe between
  * concurrent runs. Keyed by action key, not by run, because the key is what the call computes.
- * The result is kept once received: if the orchestrator dies before committing the cache entry,
- * the next run uses it without another call.
+ * An entry is removed once its call's result has been consumed (the cache entry is committed
+ * right after), so the journal never acts as a second cache.
  */
 export const journalEntrySchema = z.object({
   key: z.string(),
@@ -23,9 +22,6 @@ export const journalEntrySchema = z.object({
   spawnedAt: z.number(),
   /** Actions in the same call (1 unless an area batch). */
   batchSize: z.number().int().positive(),
-  result: remoteResultSchema.optional(),
-  /** Container start and set-up of the call that produced `result`. */
-  containerStartedAt: z.number().optional(),
 });
 export type JournalEntry = z.infer<typeof journalEntrySchema>;
 

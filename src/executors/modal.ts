@@ -176,38 +176,28 @@ export class ModalExecutor implements Executor {
   }
 
   /**
-   * Waits for the call and turns its result into an outcome. Null only when reattaching to a call
-   * the transport no longer knows (expired, or its container store was wiped): dispatch again.
+   * Waits for the call and turns its result into an outcome; the journal entry is removed once
+   * the call has settled (the scheduler commits the cache entry next; dying in between costs one
+   * re-dispatch). Null only when reattaching to a call the transport no longer knows (expired, or
+   * its container store was wiped): dispatch again.
    */
   private async settle(spec: ActionSpec, entry: JournalEntry, ctx: { started: number; reattached: boolean; uploadedBytes: number }): Promise<ExecOutcome | null> {
-    let result = entry.result;
-    if (!result) {
-      const state = await abortable(this.waiter.wait(entry.callId), spec.signal);
-      if (state === 'aborted') {
-        return fail(spec, 'cancelled', `cancelled; Modal call ${entry.callId} keeps running and a rerun reattaches to it`);
-      }
-      if (state.state === 'unknown') {
-        await this.journal.remove(spec.key);
-        if (ctx.reattached) return null;
-        return fail(spec, 'call-lost', `Modal call ${entry.callId} is unknown to ${this.transport.id}`);
-      }
-      if (state.state === 'failed' || state.state === 'running') {
-        await this.journal.remove(spec.key);
-        const message = state.state === 'failed' ? state.message : 'still running';
-        return fail(spec, state.state === 'failed' ? state.reason : 'call-lost', `${message} (Modal call ${entry.callId}, ${entry.function})`);
-      }
-      result = state.value.results.find((r) => r.key === spec.key);
-      if (!result) {
-        await this.journal.remove(spec.key);
-        return fail(spec, 'remote-error', `Modal call ${entry.callId} returned no result for this action`);
-      }
-      entry = { ...entry, result, containerStartedAt: state.value.containerStartedAt };
-      if (result.ok) await this.journal.write(entry);
+    const state = await abortable(this.waiter.wait(entry.callId), spec.signal);
+    if (state === 'aborted') return fail(spec, 'cancelled', `cancelled; Modal call ${entry.callId} keeps running and a rerun reattaches to it`);
+    await this.journal.remove(spec.key);
+    if (state.state === 'unknown') {
+      if (ctx.reattached) return null;
+      return fail(spec, 'call-lost', `Modal call ${entry.callId} is unknown to ${this.transport.id}`);
     }
+    if (state.state !== 'done') {
+      const failed = state.state === 'failed' ? state : { reason: 'call-lost', message: 'the call never finished' };
+      return fail(spec, failed.reason, `${failed.message} (Modal call ${entry.callId}, ${entry.function})`);
+    }
+    const result = state.value.results.find((r) => r.key === spec.key);
+    if (!result) return fail(spec, 'remote-error', `Modal call ${entry.callId} returned no result for this action`);
     await this.writeLog(spec, entry, result);
-    const remote = this.bookkeeping(entry, result, ctx);
+    const remote = this.bookkeeping(entry, state.value.containerStartedAt, result, ctx);
     if (!result.ok) {
-      await this.journal.remove(spec.key);
       if (result.reason === 'input-missing') await this.sync.forget(Object.values(spec.portable?.inputs ?? {}).map((r) => r.digest));
       return {
         ok: false,
@@ -228,15 +218,14 @@ export class ModalExecutor implements Executor {
     return { ok: true, durationMs: Date.now() - ctx.started, remoteOutputs, remote };
   }
 
-  private bookkeeping(entry: JournalEntry, result: RemoteResult, ctx: { reattached: boolean; uploadedBytes: number }): Record<string, unknown> {
-    const queueSeconds = entry.containerStartedAt !== undefined ? Math.max(0, entry.containerStartedAt - entry.spawnedAt) : undefined;
+  private bookkeeping(entry: JournalEntry, containerStartedAt: number, result: RemoteResult, ctx: { reattached: boolean; uploadedBytes: number }): Record<string, unknown> {
     return {
       callId: entry.callId,
       function: entry.function,
       resourceClass: entry.resourceClass,
       transport: entry.transport,
       batchSize: entry.batchSize,
-      ...(queueSeconds !== undefined ? { queueSeconds: round(queueSeconds) } : {}),
+      queueSeconds: round(Math.max(0, containerStartedAt - entry.spawnedAt)),
       runSeconds: round(result.runSeconds),
       gpuSeconds: isGpuClass(entry.resourceClass) ? round(result.runSeconds) : 0,
       uploadedBytes: ctx.uploadedBytes,

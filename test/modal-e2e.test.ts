@@ -1,0 +1,217 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseArgv } from '../src/argv.ts';
+import { digestFile } from '../src/hash.ts';
+import { isAlive } from '../src/lock.ts';
+import { cleanup, cli, exampleRepo, outcomes, SMALL, startCli, summary, tempDir, type CliResult } from './helpers.ts';
+import { modalPython, standinCalls, transfers } from './modal-helpers.ts';
+
+/**
+ * The example pipeline with EXECUTOR=modal against the local stand-in, through the real CLI: the
+ * calibration package, both fits and the areas run "remotely" (the same runner code, in detached
+ * processes, with a directory as the volume), and everything Modal promises is checked on the
+ * outcome: the same keys and bytes as a local run, nothing uploaded twice, one stale area
+ * rebuilt alone, a killed orchestrator's call reattached rather than dispatched again, a
+ * tampered checkout refused. A handful of areas stands for the 489 (the same code path).
+ */
+const GOALS = ['diagnostics', 'h5:states/DE', 'h5:districts/DE-01', 'h5:cities/NYC', 'h5:national/US'];
+const REMOTE = ['calibration-package', 'fit-regional', 'fit-national', 'h5:states/DE', 'h5:districts/DE-01', 'h5:cities/NYC', 'h5:national/US'];
+
+interface Entry {
+  key: string;
+  executor: string;
+  outputs: Record<string, { digest: string; size: number; remote?: string }>;
+}
+
+/** target -> its committed cache entry. */
+function entries(cache: string): Map<string, Entry> {
+  const out = new Map<string, Entry>();
+  const root = join(cache, 'actions');
+  for (const shard of readdirSync(root)) {
+    for (const f of readdirSync(join(root, shard))) {
+      const e = JSON.parse(readFileSync(join(root, shard, f), 'utf8')) as Entry & { target: string };
+      out.set(e.target, e);
+    }
+  }
+  return out;
+}
+
+interface Meta {
+  runId: string;
+  targets: Record<string, { outcome: string; key?: string; executor?: string; remote?: Record<string, unknown> }>;
+}
+const meta = (cache: string, runId: string) => JSON.parse(readFileSync(join(cache, 'runs', runId, 'meta.json'), 'utf8')) as Meta;
+const runIdOf = (r: CliResult) => summary(r).runId as string;
+
+describe('EXECUTOR=modal on the example pipeline (stand-in)', () => {
+  let repo: string;
+  let work: string;
+  let standin: string;
+  let env: Record<string, string>;
+  const cache = (name: string) => join(work, name);
+  let common: string[];
+  let runA: string;
+
+  beforeAll(() => {
+    const python = modalPython();
+    repo = exampleRepo();
+    work = tempDir('modal-e2e');
+    standin = join(work, 'standin');
+    env = { MODAL_STANDIN_DIR: standin, BUILD_MODAL_PYTHON: python, BUILD_MODAL_BATCH_QUIET_MS: '300' };
+    common = [`REPO=${repo}`, ...SMALL, 'NUM_WORKERS=2', '--json'];
+  });
+  afterAll(() => cleanup(repo, work));
+
+  const remote = (goals: string[], cacheName: string, extra: Record<string, string> = {}, vars: string[] = []) =>
+    cli([...goals, ...common, 'EXECUTOR=modal', ...vars], { cache: cache(cacheName), env: { ...env, ...extra } });
+
+  it('an unknown GPU type is refused at start, before anything is dispatched', async () => {
+    const r = await remote(GOALS, 'refused', {}, ['GPU=K80']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/GPU=K80 is invalid/);
+    expect(existsSync(join(standin, 'calls'))).toBe(false);
+  });
+
+  it('runs the package, both fits and the areas remotely; local targets get remote outputs downloaded first', async () => {
+    const r = await remote(GOALS, 'A');
+    expect(r.code, r.stderr + r.stdout).toBe(0);
+    runA = runIdOf(r);
+    const events = r.events.filter((e) => e.event === 'target');
+    for (const t of REMOTE) expect(events.find((e) => e.target === t), t).toMatchObject({ outcome: 'built', executor: 'modal' });
+    expect(events.find((e) => e.target === 'diagnostics')).toMatchObject({ outcome: 'built', executor: 'local' });
+
+    const m = meta(cache('A'), runA);
+    expect(m.targets['fit-regional']!.remote).toMatchObject({ callId: expect.stringMatching(/^sc-/), function: 'run_t4', resourceClass: 'T4', batchSize: 1 });
+    const fit = m.targets['fit-regional']!.remote!;
+    expect(fit.gpuSeconds).toBe(fit.runSeconds);
+    expect(typeof fit.queueSeconds).toBe('number');
+    expect(m.targets['calibration-package']!.remote).toMatchObject({ function: 'run_cpu', gpuSeconds: 0 });
+    // Four areas over NUM_WORKERS=2: LPT puts NYC (11) alone and the three weight-1 areas together.
+    const areaCalls = new Map<string, string[]>();
+    for (const t of REMOTE.filter((n) => n.startsWith('h5:'))) {
+      const rem = m.targets[t]!.remote!;
+      expect(rem.function).toBe('run_areas');
+      areaCalls.set(rem.callId as string, [...(areaCalls.get(rem.callId as string) ?? []), t]);
+    }
+    expect([...areaCalls.values()].map((ts) => ts.sort()).sort()).toEqual([['h5:cities/NYC'], ['h5:districts/DE-01', 'h5:national/US', 'h5:states/DE']]);
+
+    // Outputs stay on the volume; diagnostics (local) got the fit files downloaded and verified.
+    const e = entries(cache('A'));
+    const fitOut = e.get('fit-regional')!.outputs['artifacts/unified_run_config.json']!;
+    expect(fitOut.remote).toBe(`standin:${standin}`);
+    expect(e.get('h5:states/DE')!.outputs['h5s/states/DE.h5']!.remote).toBe(`standin:${standin}`);
+    expect(existsSync(join(cache('A'), 'runs', runA, 'h5s', 'states', 'DE.h5'))).toBe(false);
+    const copied = await digestFile(join(cache('A'), 'runs', runA, 'diagnostics', 'unified_run_config.json'));
+    expect(copied.digest).toBe(fitOut.digest);
+  });
+
+  it('gives the same keys and the same output bytes as a local run', async () => {
+    const r = await cli([...GOALS, ...common, 'EXECUTOR=local'], { cache: cache('L'), env });
+    expect(r.code, r.stderr).toBe(0);
+    const remoteRun = entries(cache('A'));
+    const localRun = entries(cache('L'));
+    expect([...remoteRun.keys()].sort()).toEqual([...localRun.keys()].sort());
+    for (const [target, a] of remoteRun) {
+      const b = localRun.get(target)!;
+      expect(a.key, target).toBe(b.key);
+      const digests = (x: Entry) => Object.fromEntries(Object.entries(x.outputs).map(([p, o]) => [p, o.digest]));
+      expect(digests(a), target).toEqual(digests(b));
+      expect(a.executor).toBe(REMOTE.includes(target) ? 'modal' : b.executor);
+    }
+  });
+
+  it('a rerun from a fresh cache against the same volume uploads nothing', async () => {
+    const puts = transfers(standin).filter((t) => t.op === 'put').length;
+    const r = await remote(GOALS, 'B');
+    expect(r.code, r.stderr).toBe(0);
+    expect(transfers(standin).filter((t) => t.op === 'put').length).toBe(puts);
+    const m = meta(cache('B'), runIdOf(r));
+    for (const t of REMOTE) expect(m.targets[t]!.remote, t).toMatchObject({ uploadedBytes: 0 });
+    expect(new Map([...entries(cache('B'))].map(([t, e]) => [t, e.key]))).toEqual(new Map([...entries(cache('A'))].map(([t, e]) => [t, e.key])));
+  });
+
+  it('one stale area rebuilds alone, as a batch of one', async () => {
+    const stale = entries(cache('B')).get('h5:districts/DE-01')!.key;
+    rmSync(join(cache('B'), 'actions', stale.slice(0, 2), `${stale}.json`));
+    const before = new Set(standinCalls(standin).map((c) => c.id));
+    const r = await remote(GOALS, 'B');
+    expect(r.code, r.stderr).toBe(0);
+    const built = [...outcomes(r)].filter(([, o]) => o === 'built').map(([t]) => t);
+    expect(built).toEqual(['h5:districts/DE-01']);
+    const fresh = standinCalls(standin).filter((c) => !before.has(c.id));
+    expect(fresh).toEqual([{ id: expect.any(String), function: 'run_areas', keys: [stale] }]);
+  });
+
+  /** Starts a slowed fit, SIGKILLs the orchestrator once the call id is recorded; returns the run id and call id. */
+  async function killMidFit(sleepMs: string): Promise<{ runId: string; callId: string; pid: number }> {
+    const runs = join(cache('A'), 'runs');
+    const known = new Set(readdirSync(runs));
+    const child = startCli(['fit-regional', ...common, 'EXECUTOR=modal'], { cache: cache('A'), env: { ...env, EXAMPLE_FIT_SLEEP_MS: sleepMs } });
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      if (Date.now() > deadline) throw new Error(`no call id recorded:\n${child.output()}`);
+      const runId = readdirSync(runs).find((d) => !known.has(d));
+      const callId = runId && existsSync(join(runs, runId, 'meta.json')) ? (meta(cache('A'), runId).targets['fit-regional']?.remote?.callId as string | undefined) : undefined;
+      if (runId && callId) {
+        child.kill('SIGKILL');
+        await new Promise((r) => child.on('close', r));
+        const pid = Number(readFileSync(join(standin, 'calls', callId, 'pid'), 'utf8'));
+        return { runId, callId, pid };
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  const fitCalls = (key: string) => standinCalls(standin).filter((c) => c.keys.includes(key));
+
+  it('an orchestrator killed mid-fit: the rerun reattaches to the running call instead of dispatching again', async () => {
+    const { callId, pid } = await killMidFit('150');
+    expect(isAlive(pid)).toBe(true); // the remote fit outlived its orchestrator
+    const r = await remote(['fit-regional'], 'A', { EXAMPLE_FIT_SLEEP_MS: '150' });
+    expect(r.code, r.stderr).toBe(0);
+    const m = meta(cache('A'), runIdOf(r));
+    expect(m.targets['fit-regional']).toMatchObject({ outcome: 'built', executor: 'modal', remote: { callId, reattached: true } });
+    expect(fitCalls(m.targets['fit-regional']!.key!)).toHaveLength(1);
+  });
+
+  it('RESUME=<run id> reattaches from that run\'s recorded call ids even without the journal', async () => {
+    const { runId, callId } = await killMidFit('120');
+    rmSync(join(cache('A'), 'modal', 'calls'), { recursive: true, force: true });
+    const r = await remote(['fit-regional'], 'A', { EXAMPLE_FIT_SLEEP_MS: '120' }, [`RESUME=${runId}`]);
+    expect(r.code, r.stderr).toBe(0);
+    const m = meta(cache('A'), runIdOf(r));
+    expect(m.targets['fit-regional']!.remote).toMatchObject({ callId, reattached: true });
+    expect(fitCalls(m.targets['fit-regional']!.key!)).toHaveLength(1);
+  });
+
+  it('./build.ts fetch downloads a remote-resident output into the run, verified', async () => {
+    const { fetchCommand } = await import('../src/executors/modal-fetch.ts');
+    const saved = process.env.BUILD_CACHE_DIR;
+    process.env.BUILD_CACHE_DIR = cache('A');
+    try {
+      expect(await fetchCommand(['h5:states/DE'], parseArgv(['fetch', 'h5:states/DE', `RUN_ID=${runA}`, '--json'], 2))).toBe(0);
+    } finally {
+      process.env.BUILD_CACHE_DIR = saved;
+    }
+    const file = join(cache('A'), 'runs', runA, 'h5s', 'states', 'DE.h5');
+    expect((await digestFile(file)).digest).toBe(entries(cache('A')).get('h5:states/DE')!.outputs['h5s/states/DE.h5']!.digest);
+  });
+
+  it('a checkout on the volume that is not at the pinned SHA is refused', async () => {
+    const trees = join(standin, 'volume', 'build', 'trees');
+    const sha = readdirSync(trees).find((d) => /^[0-9a-f]{40}$/.test(d))!;
+    const tree = join(trees, sha);
+    execFileSync('git', ['-C', tree, '-c', 'user.email=t@e', '-c', 'user.name=t', 'commit', '-q', '--allow-empty', '-m', 'tampered']);
+    try {
+      const r = await remote(['fit-regional'], 'A', { EXAMPLE_FIT_SLEEP_MS: '1' });
+      expect(r.code).toBe(1);
+      const failed = r.events.find((e) => e.event === 'target' && e.target === 'fit-regional');
+      expect(failed).toMatchObject({ outcome: 'failed', reason: 'sha-mismatch' });
+      expect(String(failed!.error)).toMatch(new RegExp(`refusing to run: the checkout .* is at [0-9a-f]{40}, not the pinned ${sha}`));
+    } finally {
+      execFileSync('git', ['-C', tree, 'reset', '-q', '--hard', sha]);
+    }
+  });
+});
