@@ -37,6 +37,8 @@ export interface Cell {
 }
 
 export interface ScenarioResult {
+  /** Which workload (trivial, trivial-dvc-scale, real). */
+  workload: string;
   id: ScenarioId;
   number: number;
   title: string;
@@ -57,6 +59,7 @@ export interface BuildOptions {
   slowAfter: number;
   slowReps: number;
   workRoot: string;
+  workload: string;
   log: (line: string) => void;
 }
 
@@ -84,7 +87,7 @@ export async function runBuildScenarios(w: Workload, env: Env, o: BuildOptions):
   };
 
   // 1: cold builds (each repetition in fresh workspaces); the last ones are kept for 2-5.
-  const cold: ScenarioResult = { ...scenario('cold'), flavour: w.flavour, jobs: env.jobs, expected: null, tools: {} };
+  const cold: ScenarioResult = { workload: o.workload, ...scenario('cold'), flavour: w.flavour, jobs: env.jobs, expected: null, tools: {} };
   const noMoreCold = new Set<ToolName>();
   const coldReps = o.scenarios.includes('cold') ? o.reps : 1;
   for (let rep = 0; rep < coldReps; rep++) {
@@ -106,7 +109,7 @@ export async function runBuildScenarios(w: Workload, env: Env, o: BuildOptions):
   const outputsAgree: Record<string, Record<string, string>> = { afterCold: await goalDigests(w, tools) };
 
   const repeat = async (id: ScenarioId, before?: (tool: Tool, rep: number) => Promise<void>, expected: string[] | null = null) => {
-    const r: ScenarioResult = { ...scenario(id), flavour: w.flavour, jobs: env.jobs, expected, tools: {} };
+    const r: ScenarioResult = { workload: o.workload, ...scenario(id), flavour: w.flavour, jobs: env.jobs, expected, tools: {} };
     const cap = new Map<ToolName, number>();
     for (let rep = 0; rep < o.reps; rep++) {
       for (const name of rotate(o.tools, rep)) {

@@ -32,20 +32,29 @@ function median(cell: { seconds: number[] } | undefined): number | null {
 
 export function verdicts(r: Results): Verdict[] {
   const out: Verdict[] = [];
-  const get = (id: string) => r.builds.find((b) => b.id === id && b.flavour === 'trivial');
+  const get = (id: string, workload = 'trivial') => r.builds.find((b) => b.id === id && b.workload === workload);
   const noop = get('noop');
   const ourNoop = median(noop?.tools.ours);
-  if (ourNoop !== null) out.push({ target: 'no-op rerun, full graph: <= 0.25 s median', measured: `${f3(ourNoop)} s`, met: ourNoop <= 0.25 });
-  const dvcNoop = median(noop?.tools.dvc);
-  if (ourNoop !== null && dvcNoop !== null) out.push({ target: 'no-op rerun: >= 8x faster than `dvc repro`', measured: `${ratio(dvcNoop / ourNoop)}x`, met: dvcNoop / ourNoop >= 8 });
+  if (ourNoop !== null) out.push({ target: `no-op rerun, full graph (${r.workloads.trivial?.targets ?? '?'} targets): <= 0.25 s median`, measured: `${f3(ourNoop)} s`, met: ourNoop <= 0.25 });
+  // DVC's no-op: on the full graph when it was measured there, else on the smaller one (both tools on it).
+  const dvcGraph = noop?.tools.dvc ? noop : get('noop', 'trivial-dvc-scale');
+  const dvcNoop = median(dvcGraph?.tools.dvc);
+  const ourNoopThere = median(dvcGraph?.tools.ours);
+  if (ourNoopThere !== null && dvcNoop !== null) {
+    out.push({
+      target: `no-op rerun: >= 8x faster than \`dvc repro\` (${dvcGraph!.workload}, ${r.workloads[dvcGraph!.workload]?.targets ?? '?'} targets)`,
+      measured: `${ratio(dvcNoop / ourNoopThere)}x (${f3(ourNoopThere)} s vs ${f3(dvcNoop)} s)`,
+      met: dvcNoop / ourNoopThere >= 8,
+    });
+  }
   const cold = get('cold');
   const ourCold = median(cold?.tools.ours);
   const makeCold = median(cold?.tools.make);
   if (ourCold !== null && makeCold !== null) {
     out.push({ target: `cold build (trivial commands, -j${cold!.jobs}): <= 1.5x \`make -j${cold!.jobs}\``, measured: `${ratio(ourCold / makeCold)}x (${f3(ourCold)} s vs ${f3(makeCold)} s)`, met: ourCold / makeCold <= 1.5 });
   }
-  for (const id of ['leaf', 'root', 'area'] as const) {
-    const s = get(id);
+  for (const [id, workload] of (['leaf', 'root', 'area'] as const).flatMap((i) => ['trivial', 'trivial-dvc-scale'].map((w) => [i, w] as const))) {
+    const s = get(id, workload);
     const ours = s?.tools.ours;
     if (!s || !ours) continue;
     const mine = Math.max(...ours.executed);
@@ -53,7 +62,7 @@ export function verdicts(r: Results): Verdict[] {
     const worse = peers.filter(([, c]) => Math.min(...c!.executed) < mine).map(([t]) => t);
     const exact = s.expected ? mine === s.expected.length && Math.min(...ours.executed) === s.expected.length : null;
     out.push({
-      target: `scenario ${s.number} (${id}): re-execute exactly the stale targets, never more than a peer`,
+      target: `scenario ${s.number} (${id}, ${workload}): re-execute exactly the stale targets, never more than a peer`,
       measured: `ours ${mine} (minimum ${s.expected?.length ?? '?'}); ${peers.map(([t, c]) => `${t} ${Math.max(...c!.executed)}`).join(', ')}`,
       met: worse.length === 0 && exact !== false,
     });
@@ -134,13 +143,13 @@ export function renderMarkdown(r: Results, profileNotes: string): string {
     ...verdicts(r).map((v) => `| ${v.target} | ${v.measured} | ${v.met === null ? '?' : v.met ? 'yes' : '**no**'} |`),
     '',
   ];
-  for (const [flavour, w] of Object.entries(r.workloads)) {
-    out.push(`## Workload: ${flavour} commands (${w.targets} targets, ${w.areas} areas)`, '');
+  for (const [name, w] of Object.entries(r.workloads)) {
+    out.push(`## Workload \`${name}\` (${w.targets} targets, ${w.areas} areas)`, '');
     if (w.note) out.push(w.note, '');
-    for (const s of r.builds.filter((b) => b.flavour === flavour)) {
-      out.push(`### ${s.number}. ${s.title} (${flavour}, -j ${s.jobs})`, '', ...buildTable(s), '');
+    for (const s of r.builds.filter((b) => b.workload === name)) {
+      out.push(`### ${s.number}. ${s.title} (${name}, ${s.flavour} commands, -j ${s.jobs})`, '', ...buildTable(s), '');
     }
-    const agree = r.outputsAgree[flavour];
+    const agree = r.outputsAgree[name];
     if (agree) {
       for (const [when, byTool] of Object.entries(agree)) {
         const distinct = new Set(Object.values(byTool));
