@@ -186,6 +186,36 @@ describe('EXECUTOR=modal on the example pipeline (stand-in)', () => {
     expect(fitCalls(m.targets['fit-regional']!.key!)).toHaveLength(1);
   });
 
+  it('a preempted fit resumes from its own checkpoint, kept on the volume under its action key', async () => {
+    const vars = [`REPO=${repo}`, 'HOUSEHOLDS=300', 'N_CLONES=2', 'EPOCHS=250', 'NATIONAL_EPOCHS=30', '--json', 'EXECUTOR=modal'];
+    const slow = { ...env, EXAMPLE_FIT_SLEEP_MS: '20' };
+    const runs = join(cache('A'), 'runs');
+    const known = new Set(readdirSync(runs));
+    const child = startCli(['fit-regional', ...vars], { cache: cache('A'), env: slow });
+    let key = '';
+    let callId = '';
+    for (const deadline = Date.now() + 60_000; !callId; await new Promise((r) => setTimeout(r, 50))) {
+      if (Date.now() > deadline) throw new Error(child.output());
+      const runId = readdirSync(runs).find((d) => !known.has(d));
+      const t = runId && existsSync(join(runs, runId, 'meta.json')) ? meta(cache('A'), runId).targets['fit-regional'] : undefined;
+      if (t?.remote?.callId) [key, callId] = [t.key!, t.remote.callId as string];
+    }
+    const checkpoint = join(standin, 'volume', 'build', 'checkpoints', key, 'calibration_weights.checkpoint.npz');
+    for (const deadline = Date.now() + 60_000; !existsSync(checkpoint); await new Promise((r) => setTimeout(r, 50))) {
+      if (Date.now() > deadline) throw new Error(`no checkpoint at ${checkpoint}`);
+    }
+    process.kill(Number(readFileSync(join(standin, 'calls', callId, 'pid'), 'utf8')), 'SIGKILL'); // the container is preempted
+    const code = await new Promise((r) => child.on('close', r));
+    expect(code).toBe(1);
+    expect(child.output()).toMatch(/"reason":"remote-preempted"/);
+
+    const r = await cli(['fit-regional', ...vars], { cache: cache('A'), env: slow });
+    expect(r.code, r.stderr).toBe(0);
+    const log = readFileSync(join(runs, runIdOf(r), 'logs', 'fit-regional.log'), 'utf8');
+    expect(log).toMatch(new RegExp(`Resuming from .*/checkpoints/${key}/calibration_weights\\.checkpoint\\.npz at epoch (100|200) of 250`));
+    expect(fitCalls(key)).toHaveLength(2);
+  });
+
   it('./build.ts fetch downloads a remote-resident output into the run, verified', async () => {
     const { fetchCommand } = await import('../src/executors/modal-fetch.ts');
     const saved = process.env.BUILD_CACHE_DIR;
