@@ -6,6 +6,7 @@ import type { Event } from './events.ts';
 import { LocalExecutor } from './executors/local.ts';
 import type { Executor } from './executors/executor.ts';
 import type { Logger } from './logger.ts';
+import { pipelinePublishing } from './pipeline-publish.ts';
 import { lazyRunTree, prepare, type Prepared } from './prepare.ts';
 import { RunRecorder } from './recorder.ts';
 import { allocateRun, runDir, type RunId } from './run.ts';
@@ -27,7 +28,9 @@ function executorChoice(p: Prepared): (t: Target) => ExecutorKind {
 }
 
 async function executors(p: Prepared): Promise<Partial<Record<ExecutorKind, Executor>>> {
-  const out: Partial<Record<ExecutorKind, Executor>> = { local: new LocalExecutor() };
+  const local = new LocalExecutor();
+  // BUILD_DB=0: the database target's download action runs in-process (published-db.ts).
+  const out: Partial<Record<ExecutorKind, Executor>> = { local: p.published ? p.published.wrap(local) : local };
   if (p.vars.EXECUTOR === 'modal') {
     const { createModalExecutor } = await import('./executors/modal.ts');
     out.modal = await createModalExecutor(p);
@@ -38,6 +41,8 @@ async function executors(p: Prepared): Promise<Partial<Record<ExecutorKind, Exec
 /** `./build.ts pipeline` and `./build.ts <target>...`: returns the process exit code. */
 export async function buildCommand(o: BuildOptions): Promise<number> {
   const started = Date.now();
+  // Publishing configuration and credentials are checked before any work (pipeline-publish.ts).
+  const publishing = await pipelinePublishing(o.argv, o.goals);
   const p = await prepare(o.argv, o.goals);
   const cache = new Cache(p.cacheDir, p.memo);
   const emit = (e: Event) => o.logger.emit(e);
@@ -87,5 +92,6 @@ export async function buildCommand(o: BuildOptions): Promise<number> {
     durationMs: Date.now() - started, filesHashed: p.memo.filesRead, bytesHashed: p.memo.bytesRead,
   });
   if (report.cancelled) return 130;
-  return report.failed > 0 ? 1 : 0;
+  if (report.failed > 0) return 1;
+  return publishing ? publishing.afterRun(runId, emit) : 0;
 }

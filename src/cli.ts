@@ -17,10 +17,11 @@ commands:
   explain <target>         say exactly what changed since the cached entry
   graph [--dot]            print the target graph (Mermaid, or DOT)
   cache ls|du|verify|gc    inspect the local cache
+  stage RUN_ID=...         retry publishing a run's diagnostics and staging
   promote RUN_ID=...       publish a reviewed run to production and register it
   versions                 list the version registry
   rollback VERSION=x NEW_VERSION=y
-  gc KEEP=N                remove old unpromoted runs
+  gc KEEP=N                remove old unpromoted runs (also: pipeline --clean-old-runs)
   fetch <target>           download remote-resident outputs
 
 options:
@@ -29,11 +30,11 @@ options:
   --detach        run in the background, print the run id
   variables: ./build.ts vars`;
 
-const COMMANDS = new Set(['status', 'logs', 'explain', 'graph', 'cache', 'promote', 'versions', 'rollback', 'gc', 'fetch', 'vars', 'help']);
+const COMMANDS = new Set(['status', 'logs', 'explain', 'graph', 'cache', 'stage', 'promote', 'versions', 'rollback', 'gc', 'fetch', 'vars', 'help']);
 
 /** Commands that may open TLS connections (publishing clients, Modal). */
 function needsNetwork(command: string | undefined, argv: Argv): boolean {
-  if (command && ['promote', 'versions', 'rollback', 'gc', 'fetch'].includes(command)) return true;
+  if (command && ['stage', 'promote', 'versions', 'rollback', 'gc', 'fetch'].includes(command)) return true;
   const remote = /^(EXECUTOR=modal|HF_REPO=|GCS_BUCKET=|BUILD_DB=0)/;
   return argv.assignments.some((a) => remote.test(a)) || Boolean(process.env.HF_REPO || process.env.GCS_BUCKET);
 }

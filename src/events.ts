@@ -20,6 +20,8 @@ export type Event =
   | { event: 'expand'; target: string; children: number }
   | { event: 'plan'; target: string; action: 'run' | 'cached'; why: string; command?: string }
   | { event: 'warning'; message: string }
+  /** Publishing (stage, promote, registry, gc): one human line, plus details for --json. */
+  | { event: 'publish'; step: string; message: string; data?: Record<string, unknown> }
   | {
       event: 'summary';
       runId: string;

@@ -27,6 +27,8 @@ function line(e: Event): string | null {
       return `${e.action === 'run' ? 'would run' : 'cached   '} ${e.target}  (${e.why})${e.command ? `\n    $ ${e.command}` : ''}`;
     case 'warning':
       return `warning: ${e.message}`;
+    case 'publish':
+      return e.message;
     case 'summary':
       return `${e.status}: ${e.built} built, ${e.cached} cached, ${e.failed} failed, ${e.skipped} skipped in ${(e.durationMs / 1000).toFixed(2)}s  (run ${e.runId})`;
     case 'target-start':

@@ -10,6 +10,8 @@ import { currentBranch, dirtySnapshot, materialiseTree, repoRoot, resolveRef, un
 import { Graph } from './graph.ts';
 import type { Pipeline, Vars } from './target.ts';
 import { parseVariables } from './variables.ts';
+import { publishedDbFor } from './pipeline-publish.ts';
+import type { PublishedDb } from './published-db.ts';
 
 /** Everything a build needs, validated, with the ref resolved to one SHA. */
 export interface Prepared {
@@ -27,6 +29,8 @@ export interface Prepared {
   goals: string[];
   version: string;
   memo: DigestMemo;
+  /** BUILD_DB=0: the registered database to download instead of running the ETL. */
+  published?: PublishedDb;
 }
 
 /**
@@ -40,6 +44,8 @@ export async function prepare(argv: Argv, goals: string[] | 'default'): Promise<
   const staticGraph = new Graph(makePipeline('example'));
   const wanted = goals === 'default' ? makePipeline('example').defaultGoals : goals;
   staticGraph.select(wanted);
+  // BUILD_DB=0: the registered database's pin becomes part of the database target's command.
+  const published = await publishedDbFor(vars);
 
   const repo = await repoRoot(vars.REPO ?? projectRoot());
   const branch = vars.BRANCH ?? (await currentBranch(repo));
@@ -65,7 +71,8 @@ export async function prepare(argv: Argv, goals: string[] | 'default'): Promise<
   const memo = new DigestMemo(join(dir, 'digests.json'));
   await memo.load();
   return {
-    vars,
+    vars: published ? { ...vars, ...published.vars } : vars,
+    ...(published && { published }),
     cacheDir: dir,
     repo,
     branch,

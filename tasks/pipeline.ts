@@ -1,6 +1,7 @@
 import type { Pipeline, Target, Vars } from '../src/target.ts';
 import type { Profile } from './layout.ts';
 import { areaFanOut } from './areas.ts';
+import { PUBLISHED_DB_PATH, publishedInputCommand } from '../src/published-input.ts';
 
 /**
  * The PolicyEngine US data pipeline, declared once. The same targets drive the built-in example
@@ -102,10 +103,13 @@ export function makePipeline(profile: Profile): Pipeline {
           deps: ['python-env'],
           sources: [...COMMON, 'policyengine_us_data/db/**/*.py', ...(real ? ['Makefile', 'storage/calibration/raw_inputs/**'] : [])],
           vars: ['YEAR'],
+          // BUILD_DB=0: a download of the registered version's database, pinned (src/published-input.ts).
           command: (v) =>
-            real
-              ? collect(['make', 'database', `YEAR=${v.YEAR}`, 'PYTHON={python}'], 'storage/calibration/policy_data.db', art('policy_data.db'))
-              : py('policyengine_us_data.db.build_database', '--year', v.YEAR!, '--db-path', art('policy_data.db')),
+            v.BUILD_DB === '0'
+              ? publishedInputCommand(PUBLISHED_DB_PATH, v, art('policy_data.db'))
+              : real
+                ? collect(['make', 'database', `YEAR=${v.YEAR}`, 'PYTHON={python}'], 'storage/calibration/policy_data.db', art('policy_data.db'))
+                : py('policyengine_us_data.db.build_database', '--year', v.YEAR!, '--db-path', art('policy_data.db')),
           outputs: ['artifacts/policy_data.db'],
         },
       },

@@ -30,4 +30,13 @@ export const VARIABLES: VarSpec[] = [
   { name: 'VERSION', description: 'release version (default: the project version in pyproject.toml at the pinned SHA)', schema: z.string().regex(/^[0-9A-Za-z.+-]+$/, 'letters, digits, . + - only'), hint: 'use a version like 1.72.3' },
   { name: 'RUN_ID', description: 'a run, for status, logs, promote', schema: text, hint: 'pass a run id listed by ./build.ts status' },
   { name: 'RESUME', description: 'a run whose remote calls to reattach to', schema: text, hint: 'pass a run id listed by ./build.ts status' },
+  // Publishing (src/publish-config.ts). Tokens are never variables: HF_TOKEN / HUGGING_FACE_TOKEN and
+  // GOOGLE_APPLICATION_CREDENTIALS come from the environment only, so they never reach meta.json.
+  { name: 'HF_REPO', description: 'Hugging Face repo (namespace/name) for diagnostics, staging, production and the registry (default: the local store)', schema: z.string().regex(/^[\w.-]+\/[\w.-]+$/, 'expected namespace/name'), hint: 'use namespace/name, e.g. policyengine/policyengine-us-data' },
+  { name: 'HF_REPO_TYPE', description: 'type of HF_REPO: model (as the real repo), dataset or space', default: 'model', schema: z.enum(['model', 'dataset', 'space']), hint: 'use model, dataset or space' },
+  { name: 'GCS_BUCKET', description: 'GCS bucket mirroring production and holding the authoritative registry (optional)', schema: z.string().regex(/^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$/, 'expected a GCS bucket name'), hint: 'use a bucket name like policyengine-us-data' },
+  { name: 'STORE_DIR', description: 'local store directory used when HF_REPO is unset (default: <cache>/store)', schema: text, hint: 'pass a directory path' },
+  { name: 'PUBLISH', description: '1 publishes diagnostics and staging at the end of `pipeline`; 0 skips it', default: '1', schema: flag, hint: 'use 0 or 1' },
+  { name: 'NEW_VERSION', description: 'the version a rollback is published as', schema: z.string().regex(/^[0-9A-Za-z.+-]+$/, 'letters, digits, . + - only'), hint: 'use a version like 1.72.5' },
+  { name: 'KEEP', description: 'unpromoted runs kept by gc and --clean-old-runs (newest first)', default: '5', schema: nonNegativeInt, hint: 'use a whole number, e.g. 5' },
 ];
