@@ -1,11 +1,11 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseArgv } from '../src/argv.ts';
 import { digestFile } from '../src/hash.ts';
 import { isAlive } from '../src/lock.ts';
-import { cleanup, cli, exampleRepo, outcomes, SMALL, startCli, summary, tempDir, type CliResult } from './helpers.ts';
+import { cleanup, cli, commitChange, exampleRepo, git, outcomes, SMALL, startCli, summary, tempDir, type CliResult } from './helpers.ts';
 import { modalPython, standinCalls, transfers } from './modal-helpers.ts';
 
 /**
@@ -132,16 +132,22 @@ describe('EXECUTOR=modal on the example pipeline (stand-in)', () => {
     expect(new Map([...entries(cache('B'))].map(([t, e]) => [t, e.key]))).toEqual(new Map([...entries(cache('A'))].map(([t, e]) => [t, e.key])));
   });
 
-  it('one stale area rebuilds alone, as a batch of one', async () => {
-    const stale = entries(cache('B')).get('h5:districts/DE-01')!.key;
-    rmSync(join(cache('B'), 'actions', stale.slice(0, 2), `${stale}.json`));
+  it('one stale area rebuilds alone, as a batch of one (its override file changed in a new commit)', async () => {
+    mkdirSync(join(repo, 'calibration', 'area_overrides', 'districts'), { recursive: true });
+    commitChange(repo, 'calibration/area_overrides/districts/DE-01.json', '{"weight_scale": 1.5}\n', 'DE-01 override');
     const before = new Set(standinCalls(standin).map((c) => c.id));
+    const puts = transfers(standin).filter((t) => t.op === 'put');
     const r = await remote(GOALS, 'B');
     expect(r.code, r.stderr).toBe(0);
     const built = [...outcomes(r)].filter(([, o]) => o === 'built').map(([t]) => t);
     expect(built).toEqual(['h5:districts/DE-01']);
+    const stale = meta(cache('B'), runIdOf(r)).targets['h5:districts/DE-01']!.key!;
     const fresh = standinCalls(standin).filter((c) => !before.has(c.id));
     expect(fresh).toEqual([{ id: expect.any(String), function: 'run_areas', keys: [stale] }]);
+    // Only the new commit travelled, as a small incremental bundle.
+    const sent = transfers(standin).filter((t) => t.op === 'put').slice(puts.length);
+    expect(sent.map((t) => t.paths)).toEqual([[expect.stringMatching(/^build\/git\/bundles\/[0-9a-f]{40}\.bundle$/)]]);
+    expect(sent[0]!.bytes).toBeLessThan(2000);
   });
 
   /** Starts a slowed fit, SIGKILLs the orchestrator once the call id is recorded; returns the run id and call id. */
@@ -231,7 +237,8 @@ describe('EXECUTOR=modal on the example pipeline (stand-in)', () => {
 
   it('a checkout on the volume that is not at the pinned SHA is refused', async () => {
     const trees = join(standin, 'volume', 'build', 'trees');
-    const sha = readdirSync(trees).find((d) => /^[0-9a-f]{40}$/.test(d))!;
+    const sha = git(repo, 'rev-parse', 'HEAD');
+    expect(existsSync(join(trees, sha))).toBe(true);
     const tree = join(trees, sha);
     execFileSync('git', ['-C', tree, '-c', 'user.email=t@e', '-c', 'user.name=t', 'commit', '-q', '--allow-empty', '-m', 'tampered']);
     try {
