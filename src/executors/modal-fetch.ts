@@ -5,6 +5,7 @@ import { cacheDir } from '../config.ts';
 import { DigestMemo } from '../digest-memo.ts';
 import { UsageError } from '../errors.ts';
 import type { ActionKey } from '../fingerprint.ts';
+import type { Digest } from '../hash.ts';
 import { pipelineFactory } from '../prepare.ts';
 import { checkRunId, listRunIds, readMeta, runDir, type RunMeta } from '../run.ts';
 import { parseVariables } from '../variables.ts';
@@ -25,37 +26,68 @@ export async function fetchCommand(words: string[], argv: Argv): Promise<number>
   if (words.length === 0) throw new UsageError('missing-target', 'fetch needs a target, e.g. ./build.ts fetch h5:states/CA (or a group: areas)');
   const dir = cacheDir();
   const meta = await pickRun(dir, vars.RUN_ID, words);
-  const names = await expandNames(words, meta);
-  const memo = new DigestMemo(join(dir, 'digests.json'));
+  const got = await fetchRunOutputs({ cacheDir: dir, runId: meta.runId, targets: await expandNames(words, meta) });
+  if (argv.flags.json) process.stdout.write(`${JSON.stringify({ event: 'fetched', runId: meta.runId, files: got.files.length, bytes: got.bytes, downloaded: got.downloaded })}\n`);
+  else {
+    for (const f of got.files) process.stdout.write(`${f}\n`);
+    process.stderr.write(`fetched ${got.files.length} file(s), ${got.bytes} bytes (${got.downloaded} downloaded), into ${runDir(dir, meta.runId)}\n`);
+  }
+  return 0;
+}
+
+export interface FetchedOutputs {
+  /** Absolute paths of the files now in the run directory. */
+  files: string[];
+  bytes: number;
+  /** Blobs that had to be downloaded (the others were in the local cache already). */
+  downloaded: number;
+}
+
+/**
+ * Puts the outputs of a run's targets (default: every built or cached target of the run) into
+ * its run directory, downloading the remote-resident ones into the local cache first (verified by
+ * digest). For `fetch`, and for anything that reads a finished run's files, e.g. staging: a run
+ * whose remote targets were cache hits holds only their records, not their bytes.
+ */
+export async function fetchRunOutputs(o: { cacheDir: string; runId: string; targets?: string[] }): Promise<FetchedOutputs> {
+  const read = await readMeta(o.cacheDir, o.runId);
+  if (!read.ok) throw new UsageError('bad-run', read.message);
+  const meta = read.meta;
+  const names = o.targets ?? Object.keys(meta.targets).filter((n) => ['built', 'cached'].includes(meta.targets[n]!.outcome));
+  const memo = new DigestMemo(join(o.cacheDir, 'digests.json'));
   await memo.load();
-  const cache = new Cache(dir, memo);
+  const cache = new Cache(o.cacheDir, memo);
   const wanted: { path: string; record: OutputRecord }[] = [];
   for (const name of names) {
     const key = meta.targets[name]?.key;
     const found = key ? await cache.lookup(key as ActionKey) : { kind: 'miss' as const };
-    if (found.kind !== 'hit') throw new UsageError('not-built', `${name} has no cache entry from run ${meta.runId}; build it first`);
-    for (const [path, record] of Object.entries(found.result.outputs)) wanted.push({ path, record });
+    if (found.kind !== 'hit') {
+      // The Python environment has no entry (it lives in cache/envs); asked for by name, a miss is an error.
+      if (!o.targets) continue;
+      throw new UsageError('not-built', `${name} has no cache entry from run ${meta.runId}; build it first`);
+    }
+    for (const [path, record] of Object.entries(found.result.outputs)) if (path !== 'env') wanted.push({ path, record });
   }
   const byTransport = new Map<string, string[]>();
+  let downloaded = 0;
   for (const { record } of wanted) if (record.remote) byTransport.set(record.remote, [...(byTransport.get(record.remote) ?? []), record.digest]);
   for (const [remote, digests] of byTransport) {
     const transport = transportForRecord(remote);
     if (!transport) throw new UsageError('unknown-remote', `outputs live on ${remote}, which this build does not know how to reach`);
-    await new VolumeSync({ transport, cacheDir: dir, repo: '', blobPath: (d) => cache.blobPath(d) }).fetchBlobs(digests);
+    downloaded += await new VolumeSync({ transport, cacheDir: o.cacheDir, repo: '', blobPath: (d) => cache.blobPath(d) }).fetchBlobs(digests);
   }
-  const run = runDir(dir, meta.runId);
+  const run = runDir(o.cacheDir, meta.runId);
+  const files: string[] = [];
   let bytes = 0;
   for (const { path, record } of wanted) {
-    const problem = await cache.verifyBlob(record.digest as never);
+    const problem = await cache.verifyBlob(record.digest as Digest);
     if (problem) throw new UsageError('fetch-failed', `${path} ${problem}`);
     await placeFile(cache.blobPath(record.digest), join(run, path));
     bytes += record.size;
-    if (!argv.flags.json) process.stdout.write(`${join(run, path)}\n`);
+    files.push(join(run, path));
   }
   await memo.save();
-  if (argv.flags.json) process.stdout.write(`${JSON.stringify({ event: 'fetched', runId: meta.runId, files: wanted.length, bytes })}\n`);
-  else process.stderr.write(`fetched ${wanted.length} file(s), ${bytes} bytes, into ${run}\n`);
-  return 0;
+  return { files, bytes, downloaded };
 }
 
 /** RUN_ID, else the newest run whose meta records any of the wanted targets (or their group's items). */

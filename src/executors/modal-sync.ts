@@ -133,12 +133,13 @@ export class VolumeSync {
 
   /**
    * Brings blobs into the local store (cache/cas): downloaded to a temporary name, checked
-   * against the digest, made read-only, renamed into place. Blobs already there are skipped.
+   * against the digest, made read-only, renamed into place. Blobs already there are skipped;
+   * resolves to the number downloaded.
    */
-  async fetchBlobs(digests: string[]): Promise<void> {
+  async fetchBlobs(digests: string[]): Promise<number> {
     const wanted: string[] = [];
     for (const d of new Set(digests)) if (!(await exists(this.o.blobPath(d)))) wanted.push(d);
-    if (wanted.length === 0) return;
+    if (wanted.length === 0) return 0;
     const tmp = (d: string) => `${this.o.blobPath(d)}.download-${process.pid}`;
     try {
       await this.o.transport.get(wanted.map((d) => ({ remote: volumePaths.blob(d), local: tmp(d) })));
@@ -151,6 +152,7 @@ export class VolumeSync {
     } finally {
       for (const d of wanted) await rm(tmp(d), { force: true });
     }
+    return wanted.length;
   }
 }
 
