@@ -134,6 +134,14 @@ function describeTotals(totals: Record<string, number>): string {
 export async function stageAndRecord(input: { cacheDir: string; runId: string; release: Store; emit: PublishEmit }): Promise<PublishResult<StagingRecord>> {
   const read = await readMeta(input.cacheDir, input.runId);
   if (!read.ok) return publishFail('run-not-found', read.message);
+  // EXECUTOR=modal leaves outputs on the Modal volume (a cache hit holds only their records): bring them into the run first.
+  if (read.meta.status === 'completed' && Object.values(read.meta.targets).some((t) => t.executor === 'modal')) {
+    try {
+      await (await import('./executors/modal-fetch.ts')).fetchRunOutputs({ cacheDir: input.cacheDir, runId: input.runId });
+    } catch (error) {
+      return publishFail('remote-outputs-unavailable', `run ${input.runId}: ${(error as Error).message}`);
+    }
+  }
   const staged = await stageRun({ runDir: runDir(input.cacheDir, input.runId), meta: read.meta, release: input.release, emit: input.emit });
   if (read.meta.status !== 'completed') return staged;
   await updateRunPublish(input.cacheDir, input.runId, (s) => {
