@@ -210,7 +210,8 @@ describe('EXECUTOR=modal on the example pipeline (stand-in)', () => {
     for (const deadline = Date.now() + 60_000; !existsSync(checkpoint); await new Promise((r) => setTimeout(r, 50))) {
       if (Date.now() > deadline) throw new Error(`no checkpoint at ${checkpoint}`);
     }
-    process.kill(Number(readFileSync(join(standin, 'calls', callId, 'pid'), 'utf8')), 'SIGKILL'); // the container is preempted
+    // The container is preempted: its whole process group (the stand-in call is a session leader).
+    process.kill(-Number(readFileSync(join(standin, 'calls', callId, 'pid'), 'utf8')), 'SIGKILL');
     const code = await new Promise((r) => child.on('close', r));
     expect(code).toBe(1);
     expect(child.output()).toMatch(/"reason":"remote-preempted"/);

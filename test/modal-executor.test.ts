@@ -125,7 +125,7 @@ describe('modal executor (stand-in)', () => {
     const callId = await until(() => s.reports[0]?.callId as string | undefined);
     const pidFile = join(standin, 'calls', callId, 'pid');
     await until(() => existsSync(pidFile) || undefined);
-    process.kill(Number(readFileSync(pidFile, 'utf8')), 'SIGKILL');
+    process.kill(-Number(readFileSync(pidFile, 'utf8')), 'SIGKILL'); // the whole container (process group)
     const o = await running;
     expect(o.ok ? null : o.failure.reason).toBe('remote-preempted');
   });
