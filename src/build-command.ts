@@ -87,11 +87,12 @@ export async function buildCommand(o: BuildOptions): Promise<number> {
   await p.memo.save();
   const status = report.cancelled ? 'cancelled' : report.failed > 0 ? 'failed' : 'completed';
   await recorder.finish(status, report.failed > 0 ? `${report.failed} target(s) failed` : undefined);
+  // A completed run is published before the summary, which stays the last line.
+  const published = status === 'completed' && publishing ? await publishing.afterRun(runId, emit) : 0;
   emit({
     event: 'summary', runId, status, built: report.built, cached: report.cached, failed: report.failed, skipped: report.skipped,
     durationMs: Date.now() - started, filesHashed: p.memo.filesRead, bytesHashed: p.memo.bytesRead,
   });
   if (report.cancelled) return 130;
-  if (report.failed > 0) return 1;
-  return publishing ? publishing.afterRun(runId, emit) : 0;
+  return report.failed > 0 ? 1 : published;
 }

@@ -36,7 +36,7 @@ export interface Lease {
 export interface LeaseOptions {
   /** What holds it, for the message the next one sees ("promote of run X as 1.2.3"). */
   action: string;
-  /** How long a silent holder keeps it (default 6 h: a large promote takes a while). */
+  /** How long a silent holder keeps it (default 2 h: a full promote uploads tens of GB to GCS). */
   ttlMs?: number;
   now?: () => Date;
 }
@@ -66,7 +66,7 @@ export async function acquireLease(store: Store, options: LeaseOptions): Promise
       );
     }
     const at = now();
-    const doc: LeaseDoc = { state: 'held', owner, action: options.action, host: hostname(), pid: process.pid, at: at.toISOString(), expires_at: new Date(at.getTime() + (options.ttlMs ?? 6 * 3600_000)).toISOString() };
+    const doc: LeaseDoc = { state: 'held', owner, action: options.action, host: hostname(), pid: process.pid, at: at.toISOString(), expires_at: new Date(at.getTime() + (options.ttlMs ?? 2 * 3600_000)).toISOString() };
     const written = await store.writeIfVersion(LOCK_PATH, encode(doc), read.value?.version ?? null, { message: `Lease: ${options.action}` });
     if (written.ok) return { ok: true, value: { owner, store } };
     if (written.failure.reason !== 'conflict') return { ok: false, failure: fromStore(written.failure, 'taking the publish lease') };
@@ -78,15 +78,17 @@ export async function acquireLease(store: Store, options: LeaseOptions): Promise
 export async function releaseLease(lease: Lease): Promise<string | null> {
   for (let attempt = 0; attempt < 8; attempt++) {
     const read = await lease.store.readVersioned(LOCK_PATH);
-    if (!read.ok) return `could not release the publish lease: ${read.failure.message}`;
+    if (!read.ok) return `could not release the publish lease (${read.failure.message}); ${STALE_HINT}`;
     const held = read.value ? decode(read.value.bytes) : null;
     if (!read.value || !held || held.owner !== lease.owner || held.state !== 'held') return `the publish lease in ${lease.store.location} was taken over while this publish ran`;
     const written = await lease.store.writeIfVersion(LOCK_PATH, encode({ ...held, state: 'free' }), read.value.version, { message: 'Lease released' });
     if (written.ok) return null;
-    if (written.failure.reason !== 'conflict') return `could not release the publish lease: ${written.failure.message}`;
+    if (written.failure.reason !== 'conflict') return `could not release the publish lease (${written.failure.message}); ${STALE_HINT}`;
   }
-  return `could not release the publish lease in ${lease.store.location}; it expires on its own`;
+  return `could not release the publish lease in ${lease.store.location}; ${STALE_HINT}`;
 }
+
+const STALE_HINT = 'the next publish from this host takes it over at once (this process will have exited); from another host it expires after its time limit';
 
 /** Expired, or held by a process of this host that no longer exists. */
 function abandoned(doc: LeaseDoc, now: Date): boolean {

@@ -174,7 +174,7 @@ function gcsFailure(gcs: Store, failure: StoreFailure, total: number): PublishFa
   const shown = landed.slice(0, 5).map((f) => f.path).join(', ') + (landed.length > 5 ? `, +${landed.length - 5} more` : '');
   return {
     reason: failure.reason,
-    message: `${gcs.location}: ${landed.length} of ${total} files in place${landed.length ? ` (${shown})` : ''}, ${total - landed.length} not uploaded; stopped at ${failure.path ?? 'a file'}: ${failure.message}`,
+    message: `${gcs.location}: ${landed.length} of ${total} files in place${landed.length ? ` (${shown})` : ''}, ${total - landed.length} not uploaded; stopped${failure.path ? ` at ${failure.path}` : ''}: ${failure.message}`,
   };
 }
 
