@@ -4,7 +4,7 @@ import type { Argv } from './argv.ts';
 import { cacheDir } from './config.ts';
 import { UsageError } from './errors.ts';
 import { checkRunId, readMeta, runDir } from './run.ts';
-import { effectiveStatus } from './status-command.ts';
+import { isAlive } from './lock.ts';
 import { parseVariables } from './variables.ts';
 import { VARIABLES } from '../tasks/index.ts';
 
@@ -21,8 +21,9 @@ export async function logsCommand(argv: Argv): Promise<number> {
   for (;;) {
     offset += await copyFrom(file, offset);
     if (!argv.flags.follow) return 0;
+    // Follow while the run's process lives: it still publishes after meta.json says completed.
     const meta = await readMeta(dir, runId);
-    if (!meta.ok || effectiveStatus(meta.meta) !== 'running') {
+    if (!meta.ok || !isAlive(meta.meta.pid)) {
       offset += await copyFrom(file, offset);
       return 0;
     }
