@@ -18,8 +18,8 @@ import type { Store } from './stores/store.ts';
  * Values come from `VAR=value` (already validated by tasks/variables.ts) or the environment
  * variable of the same name; tokens come only from the environment (HF_TOKEN / HUGGING_FACE_TOKEN,
  * GOOGLE_APPLICATION_CREDENTIALS), never from variables, so they never reach meta.json. Test
- * servers are named by HF_ENDPOINT and STORAGE_EMULATOR_HOST (the SDK ignores HF_ENDPOINT, so it
- * is passed as `hubUrl`).
+ * servers are named by HF_ENDPOINT and GCS_ENDPOINT (the HF SDK ignores HF_ENDPOINT, so it is
+ * passed as `hubUrl`; see gcsEndpoint for STORAGE_EMULATOR_HOST).
  */
 export interface PublishConfig {
   /** The release store (HF's role). */
@@ -56,7 +56,8 @@ export function publishConfig(vars: Readonly<Record<string, string | undefined>>
   const release = hfRepo
     ? { kind: 'hf' as const, repo: hfRepo, repoType: pick('HF_REPO_TYPE') ?? 'model', ...(env.HF_ENDPOINT && { hubUrl: env.HF_ENDPOINT }) }
     : { kind: 'local' as const, dir: resolve(storeDir ?? join(cacheDir, 'store')) };
-  const gcs = bucket ? { kind: 'gcs' as const, bucket, ...(env.STORAGE_EMULATOR_HOST && { apiEndpoint: emulatorUrl(env.STORAGE_EMULATOR_HOST) }) } : undefined;
+  const endpoint = gcsEndpoint(env);
+  const gcs = bucket ? { kind: 'gcs' as const, bucket, ...(endpoint && { apiEndpoint: endpoint }) } : undefined;
   return { release: validated(release, 'HF_REPO') as PublishConfig['release'], ...(gcs && { gcs: validated(gcs, 'GCS_BUCKET') as PublishConfig['gcs'] }) };
 }
 
@@ -67,8 +68,24 @@ function validated(config: unknown, variable: string): StoreConfig {
   throw new UsageError('publish-config', `${variable} (or its endpoint) is invalid: ${issue?.path.join('.') || 'config'}: ${issue?.message ?? 'invalid'}`);
 }
 
-/** STORAGE_EMULATOR_HOST may be `host:port` (as gcloud tools accept) or a URL. */
-const emulatorUrl = (value: string): string => (/^https?:\/\//.test(value) ? value : `http://${value}`);
+/**
+ * The GCS JSON API endpoint of a test server or emulator: GCS_ENDPOINT (a base URL such as
+ * `http://127.0.0.1:9023`). STORAGE_EMULATOR_HOST is read by @google-cloud/storage itself, which
+ * then sends JSON API requests to it *as given* (7.22.0, storage.js): unless it ends in
+ * `/storage/v1`, every metadata read silently 404s and looks like a missing object, so such a value
+ * is refused rather than trusted.
+ */
+function gcsEndpoint(env: NodeJS.ProcessEnv): string | undefined {
+  const sdkHost = env.STORAGE_EMULATOR_HOST;
+  if (sdkHost) {
+    const match = /^(https?:\/\/[^/]+)\/storage\/v1\/?$/.exec(sdkHost);
+    if (!match) {
+      throw new UsageError('publish-config', `STORAGE_EMULATOR_HOST=${sdkHost} would send GCS requests to the wrong paths (the SDK expects it to end in /storage/v1); unset it and pass GCS_ENDPOINT=<base URL> instead`);
+    }
+    return env.GCS_ENDPOINT || match[1];
+  }
+  return env.GCS_ENDPOINT || undefined;
+}
 
 /** Where to show a store in messages: `hf:org/repo`, `gs://bucket`, `file:/dir`. */
 export function describeRelease(config: PublishConfig): string {

@@ -60,7 +60,7 @@ async function world(options: { requestTimeoutMs?: number } = {}): Promise<World
   hub.createRepo(repo);
   gcs.createBucket(bucket);
   const cache = join(root, id);
-  const env = { HF_TOKEN: SENTINEL, HF_ENDPOINT: hub.url, STORAGE_EMULATOR_HOST: gcs.url };
+  const env = { HF_TOKEN: SENTINEL, HF_ENDPOINT: hub.url, GCS_ENDPOINT: gcs.url };
   const stores = await openPublishStores(publishConfig({ HF_REPO: repo.name, GCS_BUCKET: bucket }, env, cache), { action: 'test', write: true }, { env, retry: noWaitRetry(3), requestTimeoutMs: options.requestTimeoutMs ?? 5_000 });
   return { cache, stores, repo, bucket };
 }
@@ -316,9 +316,12 @@ describe('promote against the HF and GCS fakes', () => {
 
   it('a missing token fails before any work, naming the action and the variable', async () => {
     const cache = join(root, 'no-token');
-    const env = { HF_ENDPOINT: hub.url, STORAGE_EMULATOR_HOST: gcs.url };
+    const env = { HF_ENDPOINT: hub.url, GCS_ENDPOINT: gcs.url };
     const config = publishConfig({ HF_REPO: 'org/anything' }, env, cache);
     await expect(openPublishStores(config, { action: 'promote of run X', write: true }, { env })).rejects.toThrow(/promote of run X writes to Hugging Face repo org\/anything and needs a token: set HF_TOKEN/);
+    // STORAGE_EMULATOR_HOST without /storage/v1 would make the SDK read the wrong paths: refused, not trusted.
+    expect(() => publishConfig({ GCS_BUCKET: 'some-bucket' }, { STORAGE_EMULATOR_HOST: 'localhost:9023' }, cache)).toThrow(/pass GCS_ENDPOINT/);
+    expect(publishConfig({ GCS_BUCKET: 'some-bucket' }, { STORAGE_EMULATOR_HOST: 'http://localhost:9023/storage/v1' }, cache).gcs).toMatchObject({ apiEndpoint: 'http://localhost:9023' });
     const gcsOnly = publishConfig({ GCS_BUCKET: 'some-bucket' }, {}, cache);
     await expect(openPublishStores(gcsOnly, { action: 'promote of run X', write: true }, { env: { GOOGLE_APPLICATION_CREDENTIALS: join(root, 'missing.json') } })).rejects.toThrow(/needs Google credentials: set GOOGLE_APPLICATION_CREDENTIALS/);
   });
