@@ -26,6 +26,7 @@ import { allSteps, defaultAreas, realWorkload, trivialWorkload, type Area, type 
  *   --dvc-areas N      DVC is measured on a graph of N areas, with every tool (default 60; 0: full graph)
  *   --quick            --reps 2 --hash-reps 2, 1 GiB hashing only, no real commands (a smoke run)
  *   --out DIR          where RESULTS.md and results.json go (default bench/)
+ *   --merge            keep what an earlier results.json in DIR measured and this run does not
  */
 interface Options {
   reps: number;
@@ -40,6 +41,8 @@ interface Options {
   dvcAreas: number;
   jobs: number;
   quick: boolean;
+  /** Keep the workloads and hashing of an earlier results.json that this run does not measure. */
+  merge: boolean;
   out: string;
   hashSizes: number[];
 }
@@ -57,6 +60,7 @@ function parse(argv: string[], root: string): Options {
     dvcAreas: 60,
     jobs: 2,
     quick: false,
+    merge: false,
     out: join(root, 'bench'),
     hashSizes: [1, 4],
   };
@@ -78,6 +82,7 @@ function parse(argv: string[], root: string): Options {
     else if (a === '--dvc-areas') o.dvcAreas = Number(next());
     else if (a === '--jobs' || a === '-j') o.jobs = Number(next());
     else if (a === '--out') o.out = resolve(next());
+    else if (a === '--merge') o.merge = true;
     else if (a === '--quick') {
       o.quick = true;
       o.reps = 2;
@@ -135,7 +140,11 @@ async function prepareReal(root: string, work: string, o: Options): Promise<{ w:
   await capture([python, '-m', 'policyengine_us_data.calibration.area_catalog', '--db-path', join(scratch, 'db.sqlite'), '--output', join(scratch, 'areas.json')], { cwd: src, env });
   const all = JSON.parse(await readFile(join(scratch, 'areas.json'), 'utf8')) as Area[];
   const areas = subset(all, o.realAreas);
-  const w = realWorkload({ python, areas, households: 300, nClones: 2, epochs: 30, seed: 42, year: 2024 });
+  const raw = realWorkload({ python, areas, households: 300, nClones: 2, epochs: 30, seed: 42, year: 2024 });
+  // DVC and Snakemake take files, not globs: every tool gets the globs expanded against the example.
+  const fg = (await import('fast-glob')).default;
+  const expand = (sources: string[]) => [...new Set(sources.flatMap((p) => (fg.isDynamicPattern(p) ? fg.sync(p, { cwd: src, onlyFiles: true }).sort() : [p])))];
+  const w: Workload = { ...raw, steps: raw.steps.map((s) => ({ ...s, sources: expand(s.sources) })), areaSteps: raw.areaSteps.map((s) => ({ ...s, sources: expand(s.sources) })) };
   const note =
     `Real commands: the example's own \`python -m policyengine_us_data...\` modules (HOUSEHOLDS=300, N_CLONES=2, EPOCHS=30), one Python (bench/.work/example-venv) for every tool; ` +
     `${areas.length} of the catalogue's ${all.length} areas${areas.length < all.length ? ' (a deterministic subset: national, NYC, then every k-th area)' : ''}.`;
@@ -237,6 +246,17 @@ export async function main(argv: string[], root: string): Promise<void> {
     durationSeconds: (Date.now() - started) / 1000,
     loadavgAtEnd: loadavg().map((l) => l.toFixed(2)).join(' '),
   };
+  if (o.merge && existsSync(join(o.out, 'results.json'))) {
+    const old = JSON.parse(await readFile(join(o.out, 'results.json'), 'utf8')) as Results;
+    for (const [name, w] of Object.entries(old.workloads)) {
+      if (results.workloads[name]) continue;
+      results.workloads[name] = w;
+      results.builds.push(...old.builds.filter((b) => b.workload === name));
+      if (old.outputsAgree[name]) results.outputsAgree[name] = old.outputsAgree[name];
+    }
+    if (!results.hashing.length) results.hashing = old.hashing;
+    results.options = { ...results.options, mergedWith: old.date };
+  }
   await mkdir(o.out, { recursive: true });
   await writeFile(join(o.out, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
   const notesFile = join(root, 'bench', 'PROFILE.md');

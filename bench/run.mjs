@@ -16,7 +16,7 @@ await build({
   platform: 'node',
   format: 'esm',
   target: 'node20',
-  external: ['esbuild'],
+  external: ['esbuild', 'fast-glob'],
   logLevel: 'warning',
 });
 const { main } = await import(pathToFileURL(out).href);
