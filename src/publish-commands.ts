@@ -31,8 +31,8 @@ export async function publishCommand(name: string, words: string[], argv: Argv, 
   if (words.length) throw new UsageError('unexpected-argument', `${name} takes no argument '${words[0]}'; see ./build.ts --help`);
   const vars = parseVariables(argv.assignments, VARIABLES);
   const config = publishConfig(vars, process.env, cacheDir());
-  const interactive = argv.flags.yes || argv.flags.dryRun;
-  if ((name === 'promote' || name === 'rollback') && !interactive && !process.stdin.isTTY) {
+  const noPrompt = argv.flags.yes || argv.flags.dryRun;
+  if ((name === 'promote' || name === 'rollback') && !noPrompt && !process.stdin.isTTY) {
     throw new UsageError('confirmation-needed', `${name} asks for confirmation, but stdin is not a terminal; review the plan with -n, then pass --yes`);
   }
   switch (name) {

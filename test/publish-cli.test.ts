@@ -167,6 +167,27 @@ describe('publishing through the CLI', () => {
     expect(registry.versions.map((v: { version: string }) => v.version).sort()).toEqual(['11.0.0', '11.0.1']);
   });
 
+  it('stage retries a run\'s publishing; pipeline --clean-old-runs removes old unpromoted runs only', async () => {
+    const store = join(tempDir('stage-store'), 'store');
+    const old = await syntheticRun(cache, { version: '12.0.0', at: minutesAgo(600) });
+    const plan = await run(['promote', `RUN_ID=${old.runId}`, `STORE_DIR=${store}`, '-n']);
+    expect(plan.code).toBe(1);
+    expect(plan.stdout).toMatch(/was not staged; stage it with \.\/build\.ts stage RUN_ID=/);
+    const staged = await run(['stage', `RUN_ID=${old.runId}`, `STORE_DIR=${store}`]);
+    expect(staged.code, staged.stdout + staged.stderr).toBe(0);
+    expect(staged.stdout).toMatch(/then \.\/build\.ts promote RUN_ID=/);
+    expect((await run(['promote', `RUN_ID=${old.runId}`, `STORE_DIR=${store}`, '-n'])).code).toBe(0);
+
+    const cleaned = await run(['pipeline', ...SMALL, `STORE_DIR=${store}`, '--clean-old-runs', 'KEEP=0', '--json']);
+    expect(cleaned.code, cleaned.stderr).toBe(0);
+    const current = summary(cleaned).runId as string;
+    expect(existsSync(join(cache, 'runs', old.runId))).toBe(false);
+    expect(walk(store).filter((f) => f.startsWith(stagingPrefix(old.runId)))).toEqual([]);
+    expect(existsSync(join(cache, 'runs', current))).toBe(true);
+    expect(walk(store).some((f) => f.startsWith(stagingPrefix(current)))).toBe(true);
+    for (const id of [local.a!, local.b!]) expect(existsSync(join(cache, 'runs', id))).toBe(true);
+  });
+
   it('HF + GCS (fakes): the same flow, one commit per batch, generations recorded, and the token never shows', async () => {
     const id = randomBytes(4).toString('hex');
     const hfRepo: FakeRepoId = { type: 'model', name: `policyengine/us-data-${id}` };
