@@ -1,46 +1,43 @@
-import { spawn } from 'node:child_process';
 import { open, readFile } from 'node:fs/promises';
 import type { ActionSpec, ExecOutcome, Executor } from './executor.ts';
 
 /**
- * Runs an action as a local process, its output going straight to the action's log file.
+ * Runs an action as a local process through zx (the design card's process layer), its output
+ * going straight to the action's log file. zx is imported on the first action only, so a no-op
+ * build never loads it.
  *
- * The argv is spawned directly (no shell, no zx): through zx every action cost an extra bash
- * process plus zx's own bookkeeping, and importing zx cost ~130 ms on the first action. Measured
- * on the benchmark graph (bench/), that was ~20% of a cold build of ~500 trivial actions.
- * Cancellation kills the process with SIGTERM, as before.
+ * Cost, measured (bench/PROFILE.md): zx runs each argv through bash, one extra process per action,
+ * ~20% of a cold build of ~500 trivial one-process actions. The real pipeline batches its 489
+ * areas into `-j` worker processes, so it starts ~20 processes and the cost there is negligible.
  */
 export class LocalExecutor implements Executor {
   readonly kind = 'local';
 
   async execute(spec: ActionSpec): Promise<ExecOutcome> {
+    const { $ } = await import('zx');
     const log = await open(spec.logFile, 'a');
     const started = Date.now();
     try {
-      const [command, ...args] = spec.argv;
-      const exit = await new Promise<{ code: number | null; signal: NodeJS.Signals | null; error?: Error }>((resolve) => {
-        if (!command) return resolve({ code: null, signal: null, error: new Error('empty command') });
-        const child = spawn(command, args, { cwd: spec.cwd, env: spec.env, signal: spec.signal, stdio: ['ignore', log.fd, log.fd] });
-        child.on('error', (error) => {
-          // AbortError comes with the kill; the exit that follows carries the signal.
-          if ((error as NodeJS.ErrnoException).code !== 'ABORT_ERR') resolve({ code: null, signal: null, error });
-        });
-        child.on('close', (code, signal) => resolve({ code, signal }));
-      });
+      const output = await $({
+        cwd: spec.cwd,
+        env: spec.env,
+        signal: spec.signal,
+        nothrow: true,
+        quiet: true,
+        stdio: ['ignore', log.fd, log.fd],
+      })`${spec.argv}`;
       const durationMs = Date.now() - started;
-      if (exit.code === 0) return { ok: true, durationMs };
+      if (output.exitCode === 0) return { ok: true, durationMs };
       const cancelled = spec.signal.aborted;
-      if (exit.error && !cancelled) await log.write(`${spec.argv[0]}: ${exit.error.message}\n`);
+      const notFound = output.exitCode === 127 ? ` (${spec.argv[0]}: command not found)` : '';
       return {
         ok: false,
         failure: {
           reason: cancelled ? 'cancelled' : 'command-failed',
           message: cancelled
             ? `${spec.target}: cancelled`
-            : exit.error
-              ? `${spec.target}: could not start ${spec.argv[0]} (${exit.error.message}); full log: ${spec.logFile}`
-              : `${spec.target}: command exited with ${exit.code ?? `signal ${exit.signal}`}; full log: ${spec.logFile}`,
-          exitCode: exit.code ?? undefined,
+            : `${spec.target}: command exited with ${output.exitCode ?? `signal ${output.signal}`}${notFound}; full log: ${spec.logFile}`,
+          exitCode: output.exitCode ?? undefined,
           logTail: await tail(spec.logFile),
         },
       };
