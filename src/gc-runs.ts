@@ -27,12 +27,14 @@ export interface GcInput {
   protect?: string[];
 }
 
+/** What gc removed, kept (newest unpromoted), and protected (and why). */
 export interface GcOutcome {
   removed: Array<{ runId: string; runDir: boolean; stagedFiles: number }>;
   kept: string[];
   protected: Array<{ runId: string; why: string }>;
 }
 
+/** Removes old unpromoted runs (dry run: only reports them). */
 export async function gcRuns(input: GcInput): Promise<PublishResult<GcOutcome>> {
   const { stores, emit } = input;
   const lease = input.dryRun ? null : await acquireLease(stores.registryHome, { action: 'gc of old runs' });

@@ -23,6 +23,10 @@ export interface PipelinePublishing {
   afterRun(runId: string, emit: (event: Event) => void): Promise<number>;
 }
 
+/**
+ * Validates the publishing configuration and credentials for this command line (before any
+ * work); null when the command publishes nothing.
+ */
 export async function pipelinePublishing(argv: Argv, goals: string[] | 'default'): Promise<PipelinePublishing | null> {
   const vars = parseVariables(argv.assignments, VARIABLES);
   const stage = goals === 'default' && vars.PUBLISH !== '0' && !process.env.BUILD_TASKS;

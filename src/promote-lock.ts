@@ -33,6 +33,7 @@ export interface Lease {
   store: Store;
 }
 
+/** How to take the lease. */
 export interface LeaseOptions {
   /** What holds it, for the message the next one sees ("promote of run X as 1.2.3"). */
   action: string;

@@ -40,6 +40,7 @@ export interface PromotePlan {
   registered?: VersionEntry;
 }
 
+/** What preflight checks. */
 export interface PreflightInput {
   cacheDir: string;
   runId: string;
@@ -56,6 +57,7 @@ export interface AlreadyPromoted {
   version: string;
 }
 
+/** Runs every check, read-only; returns the plan, or says the run is already promoted as this version. */
 export async function preflight(input: PreflightInput): Promise<PublishResult<PromotePlan | AlreadyPromoted>> {
   const { stores, runId } = input;
   const read = await readMeta(input.cacheDir, runId);

@@ -37,11 +37,13 @@ export interface PromoteInput {
   leaseTtlMs?: number;
 }
 
+/** How a promote that did not fail ended. */
 export type PromoteOutcome =
   | { status: 'promoted'; entry: VersionEntry; steps: StepReport[] }
   | { status: 'already-promoted'; version: string }
   | { status: 'dry-run' | 'declined'; plan: PromotePlan };
 
+/** Promotes one staged run (see the module comment for the order and the guarantees). */
 export async function promote(input: PromoteInput): Promise<PublishResult<PromoteOutcome>> {
   const scratch = await mkdtemp(join(tmpdir(), 'promote-'));
   try {

@@ -2,7 +2,7 @@ import { createInterface } from 'node:readline/promises';
 import type { Argv } from './argv.ts';
 import { cacheDir } from './config.ts';
 import { UsageError } from './errors.ts';
-import type { Logger } from './logger.ts';
+import { plainLogger, type Logger } from './logger.ts';
 import { openPublishStores, publishConfig, type PublishStores } from './publish-config.ts';
 import { publishEmitter, type PublishEmit, type PublishFailure, type StepReport } from './publish-result.ts';
 import { checkRunId } from './run.ts';
@@ -15,7 +15,9 @@ import { VARIABLES } from '../tasks/index.ts';
  * Configuration problems (bad variables, a missing token) are UsageErrors raised before any
  * store is touched (exit 2); failures of the operation itself are reported step by step (exit 1).
  */
-export async function publishCommand(name: string, words: string[], argv: Argv, logger: Logger): Promise<number> {
+export async function publishCommand(name: string, words: string[], argv: Argv, given: Logger): Promise<number> {
+  // Publishing prints plain lines: the terminal view's live status line would draw over the prompt.
+  const logger = argv.flags.json ? given : (given.close(), plainLogger());
   switch (name) {
     case 'fetch':
       return (await import('./executors/modal-fetch.ts')).fetchCommand(words, argv);

@@ -31,6 +31,7 @@ export const releaseManifestPath = (version: string): string => `releases/${vers
 
 /** What a staged file is; the manifest counts files by kind. */
 export type FileKind = 'national' | 'states' | 'districts' | 'cities' | 'calibration' | 'datasets';
+/** Every kind, in the order totals list them. */
 export const FILE_KINDS: readonly FileKind[] = ['national', 'states', 'districts', 'cities', 'calibration', 'datasets'];
 
 /** Area counts a complete US release has (1 + 51 + 436 + 1 = 489 H5s, reference §3.6). */

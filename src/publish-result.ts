@@ -24,8 +24,10 @@ export interface PublishFailure extends Failure {
   steps?: StepReport[];
 }
 
+/** Result of a publishing operation. */
 export type PublishResult<T> = Result<T, PublishFailure>;
 
+/** Builds a publishing failure value. */
 export const publishFail = (reason: string, message: string, extra: Omit<PublishFailure, 'reason' | 'message'> = {}): { ok: false; failure: PublishFailure } => ({
   ok: false,
   failure: { reason, message, ...extra },
@@ -37,6 +39,7 @@ export const fromStore = (failure: StoreFailure, context: string): PublishFailur
 /** Emits publishing events; every message and detail passes through the secret scrubber. */
 export type PublishEmit = (step: string, message: string, data?: Record<string, unknown>) => void;
 
+/** Turns publish steps into `publish` events, secrets scrubbed. */
 export function publishEmitter(emit: (event: Event) => void, secrets: readonly string[]): PublishEmit {
   return (step, message, data) => {
     const event: Event = { event: 'publish', step, message: scrubSecrets(message, secrets), ...(data && { data: JSON.parse(scrubSecrets(JSON.stringify(data), secrets)) as Record<string, unknown> }) };

@@ -22,9 +22,12 @@ import type { Store, StoreVersion } from './stores/store.ts';
  * rather than snapshots (an HF commit pins the whole repo, so `hf.commit` suffices there).
  */
 export const HfInfoSchema = z.looseObject({ repo: z.string().min(1), commit: z.string().min(1) });
+/** Where a version's objects are on GCS: object name -> generation (upload-returned). */
 export const GcsInfoSchema = z.looseObject({ bucket: z.string().min(1), generations: z.record(z.string(), z.number().int()) });
+/** Extension for the local store: path -> local version (its versions are per path). */
 export const LocalInfoSchema = z.looseObject({ dir: z.string().min(1), versions: z.record(z.string(), z.number().int()) });
 
+/** One registered version (real schema + the documented extensions). */
 export const VersionEntrySchema = z.looseObject({
   version: z.string().min(1),
   created_at: z.string(),
@@ -38,9 +41,11 @@ export const VersionEntrySchema = z.looseObject({
 });
 export type VersionEntry = z.infer<typeof VersionEntrySchema>;
 
+/** The whole document: `current` is "" when nothing is registered. */
 export const RegistrySchema = z.looseObject({ current: z.string(), versions: z.array(VersionEntrySchema) });
 export type Registry = z.infer<typeof RegistrySchema>;
 
+/** The registry before the first promote. */
 export const emptyRegistry = (): Registry => ({ current: '', versions: [] });
 
 /** Serialises like the real code (`indent=2`), with the real key order; absent optional keys are omitted. */
@@ -53,6 +58,7 @@ export function registryBytes(registry: Registry): Uint8Array {
   return new TextEncoder().encode(`${JSON.stringify({ current, versions, ...rest }, null, 2)}\n`);
 }
 
+/** Parses registry bytes; a corrupt registry is a failure, never silently replaced. */
 export function parseRegistry(bytes: Uint8Array, where: string): PublishResult<Registry> {
   try {
     return { ok: true, value: RegistrySchema.parse(JSON.parse(new TextDecoder().decode(bytes))) };
@@ -71,8 +77,10 @@ export async function readRegistry(store: Store): Promise<PublishResult<{ regist
   return parsed.ok ? { ok: true, value: { registry: parsed.value, version: read.value.version } } : parsed;
 }
 
+/** The entry of a version, if registered. */
 export const findVersion = (registry: Registry, version: string): VersionEntry | undefined => registry.versions.find((v) => v.version === version);
 
+/** The entry `current` names (what BUILD_DB=0 reads). */
 export const currentEntry = (registry: Registry): VersionEntry | undefined => (registry.current ? findVersion(registry, registry.current) : undefined);
 
 /** A pure change to the registry: a new document, nothing to do, or a refusal. */
@@ -99,6 +107,7 @@ export function sameRelease(a: VersionEntry, b: VersionEntry): boolean {
   return (a.pipeline_run_id ?? null) === (b.pipeline_run_id ?? null) && (a.special_operation ?? null) === (b.special_operation ?? null) && (a.roll_back_version ?? null) === (b.roll_back_version ?? null);
 }
 
+/** Where an entry came from, for messages. */
 export function describeEntry(entry: VersionEntry): string {
   if (entry.special_operation) return `${entry.special_operation} to ${entry.roll_back_version ?? '?'}`;
   return entry.pipeline_run_id ? `from run ${entry.pipeline_run_id}` : 'by another tool';

@@ -38,10 +38,12 @@ interface PinnedFile {
   to: string;
 }
 
+/** How a rollback that did not fail ended. */
 export type RollbackOutcome =
   | { status: 'rolled-back'; entry: VersionEntry; steps: StepReport[] }
   | { status: 'dry-run' | 'declined' };
 
+/** Publishes version `target`'s files as `newVersion` (see the module comment). */
 export async function rollback(input: RollbackInput): Promise<PublishResult<RollbackOutcome>> {
   const { stores, target, newVersion, emit } = input;
   const read = await readRegistry(stores.registryHome);

@@ -32,6 +32,7 @@ export const PromoteRecordSchema = z.object({
 });
 export type PromoteRecord = z.infer<typeof PromoteRecordSchema>;
 
+/** The whole `publish` section. */
 export const PublishSectionSchema = z.object({
   staging: StagingRecordSchema.optional(),
   /** Why the end-of-pipeline publishing failed, until a later `stage` succeeds. */

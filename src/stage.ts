@@ -27,6 +27,7 @@ export interface StageInput {
 /** The `files` part of the Python-built `h5s/manifest.json`, which staging cross-checks. */
 const RunManifestSchema = z.object({ files: z.record(z.string(), z.object({ sha256: z.string(), size_bytes: z.number() })) });
 
+/** Stages one completed run (see the module comment); writes nothing but diagnostics and staging. */
 export async function stageRun(input: StageInput): Promise<PublishResult<StagingRecord>> {
   const { meta, release, emit } = input;
   if (meta.status !== 'completed') {
@@ -114,7 +115,8 @@ async function crossCheckRunManifest(runDir: string, files: ManifestFile[]): Pro
 
 const counts = (report: WriteReport) => ({ written: report.written, skipped: report.skipped, version: report.batchVersion });
 
-export function describeWrite(report: WriteReport): string {
+/** One line for a batch write: files, bytes written, files already there. */
+function describeWrite(report: WriteReport): string {
   const total = report.written.files + report.skipped.files;
   return `${total} files, ${report.written.files} written (${formatBytes(report.written.bytes)}), ${report.skipped.files} already there`;
 }

@@ -14,6 +14,7 @@ import type { Sha256Hex } from './stores/store.ts';
  */
 const count = z.number().int().nonnegative();
 
+/** Schema of the staging manifest (validated whenever it is read back). */
 export const StagingManifestSchema = z.object({
   version: z.string().min(1),
   created_at: z.string(),
