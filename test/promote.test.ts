@@ -207,7 +207,7 @@ describe('promote with the local store', () => {
       expect(entries).toHaveLength(1);
       expect((await readMeta(cache, run.runId)).ok && ((await readMeta(cache, run.runId)) as { meta: { status: string } }).meta.status).toBe('promoted');
     }
-  });
+  }, 300_000); // ~14 promotes of 499 files each, plus their reruns
 
   it('gc removes old unpromoted runs and their staging, never promoted or referenced ones', async () => {
     const { cache, stores } = await setup();
