@@ -44,8 +44,6 @@ export async function prepare(argv: Argv, goals: string[] | 'default'): Promise<
   const staticGraph = new Graph(makePipeline('example'));
   const wanted = goals === 'default' ? makePipeline('example').defaultGoals : goals;
   staticGraph.select(wanted);
-  // BUILD_DB=0: the registered database's pin becomes part of the database target's command.
-  const published = await publishedDbFor(vars);
 
   const repo = await repoRoot(vars.REPO ?? projectRoot());
   const branch = vars.BRANCH ?? (await currentBranch(repo));
@@ -66,6 +64,10 @@ export async function prepare(argv: Argv, goals: string[] | 'default'): Promise<
   await mkdir(dir, { recursive: true });
   const tree = await materialiseTree(repo, sha, join(dir, 'trees'));
   const layout = detectLayout(tree);
+  // A real checkout takes the registered database by default (the seed's default, the ETL needs
+  // API downloads); the example builds its own. BUILD_DB=0: the pin joins the database's command.
+  vars.BUILD_DB ??= layout.profile === 'real' ? '0' : '1';
+  const published = await publishedDbFor(vars);
   const pipeline = makePipeline(layout.profile);
   const graph = new Graph(pipeline);
   const memo = new DigestMemo(join(dir, 'digests.json'));

@@ -32,7 +32,7 @@ export async function resolvePublishedDb(config: PublishConfig): Promise<Publish
   if (!entry) {
     throw new UsageError(
       'no-registered-version',
-      `BUILD_DB=0 takes ${PUBLISHED_DB_PATH} from the current registered version, but ${stores.registryHome.location} has none; build the database with BUILD_DB=1 (the default) or promote a run first`,
+      `BUILD_DB=0 takes ${PUBLISHED_DB_PATH} from the current registered version, but ${stores.registryHome.location} has none; build the database with BUILD_DB=1, or promote a run first`,
     );
   }
   const pin = pinOf(entry, stores);

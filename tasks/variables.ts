@@ -26,7 +26,7 @@ export const VARIABLES: VarSpec[] = [
   { name: 'SEED', description: 'random seed of the example data and the fits', default: '42', schema: nonNegativeInt, hint: 'use a whole number' },
   { name: 'NUM_WORKERS', description: 'Modal workers for the area fan-out (not in any key)', default: '8', schema: positiveInt, hint: 'use a positive whole number, e.g. 8' },
   { name: 'EXECUTOR', description: 'where heavy targets run: local or modal (never changes a key)', default: 'local', schema: z.enum(['local', 'modal']), hint: 'use local or modal' },
-  { name: 'BUILD_DB', description: '1 builds policy_data.db; 0 takes it from the current registered version', default: '1', schema: flag, hint: 'use 0 or 1' },
+  { name: 'BUILD_DB', description: '1 builds policy_data.db; 0 takes it from the current registered version (default: 1 for the example, 0 for a real checkout)', schema: flag, hint: 'use 0 or 1' },
   { name: 'VERSION', description: 'release version (default: the project version in pyproject.toml at the pinned SHA)', schema: z.string().regex(/^[0-9A-Za-z.+-]+$/, 'letters, digits, . + - only'), hint: 'use a version like 1.72.3' },
   { name: 'RUN_ID', description: 'a run, for status, logs, promote', schema: text, hint: 'pass a run id listed by ./build.ts status' },
   { name: 'RESUME', description: 'a run whose remote calls to reattach to', schema: text, hint: 'pass a run id listed by ./build.ts status' },

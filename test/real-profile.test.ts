@@ -24,8 +24,14 @@ describe('REPO=<a real checkout>', () => {
   });
   afterAll(() => cleanup(repo, join(cache, '..')));
 
-  it('-n shows the real commands and runs nothing', async () => {
-    const r = await cli(['pipeline', '-n', `REPO=${repo}`, 'GPU=A100-80GB'], { cache });
+  it('takes the registered database by default, and says so clearly when there is none', async () => {
+    const r = await cli(['pipeline', '-n', `REPO=${repo}`], { cache });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/BUILD_DB=0 takes calibration\/policy_data.db from the current registered version, but .* has none; build the database with BUILD_DB=1/);
+  });
+
+  it('-n BUILD_DB=1 shows the real commands and runs nothing', async () => {
+    const r = await cli(['pipeline', '-n', `REPO=${repo}`, 'GPU=A100-80GB', 'BUILD_DB=1'], { cache });
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain('make database YEAR=2024');
     expect(r.stdout).toContain('-m policyengine_us_data.datasets.cps.cps');
