@@ -6,6 +6,7 @@ import type { DigestMemo } from './digest-memo.ts';
 import { writeFileAtomic } from './fs-atomic.ts';
 import { fingerprintSchema, type ActionKey, type Fingerprint } from './fingerprint.ts';
 import type { Digest } from './hash.ts';
+import { exists } from './fs-atomic.ts';
 
 /**
  * The local content-addressed cache: `actions/<key>.json` (ActionKey -> ActionResult) over
@@ -180,11 +181,3 @@ export async function placeFile(blob: string, dest: string): Promise<void> {
   }
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}

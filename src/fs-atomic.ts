@@ -1,5 +1,16 @@
-import { mkdir, rename, writeFile, rm } from 'node:fs/promises';
+/** Small filesystem helpers: atomic writes (temporary name, then rename) and existence checks. */
+import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
+
+/** Whether a path exists (any kind of file), for "was it written / is it cached" checks. */
+export async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /**
  * Writes a file so that readers see either the old content or the new, never a torn write:

@@ -3,6 +3,7 @@ import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { UsageError } from './errors.ts';
+import { exists } from './fs-atomic.ts';
 
 /** A full 40-hex commit id. A run resolves its ref to one of these once, at start. */
 export type GitSha = string & { readonly __brand: 'GitSha' };
@@ -103,11 +104,3 @@ export async function materialiseTree(repo: string, sha: GitSha, treesDir: strin
   return dest;
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { mkdir, rm, stat, rename, writeFile } from 'node:fs/promises';
+import { mkdir, rm, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { placeFile, type ActionResult, type Cache, type OutputRecord } from './cache.ts';
 import type { DigestMemo } from './digest-memo.ts';
@@ -14,6 +14,7 @@ import { acquireLock } from './lock.ts';
 import { listSources } from './source-files.ts';
 import type { TargetOutcome } from './run.ts';
 import type { ExecutorKind, FanOut, Target, Vars } from './target.ts';
+import { exists } from './fs-atomic.ts';
 
 /** Where a real (not dry) run puts things; absent in a dry run. */
 export interface Workspace {
@@ -625,12 +626,4 @@ function requireText(path: string): string {
   return readFileSync(path, 'utf8');
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
 

@@ -18,12 +18,11 @@
  *   injected policy, and resolves ambiguous outcomes (a write that landed but whose answer was
  *   lost shows up as a 412 on retry; if the object then holds our sha256, the write succeeded).
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, rename, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { dirname } from 'node:path';
 import { z } from 'zod';
 import {
   asStoreVersion,
@@ -39,6 +38,7 @@ import {
   storeFail,
   storeOk,
   withIdleTimeout,
+  chunksToFile,
   withRetry,
   writeReport,
   type CopyPair,
@@ -484,23 +484,7 @@ const toEntry = (object: ObjectMetadata): StoreEntry => {
 
 /** Pipes a readable stream into `localFile` (temp + rename), hashing it on the way. */
 async function streamToFile(stream: Readable, localFile: string, idleMs: number): Promise<{ size: number; sha256: Sha256Hex }> {
-  await mkdir(dirname(localFile), { recursive: true });
-  const tmp = `${localFile}.tmp-${randomBytes(6).toString('hex')}`;
   const hash = createHash('sha256');
-  let size = 0;
-  const handle = await open(tmp, 'w');
-  try {
-    for await (const chunk of withIdleTimeout<Buffer>(stream, idleMs, () => stream.destroy())) {
-      hash.update(chunk);
-      size += chunk.length;
-      await handle.write(chunk);
-    }
-    await handle.close();
-    await rename(tmp, localFile);
-  } catch (error) {
-    await handle.close().catch(() => undefined);
-    await rm(tmp, { force: true });
-    throw error;
-  }
+  const size = await chunksToFile(withIdleTimeout<Buffer>(stream, idleMs, () => stream.destroy()), localFile, (chunk) => hash.update(chunk));
   return { size, sha256: hash.digest('hex') as Sha256Hex };
 }

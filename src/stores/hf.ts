@@ -23,10 +23,9 @@
  * wrapper that enforces a time limit, so a hung Hub becomes a `timeout` failure, retried with
  * backoff like 429/5xx.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { openAsBlob } from 'node:fs';
-import { mkdir, open, rename, rm } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { rm } from 'node:fs/promises';
 import { z } from 'zod';
 import {
   asStoreVersion,
@@ -43,6 +42,7 @@ import {
   storeFail,
   storeOk,
   withIdleTimeout,
+  chunksToFile,
   withRetry,
   writeReport,
   type CopyPair,
@@ -496,26 +496,13 @@ export class HfStore implements Store {
 
 /** Streams a Blob to `localFile` through a temp file + rename, hashing it on the way. */
 async function writeBlob(blob: Blob, localFile: string, idleMs: number): Promise<{ size: number; sha256: Sha256Hex; gitBlobSha1: string }> {
-  await mkdir(dirname(localFile), { recursive: true });
-  const tmp = `${localFile}.tmp-${randomBytes(6).toString('hex')}`;
   const sha256 = createHash('sha256');
   const sha1 = createHash('sha1').update(`blob ${blob.size}\0`);
-  let size = 0;
-  const handle = await open(tmp, 'w');
-  try {
-    const stream = blob.stream();
-    for await (const chunk of withIdleTimeout(stream as unknown as AsyncIterable<Uint8Array>, idleMs, () => void stream.cancel().catch(() => undefined))) {
-      sha256.update(chunk);
-      sha1.update(chunk);
-      size += chunk.byteLength;
-      await handle.write(chunk);
-    }
-    await handle.close();
-    await rename(tmp, localFile);
-  } catch (error) {
-    await handle.close().catch(() => undefined);
-    await rm(tmp, { force: true });
-    throw error;
-  }
+  const stream = blob.stream();
+  const chunks = withIdleTimeout(stream as unknown as AsyncIterable<Uint8Array>, idleMs, () => void stream.cancel().catch(() => undefined));
+  const size = await chunksToFile(chunks, localFile, (chunk) => {
+    sha256.update(chunk);
+    sha1.update(chunk);
+  });
   return { size, sha256: sha256.digest('hex') as Sha256Hex, gitBlobSha1: sha1.digest('hex') };
 }

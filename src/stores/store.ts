@@ -13,8 +13,9 @@
  * - Transient failures (429, 5xx, timeouts, dropped connections) are retried with bounded
  *   exponential backoff; 409/412 and other 4xx are never retried blindly.
  */
-import { createHash } from 'node:crypto';
-import { open } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, open, rename, rm } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { z } from 'zod';
 import type { Failure, Result } from '../errors.ts';
 
@@ -428,6 +429,31 @@ export async function* withIdleTimeout<T>(source: AsyncIterable<T>, idleMs: numb
 }
 
 /** Sums a batch's per-file outcomes into a {@link WriteReport}. */
+/**
+ * Writes chunks to `localFile` through a temporary name and a rename (a failed or stalled
+ * download never leaves a partial file), calling `onChunk` for each chunk (hashing on the way).
+ */
+export async function chunksToFile(chunks: AsyncIterable<Uint8Array>, localFile: string, onChunk: (chunk: Uint8Array) => void): Promise<number> {
+  await mkdir(dirname(localFile), { recursive: true });
+  const tmp = `${localFile}.tmp-${randomBytes(6).toString('hex')}`;
+  let size = 0;
+  const handle = await open(tmp, 'w');
+  try {
+    for await (const chunk of chunks) {
+      onChunk(chunk);
+      size += chunk.byteLength;
+      await handle.write(chunk);
+    }
+    await handle.close();
+    await rename(tmp, localFile);
+  } catch (error) {
+    await handle.close().catch(() => undefined);
+    await rm(tmp, { force: true });
+    throw error;
+  }
+  return size;
+}
+
 export function writeReport(batchVersion: StoreVersion | null, files: FileWrite[]): WriteReport {
   const sum = (action: FileWrite['action']) => {
     const chosen = files.filter((f) => f.action === action);
