@@ -15,6 +15,7 @@ import { listSources } from './source-files.ts';
 import type { TargetOutcome } from './run.ts';
 import type { ExecutorKind, FanOut, Target, Vars } from './target.ts';
 import { exists } from './fs-atomic.ts';
+import { envsDir, resolveArgv } from './placeholders.ts';
 
 /** Where a real (not dry) run puts things; absent in a dry run. */
 export interface Workspace {
@@ -595,30 +596,6 @@ export class Scheduler {
   expanded(): Map<string, Target[]> {
     return this.children;
   }
-}
-
-/**
- * Python environments are keyed by their requirements alone, so caches may share them:
- * BUILD_ENVS_DIR points every cache at one directory (the tests do, to build numpy once).
- */
-export function envsDir(cacheDir: string): string {
-  return process.env.BUILD_ENVS_DIR ?? join(cacheDir, 'envs');
-}
-
-/** Resolves `{name}` placeholders; `{resume-from:<file>}` becomes `--resume-from <file>` only if it exists. */
-async function resolveArgv(command: string[], values: Record<string, string>): Promise<string[]> {
-  const fill = (token: string) => token.replace(/\{(run|python|checkpoint|out)\}/g, (_, name: string) => values[name]!);
-  const argv: string[] = [];
-  for (const token of command) {
-    const resume = /^\{resume-from:(.+)\}$/.exec(token);
-    if (resume) {
-      const file = fill(resume[1]!);
-      if (await exists(file)) argv.push('--resume-from', file);
-      continue;
-    }
-    argv.push(fill(token));
-  }
-  return argv;
 }
 
 /** Small JSON outputs (the area list) only; read synchronously to keep expand() simple. */

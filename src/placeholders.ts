@@ -1,0 +1,33 @@
+import { join } from 'node:path';
+import { exists } from './fs-atomic.ts';
+
+/**
+ * Command templates keep machine-specific paths as placeholders, so an action key never depends
+ * on where a run lives: `{run}` the run directory, `{python}` the pipeline's interpreter,
+ * `{checkpoint}` a directory private to the action key, `{out}` an environment being built, and
+ * `{resume-from:<file>}`, which becomes `--resume-from <file>` only when that checkpoint exists.
+ */
+/**
+ * Python environments are keyed by their requirements alone, so caches may share them:
+ * BUILD_ENVS_DIR points every cache at one directory (the tests do, to build numpy once).
+ */
+export function envsDir(cacheDir: string): string {
+  return process.env.BUILD_ENVS_DIR ?? join(cacheDir, 'envs');
+}
+
+/** Resolves the placeholders of an argv template for this machine and run. */
+export async function resolveArgv(command: string[], values: Record<string, string>): Promise<string[]> {
+  const fill = (token: string) => token.replace(/\{(run|python|checkpoint|out)\}/g, (_, name: string) => values[name]!);
+  const argv: string[] = [];
+  for (const token of command) {
+    const resume = /^\{resume-from:(.+)\}$/.exec(token);
+    if (resume) {
+      const file = fill(resume[1]!);
+      if (await exists(file)) argv.push('--resume-from', file);
+      continue;
+    }
+    argv.push(fill(token));
+  }
+  return argv;
+}
+
