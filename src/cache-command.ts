@@ -1,7 +1,7 @@
 import { readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Argv } from './argv.ts';
-import { actionResultSchema, type ActionResult } from './cache.ts';
+import { actionEntrySchema, type ActionEntry } from './cache.ts';
 import { cacheDir } from './config.ts';
 import { UsageError } from './errors.ts';
 import { digestFile } from './hash.ts';
@@ -32,12 +32,12 @@ async function* files(dir: string): AsyncGenerator<string> {
   }
 }
 
-async function entries(dir: string): Promise<{ path: string; result: ActionResult | null }[]> {
+async function entries(dir: string): Promise<{ path: string; result: ActionEntry | null }[]> {
   const out = [];
   for await (const path of files(join(dir, 'actions'))) {
-    if (!path.endsWith('.json')) continue;
+    if (!path.endsWith('.json') || path.endsWith('.fp.json')) continue;
     const result = await readFile(path, 'utf8')
-      .then((t) => actionResultSchema.parse(JSON.parse(t)))
+      .then((t) => actionEntrySchema.parse(JSON.parse(t)))
       .catch(() => null);
     out.push({ path, result });
   }
@@ -114,6 +114,7 @@ async function gc(dir: string, json: boolean): Promise<number> {
       for (const o of Object.values(result.outputs)) keepBlobs.add(o.digest);
     } else {
       await rm(path, { force: true });
+      await rm(path.replace(/\.json$/, '.fp.json'), { force: true });
       removedEntries++;
     }
   }

@@ -25,10 +25,14 @@ export const outputRecordSchema = z.object({
 });
 export type OutputRecord = z.infer<typeof outputRecordSchema>;
 
-export const actionResultSchema = z.object({
+/**
+ * What a lookup reads: everything but the fingerprint, which lives beside it in `<key>.fp.json`.
+ * A no-op build looks up every target, and validating ~500 fingerprints (their source and
+ * upstream digests) was most of that cost; only `explain` and dry-run reasons read fingerprints.
+ */
+export const actionEntrySchema = z.object({
   key: z.string(),
   target: z.string(),
-  fingerprint: fingerprintSchema,
   outputs: z.record(z.string(), outputRecordSchema),
   executor: z.string(),
   durationMs: z.number(),
@@ -36,10 +40,12 @@ export const actionResultSchema = z.object({
   /** Remote bookkeeping (resource class, GPU seconds...), kept for status and GPU-hours saved. */
   remote: z.record(z.string(), z.unknown()).optional(),
 });
-export type ActionResult = z.infer<typeof actionResultSchema>;
+export type ActionEntry = z.infer<typeof actionEntrySchema>;
+/** An entry with its fingerprint, as committed and as `latest()` returns it. */
+export type ActionResult = ActionEntry & { fingerprint: Fingerprint };
 
 export type Lookup =
-  | { kind: 'hit'; result: ActionResult }
+  | { kind: 'hit'; result: ActionEntry }
   | { kind: 'miss' }
   | { kind: 'corrupt'; message: string };
 
@@ -60,6 +66,10 @@ export class Cache {
     return join(this.dir, 'actions', key.slice(0, 2), `${key}.json`);
   }
 
+  private fingerprintPath(key: string): string {
+    return join(this.dir, 'actions', key.slice(0, 2), `${key}.fp.json`);
+  }
+
   private latestPath(target: string): string {
     return join(this.dir, 'targets', `${encodeURIComponent(target)}.json`);
   }
@@ -74,7 +84,7 @@ export class Cache {
       return { kind: 'miss' };
     }
     try {
-      const result = actionResultSchema.parse(JSON.parse(text));
+      const result = actionEntrySchema.parse(JSON.parse(text));
       if (result.key !== key) throw new Error('key mismatch');
       return { kind: 'hit', result };
     } catch (error) {
@@ -87,7 +97,8 @@ export class Cache {
     try {
       const { key } = z.object({ key: z.string() }).parse(JSON.parse(await readFile(this.latestPath(target), 'utf8')));
       const found = await this.lookup(key as ActionKey);
-      return found.kind === 'hit' ? found.result : null;
+      const fingerprint = await this.fingerprintOf(key as ActionKey);
+      return found.kind === 'hit' && fingerprint ? { ...found.result, fingerprint } : null;
     } catch {
       return null;
     }
@@ -114,7 +125,7 @@ export class Cache {
    * Links each output's blob into the run. Returns a message (and deletes the blob) when a blob is
    * missing or no longer matches its digest; the caller treats that as a miss.
    */
-  async restore(result: ActionResult, runDir: string): Promise<string | null> {
+  async restore(result: ActionEntry, runDir: string): Promise<string | null> {
     for (const [path, record] of Object.entries(result.outputs)) {
       if (record.remote) continue;
       const problem = await this.verifyBlob(record.digest as Digest);
@@ -149,15 +160,21 @@ export class Cache {
     return null;
   }
 
-  /** Commits an entry: the action result is written last, atomically. */
+  /** Commits an entry: its fingerprint first, then the entry itself (the commit marker), atomically. */
   async commit(result: ActionResult): Promise<void> {
-    await writeFileAtomic(this.actionPath(result.key), JSON.stringify(result));
+    const { fingerprint, ...entry } = result;
+    await writeFileAtomic(this.fingerprintPath(result.key), JSON.stringify(fingerprint));
+    await writeFileAtomic(this.actionPath(result.key), JSON.stringify(entry));
     await writeFileAtomic(this.latestPath(result.target), JSON.stringify({ key: result.key }));
   }
 
+  /** The stored fingerprint of an entry, validated; null if absent or corrupt. */
   async fingerprintOf(key: ActionKey): Promise<Fingerprint | null> {
-    const found = await this.lookup(key);
-    return found.kind === 'hit' ? found.result.fingerprint : null;
+    try {
+      return fingerprintSchema.parse(JSON.parse(await readFile(this.fingerprintPath(key), 'utf8')));
+    } catch {
+      return null;
+    }
   }
 }
 

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { mkdir, rm, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { placeFile, type ActionResult, type Cache, type OutputRecord } from './cache.ts';
+import { placeFile, type ActionEntry, type ActionResult, type Cache, type OutputRecord } from './cache.ts';
 import type { DigestMemo } from './digest-memo.ts';
 import type { Emit } from './events.ts';
 import type { ActionSpec, ExecOutcome, Executor, PortableAction } from './executors/executor.ts';
@@ -113,6 +113,10 @@ export class Scheduler {
       }
     }
     const inflight = new Map<string, Promise<void>>();
+    // One wake-up promise, settled by whichever unit finishes next: Promise.race over ~500 in-flight
+    // units would subscribe to each of them on every pass (quadratic, and most of a no-op's GC).
+    let wake: () => void = () => undefined;
+    let woken = new Promise<void>((resolve) => (wake = resolve));
     const running = new Map<string, number>();
     type Pool = { name: string; size: number };
     type Unit = { deps: string[]; start: () => Promise<void> };
@@ -126,6 +130,7 @@ export class Scheduler {
       if (pool) running.set(pool.name, (running.get(pool.name) ?? 0) + 1);
       const p = unit.start().finally(() => {
         inflight.delete(name);
+        wake();
         if (pool) running.set(pool.name, running.get(pool.name)! - 1);
       });
       inflight.set(name, p);
@@ -173,7 +178,10 @@ export class Scheduler {
         launch(name, unit, pool);
       }
       if (inflight.size === 0 && !started) break;
-      if (!started) await Promise.race(inflight.values());
+      if (!started) {
+        await woken;
+        woken = new Promise<void>((resolve) => (wake = resolve));
+      }
     }
     // Whatever never started (cancelled, or stopped after a failure without -k) is skipped.
     const neverStarted = [...pending.keys()];
@@ -569,7 +577,7 @@ export class Scheduler {
     outputs: Record<string, OutputRecord>,
     outcome: 'built' | 'cached',
     envDir?: string,
-    result?: ActionResult,
+    result?: ActionEntry,
     durationMs?: number,
   ): void {
     this.states.set(target.name, { kind: 'done', outputs, envDir, key });
