@@ -66,7 +66,8 @@ export async function prepare(argv: Argv, goals: string[] | 'default'): Promise<
   const layout = detectLayout(tree);
   // A real checkout takes the registered database by default (the seed's default, the ETL needs
   // API downloads); the example builds its own. BUILD_DB=0: the pin joins the database's command.
-  vars.BUILD_DB ??= layout.profile === 'real' ? '0' : '1';
+  // (Another pipeline declaration, BUILD_TASKS, has no registered database to take.)
+  vars.BUILD_DB ??= layout.profile === 'real' && !process.env.BUILD_TASKS ? '0' : '1';
   const published = await publishedDbFor(vars);
   const pipeline = makePipeline(layout.profile);
   const graph = new Graph(pipeline);
