@@ -1,4 +1,4 @@
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Cache } from '../src/cache.ts';
@@ -129,6 +129,19 @@ describe('scheduler', () => {
     expect(second.events.some((e) => e.event === 'warning' && /corrupt/.test(e.message))).toBe(true);
     expect(second.outcome('only')?.outcome).toBe('built');
     expect(readFileSync(join(second.runDir, 'out', 'only.txt'), 'utf8')).toBe('good');
+  });
+
+  it('a corrupt cache entry is reported and never trusted: the target rebuilds', async () => {
+    const nodes = [target('only', [])];
+    await run({ nodes, defaultGoals: ['only'] }, new ScriptedExecutor({ '*': (s) => write(s, 'good') }));
+    const shard = readdirSync(join(dir, 'cache', 'actions'))[0]!;
+    const entry = readdirSync(join(dir, 'cache', 'actions', shard)).find((f) => !f.endsWith('.fp.json'))!;
+    writeFileSync(join(dir, 'cache', 'actions', shard, entry), '{"key": "not what it claims", "outputs": 7}');
+    const ex = new ScriptedExecutor({ '*': (s) => write(s, 'good') });
+    const second = await run({ nodes, defaultGoals: ['only'] }, ex);
+    expect(second.events.some((e) => e.event === 'warning' && /cache entry [0-9a-f]{32} is corrupt/.test(e.message))).toBe(true);
+    expect(ex.calls).toEqual(['only']);
+    expect(second.outcome('only')?.outcome).toBe('built');
   });
 
   it('expands a fan-out from its input bytes; one changed item rebuilds alone', async () => {
