@@ -45,12 +45,23 @@ export async function prepare(argv: Argv, goals: string[] | 'default'): Promise<
   const wanted = goals === 'default' ? makePipeline('example').defaultGoals : goals;
   staticGraph.select(wanted);
 
-  const repo = await repoRoot(vars.REPO ?? projectRoot());
-  const branch = vars.BRANCH ?? (await currentBranch(repo));
-  let sha = process.env.BUILD_PINNED_SHA ? (process.env.BUILD_PINNED_SHA as GitSha) : await resolveRef(repo, branch);
+  // The four git questions are asked at once (a no-op build waits for them); the repository
+  // check decides which error, if any, is reported.
+  const requested = vars.REPO ?? projectRoot();
+  const pinned = process.env.BUILD_PINNED_SHA as GitSha | undefined;
+  const checkDirty = !pinned && !vars.BRANCH;
+  const [repoAnswer, branchAnswer, shaAnswer, changedAnswer] = await Promise.allSettled([
+    repoRoot(requested),
+    vars.BRANCH ?? currentBranch(requested),
+    pinned ?? resolveRef(requested, vars.BRANCH ?? 'HEAD'),
+    checkDirty ? uncommittedPaths(requested) : [],
+  ]);
+  const repo = settled(repoAnswer);
+  const branch = settled(branchAnswer);
+  let sha = settled(shaAnswer);
   let dirty = process.env.BUILD_PINNED_DIRTY === '1';
-  if (!process.env.BUILD_PINNED_SHA && !vars.BRANCH) {
-    const changed = await uncommittedPaths(repo);
+  if (checkDirty) {
+    const changed = settled(changedAnswer);
     if (changed.length > 0) {
       if (vars.ALLOW_DIRTY !== '1') {
         const shown = changed.slice(0, 3).join(', ') + (changed.length > 3 ? ` and ${changed.length - 3} more` : '');
@@ -89,6 +100,12 @@ export async function prepare(argv: Argv, goals: string[] | 'default'): Promise<
     version: vars.VERSION ?? projectVersion(join(tree, layout.projectDir)),
     memo,
   };
+}
+
+/** The value of a settled promise, or its error thrown (usage errors first reach the CLI). */
+function settled<T>(answer: PromiseSettledResult<T>): T {
+  if (answer.status === 'rejected') throw answer.reason;
+  return answer.value;
 }
 
 /**
