@@ -17,7 +17,7 @@ await build({
   // parse a few kB, and a no-op build does not parse the publishing code.
   splitting: true,
   chunkNames: 'chunks/[name]-[hash]',
-  minify: true,
+  minify: process.env.BUNDLE_MINIFY !== "0",
   bundle: true,
   platform: 'node',
   format: 'esm',
