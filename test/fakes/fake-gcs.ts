@@ -34,10 +34,10 @@
  * Object Versioning; with `false` they vanish on overwrite, as on a default bucket.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { CRC32C } from '@google-cloud/storage';
 import { deferredResponse, FaultInjector, readBody } from './fault-injector.ts';
+import { LoopbackServer } from './loopback-server.ts';
 
 /** One generation of one object. */
 export interface FakeObject {
@@ -75,7 +75,7 @@ interface Session {
 
 const PRECONDITION_MESSAGE = 'At least one of the pre-conditions you specified did not hold.';
 
-export class FakeGcs {
+export class FakeGcs extends LoopbackServer {
   readonly faults = new FaultInjector();
   /** Object bytes received by uploads (multipart bodies and resumable chunks). */
   bytesUploaded = 0;
@@ -84,32 +84,16 @@ export class FakeGcs {
   readonly #versioning: boolean;
   readonly #pageSize: number;
   #lastGeneration = 0;
-  #server: Server | undefined;
-  #url = '';
 
   constructor(options: FakeGcsOptions = {}) {
+    super();
     for (const bucket of options.buckets ?? []) this.#buckets.set(bucket, new Map());
     this.#versioning = options.versioning ?? true;
     this.#pageSize = options.pageSize ?? 1000;
   }
 
-  get url(): string {
-    return this.#url;
-  }
 
-  async start(): Promise<this> {
-    this.#server = createServer((req, res) => {
-      void this.#dispatch(req, res);
-    });
-    await new Promise<void>((resolve) => this.#server?.listen(0, '127.0.0.1', resolve));
-    this.#url = `http://127.0.0.1:${(this.#server.address() as AddressInfo).port}`;
-    return this;
-  }
 
-  async close(): Promise<void> {
-    this.#server?.closeAllConnections();
-    await new Promise<void>((resolve) => this.#server?.close(() => resolve()) ?? resolve());
-  }
 
   createBucket(name: string): void {
     this.#buckets.set(name, new Map());
@@ -127,7 +111,7 @@ export class FakeGcs {
 
   // -------------------------------------------------------------------------------------------
 
-  async #dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  protected override async dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const decision = await this.faults.decide(req);
     const url = req.url ?? '/';
     if (decision.kind === 'drop') {
@@ -220,7 +204,7 @@ export class FakeGcs {
       received: [],
       size: 0,
     });
-    res.writeHead(200, { Location: `${this.#url}/upload/storage/v1/b/${encodeURIComponent(bucket)}/o?uploadType=resumable&upload_id=${id}` });
+    res.writeHead(200, { Location: `${this.url}/upload/storage/v1/b/${encodeURIComponent(bucket)}/o?uploadType=resumable&upload_id=${id}` });
     res.end();
   }
 
@@ -408,8 +392,8 @@ export class FakeGcs {
     return {
       kind: 'storage#object',
       id: `${object.bucket}/${object.name}/${object.generation}`,
-      selfLink: `${this.#url}/storage/v1/b/${object.bucket}/o/${encoded}`,
-      mediaLink: `${this.#url}/download/storage/v1/b/${object.bucket}/o/${encoded}?generation=${object.generation}&alt=media`,
+      selfLink: `${this.url}/storage/v1/b/${object.bucket}/o/${encoded}`,
+      mediaLink: `${this.url}/download/storage/v1/b/${object.bucket}/o/${encoded}?generation=${object.generation}&alt=media`,
       name: object.name,
       bucket: object.bucket,
       generation: object.generation,

@@ -35,9 +35,9 @@
  * size/binary heuristics).
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { deferredResponse, FaultInjector, readBody } from './fault-injector.ts';
+import { LoopbackServer } from './loopback-server.ts';
 
 /** A repo designation as the SDK's RepoId. */
 export interface FakeRepoId {
@@ -86,7 +86,7 @@ export interface FakeHfHubOptions {
 
 const COMMIT_RACE_MESSAGE = 'A commit has happened since. Please refresh and try again.';
 
-export class FakeHfHub {
+export class FakeHfHub extends LoopbackServer {
   readonly faults = new FaultInjector();
   /** Bytes received by LFS uploads (PUT), i.e. large-file bytes that really moved. */
   lfsBytesUploaded = 0;
@@ -94,11 +94,10 @@ export class FakeHfHub {
   inlineBytesCommitted = 0;
   readonly #repos = new Map<string, Repo>();
   readonly #options: Required<Omit<FakeHfHubOptions, 'tokens'>> & { tokens: Set<string> };
-  #server: Server | undefined;
-  #url = '';
   #counter = 0;
 
   constructor(options: FakeHfHubOptions = {}) {
+    super();
     this.#options = {
       tokens: new Set(options.tokens ?? []),
       lfsThreshold: options.lfsThreshold ?? 1024 * 1024,
@@ -107,24 +106,8 @@ export class FakeHfHub {
     };
   }
 
-  /** Base URL to pass as `hubUrl`. */
-  get url(): string {
-    return this.#url;
-  }
 
-  async start(): Promise<this> {
-    this.#server = createServer((req, res) => {
-      void this.#dispatch(req, res);
-    });
-    await new Promise<void>((resolve) => this.#server?.listen(0, '127.0.0.1', resolve));
-    this.#url = `http://127.0.0.1:${(this.#server.address() as AddressInfo).port}`;
-    return this;
-  }
 
-  async close(): Promise<void> {
-    this.#server?.closeAllConnections();
-    await new Promise<void>((resolve) => this.#server?.close(() => resolve()) ?? resolve());
-  }
 
   /** Creates a repo with the Hub's initial commit (a `.gitattributes`). */
   createRepo(id: FakeRepoId): void {
@@ -198,7 +181,7 @@ export class FakeHfHub {
   // -------------------------------------------------------------------------------------------
   // HTTP
 
-  async #dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  protected override async dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const decision = await this.faults.decide(req);
     const url = req.url ?? '/';
     if (decision.kind === 'drop') {
@@ -294,7 +277,7 @@ export class FakeHfHub {
             oid: object.oid,
             size: object.size,
             authenticated: true,
-            actions: { upload: { href: `${this.#url}/__lfs/${encodeURIComponent(repoKey(repo.id))}/${object.oid}`, expires_in: 3600 } },
+            actions: { upload: { href: `${this.url}/__lfs/${encodeURIComponent(repoKey(repo.id))}/${object.oid}`, expires_in: 3600 } },
           },
     );
     res.writeHead(200, { 'Content-Type': 'application/vnd.git-lfs+json', 'X-Request-Id': randomBytes(8).toString('hex') });
@@ -373,7 +356,7 @@ export class FakeHfHub {
       return changed;
     });
     const prefix = repo.id.type === 'model' ? '' : `${repo.id.type}s/`;
-    json(res, 200, { success: true, commitOid: commit.oid, commitUrl: `${this.#url}/${prefix}${repo.id.name}/commit/${commit.oid}`, hookOutput: '' });
+    json(res, 200, { success: true, commitOid: commit.oid, commitUrl: `${this.url}/${prefix}${repo.id.name}/commit/${commit.oid}`, hookOutput: '' });
   }
 
   #tree(req: IncomingMessage, res: ServerResponse, repo: Repo, rev: string, path: string, url: URL): void {
@@ -399,7 +382,7 @@ export class FakeHfHub {
     const page = sorted.slice(cursor, cursor + this.#options.pageSize);
     const headers: Record<string, string> = {};
     if (cursor + this.#options.pageSize < sorted.length) {
-      const next = new URL(url.pathname + url.search, this.#url);
+      const next = new URL(url.pathname + url.search, this.url);
       next.searchParams.set('cursor', String(cursor + this.#options.pageSize));
       headers.Link = `<${next.toString()}>; rel="next"`;
     }
@@ -429,7 +412,7 @@ export class FakeHfHub {
     const page = all.slice(pageIndex * limit, (pageIndex + 1) * limit);
     const headers: Record<string, string> = {};
     if ((pageIndex + 1) * limit < all.length) {
-      const next = new URL(url.pathname + url.search, this.#url);
+      const next = new URL(url.pathname + url.search, this.url);
       next.searchParams.set('p', String(pageIndex + 1));
       headers.Link = `<${next.toString()}>; rel="next"`;
     }
@@ -451,7 +434,7 @@ export class FakeHfHub {
       // The Hub redirects LFS downloads to its CDN, announcing size and etag of the target.
       res.writeHead(302, {
         ...common,
-        Location: `${this.#url}/__lfs/${encodeURIComponent(repoKey(repo.id))}/${file.lfs.oid}`,
+        Location: `${this.url}/__lfs/${encodeURIComponent(repoKey(repo.id))}/${file.lfs.oid}`,
         'X-Linked-Size': String(file.lfs.size),
         'X-Linked-ETag': `"${file.lfs.oid}"`,
         ETag: `"${file.gitOid}"`,
