@@ -4,13 +4,20 @@ import { fileURLToPath } from 'node:url';
 import { restoredCaEnv } from './network.ts';
 
 /**
- * Where things live. The project root is the directory holding build.ts (the CLI runs from
- * dist/ or src/, one level below). The cache defaults to `<root>/cache`; BUILD_CACHE_DIR moves it
- * (tests give every case its own). Python environments may be shared between caches with
- * BUILD_ENVS_DIR, since they are keyed by their requirements alone.
+ * Where things live. The project root is the directory holding build.ts: the CLI runs from
+ * dist/cli.mjs, a chunk under dist/chunks/, or src/ (tsx), so it is found by walking up.
+ * The cache defaults to `<root>/cache`; BUILD_CACHE_DIR moves it (tests give every case its own).
+ * Python environments may be shared between caches with BUILD_ENVS_DIR, since they are keyed by
+ * their requirements alone.
  */
 export function projectRoot(): string {
-  return resolve(dirname(fileURLToPath(import.meta.url)), '..');
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'build.ts'))) {
+    const parent = dirname(dir);
+    if (parent === dir) throw new Error(`no build.ts above ${fileURLToPath(import.meta.url)}`);
+    dir = parent;
+  }
+  return dir;
 }
 
 export function cacheDir(): string {
