@@ -36,7 +36,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { CRC32C } from '@google-cloud/storage';
-import { deferredResponse, FaultInjector, readBody } from './fault-injector.ts';
 import { LoopbackServer } from './loopback-server.ts';
 
 /** One generation of one object. */
@@ -76,7 +75,6 @@ interface Session {
 const PRECONDITION_MESSAGE = 'At least one of the pre-conditions you specified did not hold.';
 
 export class FakeGcs extends LoopbackServer {
-  readonly faults = new FaultInjector();
   /** Object bytes received by uploads (multipart bodies and resumable chunks). */
   bytesUploaded = 0;
   readonly #buckets = new Map<string, Map<string, FakeObject[]>>();
@@ -111,34 +109,11 @@ export class FakeGcs extends LoopbackServer {
 
   // -------------------------------------------------------------------------------------------
 
-  protected override async dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const decision = await this.faults.decide(req);
-    const url = req.url ?? '/';
-    if (decision.kind === 'drop') {
-      this.faults.log.push({ method: req.method ?? '', url, status: 0, bytesIn: 0, faulted: true });
-      req.socket.destroy();
-      return;
-    }
-    if (decision.kind === 'fail') {
-      const body = await readBody(req);
-      this.faults.log.push({ method: req.method ?? '', url, status: decision.status, bytesIn: body.length, faulted: true });
-      gcsError(res, decision.status, `injected fault: HTTP ${decision.status}`, decision.status === 429 ? 'rateLimitExceeded' : 'backendError', decision.headers);
-      return;
-    }
-    const deferred = deferredResponse(res, decision);
-    let bytesIn = 0;
-    try {
-      const body = await readBody(req);
-      bytesIn = body.length;
-      this.#route(req, res, body);
-    } catch (error) {
-      if (!res.headersSent) gcsError(res, 500, `fake gcs bug: ${(error as Error).message}`, 'backendError');
-    }
-    this.faults.log.push({ method: req.method ?? '', url, status: res.statusCode, bytesIn, faulted: decision.kind !== 'serve' });
-    await deferred.release();
+  protected override writeError(_req: IncomingMessage, res: ServerResponse, status: number, message: string, _cause: 'fault' | 'bug', headers?: Record<string, string>): void {
+    gcsError(res, status, message, status === 429 ? 'rateLimitExceeded' : 'backendError', headers);
   }
 
-  #route(req: IncomingMessage, res: ServerResponse, body: Buffer): void {
+  protected override route(req: IncomingMessage, res: ServerResponse, body: Buffer): void {
     const url = new URL(req.url ?? '/', 'http://fake');
     const s = url.pathname.split('/').slice(1).map(decodeURIComponent);
     const q = url.searchParams;

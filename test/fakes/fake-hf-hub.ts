@@ -36,7 +36,6 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { deferredResponse, FaultInjector, readBody } from './fault-injector.ts';
 import { LoopbackServer } from './loopback-server.ts';
 
 /** A repo designation as the SDK's RepoId. */
@@ -87,7 +86,6 @@ export interface FakeHfHubOptions {
 const COMMIT_RACE_MESSAGE = 'A commit has happened since. Please refresh and try again.';
 
 export class FakeHfHub extends LoopbackServer {
-  readonly faults = new FaultInjector();
   /** Bytes received by LFS uploads (PUT), i.e. large-file bytes that really moved. */
   lfsBytesUploaded = 0;
   /** Bytes received inline in commits (base64-decoded `file` lines). */
@@ -181,35 +179,13 @@ export class FakeHfHub extends LoopbackServer {
   // -------------------------------------------------------------------------------------------
   // HTTP
 
-  protected override async dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const decision = await this.faults.decide(req);
-    const url = req.url ?? '/';
-    if (decision.kind === 'drop') {
-      this.faults.log.push({ method: req.method ?? '', url, status: 0, bytesIn: 0, faulted: true });
-      req.socket.destroy();
-      return;
-    }
-    if (decision.kind === 'fail') {
-      const body = await readBody(req);
-      this.faults.log.push({ method: req.method ?? '', url, status: decision.status, bytesIn: body.length, faulted: true });
-      res.writeHead(decision.status, { 'Content-Type': 'application/json', ...decision.headers });
-      res.end(JSON.stringify({ error: `injected fault: HTTP ${decision.status}` }));
-      return;
-    }
-    const deferred = deferredResponse(res, decision);
-    let bytesIn = 0;
-    try {
-      const body = await readBody(req);
-      bytesIn = body.length;
-      await this.#route(req, res, body);
-    } catch (error) {
-      if (!res.headersSent) this.#error(req, res, 500, `fake hub bug: ${(error as Error).message}`);
-    }
-    this.faults.log.push({ method: req.method ?? '', url, status: res.statusCode, bytesIn, faulted: decision.kind !== 'serve' });
-    await deferred.release();
+  protected override writeError(req: IncomingMessage, res: ServerResponse, status: number, message: string, cause: 'fault' | 'bug', headers?: Record<string, string>): void {
+    if (cause === 'bug') return this.#error(req, res, status, message);
+    res.writeHead(status, { 'Content-Type': 'application/json', ...headers });
+    res.end(JSON.stringify({ error: message }));
   }
 
-  async #route(req: IncomingMessage, res: ServerResponse, body: Buffer): Promise<void> {
+  protected override async route(req: IncomingMessage, res: ServerResponse, body: Buffer): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://fake');
     const segments = url.pathname.split('/').slice(1).map(decodeURIComponent);
     const method = req.method ?? 'GET';
