@@ -17,7 +17,7 @@ export type Event =
       reason?: string;
       error?: string;
     }
-  | { event: 'expand'; target: string; children: number }
+  | { event: 'expand'; target: string; children: number; childPrefix: string }
   | { event: 'plan'; target: string; action: 'run' | 'cached'; why: string; command?: string }
   | { event: 'warning'; message: string }
   /** Publishing (stage, promote, registry, gc): one human line, plus details for --json. */

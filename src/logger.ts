@@ -55,12 +55,15 @@ export function plainLogger(out: NodeJS.WritableStream = process.stdout): Logger
 }
 
 /**
- * A terminal: finished targets scroll as plain lines (cached ones are counted, not listed, so a
- * no-op run stays quiet), under one live status line with done/total, running targets, elapsed.
+ * A terminal: finished targets scroll as plain lines under one live status line (done/total,
+ * running targets, elapsed). Cached targets are counted, not listed, so a no-op run stays quiet,
+ * and a fan-out's children (489 areas) are summed into one line when the last one finishes;
+ * a failed child is still listed on its own.
  */
 export function ttyLogger(out: NodeJS.WriteStream = process.stdout): Logger {
   const started = Date.now();
   const running = new Set<string>();
+  const fanouts: { name: string; prefix: string; total: number; built: number; cached: number; failed: number; skipped: number }[] = [];
   let total = 0;
   let done = 0;
   let status = '';
@@ -75,17 +78,35 @@ export function ttyLogger(out: NodeJS.WriteStream = process.stdout): Logger {
     draw();
   }, 250);
   timer.unref();
+  /** Counts a fan-out child; returns the group's summary line once its last child is in. */
+  const child = (e: Extract<Event, { event: 'target' }>): string | null | undefined => {
+    const group = fanouts.find((f) => e.target.startsWith(f.prefix));
+    if (!group) return undefined;
+    group[e.outcome]++;
+    const seen = group.built + group.cached + group.failed + group.skipped;
+    if (seen < group.total) return e.outcome === 'failed' ? line(e) : null;
+    fanouts.splice(fanouts.indexOf(group), 1);
+    const summary = `${group.name}: ${group.built} built, ${group.cached} cached${group.failed ? `, ${group.failed} failed` : ''}${group.skipped ? `, ${group.skipped} skipped` : ''}`;
+    return e.outcome === 'failed' ? `${line(e)}\n${summary}` : summary;
+  };
   return {
     emit: (e) => {
       clear();
       if (e.event === 'run-start') total = e.total;
-      if (e.event === 'expand') total += e.children;
+      if (e.event === 'expand') {
+        total += e.children;
+        fanouts.push({ name: e.target, prefix: e.childPrefix, total: e.children, built: 0, cached: 0, failed: 0, skipped: 0 });
+      }
       if (e.event === 'target-start') running.add(e.target);
+      let text: string | null;
       if (e.event === 'target') {
         running.delete(e.target);
         done++;
+        const grouped = child(e);
+        text = grouped !== undefined ? grouped : e.outcome === 'cached' ? null : line(e);
+      } else {
+        text = e.event === 'expand' ? null : line(e);
       }
-      const text = e.event === 'target' && e.outcome === 'cached' ? null : line(e);
       if (text !== null) out.write(`${text}\n`);
       if (e.event !== 'summary') draw();
       else status = '';

@@ -251,7 +251,7 @@ export class Scheduler {
       targets = targets.filter((t) => only.has(t.name));
     }
     this.children.set(fanout.name, targets);
-    this.o.emit({ event: 'expand', target: fanout.name, children: targets.length });
+    this.o.emit({ event: 'expand', target: fanout.name, children: targets.length, childPrefix: fanout.childPrefix });
     for (const child of targets) {
       this.targetsByName.set(child.name, child);
       pending.set(child.name, { deps: child.deps, start: () => this.buildTarget(child) });

@@ -1,0 +1,46 @@
+import { describe, expect, it } from 'vitest';
+import type { Event } from '../src/events.ts';
+import { jsonLogger, ttyLogger } from '../src/logger.ts';
+
+/** A terminal stand-in that records what was written (the views are pure functions of events). */
+function terminal(): NodeJS.WriteStream & { text: () => string } {
+  let written = '';
+  return { columns: 100, write: (s: string) => ((written += s), true), text: () => written } as unknown as NodeJS.WriteStream & { text: () => string };
+}
+
+const events: Event[] = [
+  { event: 'run-start', runId: 'r', sha: 'a'.repeat(40), branch: 'main', dirty: false, goals: ['manifest'], total: 3 },
+  { event: 'target', target: 'database', outcome: 'built', durationMs: 300 },
+  { event: 'target', target: 'acs', outcome: 'cached' },
+  { event: 'expand', target: 'areas', children: 3, childPrefix: 'h5:' },
+  { event: 'target', target: 'h5:states/AL', outcome: 'built' },
+  { event: 'target', target: 'h5:states/AK', outcome: 'failed', error: 'worker exited with 1' },
+  { event: 'target', target: 'h5:states/AZ', outcome: 'cached' },
+  { event: 'summary', runId: 'r', status: 'failed', built: 2, cached: 2, failed: 1, skipped: 0, durationMs: 1200, filesHashed: 0, bytesHashed: 0 },
+];
+
+describe('loggers', () => {
+  it('the terminal view lists built targets, sums a fan-out in one line, and still shows a failed child', () => {
+    const out = terminal();
+    const log = ttyLogger(out);
+    for (const e of events) log.emit(e);
+    log.close();
+    // Drop the live status line ("[done/total] ...", erased with CR + clear-line before each print).
+    const text = out.text().replace(/\[\d+\/\d+\][^\r\n]*/g, '').replace(/\r\x1b\[2K/g, '');
+    expect(text).toMatch(/built\s+database 0\.3s/);
+    expect(text).not.toMatch(/acs/);
+    expect(text).not.toMatch(/h5:states\/AL/);
+    expect(text).toMatch(/failed\s+h5:states\/AK\n\s+worker exited with 1/);
+    expect(text).toContain('areas: 1 built, 1 cached, 1 failed');
+    expect(text).toMatch(/failed: 2 built, 2 cached, 1 failed, 0 skipped in 1\.20s/);
+  });
+
+  it('--json writes one JSON object per event and nothing else', () => {
+    const out = terminal();
+    const log = jsonLogger(out);
+    for (const e of events) log.emit(e);
+    const lines = out.text().trimEnd().split('\n');
+    expect(lines).toHaveLength(events.length);
+    expect(lines.map((l) => JSON.parse(l).event)).toEqual(events.map((e) => e.event));
+  });
+});
