@@ -1,7 +1,4 @@
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { Argv } from './argv.ts';
-import { UsageError } from './errors.ts';
 import type { Logger } from './logger.ts';
 
 /** Commands other than building, each in its own module, loaded on demand. */
@@ -23,14 +20,3 @@ export async function runCommand(name: string, words: string[], argv: Argv, logg
       return (await import('./publish-commands.ts')).publishCommand(name, words, argv, logger);
   }
 }
-
-/** Refuses words a command does not take. */
-export function noExtraWords(command: string, words: string[]): void {
-  if (words.length) throw new UsageError('unexpected-argument', `${command} takes no argument '${words[0]}'; see ./build.ts --help`);
-}
-
-export async function readText(path: string): Promise<string | null> {
-  return readFile(path, 'utf8').catch(() => null);
-}
-
-export { join };

@@ -10,12 +10,6 @@ export interface Failure {
 
 export type Result<T, F extends Failure = Failure> = { ok: true; value: T } | { ok: false; failure: F };
 
-export const ok = <T>(value: T): { ok: true; value: T } => ({ ok: true, value });
-export const fail = (reason: string, message: string): { ok: false; failure: Failure } => ({
-  ok: false,
-  failure: { reason, message },
-});
-
 /**
  * Bad usage or configuration, detected before any work starts: the CLI prints the message on one
  * line and exits 2 without side effects.

@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { detectLayout, makePipeline as makeExamplePipeline, VARIABLES, type Layout, type Profile } from '../tasks/index.ts';
 import type { Argv } from './argv.ts';
-import { baseActionEnv, cacheDir, projectRoot, projectVersion } from './config.ts';
+import { cacheDir, projectRoot, projectVersion } from './config.ts';
 import { DigestMemo } from './digest-memo.ts';
 import { UsageError } from './errors.ts';
 import { currentBranch, dirtySnapshot, materialiseTree, repoRoot, resolveRef, uncommittedPaths, type GitSha } from './git.ts';
@@ -131,4 +131,3 @@ export function lazyRunTree(p: Prepared, runDir: string): () => Promise<string> 
     })());
 }
 
-export { baseActionEnv };

@@ -84,11 +84,9 @@ export interface SchedulerReport {
 export class Scheduler {
   private readonly o: SchedulerOptions;
   private readonly states = new Map<string, State>();
-  private readonly globCache = new Map<string, Promise<string[]>>();
   private readonly sourceDigests = new Map<string, Promise<Digest>>();
   /** Source pattern -> matching files, expanded once per run (see source-files.ts). */
-  private readonly patternCache = new Map<string, string[]>();
-  private readonly children = new Map<string, Target[]>();
+  private readonly patternCache = new Map<string, Promise<string[]>>();
   private readonly report: SchedulerReport = { built: 0, cached: 0, failed: 0, skipped: 0, cancelled: false };
 
   /** Local batchable actions wait here until every started one has arrived, then run in `-j` LPT batches. */
@@ -250,7 +248,6 @@ export class Scheduler {
       if (missing.length) throw new Error(`unknown target '${missing[0]}': not an item of ${fanout.name}`);
       targets = targets.filter((t) => only.has(t.name));
     }
-    this.children.set(fanout.name, targets);
     this.o.emit({ event: 'expand', target: fanout.name, children: targets.length, childPrefix: fanout.childPrefix });
     for (const child of targets) {
       this.targetsByName.set(child.name, child);
@@ -279,14 +276,8 @@ export class Scheduler {
    * promises: the 489 area targets start together and ask for the same files at once.
    */
   private async sources(target: Target): Promise<Record<string, Digest>> {
-    const id = JSON.stringify(target.sources);
-    let files = this.globCache.get(id);
-    if (!files) {
-      files = listSources(this.o.sourceRoot, target.sources, this.patternCache);
-      this.globCache.set(id, files);
-    }
     const out: Record<string, Digest> = {};
-    for (const file of await files) {
+    for (const file of await listSources(this.o.sourceRoot, target.sources, this.patternCache)) {
       let digest = this.sourceDigests.get(file);
       if (!digest) {
         digest = this.o.memo.digest(join(this.o.sourceRoot, file)).then((d) => d.digest);
@@ -600,10 +591,6 @@ export class Scheduler {
     this.o.record(target.name, { outcome: reason === 'cancelled' ? 'cancelled' : 'failed', error: message, ...(key ? { key } : {}), ...(remote ? { remote } : {}) });
   }
 
-  /** Fan-out children that were created, by group (for `graph` and `status`). */
-  expanded(): Map<string, Target[]> {
-    return this.children;
-  }
 }
 
 /** Small JSON outputs (the area list) only; read synchronously to keep expand() simple. */

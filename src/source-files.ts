@@ -11,16 +11,17 @@ import fg from 'fast-glob';
  *   measured on the benchmark graph, fast-glob per target was ~0.3 s of a 1.3 s no-op.
  * Negated patterns (`!x`) change the meaning of the whole list, so such a list goes to fast-glob whole.
  */
-export async function listSources(root: string, patterns: string[], cache: Map<string, string[]>): Promise<string[]> {
+export async function listSources(root: string, patterns: string[], cache: Map<string, Promise<string[]>>): Promise<string[]> {
   if (patterns.some((p) => p.startsWith('!'))) return (await fg(patterns, { cwd: root, onlyFiles: true, dot: true })).sort();
   const files = new Set<string>();
   for (const pattern of patterns) {
+    // The promise is cached, not its result: the areas start together and share their globs.
     let matched = cache.get(pattern);
     if (!matched) {
-      matched = fg.isDynamicPattern(pattern) ? await fg(pattern, { cwd: root, onlyFiles: true, dot: true }) : staticFile(root, pattern);
+      matched = fg.isDynamicPattern(pattern) ? fg(pattern, { cwd: root, onlyFiles: true, dot: true }) : Promise.resolve(staticFile(root, pattern));
       cache.set(pattern, matched);
     }
-    for (const f of matched) files.add(f);
+    for (const f of await matched) files.add(f);
   }
   return [...files].sort();
 }
