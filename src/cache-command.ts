@@ -1,7 +1,7 @@
 import { readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Argv } from './argv.ts';
-import { actionEntrySchema, type ActionEntry } from './cache.ts';
+import { parseEntry, type ActionEntry } from './cache.ts';
 import { cacheDir } from './config.ts';
 import { UsageError } from './errors.ts';
 import { digestFile } from './hash.ts';
@@ -35,9 +35,10 @@ async function* files(dir: string): AsyncGenerator<string> {
 async function entries(dir: string): Promise<{ path: string; result: ActionEntry | null }[]> {
   const out = [];
   for await (const path of files(join(dir, 'actions'))) {
+    // `.fp.json`: fingerprints of an older cache layout, removed with their entry by gc.
     if (!path.endsWith('.json') || path.endsWith('.fp.json')) continue;
     const result = await readFile(path, 'utf8')
-      .then((t) => actionEntrySchema.parse(JSON.parse(t)))
+      .then(parseEntry)
       .catch(() => null);
     out.push({ path, result });
   }
@@ -94,18 +95,14 @@ async function verify(dir: string, json: boolean): Promise<number> {
 }
 
 /**
- * Keeps every action entry that some run on disk used, and the newest entry of each target;
- * removes the other entries, then every blob no kept entry references.
+ * Keeps every action entry that some run on disk used (so the newest of each target that a run
+ * built or restored); removes the other entries, then every blob no kept entry references.
  */
 async function gc(dir: string, json: boolean): Promise<number> {
   const keepKeys = new Set<string>();
   for (const id of await listRunIds(dir)) {
     const read = await readMeta(dir, id);
     if (read.ok) for (const t of Object.values(read.meta.targets)) if (t.key) keepKeys.add(t.key);
-  }
-  for (const name of await readdir(join(dir, 'targets')).catch(() => [] as string[])) {
-    const key = await readFile(join(dir, 'targets', name), 'utf8').then((t) => (JSON.parse(t) as { key?: string }).key).catch(() => undefined);
-    if (key) keepKeys.add(key);
   }
   const keepBlobs = new Set<string>();
   let removedEntries = 0;

@@ -1,5 +1,4 @@
 import { statSync } from 'node:fs';
-import { stat } from 'node:fs/promises';
 import { JSONFile } from 'lowdb/node';
 import type { Stats } from 'node:fs';
 import { digestFile, type Digest } from './hash.ts';
@@ -52,7 +51,7 @@ export class DigestMemo {
     const result = await digestFile(path, st.size);
     this.filesRead += 1;
     this.bytesRead += result.size;
-    const after = await stat(path);
+    const after = statSync(path);
     // Remember only if the file did not change while it was read.
     if (after.mtimeMs === st.mtimeMs && after.size === result.size) {
       this.entries[path] = [after.size, after.mtimeMs, after.ctimeMs, after.ino, result.digest];

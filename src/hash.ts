@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { hashPool } from './hash-pool.ts';
@@ -53,6 +54,11 @@ export function digestBytes(data: string | Uint8Array): Digest {
 
 /** Chunk size: large enough that per-read overhead vanishes, small enough to stay in L2/L3-ish caches. */
 export const BUFFER_SIZE = 8 * 1024 * 1024;
+/**
+ * Below this size a file is read and hashed synchronously, in one call: tens of microseconds,
+ * where the thread-pool round trips of an asynchronous read cost more than the hashing.
+ */
+const SMALL_FILE_BYTES = 256 * 1024;
 /** Files this large may go to the worker pool; below, a worker's start-up costs more than it saves. */
 export const POOL_MIN_BYTES = 64 * 1024 * 1024;
 const freeBuffers: Buffer[] = [];
@@ -72,6 +78,10 @@ const inlineWaiters: (() => void)[] = [];
  */
 export async function digestFile(path: string, size?: number): Promise<{ digest: Digest; size: number }> {
   const bytes = size ?? (await stat(path)).size;
+  if (bytes < SMALL_FILE_BYTES) {
+    const data = readFileSync(path);
+    return { digest: digestBytes(data), size: data.length };
+  }
   if (bytes < BUFFER_SIZE) return withHandle(path, digestHandle);
   if (inlineBusy && bytes >= POOL_MIN_BYTES && process.env.BUILD_HASH_WORKERS !== '0') return hashPool(addonPath()).digest(path);
   while (inlineBusy) await new Promise<void>((resolve) => inlineWaiters.push(resolve));

@@ -1,5 +1,5 @@
-import { readFileSync } from 'node:fs';
-import { mkdir, rm, rename, writeFile } from 'node:fs/promises';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { rm, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { placeFile, type ActionEntry, type ActionResult, type Cache, type OutputRecord } from './cache.ts';
 import type { DigestMemo } from './digest-memo.ts';
@@ -125,11 +125,22 @@ export class Scheduler {
     let started = false;
     const launch = (name: string, unit: Unit, pool: Pool | null) => {
       started = true;
-      if (pool) running.set(pool.name, (running.get(pool.name) ?? 0) + 1);
+      let held = pool !== null;
+      const release = () => {
+        if (!held) return;
+        held = false;
+        running.set(pool!.name, running.get(pool!.name)! - 1);
+        wake();
+      };
+      if (pool) {
+        running.set(pool.name, (running.get(pool.name) ?? 0) + 1);
+        this.slotReleases.set(name, release);
+      }
       const p = unit.start().finally(() => {
         inflight.delete(name);
+        this.slotReleases.delete(name);
+        release();
         wake();
-        if (pool) running.set(pool.name, running.get(pool.name)! - 1);
       });
       inflight.set(name, p);
     };
@@ -192,6 +203,12 @@ export class Scheduler {
   }
 
   private readonly targetsByName = new Map<string, Target>();
+
+  /**
+   * Gives back a running unit's slot as soon as its process has exited: `-j` bounds processes,
+   * and storing the outputs (hashing, linking, the cache entry) overlaps the next action.
+   */
+  private readonly slotReleases = new Map<string, () => void>();
 
   /**
    * The slot pool an action takes: local actions share `-j`; a remote executor has its own
@@ -344,14 +361,14 @@ export class Scheduler {
       this.o.emit({ event: 'plan', target: target.name, action: 'run', why: await this.why(target, fp), ...command });
       return;
     }
-    const release = await acquireLock(join(this.o.cacheDir, 'locks', `${key}.lock`), this.o.signal).catch(() => null);
+    const release = await acquireLock(join(this.o.cacheDir, 'locks'), key, this.o.signal).catch(() => null);
     if (!release) return this.finishFailed(target, 'cancelled', `${target.name}: cancelled`);
     try {
       // Another run may have built it while we waited for the lock.
       if (await this.tryCached(target, key)) return;
       await this.execute(target, fp, key);
     } finally {
-      await release();
+      release();
     }
   }
 
@@ -411,18 +428,21 @@ export class Scheduler {
     const ws = this.o.workspace!;
     const cwd = await ws.ensureCwd();
     const logFile = join(ws.runDir, 'logs', `${target.name.replace(/[/:]/g, '_')}.log`);
-    await mkdir(join(ws.runDir, 'logs'), { recursive: true });
+    // Synchronous metadata calls (microseconds each): this runs between one action and the next.
+    this.ensureDir(join(ws.runDir, 'logs'));
     const outputs = target.outputs.map((p) => join(ws.runDir, p));
     for (const file of outputs) {
-      await rm(file, { force: true });
-      await mkdir(join(file, '..'), { recursive: true });
+      // existsSync first: in a fresh run directory the output never exists, and rmSync of a
+      // missing file costs a thrown error.
+      if (existsSync(file)) rmSync(file, { force: true });
+      this.ensureDir(join(file, '..'));
     }
     const envDir = join(envsDir(this.o.cacheDir), key);
     const envTmp = `${envDir}.tmp-${process.pid}`;
     if (target.environment) await rm(envTmp, { recursive: true, force: true });
     const checkpointDir = join(this.o.cacheDir, 'checkpoints', key);
     const placeholders: Record<string, string> = { run: ws.runDir, python: this.pythonFor(target), checkpoint: checkpointDir, out: envTmp };
-    if (fp.command.some((t) => t.includes('{checkpoint}'))) await mkdir(checkpointDir, { recursive: true });
+    if (fp.command.some((t) => t.includes('{checkpoint}'))) mkdirSync(checkpointDir, { recursive: true });
     const env: Record<string, string> = { ...this.o.baseEnv };
     for (const name of target.env ?? []) if (process.env[name] !== undefined) env[name] = process.env[name]!;
     const startedAt = new Date().toISOString();
@@ -446,7 +466,10 @@ export class Scheduler {
   private async runAction(a: PreparedAction): Promise<void> {
     this.o.emit({ event: 'target-start', target: a.target.name, executor: a.executor.kind });
     this.o.record(a.target.name, { outcome: 'running', key: a.key, executor: a.executor.kind, startedAt: new Date().toISOString() });
-    await this.settle(a, await a.executor.execute(a.spec));
+    const outcome = await a.executor.execute(a.spec);
+    this.slotReleases.get(a.target.name)?.();
+    await null; // the freed slot's next action goes first
+    await this.settle(a, outcome);
   }
 
   /**
@@ -494,7 +517,7 @@ export class Scheduler {
         continue;
       }
       const file = a.spec.outputs[i]!;
-      if (!(await exists(file))) {
+      if (!existsSync(file)) {
         return this.finishFailed(target, 'missing-output', `${target.name}: the command succeeded but did not write ${path}`, key);
       }
       records[path] = await this.o.cache.ingest(file);
@@ -509,7 +532,7 @@ export class Scheduler {
       createdAt: new Date().toISOString(),
       ...(outcome.remote ? { remote: outcome.remote } : {}),
     };
-    await this.o.cache.commit(result);
+    this.o.cache.commit(result);
     this.finishDone(target, key, records, 'built', undefined, result, outcome.durationMs);
   }
 
@@ -551,6 +574,15 @@ export class Scheduler {
     if (failure) return { reason: failure.reason, message: `${target.name}: ${failure.message}` };
     for (const [path, record] of wanted) await placeFile(this.o.cache.blobPath(record.digest), join(this.o.workspace!.runDir, path));
     return null;
+  }
+
+  /** Directories this run already created: ~500 actions share a handful of output directories. */
+  private readonly createdDirs = new Set<string>();
+
+  private ensureDir(dir: string): void {
+    if (this.createdDirs.has(dir)) return;
+    mkdirSync(dir, { recursive: true });
+    this.createdDirs.add(dir);
   }
 
   /** `{python}`: the interpreter of the environment this target depends on, else the system's. */
@@ -597,5 +629,3 @@ export class Scheduler {
 function requireText(path: string): string {
   return readFileSync(path, 'utf8');
 }
-
-

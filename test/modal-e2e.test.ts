@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:f
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseArgv } from '../src/argv.ts';
+import { parseEntry } from '../src/cache.ts';
 import { digestFile } from '../src/hash.ts';
 import { isAlive } from '../src/lock.ts';
 import { cleanup, cli, commitChange, exampleRepo, git, outcomes, SMALL, startCli, summary, tempDir, type CliResult } from './helpers.ts';
@@ -31,7 +32,7 @@ function entries(cache: string): Map<string, Entry> {
   const root = join(cache, 'actions');
   for (const shard of readdirSync(root)) {
     for (const f of readdirSync(join(root, shard))) {
-      const e = JSON.parse(readFileSync(join(root, shard, f), 'utf8')) as Entry & { target: string };
+      const e = parseEntry(readFileSync(join(root, shard, f), 'utf8')) as Entry & { target: string };
       out.set(e.target, e);
     }
   }

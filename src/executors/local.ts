@@ -1,50 +1,49 @@
-import { open, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import type { ActionSpec, ExecOutcome, Executor } from './executor.ts';
+import { ShellLauncher } from './shell-launcher.ts';
 
 /**
- * Runs an action as a local process through zx (the design card's process layer), its output
- * going straight to the action's log file. zx is imported on the first action only, so a no-op
- * build never loads it.
+ * Runs an action as a local process, its output going straight to the action's log file.
  *
- * Cost, measured (bench/PROFILE.md): zx runs each argv through bash, one extra process per action,
- * ~20% of a cold build of ~500 trivial one-process actions. The real pipeline batches its 489
- * areas into `-j` worker processes, so it starts ~20 processes and the cost there is negligible.
+ * The processes are forked by long-lived bash launchers (one per running action, reused, started
+ * through zx on the first action, so a no-op build starts none): forking from Node itself cost
+ * ~2.5 ms of main-thread time per action, more than a short action runs (bench/PROFILE.md).
  */
 export class LocalExecutor implements Executor {
   readonly kind = 'local';
+  /** Idle launchers by environment: a launcher's children inherit its environment. */
+  private readonly idle = new Map<string, ShellLauncher[]>();
 
   async execute(spec: ActionSpec): Promise<ExecOutcome> {
-    const { $ } = await import('zx');
-    const log = await open(spec.logFile, 'a');
+    if (spec.signal.aborted) return cancelled(spec);
+    const envKey = JSON.stringify(spec.env);
+    const launcher = this.idle.get(envKey)?.pop() ?? (await ShellLauncher.start(spec.env));
     const started = Date.now();
-    try {
-      const output = await $({
-        cwd: spec.cwd,
-        env: spec.env,
-        signal: spec.signal,
-        nothrow: true,
-        quiet: true,
-        stdio: ['ignore', log.fd, log.fd],
-      })`${spec.argv}`;
-      const durationMs = Date.now() - started;
-      if (output.exitCode === 0) return { ok: true, durationMs };
-      const cancelled = spec.signal.aborted;
-      const notFound = output.exitCode === 127 ? ` (${spec.argv[0]}: command not found)` : '';
-      return {
-        ok: false,
-        failure: {
-          reason: cancelled ? 'cancelled' : 'command-failed',
-          message: cancelled
-            ? `${spec.target}: cancelled`
-            : `${spec.target}: command exited with ${output.exitCode ?? `signal ${output.signal}`}${notFound}; full log: ${spec.logFile}`,
-          exitCode: output.exitCode ?? undefined,
-          logTail: await tail(spec.logFile),
-        },
-      };
-    } finally {
-      await log.close();
+    const status = await launcher.run(spec.argv, spec.cwd, spec.logFile, spec.signal);
+    const durationMs = Date.now() - started;
+    if (!launcher.failure) {
+      const pool = this.idle.get(envKey) ?? [];
+      pool.push(launcher);
+      this.idle.set(envKey, pool);
     }
+    if (status === 0) return { ok: true, durationMs };
+    if (spec.signal.aborted) return cancelled(spec);
+    const why =
+      status === -1 ? launcher.failure : `command exited with ${status}${status === 127 ? ` (${spec.argv[0]}: command not found)` : ''}`;
+    return {
+      ok: false,
+      failure: {
+        reason: 'command-failed',
+        message: `${spec.target}: ${why}; full log: ${spec.logFile}`,
+        exitCode: status === -1 ? undefined : status,
+        logTail: await tail(spec.logFile),
+      },
+    };
   }
+}
+
+function cancelled(spec: ActionSpec): ExecOutcome {
+  return { ok: false, failure: { reason: 'cancelled', message: `${spec.target}: cancelled`, logTail: '' } };
 }
 
 export async function tail(file: string, lines = 15): Promise<string> {

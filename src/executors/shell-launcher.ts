@@ -1,0 +1,122 @@
+import type { ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+
+/**
+ * A long-lived POSIX shell, started once through zx, that forks the actions it is sent.
+ *
+ * Why: Node forks its own ~100 MB process for every `spawn`, synchronously on the main thread
+ * (~2.5 ms per action here, and zx adds a bash per action on top). A cold build of ~500 short
+ * actions spent more time forking than running them. A shell forks a small process in ~0.2 ms,
+ * the price make pays, and Node writes one line and reads two per action (bench/PROFILE.md).
+ * The launcher is `sh` (dash on Debian): bash reads a script from a pipe one byte per read(2)
+ * call, ~800 system calls per action; dash reads it in blocks.
+ *
+ * Protocol, one action at a time: we write a job line; the shell starts the job in the
+ * background, prints `start <id> <pid>`, waits, and prints `exit <id> <status>` (128+n when
+ * signal n killed it). The job's stdout and stderr are appended to its log file by the shell.
+ * Cancelling kills the job's process tree with zx's `kill`. The launcher runs in its own session,
+ * so a terminal's Ctrl-C reaches only the orchestrator, which cancels the jobs it started.
+ */
+export class ShellLauncher {
+  private readonly child: ChildProcess;
+  private readonly waiting = new Map<number, { started: (pid: number) => void; exited: (status: number) => void }>();
+  private nextId = 1;
+  private dead: string | null = null;
+  private stderrTail = '';
+
+  private readonly kill: (pid: number, signal?: NodeJS.Signals) => Promise<void>;
+
+  private constructor(child: ChildProcess, kill: (pid: number, signal?: NodeJS.Signals) => Promise<void>) {
+    this.child = child;
+    this.kill = kill;
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      const [kind, id, value] = line.split(' ');
+      const job = this.waiting.get(Number(id));
+      if (!job) return;
+      if (kind === 'start') job.started(Number(value));
+      else if (kind === 'exit') job.exited(Number(value));
+    });
+    child.stderr!.on('data', (chunk: Buffer) => {
+      this.stderrTail = (this.stderrTail + chunk.toString()).slice(-2000);
+    });
+    child.on('exit', (code, signal) => {
+      this.dead = `the action launcher (sh) exited with ${code ?? signal}${this.stderrTail ? `: ${this.stderrTail.trim().split('\n').pop()}` : ''}`;
+      for (const job of this.waiting.values()) job.exited(-1);
+    });
+    child.stdin!.on('error', () => {}); // a dead launcher is reported through 'exit'
+    this.idle();
+  }
+
+  static async start(env: Record<string, string>): Promise<ShellLauncher> {
+    const { $, kill } = await import('zx/core');
+    const p = $({ env, detached: true, quiet: true, nothrow: true, stdio: ['pipe', 'pipe', 'pipe'] })`exec sh -s`;
+    const child = await new Promise<ChildProcess>((resolve) => {
+      const poll = () => (p.child ? resolve(p.child) : setImmediate(poll));
+      poll();
+    });
+    return new ShellLauncher(child, kill);
+  }
+
+  /** Why this launcher cannot run anything any more, or null while it is alive. */
+  get failure(): string | null {
+    return this.dead;
+  }
+
+  /**
+   * Runs argv in cwd, output appended to logFile; resolves to the exit status (128+n for signal
+   * n), or -1 when the launcher itself died (see `failure`).
+   */
+  async run(argv: string[], cwd: string, logFile: string, signal: AbortSignal): Promise<number> {
+    if (this.dead) return -1;
+    const id = this.nextId++;
+    let pid = 0;
+    const cancel = () => {
+      if (!pid) return;
+      void this.kill(pid, 'SIGTERM').catch(() => {});
+      setTimeout(() => void this.kill(pid, 'SIGKILL').catch(() => {}), 5000).unref();
+    };
+    const status = new Promise<number>((resolve) => {
+      this.waiting.set(id, {
+        started: (p) => {
+          pid = p;
+          if (signal.aborted) cancel();
+        },
+        exited: resolve,
+      });
+    });
+    signal.addEventListener('abort', cancel, { once: true });
+    this.busy();
+    const job = `(cd -- ${shQuote(cwd)} && exec ${argv.map(shQuote).join(' ')}) </dev/null >>${shQuote(logFile)} 2>&1 &\n`;
+    this.child.stdin!.write(`${job}echo "start ${id} $!"; wait $!; echo "exit ${id} $?"\n`);
+    try {
+      return await status;
+    } finally {
+      signal.removeEventListener('abort', cancel);
+      this.waiting.delete(id);
+      this.idle();
+    }
+  }
+
+  /** Ends the launcher (it exits after its current job, if any). */
+  close(): void {
+    this.child.stdin!.end();
+  }
+
+  // Keep the event loop alive only while a job runs, so an idle launcher never holds the process.
+  private busy(): void {
+    this.child.ref();
+    (this.child.stdout as unknown as { ref?: () => void }).ref?.();
+  }
+
+  private idle(): void {
+    this.child.unref();
+    (this.child.stdout as unknown as { unref?: () => void }).unref?.();
+    (this.child.stderr as unknown as { unref?: () => void }).unref?.();
+    (this.child.stdin as unknown as { unref?: () => void }).unref?.();
+  }
+}
+
+/** POSIX single-quoting (zx's `quote` emits bash-only `$'...'`, which dash does not read). */
+function shQuote(arg: string): string {
+  return /^[\w/.,:=@%+-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
+}
