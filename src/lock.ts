@@ -1,4 +1,4 @@
-import { linkSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { linkSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 /**
@@ -28,12 +28,43 @@ export async function acquireLock(dir: string, key: string, signal?: AbortSignal
     } catch {
       continue; // released meanwhile
     }
-    if (holder && !isAlive(holder)) {
+    if (holder && !isAlive(holder) && takeOver(path, holder, dir)) continue;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/**
+ * Removes a dead holder's lock. Several waiters may see the same dead holder; without a guard,
+ * one could remove the lock another had just taken over. The guard is a directory (mkdir is
+ * atomic); under it the holder is read again. A guard left by a process that died inside these
+ * few system calls is cleared after 10 s. Returns false when another process holds the guard.
+ */
+function takeOver(path: string, holder: number, dir: string): boolean {
+  const guard = `${path}.takeover`;
+  try {
+    mkdirSync(guard);
+  } catch {
+    try {
+      if (Date.now() - statSync(guard).mtimeMs > 10_000) rmSync(guard, { recursive: true, force: true });
+    } catch {
+      // gone meanwhile
+    }
+    return false;
+  }
+  try {
+    let current = 0;
+    try {
+      current = Number(readFileSync(path, 'utf8').trim());
+    } catch {
+      return true; // released meanwhile
+    }
+    if (current === holder) {
       rmSync(path, { force: true });
       rmSync(join(dir, `owner-${holder}`), { force: true });
-      continue;
     }
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    return true;
+  } finally {
+    rmSync(guard, { recursive: true, force: true });
   }
 }
 

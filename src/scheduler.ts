@@ -426,6 +426,9 @@ export class Scheduler {
   /** Resolves everything an executor needs; clears stale outputs first. */
   private async prepareAction(target: Target, fp: Fingerprint, key: ActionKey, executor: Executor): Promise<PreparedAction> {
     const ws = this.o.workspace!;
+    const env: Record<string, string> = { ...this.o.baseEnv };
+    for (const name of target.env ?? []) if (process.env[name] !== undefined) env[name] = process.env[name]!;
+    executor.warm?.(env);
     const cwd = await ws.ensureCwd();
     const logFile = join(ws.runDir, 'logs', `${target.name.replace(/[/:]/g, '_')}.log`);
     // Synchronous metadata calls (microseconds each): this runs between one action and the next.
@@ -443,8 +446,6 @@ export class Scheduler {
     const checkpointDir = join(this.o.cacheDir, 'checkpoints', key);
     const placeholders: Record<string, string> = { run: ws.runDir, python: this.pythonFor(target), checkpoint: checkpointDir, out: envTmp };
     if (fp.command.some((t) => t.includes('{checkpoint}'))) mkdirSync(checkpointDir, { recursive: true });
-    const env: Record<string, string> = { ...this.o.baseEnv };
-    for (const name of target.env ?? []) if (process.env[name] !== undefined) env[name] = process.env[name]!;
     const startedAt = new Date().toISOString();
     const spec: ActionSpec = {
       key,

@@ -71,6 +71,8 @@ export interface Executor {
    */
   readonly concurrency?: number;
   execute(spec: ActionSpec): Promise<ExecOutcome>;
+  /** Optional: get ready to run actions in this environment soon (e.g. start a process launcher). */
+  warm?(env: Record<string, string>): void;
   /**
    * Brings remote-resident outputs into the local content-addressed store (cache/cas), so that a
    * local action (or `fetch`) can use them. Executors whose outputs are always local omit it.

@@ -49,7 +49,9 @@ export class ShellLauncher {
 
   static async start(env: Record<string, string>): Promise<ShellLauncher> {
     const { $, kill } = await import('zx/core');
-    const p = $({ env, detached: true, quiet: true, nothrow: true, stdio: ['pipe', 'pipe', 'pipe'] })`exec sh -s`;
+    // zx's default shell is bash with `set -euo pipefail`: bash started with a socket as stdin
+    // sources ~/.bashrc, which would leak into every action's environment. sh reads no rc file.
+    const p = $({ env, shell: '/bin/sh', prefix: '', postfix: '', detached: true, quiet: true, nothrow: true, stdio: ['pipe', 'pipe', 'pipe'] })`exec sh -s`;
     const child = await new Promise<ChildProcess>((resolve) => {
       const poll = () => (p.child ? resolve(p.child) : setImmediate(poll));
       poll();
@@ -70,10 +72,12 @@ export class ShellLauncher {
     if (this.dead) return -1;
     const id = this.nextId++;
     let pid = 0;
+    let exited = false;
+    let escalate: NodeJS.Timeout | undefined;
     const cancel = () => {
-      if (!pid) return;
+      if (!pid || exited) return;
       void this.kill(pid, 'SIGTERM').catch(() => {});
-      setTimeout(() => void this.kill(pid, 'SIGKILL').catch(() => {}), 5000).unref();
+      escalate = setTimeout(() => void (exited || this.kill(pid, 'SIGKILL').catch(() => {})), 5000).unref();
     };
     const status = new Promise<number>((resolve) => {
       this.waiting.set(id, {
@@ -91,6 +95,8 @@ export class ShellLauncher {
     try {
       return await status;
     } finally {
+      exited = true;
+      clearTimeout(escalate);
       signal.removeEventListener('abort', cancel);
       this.waiting.delete(id);
       this.idle();

@@ -1,0 +1,157 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, linkSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { acquireLock } from '../src/lock.ts';
+import { tempDir } from './helpers.ts';
+
+/** acquireLock with real files and real processes: holding, waiting, stale takeover, exclusion, abort. */
+const dirs: string[] = [];
+afterAll(() => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
+function freshDir(): string {
+  const dir = tempDir('lock');
+  dirs.push(dir);
+  return dir;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function waitFor(what: string, probe: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!probe()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
+/** Settles to 'pending' unless the promise has already settled. */
+async function state(promise: Promise<unknown>): Promise<'resolved' | 'rejected' | 'pending'> {
+  return Promise.race([
+    promise.then(
+      () => 'resolved' as const,
+      () => 'rejected' as const,
+    ),
+    sleep(0).then(() => 'pending' as const),
+  ]);
+}
+
+describe('acquireLock', () => {
+  it('holds <dir>/<key>.lock, containing this pid, until released', async () => {
+    const dir = freshDir();
+    const lockPath = join(dir, 'abc.lock');
+    const release = await acquireLock(dir, 'abc');
+    expect(typeof release).toBe('function');
+    expect(existsSync(lockPath)).toBe(true);
+    expect(readFileSync(lockPath, 'utf8').trim()).toBe(String(process.pid));
+    // The lock is a hard link to this process's owner file.
+    expect(statSync(lockPath).ino).toBe(statSync(join(dir, `owner-${process.pid}`)).ino);
+    release();
+    expect(existsSync(lockPath)).toBe(false);
+    // A released key can be taken again, and other keys are independent.
+    const again = await acquireLock(dir, 'abc');
+    const other = await acquireLock(dir, 'def');
+    expect(existsSync(join(dir, 'def.lock'))).toBe(true);
+    again();
+    other();
+  });
+
+  it('a second acquire of a held key in the same process waits for the release', async () => {
+    const dir = freshDir();
+    const releaseFirst = await acquireLock(dir, 'key');
+    let secondAt = 0;
+    const second = acquireLock(dir, 'key').then((release) => {
+      secondAt = Date.now();
+      return release;
+    });
+    await sleep(300);
+    expect(await state(second)).toBe('pending');
+    const releasedAt = Date.now();
+    releaseFirst();
+    const releaseSecond = await second;
+    expect(secondAt).toBeGreaterThanOrEqual(releasedAt);
+    expect(readFileSync(join(dir, 'key.lock'), 'utf8').trim()).toBe(String(process.pid));
+    releaseSecond();
+    expect(existsSync(join(dir, 'key.lock'))).toBe(false);
+  });
+
+  it('takes over a lock whose owner process is dead, and removes its owner file', async () => {
+    const dir = freshDir();
+    const child = spawnSync(process.execPath, ['-e', '']);
+    const deadPid = child.pid!;
+    expect(deadPid).toBeGreaterThan(0);
+    expect(() => process.kill(deadPid, 0)).toThrow(expect.objectContaining({ code: 'ESRCH' }));
+    const staleOwner = join(dir, `owner-${deadPid}`);
+    writeFileSync(staleOwner, String(deadPid));
+    linkSync(staleOwner, join(dir, 'stale.lock'));
+
+    const started = Date.now();
+    const release = await acquireLock(dir, 'stale');
+    expect(Date.now() - started).toBeLessThan(2000);
+    expect(existsSync(staleOwner)).toBe(false);
+    expect(readFileSync(join(dir, 'stale.lock'), 'utf8').trim()).toBe(String(process.pid));
+    release();
+  });
+
+  it('excludes another process holding the lock by the same protocol', async () => {
+    const dir = freshDir();
+    const lockPath = join(dir, 'shared.lock');
+    // The child takes the lock as src/lock.ts does (owner file, then link), holds it 1 s, checks
+    // nobody replaced its link, writes a timestamped marker and only then unlinks.
+    const script = `
+      const fs = require('fs');
+      const [dir, lock] = process.argv.slice(1);
+      const owner = dir + '/owner-' + process.pid;
+      fs.writeFileSync(owner, String(process.pid));
+      fs.linkSync(owner, lock);
+      fs.writeFileSync(dir + '/held', '');
+      setTimeout(() => {
+        const intact = fs.statSync(lock).ino === fs.statSync(owner).ino;
+        fs.writeFileSync(dir + '/releasing', JSON.stringify({ intact, at: Date.now() }));
+        fs.unlinkSync(lock);
+        fs.unlinkSync(owner);
+      }, 1000);
+    `;
+    const child = spawn(process.execPath, ['-e', script, dir, lockPath], { stdio: 'inherit' });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    try {
+      await waitFor('the child to hold the lock', () => existsSync(join(dir, 'held')));
+      expect(readFileSync(lockPath, 'utf8').trim()).toBe(String(child.pid));
+
+      const release = await acquireLock(dir, 'shared');
+      const acquiredAt = Date.now();
+      // The marker is written just before the child's unlink: it must already exist.
+      expect(existsSync(join(dir, 'releasing'))).toBe(true);
+      const releasing = JSON.parse(readFileSync(join(dir, 'releasing'), 'utf8')) as { intact: boolean; at: number };
+      expect(releasing.intact).toBe(true);
+      expect(acquiredAt).toBeGreaterThanOrEqual(releasing.at);
+      expect(readFileSync(lockPath, 'utf8').trim()).toBe(String(process.pid));
+      release();
+      expect(await exited).toBe(0);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+
+  it('an abort makes a waiting acquire reject, and an aborted signal rejects at once', async () => {
+    const dir = freshDir();
+    const release = await acquireLock(dir, 'held');
+    const controller = new AbortController();
+    const waiting = acquireLock(dir, 'held', controller.signal);
+    await sleep(150);
+    expect(await state(waiting)).toBe('pending');
+    controller.abort();
+    await expect(waiting).rejects.toMatchObject({ name: 'AbortError' });
+
+    await expect(acquireLock(dir, 'held', controller.signal)).rejects.toMatchObject({ name: 'AbortError' });
+    // An aborted signal rejects even when the lock is free, and takes nothing.
+    await expect(acquireLock(dir, 'free', controller.signal)).rejects.toMatchObject({ name: 'AbortError' });
+    expect(existsSync(join(dir, 'free.lock'))).toBe(false);
+
+    // The rejected waiters left the holder's lock in place.
+    expect(readFileSync(join(dir, 'held.lock'), 'utf8').trim()).toBe(String(process.pid));
+    release();
+  });
+});
