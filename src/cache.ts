@@ -162,7 +162,7 @@ export class Cache {
     for (const [path, record] of Object.entries(result.outputs)) {
       if (record.remote) continue;
       const blob = this.blobPath(record.digest);
-      await placeFile(blob, join(runDir, path));
+      await placeFile(blob, join(runDir, path), this.runDirs);
       // Linking bumped the blob's ctime: remember it afresh (it was verified just above), or the
       // next run would re-read every restored blob.
       this.memo.remember(blob, statSync(blob), record.digest as Digest);
@@ -179,7 +179,7 @@ export class Cache {
     } catch {
       return 'is missing from the cache';
     }
-    const actual = await this.memo.digest(blob, st);
+    const actual = { digest: this.memo.known(blob, st) ?? (await this.memo.digest(blob, st)).digest };
     if (actual.digest !== d) {
       await rm(blob, { force: true });
       this.memo.forget(blob);
@@ -194,6 +194,9 @@ export class Cache {
     this.ensureShard(dirname(this.actionPath(result.key)));
     writeFileAtomicSync(this.actionPath(result.key), `${JSON.stringify(entry)}\n${JSON.stringify(fingerprint)}\n`);
   }
+
+  /** Run directories this process created while restoring (a no-op places ~500 files in a few). */
+  private readonly runDirs = new Set<string>();
 
   /** Shard directories known to exist (256 of each kind; every commit needs one). */
   private readonly shards = new Set<string>();
@@ -216,11 +219,15 @@ export class Cache {
 }
 
 /** Puts a blob at `dest` as a hard link (no copy, no shared writable file: blobs are 0444). */
-export async function placeFile(blob: string, dest: string): Promise<void> {
+export async function placeFile(blob: string, dest: string, made?: Set<string>): Promise<void> {
   // Synchronous calls: three tiny metadata operations, done for every output of a no-op build.
   // Link first: in a fresh run directory the destination never exists, and a failed unlink of an
   // absent file costs an exception per output.
-  mkdirSync(dirname(dest), { recursive: true });
+  const dir = dirname(dest);
+  if (!made?.has(dir)) {
+    mkdirSync(dir, { recursive: true });
+    made?.add(dir);
+  }
   try {
     linkSync(blob, dest);
   } catch (error) {

@@ -44,10 +44,8 @@ export class DigestMemo {
    */
   async digest(path: string, known?: Stats): Promise<{ digest: Digest; size: number }> {
     const st = known ?? statSync(path);
-    const entry = this.entries[path];
-    if (entry && entry[0] === st.size && entry[1] === st.mtimeMs && entry[2] === st.ctimeMs && entry[3] === st.ino) {
-      return { digest: entry[4] as Digest, size: st.size };
-    }
+    const remembered = this.known(path, st);
+    if (remembered) return { digest: remembered, size: st.size };
     const result = await digestFile(path, st.size);
     this.filesRead += 1;
     this.bytesRead += result.size;
@@ -58,6 +56,12 @@ export class DigestMemo {
       this.dirty = true;
     }
     return result;
+  }
+
+  /** The remembered digest if `st` still matches, without a promise (a no-op asks ~500 times). */
+  known(path: string, st: Stats): Digest | null {
+    const entry = this.entries[path];
+    return entry && entry[0] === st.size && entry[1] === st.mtimeMs && entry[2] === st.ctimeMs && entry[3] === st.ino ? (entry[4] as Digest) : null;
   }
 
   /** Tell the memo a file was just written with a known digest (outputs we hashed while storing). */

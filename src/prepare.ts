@@ -39,23 +39,25 @@ export interface Prepared {
  */
 export async function prepare(argv: Argv, goals: string[] | 'default'): Promise<Prepared> {
   const vars = parseVariables(argv.assignments, VARIABLES);
+  // The four git questions are asked at once, and before the pipeline declaration is loaded, so
+  // the git processes run while it compiles (a no-op build waits for them). They only read; the
+  // repository check decides which error, if any, is reported.
+  const requested = vars.REPO ?? projectRoot();
+  const pinned = process.env.BUILD_PINNED_SHA as GitSha | undefined;
+  const checkDirty = !pinned && !vars.BRANCH;
+  const answers = Promise.allSettled([
+    repoRoot(requested),
+    vars.BRANCH ?? currentBranch(requested),
+    pinned ?? resolveRef(requested, vars.BRANCH ?? 'HEAD'),
+    checkDirty ? uncommittedPaths(requested) : [],
+  ]);
   const makePipeline = await pipelineFactory();
   // Target names are the same in every profile: check them before touching the cache.
   const staticGraph = new Graph(makePipeline('example'));
   const wanted = goals === 'default' ? makePipeline('example').defaultGoals : goals;
   staticGraph.select(wanted);
 
-  // The four git questions are asked at once (a no-op build waits for them); the repository
-  // check decides which error, if any, is reported.
-  const requested = vars.REPO ?? projectRoot();
-  const pinned = process.env.BUILD_PINNED_SHA as GitSha | undefined;
-  const checkDirty = !pinned && !vars.BRANCH;
-  const [repoAnswer, branchAnswer, shaAnswer, changedAnswer] = await Promise.allSettled([
-    repoRoot(requested),
-    vars.BRANCH ?? currentBranch(requested),
-    pinned ?? resolveRef(requested, vars.BRANCH ?? 'HEAD'),
-    checkDirty ? uncommittedPaths(requested) : [],
-  ]);
+  const [repoAnswer, branchAnswer, shaAnswer, changedAnswer] = await answers;
   const repo = settled(repoAnswer);
   const branch = settled(branchAnswer);
   let sha = settled(shaAnswer);
