@@ -22,6 +22,7 @@ import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
+import { isAlive } from '../lock.ts';
 import {
   asStoreVersion,
   checkBatchPaths,
@@ -494,14 +495,6 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return !isCode(error, 'ESRCH');
-  }
-}
 
 const isCode = (error: unknown, code: string): boolean =>
   typeof error === 'object' && error !== null && (error as { code?: unknown }).code === code;
