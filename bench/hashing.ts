@@ -23,6 +23,8 @@ export interface HashToolCell {
   maxRssKb: number;
   gbps: number;
   digestOk: boolean | null;
+  /** Median of CPU seconds (all threads) / in-process seconds: the cores the hashing kept busy. */
+  coresBusy: number | null;
 }
 
 export interface HashResult {
@@ -100,6 +102,7 @@ export interface HashToolsEnv {
 interface Sample {
   wall: number;
   inProcess: number | null;
+  cpu: number | null;
   rss: number | null;
   digests: string[] | null;
 }
@@ -122,10 +125,10 @@ async function runOne(tool: string, c: HashCase, env: HashToolsEnv, rep: number)
   const text = await readFile(log, 'utf8');
   if (tool === 'xxhsum') {
     const digests = text.trim().split('\n').map((l) => l.split(/\s+/)[0]!);
-    return { wall: t.seconds, inProcess: null, rss: t.maxRssKb, digests };
+    return { wall: t.seconds, inProcess: null, cpu: null, rss: t.maxRssKb, digests };
   }
-  const parsed = JSON.parse(text.trim().split('\n').pop()!) as { seconds: number; files?: { digest: string }[]; digests?: string[] };
-  return { wall: t.seconds, inProcess: parsed.seconds, rss: t.maxRssKb, digests: parsed.files?.map((f) => f.digest) ?? null };
+  const parsed = JSON.parse(text.trim().split('\n').pop()!) as { seconds: number; cpuSeconds?: number; files?: { digest: string }[]; digests?: string[] };
+  return { wall: t.seconds, inProcess: parsed.seconds, cpu: parsed.cpuSeconds ?? null, rss: t.maxRssKb, digests: parsed.files?.map((f) => f.digest) ?? null };
 }
 
 export async function runHashing(cases: HashCase[], env: HashToolsEnv, reps: number, log: (l: string) => void): Promise<HashResult[]> {
@@ -154,6 +157,7 @@ export async function runHashing(cases: HashCase[], env: HashToolsEnv, reps: num
         maxRssKb: Math.max(...list.map((s) => s.rss ?? 0)),
         gbps: c.bytes / wall.median / 1e9,
         digestOk: tool === 'dvc' ? null : JSON.stringify(list[0]!.digests) === JSON.stringify(reference),
+        coresBusy: list.every((s) => s.cpu !== null && s.inProcess) ? summarise(list.map((s) => s.cpu! / s.inProcess!))!.median : null,
       };
     }
     results.push({ id: c.id, title: c.title, bytes: c.bytes, tools: cells });

@@ -74,7 +74,7 @@ export class HashPool {
   constructor(options: { addonPath: string; size?: number; bufferSize?: number }) {
     this.addonPath = options.addonPath;
     // The main thread streams one file itself: cores - 1 workers keep every core busy.
-    this.size = Math.max(1, options.size ?? Math.min(availableParallelism() - 1, 4));
+    this.size = Math.max(1, options.size ?? defaultWorkers());
     this.bufferSize = options.bufferSize ?? 8 * 1024 * 1024;
   }
 
@@ -127,6 +127,16 @@ export class HashPool {
     this.workers.push(slot);
     return slot;
   }
+}
+
+/**
+ * Workers the process-wide pool may start. One overlapped stream already keeps ~2 cores busy
+ * (reading on the thread pool, hashing on its own thread), so a worker pays off only beyond that:
+ * none on 2 cores, where 16 files of 128 MiB hashed at 4.80 GB/s with a worker against 5.17 GB/s
+ * without (bench/RESULTS.md); one on 4 cores; at most 4.
+ */
+export function defaultWorkers(): number {
+  return Math.max(0, Math.min(Math.floor(availableParallelism() / 2) - 1, 4));
 }
 
 let shared: HashPool | undefined;

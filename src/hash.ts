@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { hashPool } from './hash-pool.ts';
+import { defaultWorkers, hashPool } from './hash-pool.ts';
 
 /**
  * Digests are XXH3-128 (hex, 32 chars, identical to `xxhsum -H2`) from the native `xxhash-addon`.
@@ -65,8 +65,8 @@ const freeBuffers: Buffer[] = [];
 
 /**
  * The main thread streams one large file at a time (its two buffers); a second concurrent large
- * file goes to a worker, or waits its turn when workers are off (BUILD_HASH_WORKERS=0), so memory
- * stays at a few buffers however many files a build hashes at once.
+ * file goes to a worker, or waits its turn when there is none (BUILD_HASH_WORKERS=0, or 2 cores:
+ * see defaultWorkers), so memory stays at a few buffers however many files a build hashes at once.
  */
 let inlineBusy = false;
 const inlineWaiters: (() => void)[] = [];
@@ -83,7 +83,7 @@ export async function digestFile(path: string, size?: number): Promise<{ digest:
     return { digest: digestBytes(data), size: data.length };
   }
   if (bytes < BUFFER_SIZE) return withHandle(path, digestHandle);
-  if (inlineBusy && bytes >= POOL_MIN_BYTES && process.env.BUILD_HASH_WORKERS !== '0') return hashPool(addonPath()).digest(path);
+  if (inlineBusy && bytes >= POOL_MIN_BYTES && process.env.BUILD_HASH_WORKERS !== '0' && defaultWorkers() > 0) return hashPool(addonPath()).digest(path);
   while (inlineBusy) await new Promise<void>((resolve) => inlineWaiters.push(resolve));
   inlineBusy = true;
   try {
