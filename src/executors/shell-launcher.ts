@@ -52,8 +52,10 @@ export class ShellLauncher {
     // zx's default shell is bash with `set -euo pipefail`: bash started with a socket as stdin
     // sources ~/.bashrc, which would leak into every action's environment. sh reads no rc file.
     const p = $({ env, shell: '/bin/sh', prefix: '', postfix: '', detached: true, quiet: true, nothrow: true, stdio: ['pipe', 'pipe', 'pipe'] })`exec sh -s`;
-    const child = await new Promise<ChildProcess>((resolve) => {
-      const poll = () => (p.child ? resolve(p.child) : setImmediate(poll));
+    let ended: string | null = null;
+    void p.then((out) => (ended = `sh exited at once (${out.exitCode ?? out.signal}): ${out.stderr.trim()}`));
+    const child = await new Promise<ChildProcess>((resolve, reject) => {
+      const poll = () => (p.child ? resolve(p.child) : ended ? reject(new Error(ended)) : setImmediate(poll));
       poll();
     });
     return new ShellLauncher(child, kill);
