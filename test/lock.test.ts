@@ -135,6 +135,46 @@ describe('acquireLock', () => {
     }
   });
 
+  // Regression: several waiters that all saw the same dead holder could each remove the lock the
+  // previous one had just taken over, so two processes held it at once (seen in ~40% of trials).
+  it('several processes taking over one stale lock never hold it together', async () => {
+    const worker = join(freshDir(), 'worker.mjs');
+    writeFileSync(
+      worker,
+      `import { acquireLock } from ${JSON.stringify(join(process.cwd(), 'src', 'lock.ts'))};
+import { readdirSync, rmSync, writeFileSync } from 'node:fs';
+const [dir, go] = process.argv.slice(2);
+while (Date.now() < Number(go)) {}
+const release = await acquireLock(dir, 'k');
+const mine = dir + '/inside-' + process.pid;
+writeFileSync(mine, '');
+await new Promise((r) => setTimeout(r, 150));
+const holders = readdirSync(dir).filter((f) => f.startsWith('inside-')).length;
+rmSync(mine);
+release();
+process.stdout.write(String(holders));
+`,
+    );
+    for (let trial = 0; trial < 3; trial++) {
+      const dir = freshDir();
+      const dead = spawnSync(process.execPath, ['-e', '']).pid!;
+      writeFileSync(join(dir, `owner-${dead}`), String(dead));
+      linkSync(join(dir, `owner-${dead}`), join(dir, 'k.lock'));
+      const go = String(Date.now() + 1500); // every worker loaded and waiting before anyone tries
+      const runs = Array.from({ length: 4 }, () =>
+        new Promise<string>((resolve, reject) => {
+          const child = spawn(process.execPath, ['--import', 'tsx', worker, dir, go], { stdio: ['ignore', 'pipe', 'inherit'] });
+          let out = '';
+          child.stdout.on('data', (d) => (out += d));
+          child.on('error', reject);
+          child.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`worker exited with ${code}`))));
+        }),
+      );
+      expect(await Promise.all(runs)).toEqual(['1', '1', '1', '1']);
+      expect(existsSync(join(dir, `owner-${dead}`))).toBe(false);
+    }
+  }, 30_000);
+
   it('an abort makes a waiting acquire reject, and an aborted signal rejects at once', async () => {
     const dir = freshDir();
     const release = await acquireLock(dir, 'held');
