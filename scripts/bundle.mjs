@@ -1,8 +1,9 @@
-// Bundles the CLI into dist/cli.mjs (one file, no transpilation at start-up). Heavy clients
-// (zx, @huggingface/hub, @google-cloud/storage) stay external and are imported lazily by the
-// commands that use them; xxhash-addon is a native module and stays external too.
+// Bundles the CLI into dist/cli.cjs, one file with no transpilation at start-up, run by the loader
+// dist/cli.mjs through a V8 code cache (scripts/cli-loader.mjs says why). Heavy clients (zx,
+// @huggingface/hub, @google-cloud/storage) stay external and are imported lazily, with a real
+// import(), by the commands that use them; xxhash-addon is a native module and stays external too.
 import { build } from 'esbuild';
-import { rename, rm } from 'node:fs/promises';
+import { copyFile, rename, rm } from 'node:fs/promises';
 import { dirname, join, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -10,23 +11,22 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 // Built into a temporary directory and swapped in, so a concurrent CLI start never sees half a bundle.
 const tmp = join(root, `dist.tmp-${process.pid}`);
 await build({
-  entryPoints: { cli: join(root, 'src', 'main.ts') },
+  entryPoints: { cli: join(root, 'src', 'cli.ts') },
   outdir: tmp,
-  outExtension: { '.js': '.mjs' },
-  // Code splitting turns each lazily imported command into its own chunk: `--help` or `status`
-  // parse a few kB, and a no-op build does not parse the publishing code.
-  splitting: true,
-  chunkNames: 'chunks/[name]-[hash]',
+  outExtension: { '.js': '.cjs' },
   minify: process.env.BUNDLE_MINIFY !== "0",
   bundle: true,
   platform: 'node',
-  format: 'esm',
+  format: 'cjs',
   target: 'node20',
   external: ['zx', '@huggingface/hub', '@google-cloud/storage', 'xxhash-addon', 'hash-wasm', 'xxhash-wasm'],
-  banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
+  // The loader compiles the file with vm.Script: `import.meta.url` becomes the file's URL.
+  define: { 'import.meta.url': '__importMetaUrl' },
+  banner: { js: "const __importMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
   logLevel: 'warning',
   plugins: [zodEnglishOnly()],
 });
+await copyFile(join(root, 'scripts', 'cli-loader.mjs'), join(tmp, 'cli.mjs'));
 const old = join(root, `dist.old-${process.pid}`);
 await rename(join(root, 'dist'), old).catch(() => undefined);
 await rename(tmp, join(root, 'dist'));

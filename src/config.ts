@@ -5,7 +5,7 @@ import { restoredCaEnv } from './network.ts';
 
 /**
  * Where things live. The project root is the directory holding build.ts: the CLI runs from
- * dist/cli.mjs, a chunk under dist/chunks/, or src/ (tsx), so it is found by walking up.
+ * dist/cli.cjs (the bundle) or src/ (tsx, tests), so it is found by walking up.
  * The cache defaults to `<root>/cache`; BUILD_CACHE_DIR moves it (tests give every case its own).
  * Python environments may be shared between caches with BUILD_ENVS_DIR, since they are keyed by
  * their requirements alone.

@@ -12,6 +12,7 @@ import type { Pipeline, Vars } from './target.ts';
 import { parseVariables } from './variables.ts';
 import { publishedDbFor } from './pipeline-publish.ts';
 import type { PublishedDb } from './published-db.ts';
+import { importModule } from './dynamic-import.ts';
 
 /** Everything a build needs, validated, with the ref resolved to one SHA. */
 export interface Prepared {
@@ -117,7 +118,7 @@ function settled<T>(answer: PromiseSettledResult<T>): T {
 export async function pipelineFactory(): Promise<(profile: Profile) => Pipeline> {
   const file = process.env.BUILD_TASKS;
   if (!file) return makeExamplePipeline;
-  const loaded = (await import(pathToFileURL(resolve(file)).href)) as { makePipeline?: unknown };
+  const loaded = await importModule<{ makePipeline?: unknown }>(pathToFileURL(resolve(file)).href);
   if (typeof loaded.makePipeline !== 'function') throw new UsageError('bad-tasks', `BUILD_TASKS=${file} does not export makePipeline(profile)`);
   return loaded.makePipeline as (profile: Profile) => Pipeline;
 }
@@ -132,7 +133,7 @@ export function lazyRunTree(p: Prepared, runDir: string): () => Promise<string> 
   return () =>
     (ready ??= (async () => {
       const dest = join(runDir, 'tree');
-      const { $ } = await import('zx/core');
+      const { $ } = await importModule<typeof import('zx/core')>('zx/core');
       const copied = await $({ quiet: true, nothrow: true })`cp -R ${p.tree} ${dest}`;
       if (copied.exitCode !== 0) throw new Error(`could not copy the pinned tree into the run: ${copied.stderr.trim()}`);
       return join(dest, p.layout.projectDir);

@@ -1,5 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import { importModule } from '../dynamic-import.ts';
 
 /**
  * A long-lived POSIX shell, started once through zx, that forks the actions it is sent.
@@ -48,7 +49,7 @@ export class ShellLauncher {
   }
 
   static async start(env: Record<string, string>): Promise<ShellLauncher> {
-    const { $, kill } = await import('zx/core');
+    const { $, kill } = await importModule<typeof import('zx/core')>('zx/core');
     // zx's default shell is bash with `set -euo pipefail`: bash started with a socket as stdin
     // sources ~/.bashrc, which would leak into every action's environment. sh reads no rc file.
     const p = $({ env, shell: '/bin/sh', prefix: '', postfix: '', detached: true, quiet: true, nothrow: true, stdio: ['pipe', 'pipe', 'pipe'] })`exec sh -s`;

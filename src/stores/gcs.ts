@@ -60,6 +60,7 @@ import {
   type WriteOptions,
   type WriteReport,
 } from './store.ts';
+import { importModule } from '../dynamic-import.ts';
 
 type GcsSdk = typeof import('@google-cloud/storage');
 type Bucket = import('@google-cloud/storage').Bucket;
@@ -426,7 +427,7 @@ export class GcsStore implements Store {
 
   /** The SDK client, created once per store on first use, with its own retries off. */
   #bucket(): Promise<Bucket> {
-    this.#bucketPromise ??= import('@google-cloud/storage').then((sdk: GcsSdk) => {
+    this.#bucketPromise ??= importModule<GcsSdk>('@google-cloud/storage').then((sdk: GcsSdk) => {
       const { apiEndpoint, projectId, keyFilename } = this.#options;
       const storage = new sdk.Storage({
         ...(apiEndpoint && { apiEndpoint }),

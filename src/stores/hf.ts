@@ -61,6 +61,7 @@ import {
   type WriteOptions,
   type WriteReport,
 } from './store.ts';
+import { importModule } from '../dynamic-import.ts';
 
 type HubSdk = typeof import('@huggingface/hub');
 
@@ -463,7 +464,7 @@ export class HfStore implements Store {
 
   /** Loads the SDK once per store, on first use. */
   #sdk(): Promise<HubSdk> {
-    this.#sdkPromise ??= import('@huggingface/hub');
+    this.#sdkPromise ??= importModule<HubSdk>('@huggingface/hub');
     return this.#sdkPromise;
   }
 
