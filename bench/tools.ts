@@ -1,4 +1,4 @@
-import { cp, lstat, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { dvcStageName, type Emitted } from './emit.ts';
 import { capture, timed } from './proc.ts';
@@ -247,25 +247,4 @@ export function makeTool(name: ToolName, dir: string, w: Workload, env: Env): To
     case 'snakemake':
       return new SnakemakeTool(dir, w, env);
   }
-}
-
-/** Total size of a directory tree (for the report: what each tool keeps on disk). */
-export async function diskUsage(dir: string): Promise<number> {
-  let total = 0;
-  const seen = new Set<bigint>();
-  const walk = async (d: string): Promise<void> => {
-    for (const entry of await readdir(d, { withFileTypes: true }).catch(() => [])) {
-      const p = join(d, entry.name);
-      if (entry.isDirectory()) await walk(p);
-      else {
-        const st = await lstat(p, { bigint: true });
-        if (!seen.has(st.ino)) {
-          seen.add(st.ino);
-          total += Number(st.blocks) * 512;
-        }
-      }
-    }
-  };
-  await walk(dir);
-  return total;
 }

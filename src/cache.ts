@@ -160,14 +160,25 @@ export class Cache {
       if (problem) return `${result.target}: output ${path} ${problem}; rebuilding`;
     }
     for (const [path, record] of Object.entries(result.outputs)) {
-      if (record.remote) continue;
-      const blob = this.blobPath(record.digest);
-      await placeFile(blob, join(runDir, path), this.runDirs);
-      // Linking bumped the blob's ctime: remember it afresh (it was verified just above), or the
-      // next run would re-read every restored blob.
-      this.memo.remember(blob, statSync(blob), record.digest as Digest);
+      if (!record.remote) await this.placeBlob(record.digest as Digest, join(runDir, path));
     }
     return null;
+  }
+
+  /**
+   * Links a blob, verified by the caller, to `dest`. Linking bumps the blob's ctime, so the memo learns its new
+   * stat: otherwise the next verification would re-read the whole blob.
+   */
+  async placeBlob(d: Digest, dest: string): Promise<void> {
+    const blob = this.blobPath(d);
+    await placeFile(blob, dest, this.runDirs);
+    this.adopt(d);
+  }
+
+  /** Tells the memo that the blob for `d` was just written or linked and is known to match `d`. */
+  adopt(d: Digest): void {
+    const blob = this.blobPath(d);
+    this.memo.remember(blob, statSync(blob), d);
   }
 
   /** null if the blob exists and hashes to its name, else what is wrong (and the blob is removed). */

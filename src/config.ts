@@ -46,10 +46,15 @@ export function projectVersion(projectDir: string): string {
 export function baseActionEnv(): Record<string, string> {
   const env: Record<string, string> = { PYTHONHASHSEED: '0', PYTHONDONTWRITEBYTECODE: '1', LC_ALL: 'C.UTF-8' };
   for (const [name, value] of Object.entries(process.env)) {
-    if (value === undefined) continue;
-    if (['PATH', 'HOME', 'TMPDIR', 'USER', 'SSL_CERT_FILE', 'SSL_CERT_DIR', 'REQUESTS_CA_BUNDLE'].includes(name) || /^(PIP|UV)_|_PROXY$|_proxy$/.test(name)) {
-      env[name] = value;
-    }
+    if (value !== undefined && isMachineEnv(name)) env[name] = value;
   }
   return { ...env, ...restoredCaEnv() };
+}
+
+/**
+ * The machine's own variables that an action inherits (tools, home, package-index and proxy
+ * settings). Remote executors never ship them: the remote machine has its own.
+ */
+export function isMachineEnv(name: string): boolean {
+  return /^(PATH|HOME|TMPDIR|USER|SSL_CERT_FILE|SSL_CERT_DIR|REQUESTS_CA_BUNDLE)$|^(PIP|UV)_|_PROXY$|_proxy$/.test(name);
 }

@@ -87,11 +87,6 @@ function gcsEndpoint(env: NodeJS.ProcessEnv): string | undefined {
   return env.GCS_ENDPOINT || undefined;
 }
 
-/** Where to show a store in messages: `hf:org/repo`, `gs://bucket`, `file:/dir`. */
-export function describeRelease(config: PublishConfig): string {
-  return config.release.kind === 'hf' ? `hf:${config.release.repo}` : `file:${config.release.dir}`;
-}
-
 /**
  * Opens every configured store for `action`. With `write`, a missing or malformed credential is a
  * UsageError naming the action and the variable to set, raised before anything is read or written.

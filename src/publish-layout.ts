@@ -74,6 +74,12 @@ const RELEASED_DATASETS = ['cps_2024.h5', 'enhanced_cps_2024.h5', 'small_enhance
 /** Area directories of a run (`h5s/{kind}/*.h5`). */
 const AREA_DIRS: readonly FileKind[] = ['national', 'states', 'districts', 'cities'];
 
+/** Whether a staged path is one of the area H5s (`states/AL.h5`), not a dataset or diagnostic. */
+export function isAreaFile(rel: string): boolean {
+  const kind = kindOf(rel);
+  return kind !== undefined && AREA_DIRS.includes(kind);
+}
+
 /** The files a completed run stages, or the first required one that is missing. */
 export async function stagedRunFiles(runDir: string): Promise<{ ok: true; files: RunFile[] } | { ok: false; missing: string }> {
   const files: RunFile[] = [];

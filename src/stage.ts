@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { diagnosticsPrefix, diagnosticsRunFiles, MANIFEST_NAME, stagedRunFiles, stagingPrefix } from './publish-layout.ts';
+import { diagnosticsPrefix, diagnosticsRunFiles, isAreaFile, MANIFEST_NAME, stagedRunFiles, stagingPrefix } from './publish-layout.ts';
 import { formatBytes, fromStore, progressReporter, publishFail, type PublishEmit, type PublishResult } from './publish-result.ts';
 import { readMeta, runDir, type RunMeta } from './run.ts';
 import { updateRunPublish, type StagingRecord } from './run-publish.ts';
@@ -109,7 +109,7 @@ async function crossCheckRunManifest(runDir: string, files: ManifestFile[]): Pro
     if (!file) return `${rel} is listed but missing`;
     if (file.sha256 !== entry.sha256 || file.size !== entry.size_bytes) return `${rel} has sha256 ${file.sha256.slice(0, 12)}, listed ${entry.sha256.slice(0, 12)}`;
   }
-  const extra = files.find((f) => /^(national|states|districts|cities)\//.test(f.rel) && !(f.rel in listed.files));
+  const extra = files.find((f) => isAreaFile(f.rel) && !(f.rel in listed.files));
   return extra ? `${extra.rel} is not listed` : null;
 }
 

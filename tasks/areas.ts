@@ -10,10 +10,14 @@ export const areaSchema = z.object({
 });
 export type Area = z.infer<typeof areaSchema>;
 
-const art = (file: string) => `{run}/artifacts/${file}`;
+/** A run artifact, as commands name it. */
+export const art = (file: string) => `{run}/artifacts/${file}`;
 
-/** Code every area worker runs. */
-const AREA_CODE = ['pyproject.toml', 'policyengine_us_data/__init__.py', 'policyengine_us_data/utils/**/*.py', 'modal_app/**/*.py'];
+/** Source globs shared by every Python stage: the package's helpers. */
+export const COMMON = ['pyproject.toml', 'policyengine_us_data/__init__.py', 'policyengine_us_data/utils/**/*.py'];
+
+/** Code every area worker runs (in this order: it is part of every area's key). */
+const AREA_CODE = [...COMMON, 'modal_app/**/*.py'];
 
 /**
  * The dynamic fan-out: one target per area, each its own cache entry, so a rerun rebuilds only

@@ -1,6 +1,6 @@
 import type { Pipeline, Target, Vars } from '../src/target.ts';
 import type { Profile } from './layout.ts';
-import { areaFanOut } from './areas.ts';
+import { areaFanOut, art, COMMON } from './areas.ts';
 import { PUBLISHED_DB_PATH, publishedInputCommand } from '../src/published-input.ts';
 
 /**
@@ -10,12 +10,8 @@ import { PUBLISHED_DB_PATH, publishedInputCommand } from '../src/published-input
  * storage/, the real profile copies the result into the run (see `collect`).
  */
 const py = (module: string, ...args: string[]) => ['{python}', '-m', module, ...args];
-const art = (file: string) => `{run}/artifacts/${file}`;
 /** Real scripts write fixed storage/ paths; copy their result into the run's artifacts. */
 const collect = (command: string[], from: string, to: string) => ['sh', '-c', `${command.join(' ')} && cp ${from} ${to}`];
-
-/** Source globs shared by every Python stage: the package's helpers. */
-const COMMON = ['pyproject.toml', 'policyengine_us_data/__init__.py', 'policyengine_us_data/utils/**/*.py'];
 
 export function makePipeline(profile: Profile): Pipeline {
   const real = profile === 'real';

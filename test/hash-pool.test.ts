@@ -1,18 +1,18 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { addonPath, digestBytes, digestFile } from '../src/hash.ts';
 import { HashPool } from '../src/hash-pool.ts';
+import { cleanup, tempDir } from './helpers.ts';
 
 /** The worker pool hashes exactly as the main thread does, in real worker threads, on real files. */
 describe('hash pool (worker threads)', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'hash-pool-'));
+  const dir = tempDir('hash-pool');
   // Small buffers so a few-MB file crosses many chunk boundaries, and odd sizes for short reads.
   const pool = new HashPool({ addonPath: addonPath(), size: 2, bufferSize: 64 * 1024 });
   afterAll(async () => {
     await pool.close();
-    rmSync(dir, { recursive: true, force: true });
+    cleanup(dir);
   });
 
   const file = (name: string, size: number) => {

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { digestFile } from '../src/hash.ts';
@@ -77,7 +77,9 @@ print(json.dumps(out))`,
   it('the client finds every Modal API it uses (spawn, FunctionCall.get, exception types)', () => {
     const out = execFileSync(python, [join(APP_DIR, 'client.py'), 'selfcheck'], { encoding: 'utf8' });
     const got = JSON.parse(out) as { version: string; checked: string[] };
-    expect(got.version).toBe('1.6.4');
+    // The version pinned in modal_app/requirements.txt, not a copy of it.
+    const pin = /^modal==(\S+)$/m.exec(readFileSync(join(APP_DIR, 'requirements.txt'), 'utf8'))![1];
+    expect(got.version).toBe(pin);
     expect(got.checked).toContain('modal.FunctionCall.from_id');
   });
 

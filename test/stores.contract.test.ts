@@ -685,7 +685,7 @@ describe('stores contract', () => {
   secretContract(hfFakeBackend);
   for (const real of realBackends) {
     if (real.backend) contract(real.backend);
-    else describe.skip(real.why, () => it('skipped: no credentials in the environment', () => undefined));
+    else it.todo(real.why); // shown as a todo, not a passing test: no credentials in the environment
   }
 
   describe('local directory: conditional writes between processes', () => {

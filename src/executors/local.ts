@@ -72,7 +72,7 @@ function failed(spec: ActionSpec, why: string, logTail = '', exitCode?: number):
   return { ok: false, failure: { reason: 'command-failed', message: `${spec.target}: ${why}; full log: ${spec.logFile}`, exitCode, logTail } };
 }
 
-export async function tail(file: string, lines = 15): Promise<string> {
+async function tail(file: string, lines = 15): Promise<string> {
   const text = await readFile(file, 'utf8').catch(() => '');
   return text.trimEnd().split('\n').slice(-lines).join('\n');
 }

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { Argv } from '../argv.ts';
-import { Cache, placeFile, type OutputRecord } from '../cache.ts';
+import { Cache, type OutputRecord } from '../cache.ts';
 import { cacheDir } from '../config.ts';
 import { DigestMemo } from '../digest-memo.ts';
 import { UsageError } from '../errors.ts';
@@ -74,7 +74,7 @@ export async function fetchRunOutputs(o: { cacheDir: string; runId: string; targ
   for (const [remote, digests] of byTransport) {
     const transport = transportForRecord(remote);
     if (!transport) throw new UsageError('unknown-remote', `outputs live on ${remote}, which this build does not know how to reach`);
-    downloaded += await new VolumeSync({ transport, cacheDir: o.cacheDir, repo: '', blobPath: (d) => cache.blobPath(d) }).fetchBlobs(digests);
+    downloaded += await new VolumeSync({ transport, cacheDir: o.cacheDir, repo: '', blobPath: (d) => cache.blobPath(d), stored: (d) => cache.adopt(d as Digest) }).fetchBlobs(digests);
   }
   const run = runDir(o.cacheDir, meta.runId);
   const files: string[] = [];
@@ -82,7 +82,7 @@ export async function fetchRunOutputs(o: { cacheDir: string; runId: string; targ
   for (const { path, record } of wanted) {
     const problem = await cache.verifyBlob(record.digest as Digest);
     if (problem) throw new UsageError('fetch-failed', `${path} ${problem}`);
-    await placeFile(cache.blobPath(record.digest), join(run, path));
+    await cache.placeBlob(record.digest as Digest, join(run, path));
     bytes += record.size;
     files.push(join(run, path));
   }

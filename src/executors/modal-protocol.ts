@@ -79,15 +79,10 @@ export const runResponseSchema = z.object({
 export type RunResponse = z.infer<typeof runResponseSchema>;
 
 /** What waiting on a call yields. `unknown`: the transport has no such call (expired, or another volume). */
-export type CallState =
-  | { state: 'running' }
-  | { state: 'done'; value: RunResponse }
-  | { state: 'failed'; reason: string; message: string }
-  | { state: 'unknown' };
-
 export const callStateSchema = z.union([
   z.object({ state: z.literal('running') }),
   z.object({ state: z.literal('done'), value: runResponseSchema }),
   z.object({ state: z.literal('failed'), reason: z.string(), message: z.string() }),
   z.object({ state: z.literal('unknown') }),
 ]);
+export type CallState = z.infer<typeof callStateSchema>;

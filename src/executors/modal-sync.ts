@@ -1,10 +1,11 @@
-import { execFile } from 'node:child_process';
-import { appendFile, chmod, mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { appendFile, chmod, mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { digestBytes, digestFile } from '../hash.ts';
 import { volumePaths } from './modal-protocol.ts';
 import type { ModalTransport } from './modal-transport.ts';
+import { exists } from '../fs-atomic.ts';
+import { git } from '../git.ts';
 
 /**
  * Keeps the volume and the local cache in step, moving only what is missing:
@@ -23,6 +24,8 @@ export interface VolumeSyncOptions {
   /** The local repository holding the pinned commit. */
   repo: string;
   blobPath: (digest: string) => string;
+  /** Told of each blob fetched and verified here, so the digest memo need not read it again. */
+  stored?: (digest: string) => void;
 }
 
 export class VolumeSync {
@@ -113,18 +116,18 @@ export class VolumeSync {
     if ((await this.o.transport.list(volumePaths.bundles)).includes(`${sha}.bundle`)) return 0;
     const work = await mkdtemp(join(tmpdir(), 'modal-bundle-'));
     try {
-      const objects = join((await git(this.o.repo, ['rev-parse', '--path-format=absolute', '--git-common-dir'])).trim(), 'objects');
+      const objects = join((await gitPinned(this.o.repo, ['rev-parse', '--path-format=absolute', '--git-common-dir'])).trim(), 'objects');
       const scratch = join(work, 'repo.git');
-      await git(work, ['init', '--quiet', '--bare', scratch]);
+      await gitPinned(work, ['init', '--quiet', '--bare', scratch]);
       await writeFile(join(scratch, 'objects', 'info', 'alternates'), `${objects}\n`);
-      await git(scratch, ['update-ref', 'refs/build/pinned', sha]);
+      await gitPinned(scratch, ['update-ref', 'refs/build/pinned', sha]);
       // Only prerequisites the local repository has can be excluded; the mirror has them all.
       const exclude: string[] = [];
       for (const other of inMirror.filter((s) => /^[0-9a-f]{40}$/.test(s) && s !== sha)) {
-        if (await git(scratch, ['merge-base', '--is-ancestor', other, sha]).then(() => true, () => false)) exclude.push(`^${other}`);
+        if (await gitPinned(scratch, ['merge-base', '--is-ancestor', other, sha]).then(() => true, () => false)) exclude.push(`^${other}`);
       }
       const bundle = join(work, `${sha}.bundle`);
-      await git(scratch, ['bundle', 'create', '--quiet', bundle, 'refs/build/pinned', ...exclude]);
+      await gitPinned(scratch, ['bundle', 'create', '--quiet', bundle, 'refs/build/pinned', ...exclude]);
       return await this.o.transport.put([{ local: bundle, remote: volumePaths.bundle(sha) }]);
     } finally {
       await rm(work, { recursive: true, force: true });
@@ -148,6 +151,7 @@ export class VolumeSync {
         if (got.digest !== d) throw new Error(`downloaded ${volumePaths.blob(d)} hashes to ${got.digest}: the volume copy is corrupt`);
         await chmod(tmp(d), 0o444);
         await rename(tmp(d), this.o.blobPath(d));
+        this.o.stored?.(d);
       }
     } finally {
       for (const d of wanted) await rm(tmp(d), { force: true });
@@ -156,18 +160,5 @@ export class VolumeSync {
   }
 }
 
-function git(cwd: string, args: string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile('git', ['-C', cwd, ...args], { maxBuffer: 64 * 1024 * 1024, env: { ...process.env, GIT_NO_REPLACE_OBJECTS: '1' } }, (error, stdout, stderr) => {
-      if (error) reject(new Error(`git ${args.join(' ')}: ${stderr.trim() || error.message}`));
-      else resolve(stdout);
-    });
-  });
-}
-
-async function exists(path: string): Promise<boolean> {
-  return stat(path).then(
-    () => true,
-    () => false,
-  );
-}
+/** Replace refs would let objects differ from the pinned SHA's: the mirror is built without them. */
+const gitPinned = (cwd: string, args: string[]) => git(cwd, args, { GIT_NO_REPLACE_OBJECTS: '1' });

@@ -5,12 +5,13 @@ import type { Prepared } from '../prepare.ts';
 import { readMeta } from '../run.ts';
 import type { ActionSpec, ExecFailure, ExecOutcome, Executor, PortableAction } from './executor.ts';
 import { Batcher, type BatchItem } from './modal-batcher.ts';
-import { modalAppDir, transportFromEnv } from './modal-config.ts';
+import { transportFromEnv } from './modal-config.ts';
 import { CallJournal, type JournalEntry } from './modal-journal.ts';
 import { BATCH_FUNCTION, FUNCTIONS, isGpuClass, PROTOCOL, volumePaths, type RemoteAction, type RemoteResult, type RunRequest } from './modal-protocol.ts';
 import { VolumeSync } from './modal-sync.ts';
 import { TransportError, type ModalTransport } from './modal-transport.ts';
 import { CallWaiter } from './modal-waiter.ts';
+import { isMachineEnv } from '../config.ts';
 
 /**
  * Runs actions on Modal (or its local stand-in) through the generic runner of modal_app/.
@@ -44,9 +45,6 @@ interface BatchedAction extends BatchItem {
   fn: string;
   pythonEnv: PortableAction['pythonEnv'];
 }
-
-/** Machine-specific variables of the local action environment (src/config.ts): never shipped. */
-const MACHINE_ENV = /^(PATH|HOME|TMPDIR|USER|SSL_CERT_FILE|SSL_CERT_DIR|REQUESTS_CA_BUNDLE)$|^(PIP|UV)_|_PROXY$|_proxy$/;
 
 export class ModalExecutor implements Executor {
   readonly kind = 'modal';
@@ -88,7 +86,7 @@ export class ModalExecutor implements Executor {
       const action: RemoteAction = {
         key: spec.key,
         command: p.command,
-        env: Object.fromEntries(Object.entries(spec.env).filter(([name]) => !MACHINE_ENV.test(name))),
+        env: Object.fromEntries(Object.entries(spec.env).filter(([name]) => !isMachineEnv(name))),
         inputs: Object.fromEntries(Object.entries(p.inputs).map(([path, record]) => [path, record.digest])),
         outputs: p.outputs,
       };
@@ -279,7 +277,6 @@ export async function createModalExecutor(p: Prepared): Promise<Executor> {
   }
   const transport = transportFromEnv();
   await transport.check([...functions].sort());
-  modalAppDir();
   const { Cache } = await import('../cache.ts');
   const cache = new Cache(p.cacheDir, p.memo);
   if (p.vars.RESUME) await seedJournalFromRun(p.cacheDir, p.vars.RESUME, transport.id);

@@ -22,6 +22,7 @@ import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
+import { exists } from '../fs-atomic.ts';
 import { isAlive } from '../lock.ts';
 import {
   asStoreVersion,
@@ -486,14 +487,6 @@ async function writeAtomic(path: string, data: string | Uint8Array, mode?: numbe
   }
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await (await open(path, 'r')).close();
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 
 const isCode = (error: unknown, code: string): boolean =>

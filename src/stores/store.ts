@@ -16,7 +16,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, open, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { z } from 'zod';
 import type { Failure, Result } from '../errors.ts';
 
 /** Which backend a store talks to; also the `kind` of its config. */
@@ -53,21 +52,6 @@ export interface StoreEntry {
    */
   version: StoreVersion;
 }
-
-/** Schema of {@link StoreEntry}, for entries persisted or passed between processes. */
-export const StoreEntrySchema = z.object({
-  path: z.string().min(1),
-  size: z.number().int().nonnegative(),
-  sha256: z
-    .string()
-    .regex(/^[0-9a-f]{64}$/)
-    .transform((s) => s as Sha256Hex)
-    .optional(),
-  version: z
-    .string()
-    .min(1)
-    .transform((s) => asStoreVersion(s)),
-});
 
 /** A local file to upload and the store path it goes to. */
 export interface PutFile {
