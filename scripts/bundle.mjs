@@ -19,7 +19,7 @@ await build({
   platform: 'node',
   format: 'cjs',
   target: 'node20',
-  external: ['zx', '@huggingface/hub', '@google-cloud/storage', 'xxhash-addon', 'hash-wasm', 'xxhash-wasm'],
+  external: ['zx', '@huggingface/hub', '@google-cloud/storage', 'xxhash-addon'],
   // The loader compiles the file with vm.Script: `import.meta.url` becomes the file's URL.
   define: { 'import.meta.url': '__importMetaUrl' },
   banner: { js: "const __importMetaUrl = require('node:url').pathToFileURL(__filename).href;" },

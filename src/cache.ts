@@ -1,5 +1,5 @@
 import { chmodSync, copyFileSync, existsSync, linkSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, unlinkSync } from 'node:fs';
-import { readFile, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
 import type { DigestMemo } from './digest-memo.ts';
@@ -108,9 +108,15 @@ export class Cache {
       }
     }
     if (!key) return null;
-    const found = await this.lookup(key as ActionKey);
-    const fingerprint = await this.fingerprintOf(key as ActionKey);
-    return found.kind === 'hit' && fingerprint ? { ...found.result, fingerprint } : null;
+    // One read for both lines: the entry, then its fingerprint.
+    try {
+      const text = readFileSync(this.actionPath(key), 'utf8');
+      const entry = parseEntry(text);
+      if (entry.key !== key) return null;
+      return { ...entry, fingerprint: fingerprintSchema.parse(JSON.parse(text.slice(text.indexOf('\n') + 1))) };
+    } catch {
+      return null;
+    }
   }
 
   /** Runs newest first, and their metas as read, for `latest` (explain reads them for many targets). */
@@ -218,15 +224,6 @@ export class Cache {
     this.shards.add(dir);
   }
 
-  /** The stored fingerprint of an entry, validated; null if absent or corrupt. */
-  async fingerprintOf(key: ActionKey): Promise<Fingerprint | null> {
-    try {
-      const text = await readFile(this.actionPath(key), 'utf8');
-      return fingerprintSchema.parse(JSON.parse(text.slice(text.indexOf('\n') + 1)));
-    } catch {
-      return null;
-    }
-  }
 }
 
 /** Puts a blob at `dest` as a hard link (no copy, no shared writable file: blobs are 0444). */

@@ -52,8 +52,7 @@ export class DigestMemo {
     const after = statSync(path);
     // Remember only if the file did not change while it was read.
     if (after.mtimeMs === st.mtimeMs && after.size === result.size) {
-      this.entries[path] = [after.size, after.mtimeMs, after.ctimeMs, after.ino, result.digest];
-      this.dirty = true;
+      this.remember(path, after, result.digest);
     }
     return result;
   }

@@ -54,8 +54,9 @@ export async function prepare(argv: Argv, goals: string[] | 'default'): Promise<
   ]);
   const makePipeline = await pipelineFactory();
   // Target names are the same in every profile: check them before touching the cache.
-  const staticGraph = new Graph(makePipeline('example'));
-  const wanted = goals === 'default' ? makePipeline('example').defaultGoals : goals;
+  const example = makePipeline('example');
+  const staticGraph = new Graph(example);
+  const wanted = goals === 'default' ? example.defaultGoals : goals;
   staticGraph.select(wanted);
 
   const [repoAnswer, branchAnswer, shaAnswer, changedAnswer] = await answers;
@@ -83,8 +84,9 @@ export async function prepare(argv: Argv, goals: string[] | 'default'): Promise<
   // (Another pipeline declaration, BUILD_TASKS, has no registered database to take.)
   vars.BUILD_DB ??= layout.profile === 'real' && !process.env.BUILD_TASKS ? '0' : '1';
   const published = await publishedDbFor(vars);
-  const pipeline = makePipeline(layout.profile);
-  const graph = new Graph(pipeline);
+  // makePipeline is a pure factory: the example profile reuses the graph checked above.
+  const pipeline = layout.profile === 'example' ? example : makePipeline(layout.profile);
+  const graph = pipeline === example ? staticGraph : new Graph(pipeline);
   const memo = new DigestMemo(join(dir, 'digests.json'));
   await memo.load();
   return {

@@ -453,7 +453,8 @@ export class Scheduler {
       key,
       target: target.name,
       argv: await resolveArgv(fp.command, placeholders),
-      portable: this.portable(target, fp),
+      // What a remote executor needs; a local action never reads it (489 areas would build it for nothing).
+      ...(executor.kind === 'local' ? {} : { portable: this.portable(target, fp) }),
       cwd,
       env,
       outputs,
