@@ -9,6 +9,7 @@ import type { Logger } from './logger.ts';
 import { pipelinePublishing } from './pipeline-publish.ts';
 import { lazyRunTree, prepare, type Prepared } from './prepare.ts';
 import { RunRecorder } from './recorder.ts';
+import { applyReplay, findReplay, recordedInputsKey } from './replay.ts';
 import { allocateRun, runDir, type RunId } from './run.ts';
 import { Scheduler } from './scheduler.ts';
 import type { ExecutorKind, Target } from './target.ts';
@@ -70,15 +71,23 @@ export async function buildCommand(o: BuildOptions): Promise<number> {
   emit({ event: 'run-start', runId, sha: p.sha, branch: p.branch, dirty: p.dirty, goals: p.goals, total: p.graph.select(p.goals).names.length });
 
   let report;
+  let replay;
   try {
-    const scheduler = new Scheduler({
-      graph: p.graph, goals: p.goals, vars: p.vars, cache, memo: p.memo,
-      sourceRoot: join(p.tree, p.layout.projectDir),
-      workspace: { runDir: dir, ensureCwd: lazyRunTree(p, dir) },
-      executors: await executors(p), executorFor: executorChoice(p), baseEnv: baseActionEnv(), cacheDir: p.cacheDir,
-      jobs: o.argv.flags.jobs, keepGoing: o.argv.flags.keepGoing, emit, signal: o.signal, record: recorder.record,
-    });
-    report = await scheduler.run();
+    // Nothing changed since the last completed run: take its keys and outputs (replay.ts).
+    replay = await findReplay(p, cache, runId);
+    if (replay) {
+      recorder.meta.replayedFrom = replay.from;
+      report = await applyReplay(replay, cache, dir, emit, recorder.record);
+    } else {
+      const scheduler = new Scheduler({
+        graph: p.graph, goals: p.goals, vars: p.vars, cache, memo: p.memo,
+        sourceRoot: join(p.tree, p.layout.projectDir),
+        workspace: { runDir: dir, ensureCwd: lazyRunTree(p, dir) },
+        executors: await executors(p), executorFor: executorChoice(p), baseEnv: baseActionEnv(), cacheDir: p.cacheDir,
+        jobs: o.argv.flags.jobs, keepGoing: o.argv.flags.keepGoing, emit, signal: o.signal, record: recorder.record,
+      });
+      report = await scheduler.run();
+    }
   } catch (error) {
     await recorder.finish('failed', (error as Error).message);
     await p.memo.save();
@@ -86,12 +95,16 @@ export async function buildCommand(o: BuildOptions): Promise<number> {
   }
   await p.memo.save();
   const status = report.cancelled ? 'cancelled' : report.failed > 0 ? 'failed' : 'completed';
+  // What lets the next build replay this one.
+  const inputsKey = status === 'completed' ? (replay?.inputsKey ?? recordedInputsKey(p, recorder.meta, cache)) : null;
+  if (inputsKey) recorder.meta.inputsKey = inputsKey;
   await recorder.finish(status, report.failed > 0 ? `${report.failed} target(s) failed` : undefined);
   // A completed run is published before the summary, which stays the last line.
   const published = status === 'completed' && publishing ? await publishing.afterRun(runId, emit) : 0;
   emit({
     event: 'summary', runId, status, built: report.built, cached: report.cached, failed: report.failed, skipped: report.skipped,
     durationMs: Date.now() - started, filesHashed: p.memo.filesRead, bytesHashed: p.memo.bytesRead,
+    ...(recorder.meta.replayedFrom ? { replayedFrom: recorder.meta.replayedFrom } : {}),
   });
   if (report.cancelled) return 130;
   return report.failed > 0 ? 1 : published;

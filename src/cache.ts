@@ -7,6 +7,9 @@ import { writeFileAtomicSync } from './fs-atomic.ts';
 import { fingerprintSchema, type ActionKey, type Fingerprint } from './fingerprint.ts';
 import type { Digest } from './hash.ts';
 import { listRunIds, readMeta } from './run.ts';
+import { outputRecordSchema, type OutputRecord } from './output-record.ts';
+
+export { outputRecordSchema, type OutputRecord } from './output-record.ts';
 
 /**
  * The local content-addressed cache: `actions/<key>.json` (ActionKey -> ActionResult) over
@@ -15,15 +18,6 @@ import { listRunIds, readMeta } from './run.ts';
  * every restore verifies the blob against its digest (through the stat memo), so a blob that was
  * modified anyway is detected, dropped, and rebuilt.
  */
-const digest = z.string().regex(/^[0-9a-f]{32}$/);
-
-export const outputRecordSchema = z.object({
-  digest,
-  size: z.number().int().nonnegative(),
-  /** Set when the bytes live only on a remote volume (Modal); fetched on demand. */
-  remote: z.string().optional(),
-});
-export type OutputRecord = z.infer<typeof outputRecordSchema>;
 
 /**
  * An entry file holds two lines: this entry, then its fingerprint. A no-op build looks up every
@@ -185,6 +179,27 @@ export class Cache {
   adopt(d: Digest): void {
     const blob = this.blobPath(d);
     this.memo.remember(blob, statSync(blob), d);
+  }
+
+  /**
+   * True when the entry file for `key` exists and every local output's blob is one the memo knows,
+   * by its stat, to hold its digest. Reads no entry and hashes nothing (a replay asks ~500 times);
+   * anything less certain is left to lookup and restore, which verify and report.
+   */
+  holds(key: string, outputs: Record<string, OutputRecord>): boolean {
+    if (!existsSync(this.actionPath(key))) return false;
+    for (const record of Object.values(outputs)) {
+      if (record.remote) continue;
+      const blob = this.blobPath(record.digest);
+      let st;
+      try {
+        st = statSync(blob);
+      } catch {
+        return false;
+      }
+      if (this.memo.known(blob, st) !== record.digest) return false;
+    }
+    return true;
   }
 
   /** null if the blob exists and hashes to its name, else what is wrong (and the blob is removed). */

@@ -33,6 +33,8 @@ export type Event =
       durationMs: number;
       filesHashed: number;
       bytesHashed: number;
+      /** The earlier run this one replayed: nothing it depends on had changed (replay.ts). */
+      replayedFrom?: string;
     };
 
 export type Emit = (event: Event) => void;

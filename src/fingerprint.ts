@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { digestBytes, type Digest } from './hash.ts';
+import type { Target, Vars } from './target.ts';
 
 /**
  * The fingerprint is the explicit, ordered record that an action key hashes. It is saved beside
@@ -47,6 +48,18 @@ export function makeFingerprint(parts: Omit<Fingerprint, 'schema'>): Fingerprint
     env: sorted(parts.env),
     outputs: [...parts.outputs],
   };
+}
+
+/**
+ * The parts of a target's fingerprint that its declaration and the build's variables decide: the
+ * rest (source and upstream digests) comes from bytes. A replay (replay.ts) hashes these too.
+ */
+export function declaredParts(target: Target, vars: Vars): Pick<Fingerprint, 'command' | 'vars' | 'env'> {
+  const own: Record<string, string> = {};
+  for (const name of target.vars) own[name] = vars[name] ?? '';
+  const env: Record<string, Digest | null> = {};
+  for (const name of target.env ?? []) env[name] = envDigest(process.env[name]);
+  return { command: target.command(vars), vars: own, env };
 }
 
 /** Field order is fixed by makeFingerprint, so JSON.stringify is canonical. */

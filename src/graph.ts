@@ -1,5 +1,7 @@
+import { readFileSync } from 'node:fs';
 import { UsageError } from './errors.ts';
-import type { FanOut, Node, Pipeline, Target } from './target.ts';
+import type { OutputRecord } from './output-record.ts';
+import type { FanOut, Node, Pipeline, Target, Vars } from './target.ts';
 
 /**
  * The target graph: checks that every dependency exists and that there is no cycle, and selects
@@ -98,6 +100,33 @@ export function nodeName(node: Node): string {
 
 export function nodeDeps(node: Node): string[] {
   return node.kind === 'target' ? node.target.deps : node.fanout.deps;
+}
+
+/**
+ * A fan-out's children, from its inputs' bytes: `outputsOf(dep)` gives a built dependency's outputs
+ * and `blobPath` where their bytes are. `only` (from Graph.select) keeps the children a goal named.
+ * The scheduler expands from the outputs it just built or restored, a replay from a run's record.
+ */
+export function expandFanout(
+  fanout: FanOut,
+  outputsOf: (dep: string) => Record<string, OutputRecord> | undefined,
+  blobPath: (digest: string) => string,
+  vars: Vars,
+  only?: Set<string>,
+): Target[] {
+  // Small JSON outputs (the area list) only; read synchronously to keep expand() simple.
+  const readJson = (runPath: string): unknown => {
+    for (const dep of fanout.deps) {
+      const record = outputsOf(dep)?.[runPath];
+      if (record) return JSON.parse(readFileSync(blobPath(record.digest), 'utf8'));
+    }
+    throw new Error(`${fanout.name}: no upstream output ${runPath}`);
+  };
+  const targets = fanout.expand({ readJson, vars });
+  if (!only) return targets;
+  const missing = [...only].filter((name) => !targets.some((t) => t.name === name));
+  if (missing.length) throw new Error(`unknown target '${missing[0]}': not an item of ${fanout.name}`);
+  return targets.filter((t) => only.has(t.name));
 }
 
 export type { Target };

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { UsageError } from './errors.ts';
 import { writeFileAtomic } from './fs-atomic.ts';
+import { outputRecordSchema } from './output-record.ts';
 
 /**
  * A run is one build: `{version}_{sha8}_{YYYYMMDD_HHMMSS}` (the real pipeline's format). It writes
@@ -39,6 +40,8 @@ export const targetOutcomeSchema = z.object({
   error: z.string().optional(),
   /** Remote bookkeeping: call id, resource class, queue/run seconds, GPU seconds. */
   remote: z.record(z.string(), z.unknown()).optional(),
+  /** A built or cached target's outputs, as its cache entry holds them (what a replay links). */
+  outputs: z.record(z.string(), outputRecordSchema).optional(),
 });
 export type TargetOutcome = z.infer<typeof targetOutcomeSchema>;
 
@@ -63,6 +66,10 @@ export const runMetaSchema = z.object({
   counts: z.object({ built: z.number(), cached: z.number(), failed: z.number(), skipped: z.number() }),
   targets: z.record(z.string(), targetOutcomeSchema),
   error: z.string().optional(),
+  /** A completed build's inputs as one digest (replay.ts): a later build with the same one replays this run. */
+  inputsKey: z.string().optional(),
+  /** Set when this run replayed that earlier run instead of walking the graph. */
+  replayedFrom: z.string().optional(),
   /** Free-form sections owned by later stages (publishing, promote), validated where they are read. */
   publish: z.record(z.string(), z.unknown()).optional(),
 });

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { rm, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { placeFile, type ActionEntry, type ActionResult, type Cache, type OutputRecord } from './cache.ts';
@@ -7,8 +7,8 @@ import type { Emit } from './events.ts';
 import type { ActionSpec, ExecOutcome, Executor, PortableAction } from './executors/executor.ts';
 import { Batcher } from './batcher.ts';
 import { lpt } from './executors/lpt.ts';
-import { actionKey, diffFingerprints, envDigest, makeFingerprint, type ActionKey, type Fingerprint } from './fingerprint.ts';
-import type { Graph } from './graph.ts';
+import { actionKey, declaredParts, diffFingerprints, makeFingerprint, type ActionKey, type Fingerprint } from './fingerprint.ts';
+import { expandFanout, type Graph } from './graph.ts';
 import type { Digest } from './hash.ts';
 import { acquireLock } from './lock.ts';
 import { listSources } from './source-files.ts';
@@ -253,20 +253,11 @@ export class Scheduler {
       this.o.emit({ event: 'plan', target: fanout.name, action: 'run', why: 'fan-out; its items are known once its inputs are built' });
       return;
     }
-    const readJson = (runPath: string): unknown => {
-      for (const dep of fanout.deps) {
-        const state = this.states.get(dep);
-        const record = state?.kind === 'done' ? state.outputs[runPath] : undefined;
-        if (record) return JSON.parse(requireText(this.o.cache.blobPath(record.digest)));
-      }
-      throw new Error(`${fanout.name}: no upstream output ${runPath}`);
+    const outputsOf = (dep: string) => {
+      const state = this.states.get(dep);
+      return state?.kind === 'done' ? state.outputs : undefined;
     };
-    let targets = fanout.expand({ readJson, vars: this.o.vars });
-    if (only) {
-      const missing = [...only].filter((name) => !targets.some((t) => t.name === name));
-      if (missing.length) throw new Error(`unknown target '${missing[0]}': not an item of ${fanout.name}`);
-      targets = targets.filter((t) => only.has(t.name));
-    }
+    const targets = expandFanout(fanout, outputsOf, (d) => this.o.cache.blobPath(d), this.o.vars, only);
     this.o.emit({ event: 'expand', target: fanout.name, children: targets.length, childPrefix: fanout.childPrefix });
     for (const child of targets) {
       this.targetsByName.set(child.name, child);
@@ -314,17 +305,11 @@ export class Scheduler {
       if (state?.kind !== 'done') throw new Error(`${target.name}: upstream ${dep} is not built`);
       for (const [path, record] of Object.entries(state.outputs)) upstream[`${dep} ${path}`] = record.digest;
     }
-    const vars: Record<string, string> = {};
-    for (const name of target.vars) vars[name] = this.o.vars[name] ?? '';
-    const env: Record<string, Digest | null> = {};
-    for (const name of target.env ?? []) env[name] = envDigest(process.env[name]);
     return makeFingerprint({
       target: target.name,
-      command: target.command(this.o.vars),
-      vars,
+      ...declaredParts(target, this.o.vars),
       sources: await this.sources(target),
       upstream,
-      env,
       outputs: target.outputs,
     });
   }
@@ -617,6 +602,7 @@ export class Scheduler {
       executor,
       ...(durationMs !== undefined ? { durationMs } : {}),
       ...(result?.remote ? { remote: { ...result.remote, ...(outcome === 'cached' ? { saved: true } : {}) } } : {}),
+      outputs,
     });
   }
 
@@ -627,9 +613,4 @@ export class Scheduler {
     this.o.record(target.name, { outcome: reason === 'cancelled' ? 'cancelled' : 'failed', error: message, ...(key ? { key } : {}), ...(remote ? { remote } : {}) });
   }
 
-}
-
-/** Small JSON outputs (the area list) only; read synchronously to keep expand() simple. */
-function requireText(path: string): string {
-  return readFileSync(path, 'utf8');
 }
