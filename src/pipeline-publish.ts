@@ -4,6 +4,7 @@ import type { Event } from './events.ts';
 import { openPublishStores, publishConfig, type PublishStores } from './publish-config.ts';
 import type { PublishedDb } from './published-db.ts';
 import { publishEmitter } from './publish-result.ts';
+import { storeUrl } from './publish-layout.ts';
 import { parseVariables } from './variables.ts';
 import { VARIABLES } from '../tasks/index.ts';
 
@@ -45,7 +46,7 @@ export async function pipelinePublishing(argv: Argv, goals: string[] | 'default'
         const { stageAndRecord } = await import('./stage.ts');
         const staged = await stageAndRecord({ cacheDir: dir, runId, release: stores.release, emit });
         if (staged.ok) {
-          emit('staged', `review the diagnostics at ${stores.release.location.replace(/\/$/, '')}/${staged.value.diagnosticsPath.replace(/^\//, '')}, then: ./build.ts promote RUN_ID=${runId}`);
+          emit('staged', `review the diagnostics at ${storeUrl(stores.release.location, staged.value.diagnosticsPath)}, then: ./build.ts promote RUN_ID=${runId}`);
         } else {
           emit('failed', `publishing FAILED (${staged.failure.reason}): ${staged.failure.message}; the run is completed but not staged: retry with ./build.ts stage RUN_ID=${runId}`, { reason: staged.failure.reason });
           code = 1;

@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { diagnosticsPrefix, diagnosticsRunFiles, isAreaFile, MANIFEST_NAME, stagedRunFiles, stagingPrefix } from './publish-layout.ts';
+import { diagnosticsPrefix, diagnosticsRunFiles, isAreaFile, MANIFEST_NAME, stagedRunFiles, stagingPrefix, storeUrl } from './publish-layout.ts';
 import { formatBytes, fromStore, progressReporter, publishFail, type PublishEmit, type PublishResult } from './publish-result.ts';
 import { readMeta, runDir, type RunMeta } from './run.ts';
 import { updateRunPublish, type StagingRecord } from './run-publish.ts';
@@ -58,7 +58,7 @@ export async function stageRun(input: StageInput): Promise<PublishResult<Staging
     }));
     const diag = await release.putFiles(diagnostics, { message: `Diagnostics of run ${meta.runId}`, mode: 'append-only' });
     if (!diag.ok) return { ok: false, failure: fromStore(diag.failure, `diagnostics of run ${meta.runId} to ${release.location}`) };
-    emit('diagnostics', `diagnostics: ${describeWrite(diag.value)} -> ${release.location} ${diagnosticsPrefix(meta.runId)}`, { path: diagnosticsPrefix(meta.runId), ...counts(diag.value) });
+    emit('diagnostics', `diagnostics: ${describeWrite(diag.value)} -> ${storeUrl(release.location, diagnosticsPrefix(meta.runId))}`, { path: diagnosticsPrefix(meta.runId), ...counts(diag.value) });
 
     const bytes = manifestBytes(manifest);
     const manifestFile = join(scratch, MANIFEST_NAME);
@@ -71,7 +71,7 @@ export async function stageRun(input: StageInput): Promise<PublishResult<Staging
       onProgress: progressReporter(emit),
     });
     if (!staged.ok) return { ok: false, failure: fromStore(staged.failure, `staging of run ${meta.runId} to ${release.location}`) };
-    emit('staging', `staging: ${describeWrite(staged.value)} -> ${release.location} ${prefix} (manifest: ${describeTotals(manifest.totals)})`, {
+    emit('staging', `staging: ${describeWrite(staged.value)} -> ${storeUrl(release.location, prefix)} (manifest: ${describeTotals(manifest.totals)})`, {
       path: prefix,
       totals: manifest.totals,
       ...counts(staged.value),
