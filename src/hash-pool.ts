@@ -6,42 +6,39 @@ import type { Digest } from './hash.ts';
  * A pool of worker threads that hash large files, one file per worker at a time, so several
  * artifacts hash on all cores while the main thread keeps scheduling. Workers start on first use
  * (a no-op build, which only stats files, never starts one) and are unref'd while idle, so they
- * never keep the process alive. Each worker streams its file through two reused 8 MiB buffers,
- * reading the next chunk while it hashes the current one: memory stays flat for any file size.
+ * never keep the process alive. Each worker reads its file synchronously through one reused 1 MiB
+ * buffer and hashes each chunk: memory stays flat for any file size. The buffer fits in L2 (4 MiB
+ * per core here), so the copy from the page cache and the hash both stay in cache and one worker
+ * uses one core; the addon hashes cached data at ~35 GB/s, memory-resident data at 7-17. An 8 MiB
+ * double-buffered async stream, as the main thread uses for a single file, needs ~1.5 cores.
  *
  * The worker's code is inline (`eval`), because the CLI ships as one bundled file; the native
  * addon's path is passed in, resolved by the main thread.
  */
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
-const { open } = require('node:fs/promises');
+const { openSync, readSync, closeSync } = require('node:fs');
 const { XXHash128 } = require(workerData.addonPath);
 const SIZE = workerData.bufferSize;
 const SEED = Buffer.alloc(8);
-let a = Buffer.allocUnsafe(SIZE);
-let b = Buffer.allocUnsafe(SIZE);
-async function digest(path) {
-  const handle = await open(path, 'r');
+const buffer = Buffer.allocUnsafe(SIZE);
+function digest(path) {
+  const fd = openSync(path, 'r');
   try {
     const h = new XXHash128(SEED);
-    let cur = a, nxt = b, size = 0;
-    let got = (await handle.read(cur, 0, SIZE, null)).bytesRead;
-    while (got > 0) {
+    let size = 0, got;
+    while ((got = readSync(fd, buffer, 0, SIZE, null)) > 0) {
       size += got;
-      if (got < SIZE) { h.update(cur.subarray(0, got)); break; }
-      const reading = handle.read(nxt, 0, SIZE, null);
-      h.update(cur);
-      got = (await reading).bytesRead;
-      const t = cur; cur = nxt; nxt = t;
+      h.update(got === SIZE ? buffer : buffer.subarray(0, got));
     }
     return { digest: h.digest().toString('hex'), size };
   } finally {
-    await handle.close();
+    closeSync(fd);
   }
 }
 parentPort.on('message', async ({ id, path }) => {
   try {
-    parentPort.postMessage({ id, ...(await digest(path)) });
+    parentPort.postMessage({ id, ...digest(path) });
   } catch (error) {
     parentPort.postMessage({ id, error: error && error.message ? error.message : String(error), code: error && error.code });
   }
@@ -75,7 +72,7 @@ export class HashPool {
     this.addonPath = options.addonPath;
     // The main thread streams one file itself: cores - 1 workers keep every core busy.
     this.size = Math.max(1, options.size ?? defaultWorkers());
-    this.bufferSize = options.bufferSize ?? 8 * 1024 * 1024;
+    this.bufferSize = options.bufferSize ?? 1024 * 1024;
   }
 
   digest(path: string): Promise<{ digest: Digest; size: number }> {
@@ -130,13 +127,15 @@ export class HashPool {
 }
 
 /**
- * Workers the process-wide pool may start. One overlapped stream already keeps ~2 cores busy
- * (reading on the thread pool, hashing on its own thread), so a worker pays off only beyond that:
- * none on 2 cores, where 16 files of 128 MiB hashed at 4.80 GB/s with a worker against 5.17 GB/s
- * without (bench/RESULTS.md); one on 4 cores; at most 4.
+ * Workers the process-wide pool may start: one per core (at most 4), none on one core. The main
+ * thread streams the first of several large files and the workers take the rest, each keeping one
+ * core busy. On 2 cores, 16 files of 128 MiB: 7.0-7.6 GB/s with 1.9 cores busy, against 5.0-5.9
+ * GB/s and 1.4 cores for the main thread's stream alone, and 4.1-5.6 GB/s with a single worker
+ * (files queued for it wait even when the main thread is free). bench/PROFILE.md has the runs.
  */
 export function defaultWorkers(): number {
-  return Math.max(0, Math.min(Math.floor(availableParallelism() / 2) - 1, 4));
+  const cores = availableParallelism();
+  return cores < 2 ? 0 : Math.min(cores, 4);
 }
 
 let shared: HashPool | undefined;

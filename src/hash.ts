@@ -17,7 +17,7 @@ import { defaultWorkers, hashPool } from './hash-pool.ts';
  * - two buffers in flight: the next chunk is read (libuv thread pool) while this one is hashed,
  *   so reading and hashing overlap instead of adding up;
  * - while the main thread streams one large file, further files of POOL_MIN_BYTES and more go to a
- *   pool of worker threads (hash-pool.ts, cores - 1 workers), so many large artifacts hash on every
+ *   pool of worker threads (hash-pool.ts, one per core), so many large artifacts hash on every
  *   core; a single file never pays a worker's start-up.
  */
 export type Digest = string & { readonly __brand: 'Digest' };
@@ -65,7 +65,7 @@ const freeBuffers: Buffer[] = [];
 
 /**
  * The main thread streams one large file at a time (its two buffers); a second concurrent large
- * file goes to a worker, or waits its turn when there is none (BUILD_HASH_WORKERS=0, or 2 cores:
+ * file goes to a worker, or waits its turn when there is none (BUILD_HASH_WORKERS=0, or one core:
  * see defaultWorkers), so memory stays at a few buffers however many files a build hashes at once.
  */
 let inlineBusy = false;
