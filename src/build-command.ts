@@ -1,4 +1,3 @@
-import { join } from 'node:path';
 import type { Argv } from './argv.ts';
 import { Cache } from './cache.ts';
 import { baseActionEnv } from './config.ts';
@@ -7,10 +6,10 @@ import { LocalExecutor } from './executors/local.ts';
 import type { Executor } from './executors/executor.ts';
 import type { Logger } from './logger.ts';
 import { pipelinePublishing } from './pipeline-publish.ts';
-import { lazyRunTree, prepare, type Prepared } from './prepare.ts';
+import { lazyRunTree, prepare, schedulerInputs, type Prepared } from './prepare.ts';
 import { RunRecorder } from './recorder.ts';
 import { applyReplay, findReplay, recordedInputsKey } from './replay.ts';
-import { allocateRun, runDir, type RunId } from './run.ts';
+import { allocateRun, runDir, startingMeta, type RunId } from './run.ts';
 import { Scheduler } from './scheduler.ts';
 import type { ExecutorKind, Target } from './target.ts';
 
@@ -50,9 +49,8 @@ export async function buildCommand(o: BuildOptions): Promise<number> {
 
   if (o.argv.flags.dryRun) {
     const scheduler = new Scheduler({
-      graph: p.graph, goals: p.goals, vars: p.vars, cache, memo: p.memo,
-      sourceRoot: join(p.tree, p.layout.projectDir),
-      executors: {}, executorFor: executorChoice(p), baseEnv: {}, cacheDir: p.cacheDir,
+      ...schedulerInputs(p, cache),
+      executors: {}, executorFor: executorChoice(p), baseEnv: {},
       jobs: o.argv.flags.jobs, keepGoing: true, emit, signal: o.signal, record: () => undefined,
       showCommands: true,
     });
@@ -62,11 +60,7 @@ export async function buildCommand(o: BuildOptions): Promise<number> {
   }
 
   const { runId, dir } = o.runId ? { runId: o.runId, dir: runDir(p.cacheDir, o.runId) } : await allocateRun(p.cacheDir, p.version, p.sha, new Date());
-  const recorder = new RunRecorder(dir, {
-    runId, status: 'running', version: p.version, sha: p.sha, branch: p.branch, repo: p.repo, dirty: p.dirty,
-    goals: p.goals, variables: { ...p.vars }, pid: process.pid, startedAt: new Date(started).toISOString(),
-    counts: { built: 0, cached: 0, failed: 0, skipped: 0 }, targets: {},
-  });
+  const recorder = new RunRecorder(dir, startingMeta(p, runId, process.pid, new Date(started)));
   await recorder.flush();
   emit({ event: 'run-start', runId, sha: p.sha, branch: p.branch, dirty: p.dirty, goals: p.goals, total: p.graph.select(p.goals).names.length });
 
@@ -80,10 +74,9 @@ export async function buildCommand(o: BuildOptions): Promise<number> {
       report = await applyReplay(replay, cache, dir, emit, recorder.record);
     } else {
       const scheduler = new Scheduler({
-        graph: p.graph, goals: p.goals, vars: p.vars, cache, memo: p.memo,
-        sourceRoot: join(p.tree, p.layout.projectDir),
+        ...schedulerInputs(p, cache),
         workspace: { runDir: dir, ensureCwd: lazyRunTree(p, dir) },
-        executors: await executors(p), executorFor: executorChoice(p), baseEnv: baseActionEnv(), cacheDir: p.cacheDir,
+        executors: await executors(p), executorFor: executorChoice(p), baseEnv: baseActionEnv(),
         jobs: o.argv.flags.jobs, keepGoing: o.argv.flags.keepGoing, emit, signal: o.signal, record: recorder.record,
       });
       report = await scheduler.run();

@@ -154,13 +154,20 @@ export class Cache {
    * missing or no longer matches its digest; the caller treats that as a miss.
    */
   async restore(result: ActionEntry, runDir: string): Promise<string | null> {
+    const problem = await this.verify(result);
+    if (problem) return problem;
+    for (const [path, record] of Object.entries(result.outputs)) {
+      if (!record.remote) await this.placeBlob(record.digest as Digest, join(runDir, path));
+    }
+    return null;
+  }
+
+  /** null when every local output's blob is intact, else what is wrong (a bad blob is removed). */
+  async verify(result: ActionEntry): Promise<string | null> {
     for (const [path, record] of Object.entries(result.outputs)) {
       if (record.remote) continue;
       const problem = await this.verifyBlob(record.digest as Digest);
       if (problem) return `${result.target}: output ${path} ${problem}; rebuilding`;
-    }
-    for (const [path, record] of Object.entries(result.outputs)) {
-      if (!record.remote) await this.placeBlob(record.digest as Digest, join(runDir, path));
     }
     return null;
   }

@@ -78,10 +78,10 @@ export async function main(args: string[]): Promise<number> {
   try {
     if (first === undefined) throw new UsageError('no-command', 'nothing to do; run ./build.ts pipeline, or ./build.ts --help');
     if (!COMMANDS.has(first)) {
-      if (argv.flags.detach) return await (await import('./detach.ts')).detach(args);
+      const goals = first === 'pipeline' ? (rest.length ? rest : 'default') : argv.words;
+      if (argv.flags.detach) return await (await import('./detach.ts')).detach(args, argv, goals);
       const { buildCommand } = await import('./build-command.ts');
       const runId = process.env.BUILD_RUN_ID;
-      const goals = first === 'pipeline' ? (rest.length ? rest : 'default') : argv.words;
       const code = await buildCommand({ argv, goals, logger, signal: controller.signal, ...(runId ? { runId: (await import('./run.ts')).checkRunId(runId) } : {}) });
       saveCodeCache();
       return code;

@@ -1,19 +1,17 @@
 import { spawn } from 'node:child_process';
 import { mkdir, open } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parseArgv } from './argv.ts';
+import type { Argv } from './argv.ts';
 import { prepare } from './prepare.ts';
-import { allocateRun, writeMeta } from './run.ts';
+import { allocateRun, startingMeta, writeMeta } from './run.ts';
 
 /**
  * `--detach`: validates and pins the SHA here (so bad input still fails in the foreground with
  * exit 2), allocates the run, then re-executes the CLI in the background on that run and SHA,
- * with its plain output in the run's run.log. Prints the run id and returns at once.
+ * with its plain output in the run's run.log. Prints the run id and returns at once. `args` are
+ * the raw arguments (re-executed without `--detach`), `argv` and `goals` as the CLI parsed them.
  */
-export async function detach(args: string[]): Promise<number> {
-  const argv = parseArgv(args, 2);
-  const [first, ...rest] = argv.words;
-  const goals = first === 'pipeline' ? (rest.length ? rest : 'default') : argv.words;
+export async function detach(args: string[], argv: Argv, goals: string[] | 'default'): Promise<number> {
   const p = await prepare(argv, goals);
   const { runId, dir } = await allocateRun(p.cacheDir, p.version, p.sha, new Date());
   await mkdir(dir, { recursive: true });
@@ -27,11 +25,7 @@ export async function detach(args: string[]): Promise<number> {
   await log.close();
   // `status` and `logs -f` can see the run at once; the child (whose pid this records) takes over
   // meta.json as soon as it starts building.
-  await writeMeta(dir, {
-    runId, status: 'running', version: p.version, sha: p.sha, branch: p.branch, repo: p.repo, dirty: p.dirty,
-    goals: p.goals, variables: { ...p.vars }, pid: child.pid ?? process.pid, startedAt: new Date().toISOString(),
-    counts: { built: 0, cached: 0, failed: 0, skipped: 0 }, targets: {},
-  });
+  await writeMeta(dir, startingMeta(p, runId, child.pid ?? process.pid, new Date()));
   process.stdout.write(argv.flags.json ? `${JSON.stringify({ event: 'detached', runId, pid: child.pid })}\n` : `${runId}\n`);
   return 0;
 }

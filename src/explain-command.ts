@@ -1,9 +1,8 @@
-import { join } from 'node:path';
 import type { Argv } from './argv.ts';
 import { Cache } from './cache.ts';
 import { UsageError } from './errors.ts';
 import { diffFingerprints, type Fingerprint } from './fingerprint.ts';
-import { prepare } from './prepare.ts';
+import { prepare, schedulerInputs } from './prepare.ts';
 import { Scheduler } from './scheduler.ts';
 import type { Target } from './target.ts';
 
@@ -20,9 +19,9 @@ export async function explainCommand(words: string[], argv: Argv): Promise<numbe
   const fingerprints = new Map<string, { target: Target; fp: Fingerprint }>();
   const stale: string[] = [];
   const scheduler = new Scheduler({
-    graph: p.graph, goals: [name], vars: p.vars, cache, memo: p.memo,
-    sourceRoot: join(p.tree, p.layout.projectDir),
-    executors: {}, executorFor: () => 'local', baseEnv: {}, cacheDir: p.cacheDir,
+    ...schedulerInputs(p, cache),
+    goals: [name],
+    executors: {}, executorFor: () => 'local', baseEnv: {},
     jobs: 1, keepGoing: true, signal: new AbortController().signal, record: () => undefined,
     emit: (e) => {
       if (e.event === 'plan' && e.action === 'run') stale.push(e.target);

@@ -30,7 +30,7 @@ function line(e: Event): string | null {
     case 'publish':
       return e.message;
     case 'summary':
-      return `${e.status}: ${e.built} built, ${e.cached} cached, ${e.failed} failed, ${e.skipped} skipped in ${(e.durationMs / 1000).toFixed(2)}s  (run ${e.runId}${e.replayedFrom ? `; nothing changed since run ${e.replayedFrom}` : ''})`;
+      return `${e.status}: ${e.built} built, ${e.cached} cached, ${e.failed} failed, ${e.skipped} skipped in ${(e.durationMs / 1000).toFixed(2)}s${e.replayedFrom ? `; nothing changed since run ${e.replayedFrom}` : ''}  (run ${e.runId})`;
     case 'target-start':
       return null;
   }

@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { detectLayout, makePipeline as makeExamplePipeline, VARIABLES, type Layout, type Profile } from '../tasks/index.ts';
 import type { Argv } from './argv.ts';
+import type { Cache } from './cache.ts';
 import { cacheDir, projectRoot, projectVersion } from './config.ts';
 import { DigestMemo } from './digest-memo.ts';
 import { UsageError } from './errors.ts';
@@ -105,6 +106,11 @@ export async function prepare(argv: Argv, goals: string[] | 'default'): Promise<
     version: vars.VERSION ?? projectVersion(join(tree, layout.projectDir)),
     memo,
   };
+}
+
+/** The scheduler options that follow from a prepared build (shared by build, dry run and explain). */
+export function schedulerInputs(p: Prepared, cache: Cache) {
+  return { graph: p.graph, goals: p.goals, vars: p.vars, cache, memo: p.memo, sourceRoot: join(p.tree, p.layout.projectDir), cacheDir: p.cacheDir };
 }
 
 /** The value of a settled promise, or its error thrown (usage errors first reach the CLI). */

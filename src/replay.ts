@@ -38,6 +38,9 @@ export interface BuildInputs {
   vars: Vars;
 }
 
+/** A fan-out and the children it expanded to. */
+type Expansion = { name: string; children: Target[]; childPrefix: string };
+
 /** One step of a replay, in the recorded run's order: a fan-out's expansion, or a target restored. */
 type Step = { fanout: string; children: number; childPrefix: string } | { target: Target; outcome: TargetOutcome & { key: string; outputs: Record<string, OutputRecord> } };
 
@@ -51,10 +54,10 @@ export interface Replay {
  * The targets a completed run built for `inputs`, fan-outs expanded from the run's recorded
  * outputs; null when the record cannot say (an output missing from it or from the store).
  */
-function selectedTargets(inputs: BuildInputs, meta: RunMeta, cache: Cache): { targets: Target[]; fanouts: { name: string; children: Target[]; childPrefix: string }[] } | null {
+function selectedTargets(inputs: BuildInputs, meta: RunMeta, cache: Cache): { targets: Target[]; fanouts: Expansion[] } | null {
   const { names, onlyChildren } = inputs.graph.select(inputs.goals);
   const targets: Target[] = [];
-  const fanouts: { name: string; children: Target[]; childPrefix: string }[] = [];
+  const fanouts: Expansion[] = [];
   const groups = new Map<string, Record<string, OutputRecord>>();
   const outputsOf = (dep: string) => meta.targets[dep]?.outputs ?? groups.get(dep);
   for (const name of names) {
@@ -110,7 +113,7 @@ export async function findReplay(inputs: BuildInputs, cache: Cache, exclude?: st
   if (Object.keys(meta.targets).length !== selected.targets.length) return null;
 
   const byName = new Map(selected.targets.map((t) => [t.name, t]));
-  const fanoutOf = new Map<string, (typeof selected.fanouts)[number]>();
+  const fanoutOf = new Map<string, Expansion>();
   for (const f of selected.fanouts) for (const child of f.children) fanoutOf.set(child.name, f);
   const steps: Step[] = [];
   const expanded = new Set<string>();

@@ -75,6 +75,26 @@ export const runMetaSchema = z.object({
 });
 export type RunMeta = z.infer<typeof runMetaSchema>;
 
+/** What a run pinned and was asked for, as prepare() resolved it. */
+export interface RunRequest {
+  version: string;
+  sha: string;
+  branch: string;
+  repo: string;
+  dirty: boolean;
+  goals: string[];
+  vars: Readonly<Record<string, string>>;
+}
+
+/** A run's meta.json before its first target (the build itself, or `--detach` on its behalf). */
+export function startingMeta(request: RunRequest, runId: string, pid: number, startedAt: Date): RunMeta {
+  const { version, sha, branch, repo, dirty, goals, vars } = request;
+  return {
+    runId, status: 'running', version, sha, branch, repo, dirty, goals, variables: { ...vars }, pid,
+    startedAt: startedAt.toISOString(), counts: { built: 0, cached: 0, failed: 0, skipped: 0 }, targets: {},
+  };
+}
+
 export function runDir(cacheDir: string, runId: string): string {
   return join(cacheDir, 'runs', runId);
 }

@@ -222,12 +222,17 @@ export class Scheduler {
     const node = this.o.graph.nodes.get(name);
     if (node?.kind === 'fanout') return null;
     const target = node?.kind === 'target' ? node.target : this.targetsByName.get(name);
-    const kind = target && !target.environment ? this.o.executorFor(target) : 'local';
+    const kind = target ? this.executorKind(target) : 'local';
     // Batchable local actions take no slot while they gather: their batches are sized by -j.
     if (target?.batch && kind === 'local') return null;
     const executor = this.o.executors[kind];
     if (kind !== 'local' && executor?.concurrency) return { name: kind, size: executor.concurrency };
     return { name: 'local', size: this.o.jobs };
+  }
+
+  /** Where a target's action runs; the pipeline's Python environment is always built here (cache/envs). */
+  private executorKind(target: Target): ExecutorKind {
+    return target.environment ? 'local' : this.o.executorFor(target);
   }
 
   private stopping(): boolean {
@@ -315,7 +320,7 @@ export class Scheduler {
   }
 
   private async buildTarget(target: Target): Promise<void> {
-    const group = target.batch && this.o.workspace && this.o.executorFor(target) === 'local' ? target.batch.group : null;
+    const group = target.batch && this.o.workspace && this.executorKind(target) === 'local' ? target.batch.group : null;
     if (group) this.batcher.enter(group);
     try {
       await this.buildTargetInner(target);
@@ -376,10 +381,8 @@ export class Scheduler {
         this.o.emit({ event: 'warning', message: problem });
         return false;
       }
-    } else {
-      for (const record of Object.values(found.result.outputs)) {
-        if (!record.remote && (await this.o.cache.verifyBlob(record.digest as Digest))) return false;
-      }
+    } else if (await this.o.cache.verify(found.result)) {
+      return false;
     }
     this.finishDone(target, key, found.result.outputs, 'cached', undefined, found.result);
     return true;
@@ -395,7 +398,7 @@ export class Scheduler {
   }
 
   private async execute(target: Target, fp: Fingerprint, key: ActionKey): Promise<void> {
-    const kind = target.environment ? 'local' : this.o.executorFor(target);
+    const kind = this.executorKind(target);
     const executor = this.o.executors[kind];
     if (!executor) return this.finishFailed(target, 'no-executor', `${target.name}: executor ${kind} is not configured`);
     if (executor.kind === 'local') {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Event } from '../src/events.ts';
-import { jsonLogger, ttyLogger } from '../src/logger.ts';
+import { jsonLogger, plainLogger, ttyLogger } from '../src/logger.ts';
 
 /** A terminal stand-in that records what was written (the views are pure functions of events). */
 function terminal(): NodeJS.WriteStream & { text: () => string } {
@@ -33,6 +33,12 @@ describe('loggers', () => {
     expect(text).toMatch(/failed\s+h5:states\/AK\n\s+worker exited with 1/);
     expect(text).toContain('areas: 1 built, 1 cached, 1 failed');
     expect(text).toMatch(/failed: 2 built, 2 cached, 1 failed, 0 skipped in 1\.20s/);
+  });
+
+  it('a replayed run names the run it replayed, and its summary line still ends with its own run id', () => {
+    const out = terminal();
+    plainLogger(out).emit({ event: 'summary', runId: 'new', status: 'completed', built: 0, cached: 5, failed: 0, skipped: 0, durationMs: 120, filesHashed: 0, bytesHashed: 0, replayedFrom: 'old' });
+    expect(out.text()).toBe('completed: 0 built, 5 cached, 0 failed, 0 skipped in 0.12s; nothing changed since run old  (run new)\n');
   });
 
   it('--json writes one JSON object per event and nothing else', () => {

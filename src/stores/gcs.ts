@@ -26,6 +26,7 @@ import { pipeline } from 'node:stream/promises';
 import { z } from 'zod';
 import {
   asStoreVersion,
+  byPath,
   checkBatchPaths,
   checkStorePath,
   checkStorePrefix,
@@ -126,7 +127,7 @@ export class GcsStore implements Store {
       this.#guard(async (bucket) => {
         const [files] = await bucket.getFiles({ prefix, autoPaginate: true });
         const entries = files.map((file) => toEntry(ObjectMetadataSchema.parse(file.metadata)));
-        return storeOk(entries.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)));
+        return storeOk(entries.sort(byPath));
       }),
     );
   }

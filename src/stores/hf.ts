@@ -29,6 +29,7 @@ import { rm } from 'node:fs/promises';
 import { z } from 'zod';
 import {
   asStoreVersion,
+  byPath,
   checkBatchPaths,
   checkStorePath,
   checkStorePrefix,
@@ -151,7 +152,7 @@ export class HfStore implements Store {
           if (isHttpish(error) && error.statusCode === 404) return storeOk([]); // the folder does not exist
           throw error;
         }
-        return storeOk(entries.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)));
+        return storeOk(entries.sort(byPath));
       }),
     );
   }

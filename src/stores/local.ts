@@ -26,6 +26,7 @@ import { exists } from '../fs-atomic.ts';
 import { isAlive } from '../lock.ts';
 import {
   asStoreVersion,
+  byPath,
   checkBatchPaths,
   checkStorePath,
   checkStorePrefix,
@@ -124,7 +125,7 @@ export class LocalStore implements Store {
       const current = sidecar.value.current;
       if (current) entries.push(toEntry(path, current));
     }
-    return storeOk(entries.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)));
+    return storeOk(entries.sort(byPath));
   }
 
   async stat(path: string): Promise<StoreResult<StoreEntry | null>> {
@@ -433,8 +434,8 @@ const toEntry = (path: string, revision: Revision): StoreEntry => ({
 
 /** Reorders per-file outcomes to the caller's order. */
 function orderLike(planned: Planned[], outcomes: FileWrite[]): FileWrite[] {
-  const byPath = new Map(outcomes.map((o) => [o.path, o]));
-  return planned.map((p) => byPath.get(p.path) as FileWrite);
+  const outcomeByPath = new Map(outcomes.map((o) => [o.path, o]));
+  return planned.map((p) => outcomeByPath.get(p.path) as FileWrite);
 }
 
 /** Copies `from` to `to` via a temp file + rename, hashing the bytes as they are written. */

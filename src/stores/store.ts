@@ -34,6 +34,9 @@ export const asStoreVersion = (value: string): StoreVersion => value as StoreVer
 /** Hex sha256 of a file's bytes; the identity used to skip uploads and to verify downloads. */
 export type Sha256Hex = string & { readonly __brand: 'Sha256Hex' };
 
+/** Orders entries by path, bytewise (as every store lists them, whatever the backend's order). */
+export const byPath = (a: { path: string }, b: { path: string }): number => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0);
+
 /** One file as a store lists it. Crosses the network/disk boundary, hence the schema below. */
 export interface StoreEntry {
   /** Relative POSIX path inside the store, e.g. `staging/RUN/national/US.h5`. */
