@@ -1,5 +1,5 @@
 import { statSync } from 'node:fs';
-import { JSONFile } from 'lowdb/node';
+import { DataFile } from 'lowdb/node';
 import type { Stats } from 'node:fs';
 import { digestFile, type Digest } from './hash.ts';
 
@@ -17,11 +17,15 @@ export class DigestMemo {
   /** How many files were actually read (for `--json` summaries and the closing figures). */
   filesRead = 0;
   bytesRead = 0;
-  /** lowdb's adapter writes through a temporary file and a rename, so a crash never tears it. */
-  private readonly adapter: JSONFile<unknown>;
+  /**
+   * lowdb's adapter writes through a temporary file and a rename, so a crash never tears it.
+   * Compact JSON: the memo holds an entry per source and blob (~1,500 for the example), and a
+   * build that links or writes anything saves it again.
+   */
+  private readonly adapter: DataFile<unknown>;
 
   constructor(file: string) {
-    this.adapter = new JSONFile<unknown>(file);
+    this.adapter = new DataFile<unknown>(file, { parse: JSON.parse, stringify: (data) => JSON.stringify(data) });
   }
 
   async load(): Promise<void> {

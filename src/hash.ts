@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { defaultWorkers, hashPool } from './hash-pool.ts';
 
 /**
  * Digests are XXH3-128 (hex, 32 chars, identical to `xxhsum -H2`) from the native `xxhash-addon`.
@@ -83,7 +82,11 @@ export async function digestFile(path: string, size?: number): Promise<{ digest:
     return { digest: digestBytes(data), size: data.length };
   }
   if (bytes < BUFFER_SIZE) return withHandle(path, digestHandle);
-  if (inlineBusy && bytes >= POOL_MIN_BYTES && process.env.BUILD_HASH_WORKERS !== '0' && defaultWorkers() > 0) return hashPool(addonPath()).digest(path);
+  if (inlineBusy && bytes >= POOL_MIN_BYTES && process.env.BUILD_HASH_WORKERS !== '0') {
+    // Loaded on first use: worker_threads and its internals cost every start a few milliseconds.
+    const { defaultWorkers, hashPool } = await import('./hash-pool.ts');
+    if (defaultWorkers() > 0) return hashPool(addonPath()).digest(path);
+  }
   while (inlineBusy) await new Promise<void>((resolve) => inlineWaiters.push(resolve));
   inlineBusy = true;
   try {
