@@ -248,12 +248,13 @@ export async function main(argv: string[], root: string): Promise<void> {
   };
   if (o.merge && existsSync(join(o.out, 'results.json'))) {
     const old = JSON.parse(await readFile(join(o.out, 'results.json'), 'utf8')) as Results;
-    for (const [name, w] of Object.entries(old.workloads)) {
-      if (results.workloads[name]) continue;
-      results.workloads[name] = w;
-      results.builds.push(...old.builds.filter((b) => b.workload === name));
-      if (old.outputsAgree[name]) results.outputsAgree[name] = old.outputsAgree[name];
-    }
+    // Per scenario: `--only noop` keeps the earlier cold, leaf, root and area results of the same workload.
+    const measured = new Set(results.builds.map((b) => `${b.workload} ${b.id}`));
+    results.builds.push(...old.builds.filter((b) => !measured.has(`${b.workload} ${b.id}`)));
+    for (const [name, w] of Object.entries(old.workloads)) results.workloads[name] ??= w;
+    for (const [name, agree] of Object.entries(old.outputsAgree)) results.outputsAgree[name] ??= agree;
+    const order = Object.keys(results.workloads);
+    results.builds.sort((a, b) => order.indexOf(a.workload) - order.indexOf(b.workload) || a.number - b.number);
     if (!results.hashing.length) results.hashing = old.hashing;
     results.options = { ...results.options, mergedWith: old.date };
   }
