@@ -1,23 +1,15 @@
-import { chmodSync, copyFileSync, existsSync, linkSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, unlinkSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, linkSync, readFileSync, renameSync, rmSync, statSync, unlinkSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
 import type { DigestMemo } from './digest-memo.ts';
-import { writeFileAtomicSync } from './fs-atomic.ts';
+import { mkdirOnce, writeFileAtomicSync } from './fs-atomic.ts';
 import { fingerprintSchema, type ActionKey, type Fingerprint } from './fingerprint.ts';
 import type { Digest } from './hash.ts';
 import { listRunIds, readMeta } from './run.ts';
 import { outputRecordSchema, type OutputRecord } from './output-record.ts';
 
 export { outputRecordSchema, type OutputRecord } from './output-record.ts';
-
-/**
- * The local content-addressed cache: `actions/<key>.json` (ActionKey -> ActionResult) over
- * `cas/<aa>/<digest>` blobs. An entry is committed by writing its action result last, so an
- * interrupted save is a miss, never a corrupt hit. Blobs are read-only and are linked into runs;
- * every restore verifies the blob against its digest (through the stat memo), so a blob that was
- * modified anyway is detected, dropped, and rebuilt.
- */
 
 /**
  * An entry file holds two lines: this entry, then its fingerprint. A no-op build looks up every
@@ -44,6 +36,13 @@ export type Lookup =
   | { kind: 'miss' }
   | { kind: 'corrupt'; message: string };
 
+/**
+ * The local content-addressed cache: `actions/<key>.json` (ActionKey -> ActionResult) over
+ * `cas/<aa>/<digest>` blobs. An entry is committed by writing its action result last, so an
+ * interrupted save is a miss, never a corrupt hit. Blobs are read-only and are linked into runs;
+ * every restore verifies the blob against its digest (through the stat memo), so a blob that was
+ * modified anyway is detected, dropped, and rebuilt.
+ */
 export class Cache {
   readonly dir: string;
   private readonly memo: DigestMemo;
@@ -60,7 +59,6 @@ export class Cache {
   private actionPath(key: string): string {
     return join(this.dir, 'actions', key.slice(0, 2), `${key}.json`);
   }
-
 
   async lookup(key: ActionKey): Promise<Lookup> {
     let text: string;
@@ -126,7 +124,7 @@ export class Cache {
     const { digest: d, size } = await this.memo.digest(file);
     const blob = this.blobPath(d);
     if (!existsSync(blob)) {
-      this.ensureShard(dirname(blob));
+      mkdirOnce(dirname(blob), this.madeDirs);
       // The finished output becomes the blob by a hard link, which is atomic and creates no
       // inode; across filesystems, a copy under a temporary name is renamed into place.
       chmodSync(file, 0o444);
@@ -178,7 +176,7 @@ export class Cache {
    */
   async placeBlob(d: Digest, dest: string): Promise<void> {
     const blob = this.blobPath(d);
-    await placeFile(blob, dest, this.runDirs);
+    await placeFile(blob, dest, this.madeDirs);
     this.adopt(d);
   }
 
@@ -218,11 +216,11 @@ export class Cache {
     } catch {
       return 'is missing from the cache';
     }
-    const actual = { digest: this.memo.known(blob, st) ?? (await this.memo.digest(blob, st)).digest };
-    if (actual.digest !== d) {
+    const actual = this.memo.known(blob, st) ?? (await this.memo.digest(blob, st)).digest;
+    if (actual !== d) {
       await rm(blob, { force: true });
       this.memo.forget(blob);
-      return `is corrupt in the cache (digest ${actual.digest.slice(0, 8)}, expected ${d.slice(0, 8)})`;
+      return `is corrupt in the cache (digest ${actual.slice(0, 8)}, expected ${d.slice(0, 8)})`;
     }
     return null;
   }
@@ -230,48 +228,33 @@ export class Cache {
   /** Commits an entry with its fingerprint, atomically: the entry file is the commit marker. */
   commit(result: ActionResult): void {
     const { fingerprint, ...entry } = result;
-    this.ensureShard(dirname(this.actionPath(result.key)));
+    mkdirOnce(dirname(this.actionPath(result.key)), this.madeDirs);
     writeFileAtomicSync(this.actionPath(result.key), `${JSON.stringify(entry)}\n${JSON.stringify(fingerprint)}\n`);
   }
 
-  /** Run directories this process created while restoring (a no-op places ~500 files in a few). */
-  private readonly runDirs = new Set<string>();
-
-  /** Shard directories known to exist (256 of each kind; every commit needs one). */
-  private readonly shards = new Set<string>();
-
-  private ensureShard(dir: string): void {
-    if (this.shards.has(dir)) return;
-    mkdirSync(dir, { recursive: true });
-    this.shards.add(dir);
-  }
-
+  /** Directories this cache made: store shards (256 of each kind) and run directories it restored into. */
+  private readonly madeDirs = new Set<string>();
 }
 
 /** Puts a blob at `dest` as a hard link (no copy, no shared writable file: blobs are 0444). */
-export async function placeFile(blob: string, dest: string, made?: Set<string>): Promise<void> {
+async function placeFile(blob: string, dest: string, made: Set<string>): Promise<void> {
   // Synchronous calls: three tiny metadata operations, done for every output of a no-op build.
   // Link first: in a fresh run directory the destination never exists, and a failed unlink of an
   // absent file costs an exception per output.
-  const dir = dirname(dest);
-  if (!made?.has(dir)) {
-    mkdirSync(dir, { recursive: true });
-    made?.add(dir);
-  }
+  mkdirOnce(dirname(dest), made);
   try {
     linkSync(blob, dest);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'EEXIST') {
       unlinkSync(dest);
-      return placeFile(blob, dest);
+      return placeFile(blob, dest, made);
     }
     if (code !== 'EXDEV') throw error;
     rmSync(dest, { force: true });
     copyFileSync(blob, dest);
   }
 }
-
 
 /** The entry on an entry file's first line, validated. */
 export function parseEntry(text: string): ActionEntry {

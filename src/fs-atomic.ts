@@ -1,5 +1,5 @@
 /** Small filesystem helpers: atomic writes (temporary name, then rename) and existence checks. */
-import { renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
@@ -27,6 +27,16 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array): 
     await rm(tmp, { force: true });
     throw error;
   }
+}
+
+/**
+ * `mkdir -p`, once per directory per `made` set: ~500 files of a build land in a handful of
+ * directories, and each mkdirSync is a system call even when the directory exists.
+ */
+export function mkdirOnce(dir: string, made: Set<string>): void {
+  if (made.has(dir)) return;
+  mkdirSync(dir, { recursive: true });
+  made.add(dir);
 }
 
 /**

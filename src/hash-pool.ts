@@ -70,7 +70,6 @@ export class HashPool {
 
   constructor(options: { addonPath: string; size?: number; bufferSize?: number }) {
     this.addonPath = options.addonPath;
-    // The main thread streams one file itself: cores - 1 workers keep every core busy.
     this.size = Math.max(1, options.size ?? defaultWorkers());
     this.bufferSize = options.bufferSize ?? 1024 * 1024;
   }

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { exists } from './fs-atomic.ts';
 
@@ -13,6 +14,12 @@ import { exists } from './fs-atomic.ts';
  */
 export function envsDir(cacheDir: string): string {
   return process.env.BUILD_ENVS_DIR ?? join(cacheDir, 'envs');
+}
+
+/** Where the environment built for action `key` lives; it is usable once its `.complete` marker exists. */
+export function envDirOf(cacheDir: string, key: string): { dir: string; complete: boolean } {
+  const dir = join(envsDir(cacheDir), key);
+  return { dir, complete: existsSync(join(dir, '.complete')) };
 }
 
 /** Resolves the placeholders of an argv template for this machine and run. */

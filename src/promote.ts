@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { acquireLease, releaseLease } from './promote-lock.ts';
 import { preflight, type PlannedFile, type PromotePlan } from './promote-preflight.ts';
 import type { PublishStores } from './publish-config.ts';
-import { isAreaFile, MANIFEST_NAME, releaseManifestPath, stagingPrefix } from './publish-layout.ts';
+import { isAreaFile, MANIFEST_NAME, releaseManifestPath, stagingPrefix, storeUrl } from './publish-layout.ts';
 import { formatBytes, fromStore, progressReporter, type PublishEmit, type PublishFailure, type PublishResult, type StepReport } from './publish-result.ts';
 import { addEntry, updateRegistry, type VersionEntry } from './registry.ts';
 import { updateRunPublish } from './run-publish.ts';
@@ -227,7 +227,7 @@ function printPlan(plan: PromotePlan, stores: PublishStores, emit: PublishEmit):
   }
   const lines = [
     `promote run ${plan.runId} as version ${plan.version}${plan.registered ? ' (already registered: only the registry mirror and the run status remain)' : ''}`,
-    `  ${plan.files.length} files, ${formatBytes(plan.bytes)}, staged at ${stores.release.location} ${stagingPrefix(plan.runId)} (manifest verified)`,
+    `  ${plan.files.length} files, ${formatBytes(plan.bytes)}, staged at ${storeUrl(stores.release.location, stagingPrefix(plan.runId))} (manifest verified)`,
     ...[...byKind].map(([kind, k]) => `    ${kind.padEnd(12)} ${String(k.files).padStart(4)} files  ${formatBytes(k.bytes).padStart(9)}`),
     ...plan.files.filter((f) => !isAreaFile(f.rel)).map((f) => `    ${f.rel} -> ${f.production}  ${formatBytes(f.size)}`),
     `    ${MANIFEST_NAME} -> ${releaseManifestPath(plan.version)}`,

@@ -23,10 +23,10 @@ export const stagingPrefix = (runId: string): string => `staging/${runId}/`;
 /** The staging manifest's name inside the staging prefix. */
 export const MANIFEST_NAME = 'manifest.json';
 
-/** `calibration/runs/{run_id}/diagnostics/`: append-only run diagnostics (real prefix, not `runs/`). */
 /** A store path as users can open it: the store's location (`file:/...`, `hf://...`, `gs://...`) joined to it. */
 export const storeUrl = (location: string, path: string): string => `${location.replace(/\/$/, '')}/${path.replace(/^\//, '')}`;
 
+/** `calibration/runs/{run_id}/diagnostics/`: append-only run diagnostics (real prefix, not `runs/`). */
 export const diagnosticsPrefix = (runId: string): string => `calibration/runs/${runId}/diagnostics/`;
 
 /** A release's manifest, committed with its production files so a version can be re-read at its pin. */

@@ -1,4 +1,3 @@
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Cache } from './cache.ts';
 import type { Emit } from './events.ts';
@@ -6,7 +5,7 @@ import { declaredParts, FINGERPRINT_SCHEMA } from './fingerprint.ts';
 import { digestBytes, type Digest } from './hash.ts';
 import { expandFanout, type Graph } from './graph.ts';
 import type { OutputRecord } from './output-record.ts';
-import { envsDir } from './placeholders.ts';
+import { envDirOf } from './placeholders.ts';
 import { listRunIds, makeRunId, readMeta, type RunMeta, type TargetOutcome } from './run.ts';
 import type { SchedulerReport } from './scheduler.ts';
 import type { Target, Vars } from './target.ts';
@@ -41,13 +40,12 @@ export interface BuildInputs {
 /** A fan-out and the children it expanded to. */
 type Expansion = { name: string; children: Target[]; childPrefix: string };
 
-/** One step of a replay, in the recorded run's order: a fan-out's expansion, or a target restored. */
-type Step = { fanout: string; children: number; childPrefix: string } | { target: Target; outcome: TargetOutcome & { key: string; outputs: Record<string, OutputRecord> } };
-
 export interface Replay {
   from: string;
   inputsKey: string;
-  steps: Step[];
+  fanouts: Expansion[];
+  /** In the recorded run's order. */
+  targets: { target: Target; outcome: TargetOutcome & { key: string; outputs: Record<string, OutputRecord> } }[];
 }
 
 /**
@@ -106,31 +104,23 @@ export async function findReplay(inputs: BuildInputs, cache: Cache, exclude?: st
   const read = await readMeta(cache.dir, newest);
   if (!read.ok) return null;
   const meta = read.meta;
-  if (!meta.inputsKey || (meta.status !== 'completed' && meta.status !== 'promoted') || meta.sha !== inputs.sha) return null;
-  if (JSON.stringify(meta.goals) !== JSON.stringify(inputs.goals)) return null;
+  // The inputs key covers the SHA and the goals too.
+  if (!meta.inputsKey || (meta.status !== 'completed' && meta.status !== 'promoted')) return null;
   const selected = selectedTargets(inputs, meta, cache);
   if (!selected || inputsKeyOf(inputs, selected.targets) !== meta.inputsKey) return null;
   if (Object.keys(meta.targets).length !== selected.targets.length) return null;
 
   const byName = new Map(selected.targets.map((t) => [t.name, t]));
-  const fanoutOf = new Map<string, Expansion>();
-  for (const f of selected.fanouts) for (const child of f.children) fanoutOf.set(child.name, f);
-  const steps: Step[] = [];
-  const expanded = new Set<string>();
+  const targets: Replay['targets'] = [];
   for (const [name, outcome] of Object.entries(meta.targets)) {
     const target = byName.get(name);
     const { key, outputs } = outcome;
     if (!target || !key || !outputs || (outcome.outcome !== 'built' && outcome.outcome !== 'cached')) return null;
-    const present = target.environment ? existsSync(join(envsDir(cache.dir), key, '.complete')) : cache.holds(key, outputs);
+    const present = target.environment ? envDirOf(cache.dir, key).complete : cache.holds(key, outputs);
     if (!present) return null;
-    const fanout = fanoutOf.get(name);
-    if (fanout && !expanded.has(fanout.name)) {
-      expanded.add(fanout.name);
-      steps.push({ fanout: fanout.name, children: fanout.children.length, childPrefix: fanout.childPrefix });
-    }
-    steps.push({ target, outcome: { ...outcome, key, outputs } });
+    targets.push({ target, outcome: { ...outcome, key, outputs } });
   }
-  return { from: newest, inputsKey: meta.inputsKey, steps };
+  return { from: newest, inputsKey: meta.inputsKey, fanouts: selected.fanouts, targets };
 }
 
 /**
@@ -144,12 +134,9 @@ export async function applyReplay(
   emit: Emit,
   record: (target: string, outcome: TargetOutcome) => void,
 ): Promise<SchedulerReport> {
-  for (const step of replay.steps) {
-    if ('fanout' in step) {
-      emit({ event: 'expand', target: step.fanout, children: step.children, childPrefix: step.childPrefix });
-      continue;
-    }
-    const { target, outcome } = step;
+  // Expansions first, as the scheduler reports each before its children.
+  for (const f of replay.fanouts) emit({ event: 'expand', target: f.name, children: f.children.length, childPrefix: f.childPrefix });
+  for (const { target, outcome } of replay.targets) {
     if (!target.environment) {
       for (const [path, output] of Object.entries(outcome.outputs)) {
         if (!output.remote) await cache.placeBlob(output.digest as Digest, join(runDir, path));
@@ -165,6 +152,5 @@ export async function applyReplay(
       outputs: outcome.outputs,
     });
   }
-  const cached = replay.steps.filter((s) => 'target' in s).length;
-  return { built: 0, cached, failed: 0, skipped: 0, cancelled: false };
+  return { built: 0, cached: replay.targets.length, failed: 0, skipped: 0, cancelled: false };
 }

@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { rm, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { placeFile, type ActionEntry, type ActionResult, type Cache, type OutputRecord } from './cache.ts';
+import { type ActionEntry, type ActionResult, type Cache, type OutputRecord } from './cache.ts';
 import type { DigestMemo } from './digest-memo.ts';
 import type { Emit } from './events.ts';
 import type { ActionSpec, ExecOutcome, Executor, PortableAction } from './executors/executor.ts';
@@ -12,10 +12,10 @@ import { expandFanout, type Graph } from './graph.ts';
 import type { Digest } from './hash.ts';
 import { acquireLock } from './lock.ts';
 import { listSources } from './source-files.ts';
+import { mkdirOnce } from './fs-atomic.ts';
 import type { TargetOutcome } from './run.ts';
 import type { ExecutorKind, FanOut, Target, Vars } from './target.ts';
-import { exists } from './fs-atomic.ts';
-import { envsDir, resolveArgv } from './placeholders.ts';
+import { envDirOf, envsDir, resolveArgv } from './placeholders.ts';
 
 /** Where a real (not dry) run puts things; absent in a dry run. */
 export interface Workspace {
@@ -367,8 +367,8 @@ export class Scheduler {
   /** Restores a committed entry into the run; false (with a warning) when it cannot be used. */
   private async tryCached(target: Target, key: ActionKey): Promise<boolean> {
     if (target.environment) {
-      const dir = join(envsDir(this.o.cacheDir), key);
-      if (!(await exists(join(dir, '.complete')))) return false;
+      const { dir, complete } = envDirOf(this.o.cacheDir, key);
+      if (!complete) return false;
       this.finishDone(target, key, { env: { digest: key, size: 0 } }, 'cached', dir);
       return true;
     }
@@ -422,13 +422,13 @@ export class Scheduler {
     const cwd = await ws.ensureCwd();
     const logFile = join(ws.runDir, 'logs', `${target.name.replace(/[/:]/g, '_')}.log`);
     // Synchronous metadata calls (microseconds each): this runs between one action and the next.
-    this.ensureDir(join(ws.runDir, 'logs'));
+    mkdirOnce(join(ws.runDir, 'logs'), this.createdDirs);
     const outputs = target.outputs.map((p) => join(ws.runDir, p));
     for (const file of outputs) {
       // existsSync first: in a fresh run directory the output never exists, and rmSync of a
       // missing file costs a thrown error.
       if (existsSync(file)) rmSync(file, { force: true });
-      this.ensureDir(join(file, '..'));
+      mkdirOnce(join(file, '..'), this.createdDirs);
     }
     const envDir = join(envsDir(this.o.cacheDir), key);
     const envTmp = `${envDir}.tmp-${process.pid}`;
@@ -564,18 +564,13 @@ export class Scheduler {
     }
     const failure = await fetcher.materialise(wanted.map(([, record]) => record));
     if (failure) return { reason: failure.reason, message: `${target.name}: ${failure.message}` };
-    for (const [path, record] of wanted) await placeFile(this.o.cache.blobPath(record.digest), join(this.o.workspace!.runDir, path));
+    // placeBlob, not a bare link: the memo learns the blob's new ctime, so it is not re-read later.
+    for (const [path, record] of wanted) await this.o.cache.placeBlob(record.digest as Digest, join(this.o.workspace!.runDir, path));
     return null;
   }
 
   /** Directories this run already created: ~500 actions share a handful of output directories. */
   private readonly createdDirs = new Set<string>();
-
-  private ensureDir(dir: string): void {
-    if (this.createdDirs.has(dir)) return;
-    mkdirSync(dir, { recursive: true });
-    this.createdDirs.add(dir);
-  }
 
   /** `{python}`: the interpreter of the environment this target depends on, else the system's. */
   private pythonFor(target: Target): string {

@@ -1,24 +1,17 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { ActionSpec, ExecOutcome } from '../src/executors/executor.ts';
 import { LocalExecutor } from '../src/executors/local.ts';
 import type { ActionKey } from '../src/fingerprint.ts';
-import { cleanup, tempDir } from './helpers.ts';
+import { scratchDirs, sleep, waitFor } from './helpers.ts';
 
 /**
  * LocalExecutor against real `sh` launchers, real processes and real log files: exit statuses,
  * log appending, cwd/env, argv quoting through the launcher's shell, cancellation of a whole
  * process tree, and launcher reuse (and non-reuse of a dead launcher).
  */
-const dirs: string[] = [];
-afterAll(() => cleanup(...dirs));
-
-function freshDir(): string {
-  const dir = tempDir('local-executor');
-  dirs.push(dir);
-  return dir;
-}
+const freshDir = scratchDirs('local-executor');
 
 const baseEnv = (home: string, extra: Record<string, string> = {}): Record<string, string> => ({
   PATH: process.env.PATH!,
@@ -49,16 +42,10 @@ function failureOf(outcome: ExecOutcome) {
   return outcome.failure;
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function waitFor<T>(what: string, probe: () => T | undefined, timeoutMs = 5000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
+/** The pid a command wrote to `file` (one line), once it is complete. */
+function pidIn(file: string): number | undefined {
+  const text = existsSync(file) ? readFileSync(file, 'utf8') : '';
+  return /^\d+\n$/.test(text) ? Number(text) : undefined;
 }
 
 /**
@@ -202,15 +189,12 @@ describe('LocalExecutor', () => {
     const running = executor.execute(
       makeSpec(dir, ['sh', '-c', 'sleep 60 & echo $! > child.pid; wait $!'], { signal: controller.signal }),
     );
-    const grandchild = await waitFor('child.pid', () => {
-      const text = existsSync(pidFile) ? readFileSync(pidFile, 'utf8') : '';
-      return /^\d+\n$/.test(text) ? Number(text) : undefined;
-    });
+    const grandchild = await waitFor('child.pid', () => pidIn(pidFile));
     expect(isGone(grandchild)).toBe(false);
     controller.abort();
     const failure = failureOf(await running);
     expect(failure.reason).toBe('cancelled');
-    await waitFor('the grandchild to die', () => (isGone(grandchild) ? true : undefined), 3000);
+    await waitFor('the grandchild to die', () => isGone(grandchild), 3000);
   });
 
   // Regression: a cancelled command that exits 0 (it handles SIGTERM gracefully, or a bare `wait`
@@ -223,7 +207,7 @@ describe('LocalExecutor', () => {
     const running = executor.execute(
       makeSpec(dir, ['sh', '-c', 'trap "exit 0" TERM; sleep 60 & echo $! > child.pid; wait'], { signal: controller.signal }),
     );
-    await waitFor('child.pid', () => (/^\d+\n$/.test(existsSync(pidFile) ? readFileSync(pidFile, 'utf8') : '') ? true : undefined));
+    await waitFor('child.pid', () => pidIn(pidFile));
     controller.abort();
     const outcome = await running;
     expect(failureOf(outcome).reason).toBe('cancelled');
@@ -276,7 +260,7 @@ describe('LocalExecutor', () => {
     expect(readFileSync(`/proc/${launcher}/cmdline`, 'utf8').split('\0').filter(Boolean)).toEqual(['sh', '-s']);
 
     process.kill(launcher, 'SIGKILL');
-    await waitFor('the launcher to be reaped', () => (isGone(launcher) ? true : undefined), 3000);
+    await waitFor('the launcher to be reaped', () => isGone(launcher), 3000);
 
     // The next action may report the dead launcher, or run on a fresh one; never on the dead one.
     const afterKill = await runPpid();

@@ -1,29 +1,12 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, linkSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { acquireLock } from '../src/lock.ts';
-import { cleanup, tempDir } from './helpers.ts';
+import { scratchDirs, sleep, waitFor } from './helpers.ts';
 
 /** acquireLock with real files and real processes: holding, waiting, stale takeover, exclusion, abort. */
-const dirs: string[] = [];
-afterAll(() => cleanup(...dirs));
-
-function freshDir(): string {
-  const dir = tempDir('lock');
-  dirs.push(dir);
-  return dir;
-}
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function waitFor(what: string, probe: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!probe()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
+const freshDir = scratchDirs('lock');
 
 /** Settles to 'pending' unless the promise has already settled. */
 async function state(promise: Promise<unknown>): Promise<'resolved' | 'rejected' | 'pending'> {

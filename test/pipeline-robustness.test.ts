@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { built, cleanup, cli, commitChange, exampleRepo, git, outcomes, parseEvents, SMALL, startCli, summary, tempDir } from './helpers.ts';
+import { built, cleanup, cli, commitChange, exampleRepo, git, outcomes, parseEvents, scratchDirs, SMALL, startCli, summary } from './helpers.ts';
 
 /** Waits until the running CLI has printed an event matching `pred` (NDJSON on stdout). */
 async function waitForEvent(child: ReturnType<typeof startCli>, pred: (e: Record<string, unknown>) => boolean, timeoutMs = 120_000) {
@@ -20,16 +20,12 @@ const exited = (child: ReturnType<typeof startCli>) =>
 
 describe('robustness', () => {
   let repo: string;
-  const dirs: string[] = [];
-  const freshCache = () => {
-    const d = tempDir('robust');
-    dirs.push(d);
-    return join(d, 'cache');
-  };
+  const scratch = scratchDirs('robust');
+  const freshCache = () => join(scratch(), 'cache');
   beforeAll(() => {
     repo = exampleRepo();
   });
-  afterAll(() => cleanup(repo, ...dirs));
+  afterAll(() => cleanup(repo));
 
   it('a commit pushed to the branch during a run does not leak into it', async () => {
     const cache = freshCache();

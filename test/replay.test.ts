@@ -75,7 +75,7 @@ describe('whole-run replay', () => {
     git(repo, 'commit', '-q', '-m', 'init');
     writeDeclaration(MANIFEST);
   });
-  afterAll(() => (process.env.KEEP ? console.log(root) : cleanup(root)));
+  afterAll(() => cleanup(root));
 
   it('a rerun with nothing changed replays the last run: same keys, outputs and files, nothing executed', async () => {
     const first = ok(await build());

@@ -488,8 +488,6 @@ async function writeAtomic(path: string, data: string | Uint8Array, mode?: numbe
   }
 }
 
-
-
 const isCode = (error: unknown, code: string): boolean =>
   typeof error === 'object' && error !== null && (error as { code?: unknown }).code === code;
 
