@@ -4,9 +4,13 @@
 // (~65 ms of a ~0.37 s no-op build, measured in bench/PROFILE.md). The bundle is one CommonJS
 // file, compiled with vm.Script from `cli.cjs.cache` when V8 accepts it (same source, same V8,
 // same flags; anything else is rejected and the source is compiled as usual). A build command
-// writes the cache after it ran, so it holds every function a build compiled. Writing goes through
-// a temporary name and a rename; a read-only install simply runs without it.
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+// writes the cache after it ran, so it holds every function a build compiled. A build takes one of
+// two paths, the walk or the replay of an unchanged run (src/replay.ts), so the cache is written
+// again the first time each path runs: the new cache keeps what the old one held and adds what
+// this path compiled. An empty marker file per path (`cli.cjs.cache.<path>`) records that; it is
+// only looked at after a build. Writing goes through a temporary name and a rename; a read-only
+// install simply runs without a cache.
+import { existsSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -32,13 +36,17 @@ const stale = !cachedData || script.cachedDataRejected;
 const module = { exports: {} };
 script.runInThisContext()(module.exports, createRequire(file), module, file, dir);
 
-// Called by the build command once it has run (src/cli.ts): the cache then holds what a build compiles.
-globalThis[Symbol.for('build.saveCodeCache')] = () => {
-  if (!stale) return;
+// Called by the build command once it has run (src/cli.ts), with the path it took.
+globalThis[Symbol.for('build.saveCodeCache')] = (path) => {
+  const marker = `${cacheFile}.${path}`;
+  if (!stale && existsSync(marker)) return;
   try {
+    // A rejected cache's markers describe it, not the one written now.
+    if (stale) for (const name of readdirSync(dir)) if (name.startsWith('cli.cjs.cache.')) rmSync(join(dir, name), { force: true });
     const tmp = `${cacheFile}.tmp-${process.pid}`;
     writeFileSync(tmp, script.createCachedData());
     renameSync(tmp, cacheFile);
+    writeFileSync(marker, '');
   } catch {
     // not writable: run without a cache
   }

@@ -8,7 +8,7 @@ import type { Logger } from './logger.ts';
 import { pipelinePublishing } from './pipeline-publish.ts';
 import { lazyRunTree, prepare, schedulerInputs, type Prepared } from './prepare.ts';
 import { RunRecorder } from './recorder.ts';
-import { applyReplay, findReplay, recordedInputsKey } from './replay.ts';
+import { applyReplay, findReplay, recordedInputsKey, type Replay } from './replay.ts';
 import { allocateRun, runDir, startingMeta, type RunId } from './run.ts';
 import { Scheduler } from './scheduler.ts';
 import type { ExecutorKind, Target } from './target.ts';
@@ -38,8 +38,8 @@ async function executors(p: Prepared): Promise<Partial<Record<ExecutorKind, Exec
   return out;
 }
 
-/** `./build.ts pipeline` and `./build.ts <target>...`: returns the process exit code. */
-export async function buildCommand(o: BuildOptions): Promise<number> {
+/** `./build.ts pipeline` and `./build.ts <target>...`: the process exit code, and whether the build replayed a run. */
+export async function buildCommand(o: BuildOptions): Promise<{ code: number; replayed: boolean }> {
   const started = Date.now();
   // Publishing configuration and credentials are checked before any work (pipeline-publish.ts).
   const publishing = await pipelinePublishing(o.argv, o.goals);
@@ -56,7 +56,7 @@ export async function buildCommand(o: BuildOptions): Promise<number> {
     });
     await scheduler.run();
     await p.memo.save();
-    return 0;
+    return { code: 0, replayed: false };
   }
 
   const { runId, dir } = o.runId ? { runId: o.runId, dir: runDir(p.cacheDir, o.runId) } : await allocateRun(p.cacheDir, p.version, p.sha, new Date());
@@ -65,7 +65,7 @@ export async function buildCommand(o: BuildOptions): Promise<number> {
   emit({ event: 'run-start', runId, sha: p.sha, branch: p.branch, dirty: p.dirty, goals: p.goals, total: p.graph.select(p.goals).names.length });
 
   let report;
-  let replay;
+  let replay: Replay | null = null;
   try {
     // Nothing changed since the last completed run: take its keys and outputs (replay.ts).
     replay = await findReplay(p, cache, runId);
@@ -99,6 +99,6 @@ export async function buildCommand(o: BuildOptions): Promise<number> {
     durationMs: Date.now() - started, filesHashed: p.memo.filesRead, bytesHashed: p.memo.bytesRead,
     ...(recorder.meta.replayedFrom ? { replayedFrom: recorder.meta.replayedFrom } : {}),
   });
-  if (report.cancelled) return 130;
-  return report.failed > 0 ? 1 : published;
+  const code = report.cancelled ? 130 : report.failed > 0 ? 1 : published;
+  return { code, replayed: replay !== null };
 }

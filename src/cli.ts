@@ -82,8 +82,8 @@ export async function main(args: string[]): Promise<number> {
       if (argv.flags.detach) return await (await import('./detach.ts')).detach(args, argv, goals);
       const { buildCommand } = await import('./build-command.ts');
       const runId = process.env.BUILD_RUN_ID;
-      const code = await buildCommand({ argv, goals, logger, signal: controller.signal, ...(runId ? { runId: (await import('./run.ts')).checkRunId(runId) } : {}) });
-      saveCodeCache();
+      const { code, replayed } = await buildCommand({ argv, goals, logger, signal: controller.signal, ...(runId ? { runId: (await import('./run.ts')).checkRunId(runId) } : {}) });
+      saveCodeCache(replayed ? 'replay' : 'walk');
       return code;
     }
     const { runCommand } = await import('./commands.ts');
@@ -98,12 +98,12 @@ export async function main(args: string[]): Promise<number> {
 }
 
 /**
- * Asks the bundle's loader (scripts/cli-loader.mjs) to save its V8 code cache, if it has none that
- * V8 accepts: after a build, it holds every function a build compiles. Absent when run from source.
+ * Asks the bundle's loader (scripts/cli-loader.mjs) to save its V8 code cache unless it already
+ * holds what this build path compiles. Absent when run from source.
  */
-function saveCodeCache(): void {
+function saveCodeCache(path: 'replay' | 'walk'): void {
   const save = (globalThis as Record<symbol, unknown>)[Symbol.for('build.saveCodeCache')];
-  if (typeof save === 'function') save();
+  if (typeof save === 'function') save(path);
 }
 
 /** The one place where thrown errors become output: usage errors exit 2, bugs exit 70 with a stack. */
