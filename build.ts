@@ -10,6 +10,6 @@
  * ~80 ms here); commands that open TLS connections restore it (src/network.ts).
  * Run with tsx (`npx tsx build.ts`), the code below runs the same CLI from source.
  */
-import { main } from './src/cli.ts';
+import { main } from './src/cli/main.ts';
 
 process.exit(await main(process.argv.slice(2)));

@@ -5,7 +5,7 @@
  * Prints one JSON line: digests, in-process seconds, CPU seconds of all threads, and peak RSS.
  */
 import { stat } from 'node:fs/promises';
-import { digestFile } from '../src/hash.ts';
+import { digestFile } from '../src/caching/hash.ts';
 
 const files = process.argv.slice(2);
 const started = process.hrtime.bigint();

@@ -11,7 +11,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 // Built into a temporary directory and swapped in, so a concurrent CLI start never sees half a bundle.
 const tmp = join(root, `dist.tmp-${process.pid}`);
 await build({
-  entryPoints: { cli: join(root, 'src', 'cli.ts') },
+  entryPoints: { cli: join(root, 'src', 'cli', 'main.ts') },
   outdir: tmp,
   outExtension: { '.js': '.cjs' },
   minify: process.env.BUNDLE_MINIFY !== "0",

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { digestBytes, type Digest } from './hash.ts';
+import { digestBytes, type Digest } from './caching/hash.ts';
 import type { Target, Vars } from './target.ts';
 
 /**

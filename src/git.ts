@@ -2,8 +2,8 @@ import { execFile } from 'node:child_process';
 import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { UsageError } from './errors.ts';
-import { exists } from './fs-atomic.ts';
+import { UsageError } from './report/failures.ts';
+import { exists } from './util/fs-atomic.ts';
 
 /** A full 40-hex commit id. A run resolves its ref to one of these once, at start. */
 export type GitSha = string & { readonly __brand: 'GitSha' };

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { UsageError } from './errors.ts';
+import { UsageError } from './report/failures.ts';
 import type { OutputRecord } from './output-record.ts';
 import type { FanOut, Node, Pipeline, Target, Vars } from './target.ts';
 

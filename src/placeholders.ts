@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { exists } from './fs-atomic.ts';
+import { exists } from './util/fs-atomic.ts';
 
 /**
  * Command templates keep machine-specific paths as placeholders, so an action key never depends

@@ -2,18 +2,18 @@ import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { detectLayout, makePipeline as makeExamplePipeline, VARIABLES, type Layout, type Profile } from '../tasks/index.ts';
-import type { Argv } from './argv.ts';
-import type { Cache } from './cache.ts';
-import { cacheDir, projectRoot, projectVersion } from './config.ts';
-import { DigestMemo } from './digest-memo.ts';
-import { UsageError } from './errors.ts';
+import type { Argv } from './cli/argv.ts';
+import type { Cache } from './caching/cache.ts';
+import { cacheDir, projectRoot, projectVersion } from './cli/settings.ts';
+import { DigestMemo } from './caching/digest-memo.ts';
+import { UsageError } from './report/failures.ts';
 import { currentBranch, dirtySnapshot, materialiseTree, repoRoot, resolveRef, uncommittedPaths, type GitSha } from './git.ts';
 import { Graph } from './graph.ts';
 import type { Pipeline, Vars } from './target.ts';
 import { parseVariables } from './variables.ts';
-import { publishedDbFor } from './pipeline-publish.ts';
-import type { PublishedDb } from './published-db.ts';
-import { importModule } from './dynamic-import.ts';
+import { publishedDbFor } from './cli/pipeline-publish.ts';
+import type { PublishedDb } from './publish/published-db.ts';
+import { importModule } from './util/dynamic-import.ts';
 
 /** Everything a build needs, validated, with the ref resolved to one SHA. */
 export interface Prepared {

@@ -1,8 +1,8 @@
 import { join } from 'node:path';
-import type { Cache } from './cache.ts';
-import type { Emit } from './events.ts';
+import type { Cache } from './caching/cache.ts';
+import type { Emit } from './report/events.ts';
 import { declaredParts, FINGERPRINT_SCHEMA } from './fingerprint.ts';
-import { digestBytes, type Digest } from './hash.ts';
+import { digestBytes, type Digest } from './caching/hash.ts';
 import { expandFanout, type Graph } from './graph.ts';
 import type { OutputRecord } from './output-record.ts';
 import { envDirOf } from './placeholders.ts';

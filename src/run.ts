@@ -1,8 +1,8 @@
 import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { UsageError } from './errors.ts';
-import { writeFileAtomic } from './fs-atomic.ts';
+import { UsageError } from './report/failures.ts';
+import { writeFileAtomic } from './util/fs-atomic.ts';
 import { outputRecordSchema } from './output-record.ts';
 
 /**

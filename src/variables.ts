@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { UsageError } from './errors.ts';
+import { UsageError } from './report/failures.ts';
 
 /**
  * Make-style variables (`VAR=value` on the command line). Each is declared once with a zod schema

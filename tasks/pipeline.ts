@@ -1,7 +1,7 @@
 import type { Pipeline, Target, Vars } from '../src/target.ts';
 import type { Profile } from './layout.ts';
 import { areaFanOut, art, COMMON } from './areas.ts';
-import { PUBLISHED_DB_PATH, publishedInputCommand } from '../src/published-input.ts';
+import { PUBLISHED_DB_PATH, publishedInputCommand } from '../src/publish/published-input.ts';
 
 /**
  * The PolicyEngine US data pipeline, declared once. The same targets drive the built-in example

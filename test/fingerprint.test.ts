@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { actionKey, diffFingerprints, makeFingerprint } from '../src/fingerprint.ts';
-import { digestBytes } from '../src/hash.ts';
+import { digestBytes } from '../src/caching/hash.ts';
 import { checkRunId, makeRunId } from '../src/run.ts';
 
 const base = () =>

@@ -1,8 +1,8 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { addonPath, digestBytes, digestFile } from '../src/hash.ts';
-import { HashPool } from '../src/hash-pool.ts';
+import { addonPath, digestBytes, digestFile } from '../src/caching/hash.ts';
+import { HashPool } from '../src/caching/hash-pool.ts';
 import { cleanup, tempDir } from './helpers.ts';
 
 /** The worker pool hashes exactly as the main thread does, in real worker threads, on real files. */

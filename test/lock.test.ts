@@ -2,7 +2,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, linkSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { acquireLock } from '../src/lock.ts';
+import { acquireLock } from '../src/caching/action-lock.ts';
 import { scratchDirs, sleep, waitFor } from './helpers.ts';
 
 /** acquireLock with real files and real processes: holding, waiting, stale takeover, exclusion, abort. */

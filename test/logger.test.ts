@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { Event } from '../src/events.ts';
-import { jsonLogger, plainLogger, ttyLogger } from '../src/logger.ts';
+import type { Event } from '../src/report/events.ts';
+import { jsonLogger, plainLogger, ttyLogger } from '../src/report/logger.ts';
 
 /** A terminal stand-in that records what was written (the views are pure functions of events). */
 function terminal(): NodeJS.WriteStream & { text: () => string } {

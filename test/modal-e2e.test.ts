@@ -2,10 +2,10 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseArgv } from '../src/argv.ts';
-import { parseEntry } from '../src/cache.ts';
-import { digestFile } from '../src/hash.ts';
-import { isAlive } from '../src/lock.ts';
+import { parseArgv } from '../src/cli/argv.ts';
+import { parseEntry } from '../src/caching/cache.ts';
+import { digestFile } from '../src/caching/hash.ts';
+import { isAlive } from '../src/caching/action-lock.ts';
 import { cleanup, cli, commitChange, exampleRepo, git, outcomes, SMALL, startCli, summary, tempDir, type CliResult } from './helpers.ts';
 import { modalPython, standinCalls, transfers } from './modal-helpers.ts';
 
@@ -225,7 +225,7 @@ describe('EXECUTOR=modal on the example pipeline (stand-in)', () => {
   });
 
   it('./build.ts fetch downloads a remote-resident output into the run, verified', async () => {
-    const { fetchCommand } = await import('../src/executors/modal-fetch.ts');
+    const { fetchCommand } = await import('../src/executors/modal/fetch.ts');
     const saved = process.env.BUILD_CACHE_DIR;
     process.env.BUILD_CACHE_DIR = cache('A');
     try {

@@ -1,12 +1,12 @@
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { OutputRecord } from '../src/cache.ts';
+import type { OutputRecord } from '../src/caching/cache.ts';
 import type { ActionSpec, ExecOutcome, PortableAction } from '../src/executors/executor.ts';
-import { ModalExecutor } from '../src/executors/modal.ts';
-import { StandinTransport } from '../src/executors/modal-standin.ts';
+import { ModalExecutor } from '../src/executors/modal/modal.ts';
+import { StandinTransport } from '../src/executors/modal/standin.ts';
 import type { ActionKey } from '../src/fingerprint.ts';
-import { digestBytes } from '../src/hash.ts';
+import { digestBytes } from '../src/caching/hash.ts';
 import { cleanup, git, tempDir } from './helpers.ts';
 import { APP_DIR, modalPython, standinCalls, transfers } from './modal-helpers.ts';
 

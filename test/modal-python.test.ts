@@ -2,10 +2,10 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { digestFile } from '../src/hash.ts';
-import { modalCli } from '../src/executors/modal-cli.ts';
-import { BATCH_FUNCTION, FUNCTIONS, PROTOCOL } from '../src/executors/modal-protocol.ts';
-import { ModalCliTransport } from '../src/executors/modal-transport.ts';
+import { digestFile } from '../src/caching/hash.ts';
+import { modalCli } from '../src/executors/modal/cli.ts';
+import { BATCH_FUNCTION, FUNCTIONS, PROTOCOL } from '../src/executors/modal/protocol.ts';
+import { ModalCliTransport } from '../src/executors/modal/transport.ts';
 import { cleanup, git, tempDir } from './helpers.ts';
 import { APP_DIR, modalPython, py } from './modal-helpers.ts';
 

@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { PublishStores } from '../src/publish-config.ts';
-import type { Event } from '../src/events.ts';
-import { publishEmitter, type PublishEmit } from '../src/publish-result.ts';
+import type { PublishStores } from '../src/publish/config.ts';
+import type { Event } from '../src/report/events.ts';
+import { publishEmitter, type PublishEmit } from '../src/publish/result.ts';
 import { makeRunId, runDir, writeMeta, type RunMeta } from '../src/run.ts';
-import { stageAndRecord } from '../src/stage.ts';
+import { stageAndRecord } from '../src/publish/stage.ts';
 import type { RetryPolicy } from '../src/stores/store.ts';
 
 /**

@@ -1,9 +1,9 @@
 import { chmodSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { Cache } from '../src/cache.ts';
-import { DigestMemo } from '../src/digest-memo.ts';
-import type { Event } from '../src/events.ts';
+import { Cache } from '../src/caching/cache.ts';
+import { DigestMemo } from '../src/caching/digest-memo.ts';
+import type { Event } from '../src/report/events.ts';
 import type { ActionSpec, ExecOutcome, Executor } from '../src/executors/executor.ts';
 import { Graph } from '../src/graph.ts';
 import { Scheduler } from '../src/scheduler.ts';

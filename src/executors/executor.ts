@@ -1,5 +1,5 @@
-import type { OutputRecord } from '../cache.ts';
-import type { Failure } from '../errors.ts';
+import type { OutputRecord } from '../caching/cache.ts';
+import type { Failure } from '../report/failures.ts';
 import type { ActionKey } from '../fingerprint.ts';
 
 /**

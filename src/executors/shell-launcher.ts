@@ -1,6 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { importModule } from '../dynamic-import.ts';
+import { importModule } from '../util/dynamic-import.ts';
 
 /**
  * A long-lived POSIX shell, started once through zx, that forks the actions it is sent.

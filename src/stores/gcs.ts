@@ -61,7 +61,7 @@ import {
   type WriteOptions,
   type WriteReport,
 } from './store.ts';
-import { importModule } from '../dynamic-import.ts';
+import { importModule } from '../util/dynamic-import.ts';
 
 type GcsSdk = typeof import('@google-cloud/storage');
 type Bucket = import('@google-cloud/storage').Bucket;

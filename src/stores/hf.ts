@@ -62,7 +62,7 @@ import {
   type WriteOptions,
   type WriteReport,
 } from './store.ts';
-import { importModule } from '../dynamic-import.ts';
+import { importModule } from '../util/dynamic-import.ts';
 
 type HubSdk = typeof import('@huggingface/hub');
 

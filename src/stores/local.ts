@@ -22,8 +22,8 @@ import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import { exists } from '../fs-atomic.ts';
-import { isAlive } from '../lock.ts';
+import { exists } from '../util/fs-atomic.ts';
+import { isAlive } from '../caching/action-lock.ts';
 import {
   asStoreVersion,
   byPath,

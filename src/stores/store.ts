@@ -16,7 +16,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, open, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import type { Failure, Result } from '../errors.ts';
+import type { Failure, Result } from '../report/failures.ts';
 
 /** Which backend a store talks to; also the `kind` of its config. */
 export type StoreKind = 'local' | 'hf' | 'gcs';

@@ -1,0 +1,104 @@
+import type { Argv } from './argv.ts';
+import { Cache } from '../caching/cache.ts';
+import { baseActionEnv } from './settings.ts';
+import type { Event } from '../report/events.ts';
+import { LocalExecutor } from '../executors/local.ts';
+import type { Executor } from '../executors/executor.ts';
+import type { Logger } from '../report/logger.ts';
+import { pipelinePublishing } from './pipeline-publish.ts';
+import { lazyRunTree, prepare, schedulerInputs, type Prepared } from '../prepare.ts';
+import { RunRecorder } from '../recorder.ts';
+import { applyReplay, findReplay, recordedInputsKey, type Replay } from '../replay.ts';
+import { allocateRun, runDir, startingMeta, type RunId } from '../run.ts';
+import { Scheduler } from '../scheduler.ts';
+import type { ExecutorKind, Target } from '../target.ts';
+
+export interface BuildOptions {
+  argv: Argv;
+  goals: string[] | 'default';
+  logger: Logger;
+  signal: AbortSignal;
+  /** Set by `--detach`: the parent already allocated the run. */
+  runId?: RunId;
+}
+
+/** Chooses the executor of each target: EXECUTOR=modal sends targets that declare `modal` there. */
+function executorChoice(p: Prepared): (t: Target) => ExecutorKind {
+  return (t) => (p.vars.EXECUTOR === 'modal' && t.executor === 'modal' ? 'modal' : 'local');
+}
+
+async function executors(p: Prepared): Promise<Partial<Record<ExecutorKind, Executor>>> {
+  const local = new LocalExecutor();
+  // BUILD_DB=0: the database target's download action runs in-process (published-db.ts).
+  const out: Partial<Record<ExecutorKind, Executor>> = { local: p.published ? p.published.wrap(local) : local };
+  if (p.vars.EXECUTOR === 'modal') {
+    const { createModalExecutor } = await import('../executors/modal/modal.ts');
+    out.modal = await createModalExecutor(p);
+  }
+  return out;
+}
+
+/** `./build.ts pipeline` and `./build.ts <target>...`: the process exit code, and whether the build replayed a run. */
+export async function buildCommand(o: BuildOptions): Promise<{ code: number; replayed: boolean }> {
+  const started = Date.now();
+  // Publishing configuration and credentials are checked before any work (pipeline-publish.ts).
+  const publishing = await pipelinePublishing(o.argv, o.goals);
+  const p = await prepare(o.argv, o.goals);
+  const cache = new Cache(p.cacheDir, p.memo);
+  const emit = (e: Event) => o.logger.emit(e);
+
+  if (o.argv.flags.dryRun) {
+    const scheduler = new Scheduler({
+      ...schedulerInputs(p, cache),
+      executors: {}, executorFor: executorChoice(p), baseEnv: {},
+      jobs: o.argv.flags.jobs, keepGoing: true, emit, signal: o.signal, record: () => undefined,
+      showCommands: true,
+    });
+    await scheduler.run();
+    await p.memo.save();
+    return { code: 0, replayed: false };
+  }
+
+  const { runId, dir } = o.runId ? { runId: o.runId, dir: runDir(p.cacheDir, o.runId) } : await allocateRun(p.cacheDir, p.version, p.sha, new Date());
+  const recorder = new RunRecorder(dir, startingMeta(p, runId, process.pid, new Date(started)));
+  await recorder.flush();
+  emit({ event: 'run-start', runId, sha: p.sha, branch: p.branch, dirty: p.dirty, goals: p.goals, total: p.graph.select(p.goals).names.length });
+
+  let report;
+  let replay: Replay | null = null;
+  try {
+    // Nothing changed since the last completed run: take its keys and outputs (replay.ts).
+    replay = await findReplay(p, cache, runId);
+    if (replay) {
+      recorder.meta.replayedFrom = replay.from;
+      report = await applyReplay(replay, cache, dir, emit, recorder.record);
+    } else {
+      const scheduler = new Scheduler({
+        ...schedulerInputs(p, cache),
+        workspace: { runDir: dir, ensureCwd: lazyRunTree(p, dir) },
+        executors: await executors(p), executorFor: executorChoice(p), baseEnv: baseActionEnv(),
+        jobs: o.argv.flags.jobs, keepGoing: o.argv.flags.keepGoing, emit, signal: o.signal, record: recorder.record,
+      });
+      report = await scheduler.run();
+    }
+  } catch (error) {
+    await recorder.finish('failed', (error as Error).message);
+    await p.memo.save();
+    throw error;
+  }
+  await p.memo.save();
+  const status = report.cancelled ? 'cancelled' : report.failed > 0 ? 'failed' : 'completed';
+  // What lets the next build replay this one.
+  const inputsKey = status === 'completed' ? (replay?.inputsKey ?? recordedInputsKey(p, recorder.meta, cache)) : null;
+  if (inputsKey) recorder.meta.inputsKey = inputsKey;
+  await recorder.finish(status, report.failed > 0 ? `${report.failed} target(s) failed` : undefined);
+  // A completed run is published before the summary, which stays the last line.
+  const published = status === 'completed' && publishing ? await publishing.afterRun(runId, emit) : 0;
+  emit({
+    event: 'summary', runId, status, built: report.built, cached: report.cached, failed: report.failed, skipped: report.skipped,
+    durationMs: Date.now() - started, filesHashed: p.memo.filesRead, bytesHashed: p.memo.bytesRead,
+    ...(recorder.meta.replayedFrom ? { replayedFrom: recorder.meta.replayedFrom } : {}),
+  });
+  const code = report.cancelled ? 130 : report.failed > 0 ? 1 : published;
+  return { code, replayed: replay !== null };
+}

@@ -1,0 +1,31 @@
+import { spawn } from 'node:child_process';
+import { mkdir, open } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Argv } from './argv.ts';
+import { prepare } from '../prepare.ts';
+import { allocateRun, startingMeta, writeMeta } from '../run.ts';
+
+/**
+ * `--detach`: validates and pins the SHA here (so bad input still fails in the foreground with
+ * exit 2), allocates the run, then re-executes the CLI in the background on that run and SHA,
+ * with its plain output in the run's run.log. Prints the run id and returns at once. `args` are
+ * the raw arguments (re-executed without `--detach`), `argv` and `goals` as the CLI parsed them.
+ */
+export async function detach(args: string[], argv: Argv, goals: string[] | 'default'): Promise<number> {
+  const p = await prepare(argv, goals);
+  const { runId, dir } = await allocateRun(p.cacheDir, p.version, p.sha, new Date());
+  await mkdir(dir, { recursive: true });
+  const log = await open(join(dir, 'run.log'), 'a');
+  const child = spawn(process.execPath, [process.argv[1]!, ...args.filter((a) => a !== '--detach')], {
+    detached: true,
+    stdio: ['ignore', log.fd, log.fd],
+    env: { ...process.env, CI: '1', BUILD_RUN_ID: runId, BUILD_PINNED_SHA: p.sha, BUILD_PINNED_DIRTY: p.dirty ? '1' : '0' },
+  });
+  child.unref();
+  await log.close();
+  // `status` and `logs -f` can see the run at once; the child (whose pid this records) takes over
+  // meta.json as soon as it starts building.
+  await writeMeta(dir, startingMeta(p, runId, child.pid ?? process.pid, new Date()));
+  process.stdout.write(argv.flags.json ? `${JSON.stringify({ event: 'detached', runId, pid: child.pid })}\n` : `${runId}\n`);
+  return 0;
+}

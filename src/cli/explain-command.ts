@@ -1,0 +1,53 @@
+import type { Argv } from './argv.ts';
+import { Cache } from '../caching/cache.ts';
+import { UsageError } from '../report/failures.ts';
+import { diffFingerprints, type Fingerprint } from '../fingerprint.ts';
+import { prepare, schedulerInputs } from '../prepare.ts';
+import { Scheduler } from '../scheduler.ts';
+import type { Target } from '../target.ts';
+
+/**
+ * `./build.ts explain <target>`: computes today's fingerprint the way a build would (upstreams
+ * restored from the cache where they are fresh) and diffs it against the newest cached entry,
+ * naming each source file, variable, env value or upstream output that changed.
+ */
+export async function explainCommand(words: string[], argv: Argv): Promise<number> {
+  if (words.length !== 1) throw new UsageError('bad-explain', 'explain takes one target, e.g. ./build.ts explain database');
+  const name = words[0]!;
+  const p = await prepare(argv, [name]);
+  const cache = new Cache(p.cacheDir, p.memo);
+  const fingerprints = new Map<string, { target: Target; fp: Fingerprint }>();
+  const stale: string[] = [];
+  const scheduler = new Scheduler({
+    ...schedulerInputs(p, cache),
+    goals: [name],
+    executors: {}, executorFor: () => 'local', baseEnv: {},
+    jobs: 1, keepGoing: true, signal: new AbortController().signal, record: () => undefined,
+    emit: (e) => {
+      if (e.event === 'plan' && e.action === 'run') stale.push(e.target);
+    },
+    onFingerprint: (target, fp) => fingerprints.set(target.name, { target, fp }),
+  });
+  await scheduler.run();
+  await p.memo.save();
+  const lines: string[] = [];
+  const current = fingerprints.get(name);
+  if (!current) {
+    const blocking = stale.filter((s) => s !== name && fingerprints.has(s));
+    lines.push(`${name}: its inputs are not all known yet, because upstream targets would rebuild first:`);
+    for (const up of blocking) lines.push(...(await explainOne(cache, up, fingerprints.get(up)!.fp)).map((l) => `  ${l}`));
+  } else {
+    lines.push(...(await explainOne(cache, name, current.fp)));
+  }
+  if (argv.flags.json) process.stdout.write(`${JSON.stringify({ event: 'explain', target: name, lines })}\n`);
+  else process.stdout.write(`${lines.join('\n')}\n`);
+  return 0;
+}
+
+async function explainOne(cache: Cache, name: string, fp: Fingerprint): Promise<string[]> {
+  const previous = await cache.latest(name);
+  if (!previous) return [`${name}: never built in this cache`];
+  const changes = diffFingerprints(previous.fingerprint, fp);
+  if (changes.length === 0) return [`${name}: up to date (cached entry ${previous.key.slice(0, 12)} from ${previous.createdAt})`];
+  return [`${name}: changed since the cached entry ${previous.key.slice(0, 12)} (${previous.createdAt}):`, ...changes.map((c) => `  ${c.kind} ${c.name}: ${c.detail}`)];
+}

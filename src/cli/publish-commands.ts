@@ -1,0 +1,168 @@
+import { createInterface } from 'node:readline/promises';
+import type { Argv } from './argv.ts';
+import { cacheDir } from './settings.ts';
+import { UsageError } from '../report/failures.ts';
+import { plainLogger, type Logger } from '../report/logger.ts';
+import { openPublishStores, publishConfig, type PublishStores } from '../publish/config.ts';
+import { publishEmitter, type PublishEmit, type PublishFailure, type StepReport } from '../publish/result.ts';
+import { checkRunId } from '../run.ts';
+import { parseVariables } from '../variables.ts';
+import { VARIABLES } from '../../tasks/index.ts';
+
+/**
+ * The publishing commands, each loaded on demand: `promote`, `versions`, `rollback`, `gc`,
+ * `stage` (retry the end-of-pipeline publishing of a run), and `fetch` (the Modal executor's).
+ * Configuration problems (bad variables, a missing token) are UsageErrors raised before any
+ * store is touched (exit 2); failures of the operation itself are reported step by step (exit 1).
+ */
+export async function publishCommand(name: string, words: string[], argv: Argv, given: Logger): Promise<number> {
+  // Publishing prints plain lines: the terminal view's live status line would draw over the prompt.
+  const logger = argv.flags.json ? given : (given.close(), plainLogger());
+  switch (name) {
+    case 'fetch':
+      return (await import('../executors/modal/fetch.ts')).fetchCommand(words, argv);
+    case 'promote':
+    case 'versions':
+    case 'rollback':
+    case 'gc':
+    case 'stage':
+      break;
+    default:
+      throw new UsageError('unknown-command', `unknown command '${name}'; see ./build.ts --help`);
+  }
+  if (words.length) throw new UsageError('unexpected-argument', `${name} takes no argument '${words[0]}'; see ./build.ts --help`);
+  const vars = parseVariables(argv.assignments, VARIABLES);
+  const config = publishConfig(vars, process.env, cacheDir());
+  const noPrompt = argv.flags.yes || argv.flags.dryRun;
+  if ((name === 'promote' || name === 'rollback') && !noPrompt && !process.stdin.isTTY) {
+    throw new UsageError('confirmation-needed', `${name} asks for confirmation, but stdin is not a terminal; review the plan with -n, then pass --yes`);
+  }
+  switch (name) {
+    case 'promote': {
+      if (!vars.RUN_ID) throw new UsageError('missing-run-id', 'promote needs RUN_ID=<run id>; list runs with ./build.ts status');
+      const runId = checkRunId(vars.RUN_ID);
+      const stores = await openPublishStores(config, { action: `promote of run ${runId}`, write: true });
+      const emit = publishEmitter((e) => logger.emit(e), stores.secrets);
+      const { promote } = await import('../publish/promote.ts');
+      const result = await promote({
+        cacheDir: cacheDir(),
+        runId,
+        ...(vars.VERSION && { version: vars.VERSION }),
+        stores,
+        emit,
+        dryRun: argv.flags.dryRun,
+        confirm: (plan) => (argv.flags.yes ? Promise.resolve(true) : ask(`Promote run ${plan.runId} as version ${plan.version} to production? [y/N] `)),
+      });
+      if (!result.ok) return reportFailure('promote', result.failure, emit);
+      const value = result.value;
+      if (value.status === 'declined') return cancelled('promote', emit);
+      if (value.status === 'promoted') {
+        reportSteps(value.steps, emit);
+        emit('done', `promoted run ${runId} as version ${value.entry.version}`, { entry: value.entry });
+      }
+      return 0;
+    }
+    case 'rollback': {
+      if (!vars.VERSION || !vars.NEW_VERSION) throw new UsageError('missing-version', 'rollback needs VERSION=<registered version to return to> and NEW_VERSION=<version to publish it as>');
+      const stores = await openPublishStores(config, { action: `rollback to ${vars.VERSION}`, write: true });
+      const emit = publishEmitter((e) => logger.emit(e), stores.secrets);
+      const { rollback } = await import('../publish/rollback.ts');
+      const result = await rollback({
+        target: vars.VERSION,
+        newVersion: vars.NEW_VERSION,
+        stores,
+        emit,
+        dryRun: argv.flags.dryRun,
+        confirm: () => (argv.flags.yes ? Promise.resolve(true) : ask(`Publish ${vars.VERSION}'s files as new version ${vars.NEW_VERSION}? [y/N] `)),
+      });
+      if (!result.ok) return reportFailure('rollback', result.failure, emit);
+      if (result.value.status === 'declined') return cancelled('rollback', emit);
+      if (result.value.status === 'rolled-back') {
+        reportSteps(result.value.steps, emit);
+        emit('done', `published ${vars.VERSION}'s files as version ${vars.NEW_VERSION} (current)`, { entry: result.value.entry });
+      }
+      return 0;
+    }
+    case 'versions': {
+      const stores = await openPublishStores(config, { action: 'versions', write: false });
+      return versions(stores, publishEmitter((e) => logger.emit(e), stores.secrets));
+    }
+    case 'gc': {
+      const stores = await openPublishStores(config, { action: 'gc of old runs', write: !argv.flags.dryRun });
+      const emit = publishEmitter((e) => logger.emit(e), stores.secrets);
+      const { gcRuns } = await import('../publish/gc-runs.ts');
+      const result = await gcRuns({ cacheDir: cacheDir(), keep: Number(vars.KEEP), stores, emit, dryRun: argv.flags.dryRun });
+      return result.ok ? 0 : reportFailure('gc', result.failure, emit);
+    }
+    case 'stage': {
+      if (!vars.RUN_ID) throw new UsageError('missing-run-id', 'stage needs RUN_ID=<run id>; list runs with ./build.ts status');
+      const runId = checkRunId(vars.RUN_ID);
+      const stores = await openPublishStores(config, { action: `staging of run ${runId}`, write: true });
+      const emit = publishEmitter((e) => logger.emit(e), stores.secrets);
+      const { stageAndRecord } = await import('../publish/stage.ts');
+      const result = await stageAndRecord({ cacheDir: cacheDir(), runId, release: stores.release, emit });
+      if (!result.ok) return reportFailure('stage', result.failure, emit);
+      emit('done', `run ${runId} staged; review ${result.value.diagnosticsPath} then ./build.ts promote RUN_ID=${runId}`);
+      return 0;
+    }
+  }
+  return 0;
+}
+
+/** `./build.ts versions`: the registry, newest first, current marked. */
+async function versions(stores: PublishStores, emit: PublishEmit): Promise<number> {
+  const { readRegistry } = await import('../publish/registry.ts');
+  const read = await readRegistry(stores.registryHome);
+  if (!read.ok) return reportFailure('versions', read.failure, emit);
+  const { registry } = read.value;
+  if (registry.versions.length === 0) {
+    emit('versions', `no registered version in ${stores.registryHome.location}`, { registry });
+    return 0;
+  }
+  const rows = registry.versions.map((v) => [
+    v.version === registry.current ? `* ${v.version}` : `  ${v.version}`,
+    v.created_at,
+    v.pipeline_run_id ?? '-',
+    v.hf ? v.hf.commit.slice(0, 12) : v.local ? `local (${Object.keys(v.local.versions).length} files)` : '-',
+    v.gcs ? `${Object.keys(v.gcs.generations).length} objects` : '-',
+    v.special_operation ? `${v.special_operation} to ${v.roll_back_version ?? '?'}` : '',
+  ]);
+  const header = ['  VERSION', 'CREATED', 'RUN', 'HF COMMIT', 'GCS', 'NOTE'];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  emit('versions', [`registry ${stores.registryHome.location} (current: ${registry.current || 'none'})`, line(header), ...rows.map(line)].join('\n'), { registry });
+  return 0;
+}
+
+function reportSteps(steps: StepReport[], emit: PublishEmit): void {
+  const mark = { done: 'done    ', failed: 'FAILED  ', 'not-done': 'not done' } as const;
+  for (const s of steps) emit('step', `  ${mark[s.status]}  ${s.step}: ${s.detail}`, { ...s });
+}
+
+/** A failure, honestly: which steps were done, which were not, and how to finish. */
+function reportFailure(command: string, failure: PublishFailure, emit: PublishEmit): number {
+  if (failure.steps) {
+    emit('failed', `${command} FAILED at step ${failure.step ?? '?'}: ${failure.message}`, { reason: failure.reason, step: failure.step });
+    reportSteps(failure.steps, emit);
+    emit('failed', `rerun the same command to complete the rest: what is already in place is skipped, nothing is written twice`);
+  } else {
+    emit('failed', `${command} refused (${failure.reason}): ${failure.message}; nothing was written`, { reason: failure.reason });
+  }
+  process.stderr.write(`error: ${command} failed: ${failure.reason}\n`);
+  return 1;
+}
+
+function cancelled(command: string, emit: PublishEmit): number {
+  emit('cancelled', `${command} cancelled; nothing was written`);
+  return 1;
+}
+
+/** One y/N question on the terminal. */
+async function ask(question: string): Promise<boolean> {
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    return /^y(es)?$/i.test((await rl.question(question)).trim());
+  } finally {
+    rl.close();
+  }
+}

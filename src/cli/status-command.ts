@@ -1,0 +1,78 @@
+import type { Argv } from './argv.ts';
+import { cacheDir } from './settings.ts';
+import { UsageError } from '../report/failures.ts';
+import { isAlive } from '../caching/action-lock.ts';
+import { checkRunId, listRunIds, readMeta, type RunMeta } from '../run.ts';
+import { parseVariables } from '../variables.ts';
+import { VARIABLES } from '../../tasks/index.ts';
+
+/** A run still marked running whose process is gone was killed; say so instead of "running". */
+export function effectiveStatus(meta: RunMeta): string {
+  return meta.status === 'running' && !isAlive(meta.pid) ? 'interrupted' : meta.status;
+}
+
+const seconds = (ms: number | undefined) => (ms === undefined ? '-' : `${(ms / 1000).toFixed(1)}s`);
+
+/** GPU-hours spent on remote fits in this run, and saved by cache hits on earlier ones. */
+export function gpuHours(meta: RunMeta): { spent: number; saved: number } {
+  let spent = 0;
+  let saved = 0;
+  for (const t of Object.values(meta.targets)) {
+    const gpuSeconds = typeof t.remote?.gpuSeconds === 'number' ? t.remote.gpuSeconds : 0;
+    if (t.outcome === 'cached' && t.remote?.saved) saved += gpuSeconds;
+    else if (t.outcome === 'built') spent += gpuSeconds;
+  }
+  return { spent: spent / 3600, saved: saved / 3600 };
+}
+
+/** `./build.ts status [RUN_ID=...] [--json]`. */
+export async function statusCommand(argv: Argv): Promise<number> {
+  const vars = parseVariables(argv.assignments, VARIABLES);
+  const dir = cacheDir();
+  if (vars.RUN_ID) {
+    const runId = checkRunId(vars.RUN_ID);
+    const read = await readMeta(dir, runId);
+    if (!read.ok) throw new UsageError('bad-run', read.message);
+    const meta = read.meta;
+    if (argv.flags.json) {
+      process.stdout.write(`${JSON.stringify({ ...meta, status: effectiveStatus(meta) })}\n`);
+      return 0;
+    }
+    const gpu = gpuHours(meta);
+    const out = [
+      `run       ${meta.runId}`,
+      `status    ${effectiveStatus(meta)}${meta.error ? ` (${meta.error.split('\n')[0]})` : ''}`,
+      `sha       ${meta.sha}${meta.dirty ? ' (dirty: uncommitted changes)' : ''}`,
+      `branch    ${meta.branch}   repo ${meta.repo}`,
+      `started   ${meta.startedAt}   duration ${seconds(meta.durationMs)}`,
+      `counts    ${meta.counts.built} built, ${meta.counts.cached} cached, ${meta.counts.failed} failed, ${meta.counts.skipped} skipped`,
+      `gpu       ${gpu.spent.toFixed(3)} GPU-hours spent, ${gpu.saved.toFixed(3)} saved by cache hits`,
+      '',
+    ];
+    for (const [name, t] of Object.entries(meta.targets).sort(([a], [b]) => a.localeCompare(b))) {
+      const where = t.executor && t.executor !== 'local' ? ` [${t.executor}]` : '';
+      out.push(`  ${t.outcome.padEnd(9)} ${name}${where} ${t.durationMs !== undefined ? seconds(t.durationMs) : ''}${t.error ? `  ${t.error.split('\n')[0]}` : ''}`);
+    }
+    process.stdout.write(`${out.join('\n')}\n`);
+    return 0;
+  }
+  const rows: string[] = [];
+  for (const id of await listRunIds(dir)) {
+    const read = await readMeta(dir, id);
+    if (!read.ok) {
+      if (argv.flags.json) process.stdout.write(`${JSON.stringify({ runId: id, status: 'corrupt', error: read.message })}\n`);
+      else rows.push(`${id.padEnd(40)} corrupt: ${read.message}`);
+      continue;
+    }
+    const m = read.meta;
+    if (argv.flags.json) {
+      process.stdout.write(`${JSON.stringify({ runId: m.runId, status: effectiveStatus(m), sha: m.sha, startedAt: m.startedAt, durationMs: m.durationMs, ...m.counts })}\n`);
+      continue;
+    }
+    rows.push(
+      `${m.runId.padEnd(40)} ${effectiveStatus(m).padEnd(11)} ${m.sha.slice(0, 8)}  ${m.startedAt.slice(0, 19)}  ${seconds(m.durationMs).padStart(8)}  ${m.counts.built} built, ${m.counts.cached} cached${m.counts.failed ? `, ${m.counts.failed} failed` : ''}`,
+    );
+  }
+  if (!argv.flags.json) process.stdout.write(rows.length ? `${'run'.padEnd(40)} ${'status'.padEnd(11)} sha       started              duration  targets\n${rows.join('\n')}\n` : 'no runs yet; start one with ./build.ts pipeline\n');
+  return 0;
+}

@@ -1,0 +1,318 @@
+import { appendFile, writeFile } from 'node:fs/promises';
+import type { OutputRecord } from '../../caching/cache.ts';
+import { UsageError, type Failure } from '../../report/failures.ts';
+import type { Prepared } from '../../prepare.ts';
+import { readMeta } from '../../run.ts';
+import type { ActionSpec, ExecFailure, ExecOutcome, Executor, PortableAction } from '../executor.ts';
+import { Batcher, type BatchItem } from './batcher.ts';
+import { transportFromEnv } from './config.ts';
+import { CallJournal, type JournalEntry } from './journal.ts';
+import { BATCH_FUNCTION, FUNCTIONS, isGpuClass, PROTOCOL, volumePaths, type RemoteAction, type RemoteResult, type RunRequest } from './protocol.ts';
+import { VolumeSync } from './sync.ts';
+import { TransportError, type ModalTransport } from './transport.ts';
+import { CallWaiter } from './waiter.ts';
+import { isMachineEnv } from '../../cli/settings.ts';
+
+/**
+ * Runs actions on Modal (or its local stand-in) through the generic runner of modal_app/.
+ *
+ * For each action: reattach if the journal holds a call for its key; else make sure the volume
+ * has the pinned commit and every input blob (only what is missing is uploaded), spawn the call
+ * (weighted actions, the area fan-out, are gathered into at most NUM_WORKERS LPT batches, one
+ * call each), record the call id at once (journal + the run's meta.json via `spec.report`), wait,
+ * and return the outputs as remote-resident records: the bytes stay on the volume until a local
+ * action needs them (`materialise`) or the user asks (`./build.ts fetch`). The cache key is
+ * computed by the scheduler before any executor is chosen, so the executor never changes it.
+ */
+export interface ModalExecutorOptions {
+  transport: ModalTransport;
+  cacheDir: string;
+  repo: string;
+  sha: string;
+  /** The project directory inside the repository ('.' or 'examples/us-data'). */
+  projectDir: string;
+  blobPath: (digest: string) => string;
+  /** How long one wait long-polls (seconds). */
+  pollSeconds?: number;
+  /** Batching window for weighted actions: quiet time, and the cap after the first arrival. */
+  batchQuietMs?: number;
+  batchMaxWaitMs?: number;
+}
+
+interface BatchedAction extends BatchItem {
+  spec: ActionSpec;
+  action: RemoteAction;
+  fn: string;
+  pythonEnv: PortableAction['pythonEnv'];
+}
+
+export class ModalExecutor implements Executor {
+  readonly kind = 'modal';
+  /** Large, so that every stale area is in flight at once and can be batched. */
+  readonly concurrency = 1024;
+  private readonly o: ModalExecutorOptions;
+  private readonly transport: ModalTransport;
+  private readonly journal: CallJournal;
+  private readonly sync: VolumeSync;
+  private readonly waiter: CallWaiter;
+  private readonly batcher: Batcher<BatchedAction>;
+
+  constructor(o: ModalExecutorOptions) {
+    this.o = o;
+    this.transport = o.transport;
+    this.journal = new CallJournal(o.cacheDir);
+    this.sync = new VolumeSync({ transport: o.transport, cacheDir: o.cacheDir, repo: o.repo, blobPath: o.blobPath });
+    this.waiter = new CallWaiter(o.transport, o.pollSeconds ?? 20);
+    this.batcher = new Batcher<BatchedAction>({
+      quietMs: o.batchQuietMs ?? 500,
+      maxWaitMs: o.batchMaxWaitMs ?? 10_000,
+      dispatch: (batches) => this.spawnBatches(batches),
+    });
+  }
+
+  async execute(spec: ActionSpec): Promise<ExecOutcome> {
+    const started = Date.now();
+    const p = spec.portable;
+    if (!p) return fail(spec, 'modal-unsupported', 'the scheduler gave no portable description of this action');
+    const fn = p.weight !== undefined && spec.resourceClass === 'cpu' ? BATCH_FUNCTION : FUNCTIONS[spec.resourceClass];
+    if (!fn) return fail(spec, 'unknown-resource-class', `resource class ${spec.resourceClass} has no Modal function (${Object.keys(FUNCTIONS).join(', ')})`);
+    try {
+      const previous = await this.journal.read(spec.key);
+      if (previous && previous.transport === this.transport.id) {
+        const settled = await this.settle(spec, previous, { started, reattached: true, uploadedBytes: 0 });
+        if (settled) return settled;
+      }
+      const uploadedBytes = await this.prepareInputs(p);
+      const action: RemoteAction = {
+        key: spec.key,
+        command: p.command,
+        env: Object.fromEntries(Object.entries(spec.env).filter(([name]) => !isMachineEnv(name))),
+        inputs: Object.fromEntries(Object.entries(p.inputs).map(([path, record]) => [path, record.digest])),
+        outputs: p.outputs,
+      };
+      const entry =
+        fn === BATCH_FUNCTION
+          ? ((await this.batcher.add({
+              name: spec.target,
+              weight: p.weight ?? 1,
+              group: `${spec.resourceClass} ${p.pythonEnv?.key ?? ''}`,
+              workers: Math.max(1, Number.parseInt(spec.vars.NUM_WORKERS ?? '8', 10) || 8),
+              spec,
+              action,
+              fn,
+              pythonEnv: p.pythonEnv,
+            })) as JournalEntry)
+          : (await this.spawnBatches([[{ name: spec.target, weight: 1, group: '', workers: 1, spec, action, fn, pythonEnv: p.pythonEnv }]])).values().next().value!;
+      spec.report({ callId: entry.callId, function: entry.function, resourceClass: entry.resourceClass, transport: entry.transport, batchSize: entry.batchSize });
+      return (await this.settle(spec, entry, { started, reattached: false, uploadedBytes }))!;
+    } catch (error) {
+      if (error instanceof TransportError) return fail(spec, error.reason, error.message);
+      throw error;
+    }
+  }
+
+  /** Brings remote-resident blobs into the local store, for a local action or `fetch`. */
+  async materialise(records: OutputRecord[]): Promise<Failure | null> {
+    const elsewhere = records.find((r) => r.remote && r.remote !== this.transport.id);
+    if (elsewhere) {
+      return { reason: 'remote-elsewhere', message: `output ${elsewhere.digest} lives on ${elsewhere.remote}, not on ${this.transport.id}; fetch it from there or rebuild it` };
+    }
+    try {
+      await this.sync.fetchBlobs(records.map((r) => r.digest));
+      return null;
+    } catch (error) {
+      return { reason: error instanceof TransportError ? error.reason : 'fetch-failed', message: `downloading remote outputs failed: ${(error as Error).message}` };
+    }
+  }
+
+  /** The pinned commit and every local input blob on the volume; resolves to bytes uploaded. */
+  private async prepareInputs(p: PortableAction): Promise<number> {
+    const local: string[] = [];
+    const remote: string[] = [];
+    for (const record of Object.values(p.inputs)) {
+      if (!record.remote) local.push(record.digest);
+      else if (record.remote === this.transport.id) remote.push(record.digest);
+      else throw new TransportError('remote-elsewhere', `an input lives on ${record.remote}, not on ${this.transport.id}; rebuild it or switch back`);
+    }
+    await this.sync.markKnown(remote);
+    const [commit, blobs] = await Promise.all([this.sync.ensureCommit(this.o.sha), this.sync.ensureBlobs(local)]);
+    return commit + blobs;
+  }
+
+  /** Spawns one call per batch and journals every action of it; item -> its journal entry. */
+  private async spawnBatches(batches: BatchedAction[][]): Promise<Map<BatchedAction, JournalEntry>> {
+    const spawnedAt = Date.now() / 1000;
+    const calls = batches.map((batch) => ({
+      fn: batch[0]!.fn,
+      request: {
+        protocol: PROTOCOL,
+        sha: this.o.sha,
+        projectDir: this.o.projectDir,
+        pythonEnv: batch[0]!.pythonEnv ?? null,
+        spawnedAt,
+        actions: batch.map((b) => b.action),
+      } satisfies RunRequest,
+    }));
+    const ids = await this.transport.spawn(calls);
+    const out = new Map<BatchedAction, JournalEntry>();
+    for (const [i, batch] of batches.entries()) {
+      for (const item of batch) {
+        const entry: JournalEntry = {
+          key: item.spec.key,
+          transport: this.transport.id,
+          callId: ids[i]!,
+          function: item.fn,
+          resourceClass: item.spec.resourceClass,
+          spawnedAt,
+          batchSize: batch.length,
+        };
+        await this.journal.write(entry);
+        out.set(item, entry);
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Waits for the call and turns its result into an outcome; the journal entry is removed once
+   * the call has settled (the scheduler commits the cache entry next; dying in between costs one
+   * re-dispatch). Null only when reattaching to a call the transport no longer knows, or whose
+   * result expired (Modal keeps results for a limited time): dispatch again.
+   */
+  private async settle(spec: ActionSpec, entry: JournalEntry, ctx: { started: number; reattached: boolean; uploadedBytes: number }): Promise<ExecOutcome | null> {
+    const state = await abortable(this.waiter.wait(entry.callId), spec.signal);
+    if (state === 'aborted') return fail(spec, 'cancelled', `cancelled; Modal call ${entry.callId} keeps running and a rerun reattaches to it`);
+    await this.journal.remove(spec.key);
+    if (state.state === 'unknown' || (state.state === 'failed' && state.reason === 'call-expired')) {
+      if (ctx.reattached) return null;
+      return fail(spec, 'call-lost', `Modal call ${entry.callId} is unknown to ${this.transport.id}`);
+    }
+    if (state.state !== 'done') {
+      const failed = state.state === 'failed' ? state : { reason: 'call-lost', message: 'the call never finished' };
+      return fail(spec, failed.reason, `${failed.message} (Modal call ${entry.callId}, ${entry.function})`);
+    }
+    const result = state.value.results.find((r) => r.key === spec.key);
+    if (!result) return fail(spec, 'remote-error', `Modal call ${entry.callId} returned no result for this action`);
+    await this.writeLog(spec, entry, result);
+    const remote = this.bookkeeping(entry, state.value.containerStartedAt, result, ctx);
+    if (!result.ok) {
+      if (result.reason === 'input-missing') await this.sync.forget(Object.values(spec.portable?.inputs ?? {}).map((r) => r.digest));
+      return {
+        ok: false,
+        failure: {
+          reason: result.reason ?? 'command-failed',
+          message: `${spec.target}: ${result.message ?? 'failed'} on Modal (call ${entry.callId}, ${entry.function}); full log: ${this.transport.id} ${volumePaths.log(spec.key)}`,
+          ...(result.exitCode !== null && result.exitCode !== undefined ? { exitCode: result.exitCode } : {}),
+          logTail: result.logTail,
+        },
+        remote,
+      };
+    }
+    const missing = (spec.portable?.outputs ?? []).filter((path) => !result.outputs[path]);
+    if (missing.length) return fail(spec, 'missing-output', `the remote result lacks ${missing.join(', ')}`);
+    await this.sync.markKnown(Object.values(result.outputs).map((o) => o.digest));
+    const remoteOutputs: Record<string, OutputRecord> = {};
+    for (const [path, o] of Object.entries(result.outputs)) remoteOutputs[path] = { digest: o.digest, size: o.size, remote: this.transport.id };
+    return { ok: true, durationMs: Date.now() - ctx.started, remoteOutputs, remote };
+  }
+
+  private bookkeeping(entry: JournalEntry, containerStartedAt: number, result: RemoteResult, ctx: { reattached: boolean; uploadedBytes: number }): Record<string, unknown> {
+    return {
+      callId: entry.callId,
+      function: entry.function,
+      resourceClass: entry.resourceClass,
+      transport: entry.transport,
+      batchSize: entry.batchSize,
+      queueSeconds: round(Math.max(0, containerStartedAt - entry.spawnedAt)),
+      runSeconds: round(result.runSeconds),
+      gpuSeconds: isGpuClass(entry.resourceClass) ? round(result.runSeconds) : 0,
+      uploadedBytes: ctx.uploadedBytes,
+      ...(ctx.reattached ? { reattached: true } : {}),
+    };
+  }
+
+  private async writeLog(spec: ActionSpec, entry: JournalEntry, result: RemoteResult): Promise<void> {
+    const head = `# ran on ${this.transport.id} (call ${entry.callId}, ${entry.function}); full log there: ${volumePaths.log(spec.key)}; last lines:\n`;
+    await writeFile(spec.logFile, `${head}${result.logTail}\n`).catch(() => appendFile(spec.logFile, ''));
+  }
+}
+
+function fail(spec: ActionSpec, reason: string, message: string): { ok: false; failure: ExecFailure } {
+  return { ok: false, failure: { reason, message: `${spec.target}: ${message}`, logTail: '' } };
+}
+
+const round = (n: number) => Math.round(n * 1000) / 1000;
+
+function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T | 'aborted'> {
+  if (signal.aborted) return Promise.resolve('aborted');
+  return new Promise((resolve, reject) => {
+    const onAbort = () => resolve('aborted');
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e instanceof Error ? e : new Error(String(e)));
+      },
+    );
+  });
+}
+
+/**
+ * EXECUTOR=modal: validates everything a dispatch needs before any work starts (resource classes
+ * of the declared targets, the client, the token, the deployed functions), then builds the
+ * executor. GPU types themselves are validated earlier still, with every variable (tasks/variables.ts).
+ */
+export async function createModalExecutor(p: Prepared): Promise<Executor> {
+  const functions = new Set<string>([BATCH_FUNCTION]);
+  for (const node of p.pipeline.nodes) {
+    if (node.kind !== 'target' || node.target.executor !== 'modal') continue;
+    const resourceClass = node.target.resources?.(p.vars).class ?? 'cpu';
+    const fn = FUNCTIONS[resourceClass];
+    if (!fn) throw new UsageError('unknown-resource-class', `${node.target.name} asks for resource class ${resourceClass}, which has no Modal function; use one of ${Object.keys(FUNCTIONS).join(', ')}`);
+    functions.add(fn);
+  }
+  const transport = transportFromEnv();
+  await transport.check([...functions].sort());
+  const { Cache } = await import('../../caching/cache.ts');
+  const cache = new Cache(p.cacheDir, p.memo);
+  if (p.vars.RESUME) await seedJournalFromRun(p.cacheDir, p.vars.RESUME, transport.id);
+  const quiet = Number(process.env.BUILD_MODAL_BATCH_QUIET_MS);
+  return new ModalExecutor({
+    transport,
+    cacheDir: p.cacheDir,
+    repo: p.repo,
+    sha: p.sha,
+    projectDir: p.layout.projectDir,
+    blobPath: (d) => cache.blobPath(d),
+    pollSeconds: process.env.MODAL_STANDIN_DIR ? 1 : 20,
+    ...(quiet > 0 ? { batchQuietMs: quiet } : {}),
+  });
+}
+
+/**
+ * RESUME=<run id>: the call ids that run recorded in its meta.json join the journal (where one is
+ * not there already), so this run reattaches to them even if the journal was lost.
+ */
+async function seedJournalFromRun(cacheDir: string, runId: string, transportId: string): Promise<void> {
+  const read = await readMeta(cacheDir, runId);
+  if (!read.ok) throw new UsageError('bad-run', `RESUME=${runId}: ${read.message}`);
+  const journal = new CallJournal(cacheDir);
+  for (const t of Object.values(read.meta.targets)) {
+    const r = t.remote;
+    if (t.outcome !== 'running' || !t.key || !r || typeof r.callId !== 'string' || r.transport !== transportId) continue;
+    if (await journal.read(t.key)) continue;
+    await journal.write({
+      key: t.key,
+      transport: transportId,
+      callId: r.callId,
+      function: String(r.function ?? ''),
+      resourceClass: String(r.resourceClass ?? 'cpu'),
+      spawnedAt: t.startedAt ? Date.parse(t.startedAt) / 1000 : Date.now() / 1000,
+      batchSize: typeof r.batchSize === 'number' ? r.batchSize : 1,
+    });
+  }
+}

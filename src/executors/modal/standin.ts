@@ -1,0 +1,147 @@
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { closeSync, openSync } from 'node:fs';
+import { appendFile, copyFile, mkdir, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { UsageError } from '../../report/failures.ts';
+import { isAlive } from '../../caching/action-lock.ts';
+import { callStateSchema, type CallState, type RunRequest } from './protocol.ts';
+import { runProcess, type ModalTransport } from './transport.ts';
+
+/**
+ * The local Modal STAND-IN (MODAL_STANDIN_DIR=<dir>): the same client interface as the real
+ * transport, with only Modal itself replaced. The "volume" is `<dir>/volume`; a spawned call is a
+ * detached local process (its own session, so it outlives a killed orchestrator) running
+ * modal_app/standin.py, which runs the very same runner_core.py as the Modal functions. Call ids
+ * (`sc-<uuid>`) and their state live in `<dir>/calls/<id>/` (request.json, pid, result.json,
+ * container.log), so a new orchestrator can reattach to a call that is still running.
+ *
+ * Every byte that crosses the "network" is logged to `<dir>/transfers.jsonl`, so tests can check
+ * that a rerun uploads nothing.
+ */
+export interface StandinOptions {
+  dir: string;
+  /** A Python with xxhash (the runner's only dependency). */
+  python: string;
+  appDir: string;
+  volume: string;
+}
+
+export class StandinTransport implements ModalTransport {
+  readonly id: string;
+  readonly volume: string;
+  private readonly o: StandinOptions;
+  private readonly volumeDir: string;
+
+  constructor(o: StandinOptions) {
+    this.o = o;
+    this.volume = o.volume;
+    this.id = `standin:${o.dir}`;
+    this.volumeDir = join(o.dir, 'volume');
+  }
+
+  private callDir(id: string): string {
+    if (!/^sc-[0-9a-f-]+$/.test(id)) throw new Error(`not a stand-in call id: ${id}`);
+    return join(this.o.dir, 'calls', id);
+  }
+
+  /** The stand-in's "deployed app" is modal_app/runner.py itself: its functions must exist there. */
+  async check(functions: string[]): Promise<void> {
+    const probe = await runProcess(this.o.python, ['-c', 'import xxhash']);
+    if (probe.code !== 0) throw new UsageError('modal-client-missing', `the Modal stand-in needs a Python with xxhash; ${this.o.python} has none (run modal_app/setup.sh or set BUILD_MODAL_PYTHON)`);
+    const app = await readFile(join(this.o.appDir, 'runner.py'), 'utf8');
+    const defined = new Set([...app.matchAll(/^def (run_\w+)\(/gm)].map((m) => m[1]));
+    const missing = functions.filter((f) => !defined.has(f));
+    if (missing.length) throw new UsageError('modal-app-missing', `modal_app/runner.py defines no ${missing.join(', ')}`);
+    await mkdir(join(this.volumeDir), { recursive: true });
+  }
+
+  async list(dir: string): Promise<string[]> {
+    return readdir(join(this.volumeDir, dir)).catch(() => []);
+  }
+
+  async put(files: { local: string; remote: string }[]): Promise<number> {
+    let bytes = 0;
+    for (const f of files) {
+      const dest = join(this.volumeDir, f.remote);
+      await mkdir(dirname(dest), { recursive: true });
+      const tmp = `${dest}.tmp-${randomUUID()}`;
+      await copyFile(f.local, tmp);
+      await rename(tmp, dest);
+      bytes += (await stat(dest)).size;
+    }
+    if (files.length) await this.logTransfer('put', files.map((f) => f.remote), bytes);
+    return bytes;
+  }
+
+  async get(files: { remote: string; local: string }[]): Promise<void> {
+    let bytes = 0;
+    for (const f of files) {
+      await mkdir(dirname(f.local), { recursive: true });
+      await copyFile(join(this.volumeDir, f.remote), f.local);
+      bytes += (await stat(f.local)).size;
+    }
+    if (files.length) await this.logTransfer('get', files.map((f) => f.remote), bytes);
+  }
+
+  private async logTransfer(op: string, paths: string[], bytes: number): Promise<void> {
+    await appendFile(join(this.o.dir, 'transfers.jsonl'), `${JSON.stringify({ op, bytes, paths, at: new Date().toISOString() })}\n`);
+  }
+
+  async spawn(calls: { fn: string; request: RunRequest }[]): Promise<string[]> {
+    const ids: string[] = [];
+    for (const call of calls) {
+      const id = `sc-${randomUUID()}`;
+      const dir = this.callDir(id);
+      await mkdir(dir, { recursive: true });
+      await writeFile(join(dir, 'request.json'), JSON.stringify({ function: call.fn, request: call.request }));
+      const log = openSync(join(dir, 'container.log'), 'a');
+      try {
+        const child = spawn(this.o.python, [join(this.o.appDir, 'standin.py'), this.o.dir, id], {
+          detached: true,
+          stdio: ['ignore', log, log],
+          env: process.env,
+        });
+        if (child.pid === undefined) throw new Error(`could not start ${this.o.python}`);
+        await writeFile(join(dir, 'pid'), String(child.pid));
+        child.unref();
+      } finally {
+        closeSync(log);
+      }
+      ids.push(id);
+    }
+    return ids;
+  }
+
+  async wait(ids: string[], timeoutS: number): Promise<Record<string, CallState>> {
+    const deadline = Date.now() + timeoutS * 1000;
+    for (;;) {
+      const states: Record<string, CallState> = {};
+      for (const id of ids) states[id] = await this.state(id);
+      if (Object.values(states).some((s) => s.state !== 'running') || Date.now() >= deadline) return states;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+
+  private async state(id: string): Promise<CallState> {
+    const dir = this.callDir(id);
+    const result = async () => {
+      const text = await readFile(join(dir, 'result.json'), 'utf8').catch(() => null);
+      return text === null ? null : callStateSchema.parse(JSON.parse(text));
+    };
+    const done = await result();
+    if (done) return done;
+    const pid = Number((await readFile(join(dir, 'pid'), 'utf8').catch(() => '')).trim());
+    if (!pid) return { state: 'unknown' };
+    if (await this.alive(pid, id)) return { state: 'running' };
+    // The container may have finished between the two reads.
+    return (await result()) ?? { state: 'failed', reason: 'remote-preempted', message: `the stand-in container of call ${id} exited without a result (as if preempted); see ${join(dir, 'container.log')}` };
+  }
+
+  /** Alive and still our process (pids are reused): its command line names the call. */
+  private async alive(pid: number, id: string): Promise<boolean> {
+    if (!isAlive(pid)) return false;
+    const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => null);
+    return cmdline === null || cmdline.includes(id);
+  }
+}
