@@ -1,12 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { UsageError } from './report/failures.ts';
+import { didYouMean } from './util/did-you-mean.ts';
 import type { OutputRecord } from './output-record.ts';
 import type { FanOut, Node, Pipeline, Target, Vars } from './target.ts';
 
 /**
- * The target graph: checks that every dependency exists and that there is no cycle, and selects
- * the part of the graph that some goals need. Fan-outs stay single nodes here; the scheduler
- * expands them once their inputs exist.
+ * The target graph: checks the pipeline declaration (unique names, every dependency declared, no
+ * cycle) and selects the part of the graph that some goals need. A declaration mistake is a
+ * UsageError naming the targets (exit 2), found before any work. Fan-outs stay single nodes here;
+ * the scheduler expands them once their inputs exist.
  */
 export class Graph {
   readonly nodes: Map<string, Node>;
@@ -15,25 +17,30 @@ export class Graph {
     this.nodes = new Map();
     for (const node of pipeline.nodes) {
       const name = nodeName(node);
-      if (this.nodes.has(name)) throw new Error(`tasks/: target ${name} is declared twice`);
+      if (this.nodes.has(name)) throw new UsageError('duplicate-target', `the pipeline declares target ${name} twice; give each target its own name`);
       this.nodes.set(name, node);
     }
     for (const [name, node] of this.nodes) {
       for (const dep of nodeDeps(node)) {
-        if (!this.nodes.has(dep)) throw new Error(`tasks/: target ${name} depends on unknown target ${dep}`);
+        if (this.nodes.has(dep)) continue;
+        const hint = didYouMean(dep, this.nodes.keys());
+        throw new UsageError('unknown-dependency', `the pipeline's target ${name} depends on ${dep}, which is not declared; ${hint ?? 'declare it or remove the dependency'}`);
       }
     }
     this.order();
   }
 
-  /** Topological order (dependencies first); throws on a cycle, naming it. */
+  /** Topological order (dependencies first); a cycle is a UsageError naming its path, a -> b -> a. */
   order(names: Iterable<string> = this.nodes.keys()): string[] {
     const out: string[] = [];
     const state = new Map<string, 'visiting' | 'done'>();
     const visit = (name: string, path: string[]) => {
       const s = state.get(name);
       if (s === 'done') return;
-      if (s === 'visiting') throw new Error(`tasks/: dependency cycle ${[...path, name].join(' -> ')}`);
+      if (s === 'visiting') {
+        const cycle = [...path.slice(path.indexOf(name)), name].join(' -> ');
+        throw new UsageError('dependency-cycle', `the pipeline declares a dependency cycle ${cycle}; remove one of these dependencies`);
+      }
       state.set(name, 'visiting');
       for (const dep of nodeDeps(this.get(name))) visit(dep, [...path, name]);
       state.set(name, 'done');
@@ -75,8 +82,9 @@ export class Graph {
       }
       const fanout = this.fanoutFor(goal);
       if (!fanout) {
-        const known = [...this.nodes.keys()].filter((n) => n.includes(goal) || goal.includes(n)).slice(0, 5);
-        const hint = known.length ? `did you mean ${known.join(', ')}?` : 'list targets with ./build.ts graph';
+        // Nearest by spelling (`datbase`), else names containing it or contained in it (`fit`).
+        const containing = [...this.nodes.keys()].filter((n) => n.includes(goal) || goal.includes(n)).slice(0, 5);
+        const hint = didYouMean(goal, this.nodes.keys()) ?? (containing.length ? `did you mean ${containing.join(', ')}?` : 'list targets with ./build.ts graph');
         throw new UsageError('unknown-target', `unknown target '${goal}'; ${hint}`);
       }
       roots.push(fanout.name);
@@ -125,7 +133,10 @@ export function expandFanout(
   const targets = fanout.expand({ readJson, vars });
   if (!only) return targets;
   const missing = [...only].filter((name) => !targets.some((t) => t.name === name));
-  if (missing.length) throw new Error(`unknown target '${missing[0]}': not an item of ${fanout.name}`);
+  if (missing.length) {
+    const hint = didYouMean(missing[0]!, targets.map((t) => t.name));
+    throw new UsageError('unknown-target', `unknown target '${missing[0]}': not an item of ${fanout.name}${hint ? `; ${hint}` : ''}`);
+  }
   return targets.filter((t) => only.has(t.name));
 }
 

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { UsageError } from './report/failures.ts';
+import { didYouMean } from './util/did-you-mean.ts';
 
 /**
  * Make-style variables (`VAR=value` on the command line). Each is declared once with a zod schema
@@ -27,7 +28,7 @@ export function isAssignment(word: string): boolean {
 
 /**
  * Validates `VAR=value` words against the declared variables and returns every variable's value
- * (defaults filled in). Unknown names list the valid ones.
+ * (defaults filled in). Unknown names list the valid ones and the nearest (`households` -> HOUSEHOLDS).
  */
 export function parseVariables(words: string[], specs: VarSpec[]): Record<string, string> {
   const byName = new Map(specs.map((s) => [s.name, s]));
@@ -38,8 +39,9 @@ export function parseVariables(words: string[], specs: VarSpec[]): Record<string
     const [, name, value] = match as unknown as [string, string, string];
     const spec = byName.get(name);
     if (!spec) {
-      const valid = specs.map((s) => s.name).join(', ');
-      throw new UsageError('unknown-variable', `unknown variable ${name}; valid variables: ${valid}`);
+      const names = specs.map((s) => s.name);
+      const hint = didYouMean(name, names);
+      throw new UsageError('unknown-variable', `unknown variable ${name}; valid variables: ${names.join(', ')}${hint ? `; ${hint}` : ''}`);
     }
     const parsed = spec.schema.safeParse(value);
     if (!parsed.success) {

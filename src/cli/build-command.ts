@@ -1,4 +1,5 @@
 import type { Argv } from './argv.ts';
+import type { CommandContext } from './command.ts';
 import { Cache } from '../caching/cache.ts';
 import { baseActionEnv } from './settings.ts';
 import type { Event } from '../report/events.ts';
@@ -9,7 +10,7 @@ import { pipelinePublishing } from './pipeline-publish.ts';
 import { lazyRunTree, prepare, schedulerInputs, type Prepared } from '../prepare.ts';
 import { RunRecorder } from '../recorder.ts';
 import { applyReplay, findReplay, recordedInputsKey, type Replay } from '../replay.ts';
-import { allocateRun, runDir, startingMeta, type RunId } from '../run.ts';
+import { allocateRun, checkRunId, runDir, startingMeta, type RunId } from '../run.ts';
 import { Scheduler } from '../scheduler.ts';
 import type { ExecutorKind, Target } from '../target.ts';
 
@@ -101,4 +102,24 @@ export async function buildCommand(o: BuildOptions): Promise<{ code: number; rep
   });
   const code = report.cancelled ? 130 : report.failed > 0 ? 1 : published;
   return { code, replayed: replay !== null };
+}
+
+/**
+ * The build as the command line asks for it: in a run the parent allocated when `--detach`
+ * re-executed the CLI (BUILD_RUN_ID), then the loader's code cache is saved for the path it took.
+ */
+export async function buildFromCli(c: CommandContext, goals: string[] | 'default'): Promise<number> {
+  const runId = process.env.BUILD_RUN_ID;
+  const { code, replayed } = await buildCommand({ argv: c.argv, goals, logger: c.logger, signal: c.signal, ...(runId ? { runId: checkRunId(runId) } : {}) });
+  saveCodeCache(replayed ? 'replay' : 'walk');
+  return code;
+}
+
+/**
+ * Asks the bundle's loader (scripts/cli-loader.mjs) to save its V8 code cache unless it already
+ * holds what this build path compiles. Absent when run from source.
+ */
+function saveCodeCache(path: 'replay' | 'walk'): void {
+  const save = (globalThis as Record<symbol, unknown>)[Symbol.for('build.saveCodeCache')];
+  if (typeof save === 'function') save(path);
 }

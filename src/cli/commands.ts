@@ -1,22 +1,180 @@
 import type { Argv } from './argv.ts';
-import type { Logger } from '../report/logger.ts';
+import type { Command } from './command.ts';
+import { UsageError } from '../report/failures.ts';
+import { didYouMean } from '../util/did-you-mean.ts';
 
-/** Commands other than building, each in its own module, loaded on demand. */
-export async function runCommand(name: string, words: string[], argv: Argv, logger: Logger): Promise<number> {
-  switch (name) {
-    case 'status':
-      return (await import('./status-command.ts')).statusCommand(argv);
-    case 'logs':
-      return (await import('./logs-command.ts')).logsCommand(argv);
-    case 'explain':
-      return (await import('./explain-command.ts')).explainCommand(words, argv);
-    case 'graph':
-      return (await import('./graph-command.ts')).graphCommand(argv);
-    case 'cache':
-      return (await import('./cache-command.ts')).cacheCommand(words, argv);
-    case 'vars':
-      return (await import('./vars-command.ts')).varsCommand();
-    default:
-      return (await import('./publish-commands.ts')).publishCommand(name, words, argv, logger);
+/**
+ * Every command of `./build.ts`, in the order of the help screen. This table is all the CLI knows
+ * about its commands: main.ts routes with it, rejects the flags a command does not take and decides
+ * whether to restore the TLS certificates (network.ts); help.ts generates the help screens from it.
+ * It stays cheap to load: each implementation is imported only when its command runs.
+ */
+export const COMMANDS: readonly Command[] = [
+  {
+    name: 'pipeline',
+    usage: ['pipeline [<target>...] [VAR=value ...]', '<target>... [VAR=value ...]'],
+    summary: 'build the default goals, or the named targets and what they need, at one pinned SHA',
+    flags: ['dry-run', 'jobs', 'keep-going', 'json', 'detach', 'clean-old-runs'],
+    network: 'if-remote',
+    run: async (c) => {
+      if (c.bare) await refuseMisspeltCommand(c.words[0]!);
+      const goals = c.words.length ? c.words : 'default';
+      if (c.argv.flags.detach) return (await import('./detach.ts')).detach(c.args, c.argv, goals);
+      return (await import('./build-command.ts')).buildFromCli(c, goals);
+    },
+  },
+  {
+    name: 'status',
+    usage: ['status [RUN_ID=<run>]'],
+    summary: 'list runs, or show one run target by target',
+    flags: ['json'],
+    network: false,
+    run: async (c) => (await import('./status-command.ts')).statusCommand(c.argv),
+  },
+  {
+    name: 'logs',
+    usage: ['logs RUN_ID=<run> [-f]'],
+    summary: "print a run's log (with -f, follow it until the run ends)",
+    flags: ['follow'],
+    network: false,
+    run: async (c) => (await import('./logs-command.ts')).logsCommand(c.argv),
+  },
+  {
+    name: 'explain',
+    usage: ['explain <target> [VAR=value ...]'],
+    summary: "name what changed (source, variable, env value, upstream output) since a target's cached entry",
+    flags: ['json'],
+    network: 'if-remote',
+    run: async (c) => (await import('./explain-command.ts')).explainCommand(c.words, c.argv),
+  },
+  {
+    name: 'graph',
+    usage: ['graph [--dot]'],
+    summary: 'print the target graph as Mermaid (or DOT); a fan-out is one node',
+    flags: ['dot'],
+    network: false,
+    run: async (c) => (await import('./graph-command.ts')).graphCommand(c.argv),
+  },
+  {
+    name: 'cache',
+    usage: ['cache ls|du|verify|gc'],
+    summary: 'list, measure, check or trim the local cache',
+    flags: ['json'],
+    network: false,
+    run: async (c) => (await import('./cache-command.ts')).cacheCommand(c.words, c.argv),
+  },
+  {
+    name: 'stage',
+    usage: ['stage RUN_ID=<run>'],
+    summary: "retry publishing a completed run's diagnostics and staging",
+    flags: ['json'],
+    network: true,
+    run: async (c) => (await import('./publish-commands.ts')).publishCommand('stage', c),
+  },
+  {
+    name: 'promote',
+    usage: ['promote RUN_ID=<run> [VERSION=<version>]'],
+    summary: 'publish a reviewed, staged run to production and register it as a version',
+    flags: ['dry-run', 'yes', 'json'],
+    network: true,
+    run: async (c) => (await import('./publish-commands.ts')).publishCommand('promote', c),
+  },
+  {
+    name: 'versions',
+    usage: ['versions'],
+    summary: 'list the version registry, newest first, the current version marked',
+    flags: ['json'],
+    network: true,
+    run: async (c) => (await import('./publish-commands.ts')).publishCommand('versions', c),
+  },
+  {
+    name: 'rollback',
+    usage: ['rollback VERSION=<registered version> NEW_VERSION=<version>'],
+    summary: "republish a registered version's files as a new current version",
+    flags: ['dry-run', 'yes', 'json'],
+    network: true,
+    run: async (c) => (await import('./publish-commands.ts')).publishCommand('rollback', c),
+  },
+  {
+    name: 'gc',
+    usage: ['gc [KEEP=<n>]'],
+    summary: 'remove old unpromoted runs, locally and on the store (also: pipeline --clean-old-runs)',
+    flags: ['dry-run', 'json'],
+    network: true,
+    run: async (c) => (await import('./publish-commands.ts')).publishCommand('gc', c),
+  },
+  {
+    name: 'fetch',
+    usage: ['fetch <target|group>... [RUN_ID=<run>]'],
+    summary: 'download outputs left on the Modal volume (EXECUTOR=modal) into the local cache and the run',
+    flags: ['json'],
+    network: true,
+    run: async (c) => (await import('../executors/modal/fetch.ts')).fetchCommand(c.words, c.argv),
+  },
+  {
+    name: 'vars',
+    usage: ['vars'],
+    summary: 'list every variable with its default and meaning',
+    flags: [],
+    network: false,
+    run: async () => (await import('./vars-command.ts')).varsCommand(),
+  },
+  {
+    name: 'help',
+    usage: ['help [<command>]'],
+    summary: "show the commands, or one command's usage and options",
+    flags: [],
+    network: false,
+    run: async (c) => (await import('./help.ts')).helpCommand(COMMANDS, c.words),
+  },
+  {
+    name: 'version',
+    usage: ['version'],
+    summary: 'print the version of build.ts (also: --version)',
+    flags: [],
+    network: false,
+    run: async () => (await import('./help.ts')).versionCommand(),
+  },
+];
+
+/** The command a name denotes, if any. */
+export function commandNamed(name: string): Command | undefined {
+  return COMMANDS.find((c) => c.name === name);
+}
+
+/** The command a command line runs: its first word names one, or the words are targets to build. */
+export function resolveCommand(words: string[]): { command: Command; words: string[]; bare: boolean } | null {
+  const [first, ...rest] = words;
+  if (first === undefined) return null;
+  const named = commandNamed(first);
+  return named ? { command: named, words: rest, bare: false } : { command: commandNamed('pipeline')!, words, bare: true };
+}
+
+/** A flag the command does not take is a usage error naming the command and where to look. */
+export function checkFlags(command: Command, argv: Argv, bare: boolean): void {
+  for (const { flag, as } of argv.given) {
+    if (flag === 'help' || command.flags.includes(flag)) continue;
+    const who = bare ? 'a build of targets' : command.name;
+    throw new UsageError('flag-not-taken', `${who} does not take ${as}; see ./build.ts ${command.name} --help`);
   }
+}
+
+/** Whether this command line may open TLS connections (see Command.network). */
+export function needsNetwork(command: Command, argv: Argv): boolean {
+  if (command.network !== 'if-remote') return command.network;
+  const remote = /^(EXECUTOR=modal|HF_REPO=|GCS_BUCKET=|BUILD_DB=0)/;
+  return argv.assignments.some((a) => remote.test(a)) || Boolean(process.env.HF_REPO || process.env.GCS_BUCKET);
+}
+
+/**
+ * A first word close to a command's name is a misspelt command (`pipline`), unless the pipeline
+ * declares a target of that name. Only such words pay for loading the declaration here.
+ */
+async function refuseMisspeltCommand(word: string): Promise<void> {
+  const hint = didYouMean(word, COMMANDS.map((c) => c.name));
+  if (!hint) return;
+  const [{ pipelineFactory }, { Graph }] = await Promise.all([import('../prepare.ts'), import('../graph.ts')]);
+  const graph = new Graph((await pipelineFactory())('example'));
+  if (graph.nodes.has(word) || graph.fanoutFor(word)) return;
+  throw new UsageError('unknown-command', `unknown command '${word}'; ${hint}`);
 }

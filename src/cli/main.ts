@@ -1,43 +1,7 @@
 import { parseArgv, type Argv } from './argv.ts';
+import { checkFlags, COMMANDS, needsNetwork, resolveCommand } from './commands.ts';
 import { UsageError } from '../report/failures.ts';
 import { jsonLogger, plainLogger, ttyLogger, type Logger } from '../report/logger.ts';
-
-/**
- * The CLI: argv -> validated options -> one command -> exit code (0 ok, 1 a target failed,
- * 2 bad usage or configuration, 130 interrupted). Each command's module is imported only when it
- * runs, so a no-op build does not pay for the publishing clients.
- */
-const HELP = `usage: ./build.ts <command|target...> [VAR=value ...] [options]
-
-commands:
-  pipeline                 build the whole pipeline (default goals) at one pinned SHA
-  <target> ...             build those targets and whatever they need that is stale
-  status [RUN_ID=...]      list runs, or show one run target by target
-  logs RUN_ID=... [-f]     print (and follow) a run's log
-  explain <target>         say exactly what changed since the cached entry
-  graph [--dot]            print the target graph (Mermaid, or DOT)
-  cache ls|du|verify|gc    inspect the local cache
-  stage RUN_ID=...         retry publishing a run's diagnostics and staging
-  promote RUN_ID=...       publish a reviewed run to production and register it
-  versions                 list the version registry
-  rollback VERSION=x NEW_VERSION=y
-  gc KEEP=N                remove old unpromoted runs (also: pipeline --clean-old-runs)
-  fetch <target>           download remote-resident outputs
-
-options:
-  -n, --dry-run   print what would run and why      -j N        parallel actions
-  -k              keep going after a failure          --json      NDJSON events only
-  --detach        run in the background, print the run id
-  variables: ./build.ts vars`;
-
-const COMMANDS = new Set(['status', 'logs', 'explain', 'graph', 'cache', 'stage', 'promote', 'versions', 'rollback', 'gc', 'fetch', 'vars', 'help']);
-
-/** Commands that may open TLS connections (publishing clients, Modal). */
-function needsNetwork(command: string | undefined, argv: Argv): boolean {
-  if (command && ['stage', 'promote', 'versions', 'rollback', 'gc', 'fetch'].includes(command)) return true;
-  const remote = /^(EXECUTOR=modal|HF_REPO=|GCS_BUCKET=|BUILD_DB=0)/;
-  return argv.assignments.some((a) => remote.test(a)) || Boolean(process.env.HF_REPO || process.env.GCS_BUCKET);
-}
 
 function makeLogger(argv: Argv): Logger {
   if (argv.flags.json) return jsonLogger();
@@ -45,6 +9,11 @@ function makeLogger(argv: Argv): Logger {
   return plainLogger();
 }
 
+/**
+ * The CLI: argv -> validated options -> one command of the table (commands.ts) -> exit code
+ * (0 ok, 1 a target failed, 2 bad usage or configuration, 130 interrupted). Each command's module
+ * is imported only when it runs, so a no-op build does not pay for the publishing clients.
+ */
 export async function main(args: string[]): Promise<number> {
   // `./build.ts ... | head` closes the pipe early: that is the reader's choice, not an error.
   process.stdout.on('error', (error: NodeJS.ErrnoException) => {
@@ -52,17 +21,25 @@ export async function main(args: string[]): Promise<number> {
     throw error;
   });
   let argv: Argv;
+  let invocation: ReturnType<typeof resolveCommand>;
   try {
     argv = parseArgv(args, 2);
+    invocation = resolveCommand(argv.words);
+    if (invocation && !argv.flags.help) checkFlags(invocation.command, argv, invocation.bare);
   } catch (error) {
     return usageFailure(error, args.includes('--json'));
   }
-  if (argv.flags.help || argv.words[0] === 'help') {
-    process.stdout.write(`${HELP}\n`);
+  if (argv.flags.help) {
+    const { commandHelp, globalHelp } = await import('./help.ts');
+    process.stdout.write(`${invocation ? commandHelp(invocation.command) : globalHelp(COMMANDS)}\n`);
     return 0;
   }
-  const [first, ...rest] = argv.words;
-  if (needsNetwork(first, argv)) {
+  if (!invocation) {
+    if (argv.flags.version) return (await import('./help.ts')).versionCommand();
+    return usageFailure(new UsageError('no-command', 'nothing to do; run ./build.ts pipeline, or ./build.ts --help'), argv.flags.json);
+  }
+  const { command, words, bare } = invocation;
+  if (needsNetwork(command, argv)) {
     const code = await (await import('./network.ts')).withExtraCaCerts(args);
     if (code !== null) return code;
   }
@@ -76,18 +53,7 @@ export async function main(args: string[]): Promise<number> {
   process.on('SIGTERM', onSignal);
   const logger = makeLogger(argv);
   try {
-    if (first === undefined) throw new UsageError('no-command', 'nothing to do; run ./build.ts pipeline, or ./build.ts --help');
-    if (!COMMANDS.has(first)) {
-      const goals = first === 'pipeline' ? (rest.length ? rest : 'default') : argv.words;
-      if (argv.flags.detach) return await (await import('./detach.ts')).detach(args, argv, goals);
-      const { buildCommand } = await import('./build-command.ts');
-      const runId = process.env.BUILD_RUN_ID;
-      const { code, replayed } = await buildCommand({ argv, goals, logger, signal: controller.signal, ...(runId ? { runId: (await import('../run.ts')).checkRunId(runId) } : {}) });
-      saveCodeCache(replayed ? 'replay' : 'walk');
-      return code;
-    }
-    const { runCommand } = await import('./commands.ts');
-    return await runCommand(first, rest, argv, logger);
+    return await command.run({ words, bare, argv, args, logger, signal: controller.signal });
   } catch (error) {
     return usageFailure(error, argv.flags.json);
   } finally {
@@ -95,15 +61,6 @@ export async function main(args: string[]): Promise<number> {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
-}
-
-/**
- * Asks the bundle's loader (scripts/cli-loader.mjs) to save its V8 code cache unless it already
- * holds what this build path compiles. Absent when run from source.
- */
-function saveCodeCache(path: 'replay' | 'walk'): void {
-  const save = (globalThis as Record<symbol, unknown>)[Symbol.for('build.saveCodeCache')];
-  if (typeof save === 'function') save(path);
 }
 
 /** The one place where thrown errors become output: usage errors exit 2, bugs exit 70 with a stack. */

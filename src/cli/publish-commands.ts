@@ -1,8 +1,8 @@
 import { createInterface } from 'node:readline/promises';
-import type { Argv } from './argv.ts';
+import type { CommandContext } from './command.ts';
 import { cacheDir } from './settings.ts';
 import { UsageError } from '../report/failures.ts';
-import { plainLogger, type Logger } from '../report/logger.ts';
+import { plainLogger } from '../report/logger.ts';
 import { openPublishStores, publishConfig, type PublishStores } from '../publish/config.ts';
 import { publishEmitter, type PublishEmit, type PublishFailure, type StepReport } from '../publish/result.ts';
 import { checkRunId } from '../run.ts';
@@ -10,27 +10,16 @@ import { parseVariables } from '../variables.ts';
 import { VARIABLES } from '../../tasks/index.ts';
 
 /**
- * The publishing commands, each loaded on demand: `promote`, `versions`, `rollback`, `gc`,
- * `stage` (retry the end-of-pipeline publishing of a run), and `fetch` (the Modal executor's).
+ * The publishing commands: `promote`, `versions`, `rollback`, `gc` and `stage` (retry the
+ * end-of-pipeline publishing of a run).
  * Configuration problems (bad variables, a missing token) are UsageErrors raised before any
  * store is touched (exit 2); failures of the operation itself are reported step by step (exit 1).
  */
-export async function publishCommand(name: string, words: string[], argv: Argv, given: Logger): Promise<number> {
+export async function publishCommand(name: 'promote' | 'versions' | 'rollback' | 'gc' | 'stage', c: CommandContext): Promise<number> {
+  const { argv, words } = c;
   // Publishing prints plain lines: the terminal view's live status line would draw over the prompt.
-  const logger = argv.flags.json ? given : (given.close(), plainLogger());
-  switch (name) {
-    case 'fetch':
-      return (await import('../executors/modal/fetch.ts')).fetchCommand(words, argv);
-    case 'promote':
-    case 'versions':
-    case 'rollback':
-    case 'gc':
-    case 'stage':
-      break;
-    default:
-      throw new UsageError('unknown-command', `unknown command '${name}'; see ./build.ts --help`);
-  }
-  if (words.length) throw new UsageError('unexpected-argument', `${name} takes no argument '${words[0]}'; see ./build.ts --help`);
+  const logger = argv.flags.json ? c.logger : (c.logger.close(), plainLogger());
+  if (words.length) throw new UsageError('unexpected-argument', `${name} takes no argument '${words[0]}'; see ./build.ts ${name} --help`);
   const vars = parseVariables(argv.assignments, VARIABLES);
   const config = publishConfig(vars, process.env, cacheDir());
   const noPrompt = argv.flags.yes || argv.flags.dryRun;
