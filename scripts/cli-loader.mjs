@@ -36,7 +36,7 @@ const stale = !cachedData || script.cachedDataRejected;
 const module = { exports: {} };
 script.runInThisContext()(module.exports, createRequire(file), module, file, dir);
 
-// Called by the build command once it has run (src/cli.ts), with the path it took.
+// Called by the build command once it has run (src/cli/build-command.ts), with the path it took.
 globalThis[Symbol.for('build.saveCodeCache')] = (path) => {
   const marker = `${cacheFile}.${path}`;
   if (!stale && existsSync(marker)) return;
