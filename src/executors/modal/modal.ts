@@ -4,7 +4,7 @@ import { UsageError, type Failure } from '../../report/failures.ts';
 import type { Prepared } from '../../prepare.ts';
 import { readMeta } from '../../run.ts';
 import type { ActionSpec, ExecFailure, ExecOutcome, Executor, PortableAction } from '../executor.ts';
-import { Batcher, type BatchItem } from './batcher.ts';
+import { ModalBatcher, type BatchItem } from './batcher.ts';
 import { transportFromEnv } from './config.ts';
 import { CallJournal, type JournalEntry } from './journal.ts';
 import { BATCH_FUNCTION, FUNCTIONS, isGpuClass, PROTOCOL, volumePaths, type RemoteAction, type RemoteResult, type RunRequest } from './protocol.ts';
@@ -55,7 +55,7 @@ export class ModalExecutor implements Executor {
   private readonly journal: CallJournal;
   private readonly sync: VolumeSync;
   private readonly waiter: CallWaiter;
-  private readonly batcher: Batcher<BatchedAction>;
+  private readonly batcher: ModalBatcher<BatchedAction>;
 
   constructor(o: ModalExecutorOptions) {
     this.o = o;
@@ -63,7 +63,7 @@ export class ModalExecutor implements Executor {
     this.journal = new CallJournal(o.cacheDir);
     this.sync = new VolumeSync({ transport: o.transport, cacheDir: o.cacheDir, repo: o.repo, blobPath: o.blobPath });
     this.waiter = new CallWaiter(o.transport, o.pollSeconds ?? 20);
-    this.batcher = new Batcher<BatchedAction>({
+    this.batcher = new ModalBatcher<BatchedAction>({
       quietMs: o.batchQuietMs ?? 500,
       maxWaitMs: o.batchMaxWaitMs ?? 10_000,
       dispatch: (batches) => this.spawnBatches(batches),
