@@ -20,7 +20,7 @@ export async function publishCommand(name: string, words: string[], argv: Argv, 
   const logger = argv.flags.json ? given : (given.close(), plainLogger());
   switch (name) {
     case 'fetch':
-      return (await import('../executors/modal/fetch.ts')).fetchCommand(words, argv);
+      return (await import('./fetch-command.ts')).fetchCommand(words, argv);
     case 'promote':
     case 'versions':
     case 'rollback':
