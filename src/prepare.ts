@@ -1,19 +1,37 @@
 import { mkdir } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { detectLayout, makePipeline as makeExamplePipeline, VARIABLES, type Layout, type Profile } from '../tasks/index.ts';
-import type { Argv } from './cli/argv.ts';
+import { join } from 'node:path';
 import type { Cache } from './caching/cache.ts';
 import { cacheDir, projectRoot, projectVersion } from './cli/settings.ts';
 import { DigestMemo } from './caching/digest-memo.ts';
 import { UsageError } from './report/failures.ts';
 import { currentBranch, dirtySnapshot, materialiseTree, repoRoot, resolveRef, uncommittedPaths, type GitSha } from './git.ts';
 import { Graph } from './graph.ts';
-import type { Pipeline, Vars } from './target.ts';
-import { parseVariables } from './variables.ts';
-import { publishedDbFor } from './cli/pipeline-publish.ts';
-import type { PublishedDb } from './publish/published-db.ts';
+import type { Layout, Pipeline, Profile, Vars } from './target.ts';
+import { parseVariables, type VarSpec } from './variables.ts';
 import { importModule } from './util/dynamic-import.ts';
+
+/**
+ * What the CLI hands the engine from the pipeline declaration (tasks/, or BUILD_TASKS): the
+ * engine imports none of it itself.
+ */
+export interface PipelineDeclaration {
+  /** The variables the command line may set. */
+  variables: VarSpec[];
+  /** Which profile a pinned tree holds, and where its project lives. */
+  detectLayout: (tree: string) => Layout;
+  /**
+   * Loads the pipeline factory (a pure function of the profile). prepare() calls it once the git
+   * questions are asked, so the git processes run while the declaration compiles.
+   */
+  loadPipeline: () => Promise<(profile: Profile) => Pipeline>;
+}
+
+export interface PrepareOptions {
+  /** The command line's `VAR=value` words. */
+  assignments: string[];
+  goals: string[] | 'default';
+  declaration: PipelineDeclaration;
+}
 
 /** Everything a build needs, validated, with the ref resolved to one SHA. */
 export interface Prepared {
@@ -31,16 +49,15 @@ export interface Prepared {
   goals: string[];
   version: string;
   memo: DigestMemo;
-  /** BUILD_DB=0: the registered database to download instead of running the ETL. */
-  published?: PublishedDb;
 }
 
 /**
  * Validates the command line, then pins the SHA. Bad input fails here, before anything is
  * written: variables, target names and the ref are checked first.
  */
-export async function prepare(argv: Argv, goals: string[] | 'default'): Promise<Prepared> {
-  const vars = parseVariables(argv.assignments, VARIABLES);
+export async function prepare(o: PrepareOptions): Promise<Prepared> {
+  const { goals, declaration } = o;
+  const vars = parseVariables(o.assignments, declaration.variables);
   // The four git questions are asked at once, and before the pipeline declaration is loaded, so
   // the git processes run while it compiles (a no-op build waits for them). They only read; the
   // repository check decides which error, if any, is reported.
@@ -53,7 +70,7 @@ export async function prepare(argv: Argv, goals: string[] | 'default'): Promise<
     pinned ?? resolveRef(requested, vars.BRANCH ?? 'HEAD'),
     checkDirty ? uncommittedPaths(requested) : [],
   ]);
-  const makePipeline = await pipelineFactory();
+  const makePipeline = await declaration.loadPipeline();
   // Target names are the same in every profile: check them before touching the cache.
   const example = makePipeline('example');
   const staticGraph = new Graph(example);
@@ -79,20 +96,14 @@ export async function prepare(argv: Argv, goals: string[] | 'default'): Promise<
   const dir = cacheDir();
   await mkdir(dir, { recursive: true });
   const tree = await materialiseTree(repo, sha, join(dir, 'trees'));
-  const layout = detectLayout(tree);
-  // A real checkout takes the registered database by default (the seed's default, the ETL needs
-  // API downloads); the example builds its own. BUILD_DB=0: the pin joins the database's command.
-  // (Another pipeline declaration, BUILD_TASKS, has no registered database to take.)
-  vars.BUILD_DB ??= layout.profile === 'real' && !process.env.BUILD_TASKS ? '0' : '1';
-  const published = await publishedDbFor(vars);
+  const layout = declaration.detectLayout(tree);
   // makePipeline is a pure factory: the example profile reuses the graph checked above.
   const pipeline = layout.profile === 'example' ? example : makePipeline(layout.profile);
   const graph = pipeline === example ? staticGraph : new Graph(pipeline);
   const memo = new DigestMemo(join(dir, 'digests.json'));
   await memo.load();
   return {
-    vars: published ? { ...vars, ...published.vars } : vars,
-    ...(published && { published }),
+    vars,
     cacheDir: dir,
     repo,
     branch,
@@ -117,18 +128,6 @@ export function schedulerInputs(p: Prepared, cache: Cache) {
 function settled<T>(answer: PromiseSettledResult<T>): T {
   if (answer.status === 'rejected') throw answer.reason;
   return answer.value;
-}
-
-/**
- * tasks/ by default. BUILD_TASKS=<file.mjs> loads another pipeline declaration exporting the same
- * `makePipeline(profile)`: the benchmarks use it for a graph of trivial commands.
- */
-export async function pipelineFactory(): Promise<(profile: Profile) => Pipeline> {
-  const file = process.env.BUILD_TASKS;
-  if (!file) return makeExamplePipeline;
-  const loaded = await importModule<{ makePipeline?: unknown }>(pathToFileURL(resolve(file)).href);
-  if (typeof loaded.makePipeline !== 'function') throw new UsageError('bad-tasks', `BUILD_TASKS=${file} does not export makePipeline(profile)`);
-  return loaded.makePipeline as (profile: Profile) => Pipeline;
 }
 
 /**

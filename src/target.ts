@@ -62,6 +62,18 @@ export interface FanOut {
 
 export type Node = { kind: 'target'; target: Target } | { kind: 'fanout'; fanout: FanOut };
 
+/**
+ * Which flavour of the project a pinned tree holds: the built-in example twin (examples/us-data)
+ * or the real policyengine-us-data repository. The pipeline declaration detects it (tasks/layout.ts).
+ */
+export type Profile = 'example' | 'real';
+
+export interface Layout {
+  profile: Profile;
+  /** The project directory inside the tree: commands run there, source globs are relative to it. */
+  projectDir: string;
+}
+
 /** The whole pipeline as declared in tasks/: its nodes and the variables it accepts. */
 export interface Pipeline {
   nodes: Node[];

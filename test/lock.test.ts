@@ -75,7 +75,7 @@ describe('acquireLock', () => {
   it('excludes another process holding the lock by the same protocol', async () => {
     const dir = freshDir();
     const lockPath = join(dir, 'shared.lock');
-    // The child takes the lock as src/lock.ts does (owner file, then link), holds it 1 s, checks
+    // The child takes the lock as src/caching/action-lock.ts does (owner file, then link), holds it 1 s, checks
     // nobody replaced its link, writes a marker and only then unlinks.
     const script = `
       const fs = require('fs');

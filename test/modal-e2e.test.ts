@@ -225,7 +225,7 @@ describe('EXECUTOR=modal on the example pipeline (stand-in)', () => {
   });
 
   it('./build.ts fetch downloads a remote-resident output into the run, verified', async () => {
-    const { fetchCommand } = await import('../src/executors/modal/fetch.ts');
+    const { fetchCommand } = await import('../src/cli/fetch-command.ts');
     const saved = process.env.BUILD_CACHE_DIR;
     process.env.BUILD_CACHE_DIR = cache('A');
     try {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { lpt } from '../src/executors/lpt.ts';
-import { Batcher, type BatchItem } from '../src/executors/modal/batcher.ts';
+import { ModalBatcher, type BatchItem } from '../src/executors/modal/batcher.ts';
 
 const items = (spec: string) => spec.split(' ').map((s) => ({ name: s[0]!, weight: Number(s.slice(1)) }));
 const names = (bins: { name: string }[][]) => bins.map((b) => b.map((i) => i.name));
@@ -32,7 +32,7 @@ describe('lpt', () => {
 describe('batcher', () => {
   type Item = BatchItem & { tag?: string };
   const make = (dispatched: string[][][]) =>
-    new Batcher<Item>({
+    new ModalBatcher<Item>({
       quietMs: 20,
       maxWaitMs: 1000,
       dispatch: async (batches) => {

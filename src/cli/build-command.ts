@@ -7,7 +7,8 @@ import { LocalExecutor } from '../executors/local.ts';
 import type { Executor } from '../executors/executor.ts';
 import type { Logger } from '../report/logger.ts';
 import { pipelinePublishing } from './pipeline-publish.ts';
-import { lazyRunTree, prepare, schedulerInputs, type Prepared } from '../prepare.ts';
+import { lazyRunTree, schedulerInputs, type Prepared } from '../prepare.ts';
+import { prepareBuild, type PreparedBuild } from './prepare-build.ts';
 import { RunRecorder } from '../recorder.ts';
 import { applyReplay, findReplay, recordedInputsKey, type Replay } from '../replay.ts';
 import { allocateRun, checkRunId, runDir, startingMeta, type RunId } from '../run.ts';
@@ -28,13 +29,16 @@ function executorChoice(p: Prepared): (t: Target) => ExecutorKind {
   return (t) => (p.vars.EXECUTOR === 'modal' && t.executor === 'modal' ? 'modal' : 'local');
 }
 
-async function executors(p: Prepared): Promise<Partial<Record<ExecutorKind, Executor>>> {
+async function executors(p: PreparedBuild, cache: Cache): Promise<Partial<Record<ExecutorKind, Executor>>> {
   const local = new LocalExecutor();
   // BUILD_DB=0: the database target's download action runs in-process (published-db.ts).
   const out: Partial<Record<ExecutorKind, Executor>> = { local: p.published ? p.published.wrap(local) : local };
   if (p.vars.EXECUTOR === 'modal') {
     const { createModalExecutor } = await import('../executors/modal/modal.ts');
-    out.modal = await createModalExecutor(p);
+    out.modal = await createModalExecutor({
+      pipeline: p.pipeline, vars: p.vars, cacheDir: p.cacheDir, repo: p.repo, sha: p.sha, projectDir: p.layout.projectDir,
+      blobPath: (d) => cache.blobPath(d),
+    });
   }
   return out;
 }
@@ -44,7 +48,7 @@ export async function buildCommand(o: BuildOptions): Promise<{ code: number; rep
   const started = Date.now();
   // Publishing configuration and credentials are checked before any work (pipeline-publish.ts).
   const publishing = await pipelinePublishing(o.argv, o.goals);
-  const p = await prepare(o.argv, o.goals);
+  const p = await prepareBuild(o.argv, o.goals);
   const cache = new Cache(p.cacheDir, p.memo);
   const emit = (e: Event) => o.logger.emit(e);
 
@@ -77,7 +81,7 @@ export async function buildCommand(o: BuildOptions): Promise<{ code: number; rep
       const scheduler = new Scheduler({
         ...schedulerInputs(p, cache),
         workspace: { runDir: dir, ensureCwd: lazyRunTree(p, dir) },
-        executors: await executors(p), executorFor: executorChoice(p), baseEnv: baseActionEnv(),
+        executors: await executors(p, cache), executorFor: executorChoice(p), baseEnv: baseActionEnv(),
         jobs: o.argv.flags.jobs, keepGoing: o.argv.flags.keepGoing, emit, signal: o.signal, record: recorder.record,
       });
       report = await scheduler.run();

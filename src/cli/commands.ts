@@ -109,7 +109,7 @@ export const COMMANDS: readonly Command[] = [
     summary: 'download outputs left on the Modal volume (EXECUTOR=modal) into the local cache and the run',
     flags: ['json'],
     network: true,
-    run: async (c) => (await import('../executors/modal/fetch.ts')).fetchCommand(c.words, c.argv),
+    run: async (c) => (await import('./fetch-command.ts')).fetchCommand(c.words, c.argv),
   },
   {
     name: 'vars',
@@ -173,7 +173,7 @@ export function needsNetwork(command: Command, argv: Argv): boolean {
 async function refuseMisspeltCommand(word: string): Promise<void> {
   const hint = didYouMean(word, COMMANDS.map((c) => c.name));
   if (!hint) return;
-  const [{ pipelineFactory }, { Graph }] = await Promise.all([import('../prepare.ts'), import('../graph.ts')]);
+  const [{ pipelineFactory }, { Graph }] = await Promise.all([import('./prepare-build.ts'), import('../graph.ts')]);
   const graph = new Graph((await pipelineFactory())('example'));
   if (graph.nodes.has(word) || graph.fanoutFor(word)) return;
   throw new UsageError('unknown-command', `unknown command '${word}'; ${hint}`);

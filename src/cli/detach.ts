@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { mkdir, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Argv } from './argv.ts';
-import { prepare } from '../prepare.ts';
+import { prepareBuild } from './prepare-build.ts';
 import { allocateRun, startingMeta, writeMeta } from '../run.ts';
 
 /**
@@ -12,7 +12,7 @@ import { allocateRun, startingMeta, writeMeta } from '../run.ts';
  * the raw arguments (re-executed without `--detach`), `argv` and `goals` as the CLI parsed them.
  */
 export async function detach(args: string[], argv: Argv, goals: string[] | 'default'): Promise<number> {
-  const p = await prepare(argv, goals);
+  const p = await prepareBuild(argv, goals);
   const { runId, dir } = await allocateRun(p.cacheDir, p.version, p.sha, new Date());
   await mkdir(dir, { recursive: true });
   const log = await open(join(dir, 'run.log'), 'a');

@@ -2,7 +2,8 @@ import type { Argv } from './argv.ts';
 import { Cache } from '../caching/cache.ts';
 import { UsageError } from '../report/failures.ts';
 import { diffFingerprints, type Fingerprint } from '../fingerprint.ts';
-import { prepare, schedulerInputs } from '../prepare.ts';
+import { schedulerInputs } from '../prepare.ts';
+import { prepareBuild } from './prepare-build.ts';
 import { Scheduler } from '../scheduler.ts';
 import type { Target } from '../target.ts';
 
@@ -14,7 +15,7 @@ import type { Target } from '../target.ts';
 export async function explainCommand(words: string[], argv: Argv): Promise<number> {
   if (words.length !== 1) throw new UsageError('bad-explain', 'explain takes one target, e.g. ./build.ts explain database');
   const name = words[0]!;
-  const p = await prepare(argv, [name]);
+  const p = await prepareBuild(argv, [name]);
   const cache = new Cache(p.cacheDir, p.memo);
   const fingerprints = new Map<string, { target: Target; fp: Fingerprint }>();
   const stale: string[] = [];

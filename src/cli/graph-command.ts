@@ -1,7 +1,7 @@
 import type { Argv } from './argv.ts';
 import { parseVariables } from '../variables.ts';
 import { VARIABLES } from '../../tasks/index.ts';
-import { pipelineFactory } from '../prepare.ts';
+import { pipelineFactory } from './prepare-build.ts';
 import { Graph, nodeDeps, nodeName } from '../graph.ts';
 
 /** `./build.ts graph [--dot]`: the static graph; a fan-out shows as one node. */

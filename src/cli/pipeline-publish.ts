@@ -5,6 +5,7 @@ import { openPublishStores, publishConfig, type PublishStores } from '../publish
 import type { PublishedDb } from '../publish/published-db.ts';
 import { publishEmitter } from '../publish/result.ts';
 import { storeUrl } from '../publish/layout.ts';
+import type { Profile, Vars } from '../target.ts';
 import { parseVariables } from '../variables.ts';
 import { VARIABLES } from '../../tasks/index.ts';
 
@@ -66,9 +67,17 @@ async function cleanOldRuns(stores: PublishStores, dir: string, runId: string, k
   return 1;
 }
 
-/** BUILD_DB=0: the pin of the registered database, resolved before scheduling (see published-input.ts). */
-export async function publishedDbFor(vars: Readonly<Record<string, string>>): Promise<PublishedDb | null> {
-  if (vars.BUILD_DB !== '0') return null;
+/**
+ * BUILD_DB, decided after the tree is pinned: a real checkout takes the registered database by
+ * default (the seed's default; the ETL needs API downloads), the example builds its own, and
+ * another pipeline declaration (BUILD_TASKS) has no registered database to take. BUILD_DB=0: the
+ * pin of the registered database is resolved before scheduling, and its variables join the
+ * build's, so the pin enters the database target's command (see published-input.ts).
+ */
+export async function resolveBuildDb(vars: Vars, profile: Profile): Promise<{ vars: Vars; published: PublishedDb | null }> {
+  const decided = { ...vars, BUILD_DB: vars.BUILD_DB ?? (profile === 'real' && !process.env.BUILD_TASKS ? '0' : '1') };
+  if (decided.BUILD_DB !== '0') return { vars: decided, published: null };
   const { resolvePublishedDb } = await import('../publish/published-db.ts');
-  return resolvePublishedDb(publishConfig(vars, process.env, cacheDir()));
+  const published = await resolvePublishedDb(publishConfig(decided, process.env, cacheDir()));
+  return { vars: { ...decided, ...published.vars }, published };
 }

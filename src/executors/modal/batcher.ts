@@ -7,6 +7,7 @@ import { lpt } from '../lpt.ts';
  * new action arrived for `quietMs` (at most `maxWaitMs` after the first), then partitions. Only
  * the actions that actually need to run arrive, so one stale area makes one batch of one.
  * Items are ordered by name before partitioning, so the batches do not depend on arrival order.
+ * Each batch becomes one Modal call (ModalBatcher); local batching is src/local-batcher.ts.
  */
 export interface BatchItem {
   name: string;
@@ -16,20 +17,20 @@ export interface BatchItem {
   workers: number;
 }
 
-export interface BatcherOptions<T extends BatchItem> {
+export interface ModalBatcherOptions<T extends BatchItem> {
   quietMs: number;
   maxWaitMs: number;
   /** Dispatches the batches of one flush; each item's `add` settles with what this resolves for it. */
   dispatch: (batches: T[][]) => Promise<Map<T, unknown>>;
 }
 
-export class Batcher<T extends BatchItem> {
-  private readonly o: BatcherOptions<T>;
+export class ModalBatcher<T extends BatchItem> {
+  private readonly o: ModalBatcherOptions<T>;
   private waiting: { item: T; resolve: (v: unknown) => void; reject: (e: unknown) => void }[] = [];
   private quiet: NodeJS.Timeout | undefined;
   private deadline: NodeJS.Timeout | undefined;
 
-  constructor(o: BatcherOptions<T>) {
+  constructor(o: ModalBatcherOptions<T>) {
     this.o = o;
   }
 

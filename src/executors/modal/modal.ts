@@ -1,10 +1,10 @@
 import { appendFile, writeFile } from 'node:fs/promises';
 import type { OutputRecord } from '../../caching/cache.ts';
 import { UsageError, type Failure } from '../../report/failures.ts';
-import type { Prepared } from '../../prepare.ts';
 import { readMeta } from '../../run.ts';
+import type { Pipeline, Vars } from '../../target.ts';
 import type { ActionSpec, ExecFailure, ExecOutcome, Executor, PortableAction } from '../executor.ts';
-import { Batcher, type BatchItem } from './batcher.ts';
+import { ModalBatcher, type BatchItem } from './batcher.ts';
 import { transportFromEnv } from './config.ts';
 import { CallJournal, type JournalEntry } from './journal.ts';
 import { BATCH_FUNCTION, FUNCTIONS, isGpuClass, PROTOCOL, volumePaths, type RemoteAction, type RemoteResult, type RunRequest } from './protocol.ts';
@@ -55,7 +55,7 @@ export class ModalExecutor implements Executor {
   private readonly journal: CallJournal;
   private readonly sync: VolumeSync;
   private readonly waiter: CallWaiter;
-  private readonly batcher: Batcher<BatchedAction>;
+  private readonly batcher: ModalBatcher<BatchedAction>;
 
   constructor(o: ModalExecutorOptions) {
     this.o = o;
@@ -63,7 +63,7 @@ export class ModalExecutor implements Executor {
     this.journal = new CallJournal(o.cacheDir);
     this.sync = new VolumeSync({ transport: o.transport, cacheDir: o.cacheDir, repo: o.repo, blobPath: o.blobPath });
     this.waiter = new CallWaiter(o.transport, o.pollSeconds ?? 20);
-    this.batcher = new Batcher<BatchedAction>({
+    this.batcher = new ModalBatcher<BatchedAction>({
       quietMs: o.batchQuietMs ?? 500,
       maxWaitMs: o.batchMaxWaitMs ?? 10_000,
       dispatch: (batches) => this.spawnBatches(batches),
@@ -261,33 +261,46 @@ function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T | 'ab
   });
 }
 
+/** What setting up the Modal executor needs of the build (not the whole prepared build). */
+export interface ModalSetup {
+  /** The declared targets: each that runs on Modal must ask for a resource class Modal has. */
+  pipeline: Pipeline;
+  /** The build's variables: the targets' resources depend on them; RESUME names a run to reattach to. */
+  vars: Vars;
+  cacheDir: string;
+  repo: string;
+  sha: string;
+  /** The project directory inside the repository ('.' or 'examples/us-data'). */
+  projectDir: string;
+  /** Where the local cache keeps a blob (input uploads read it). */
+  blobPath: (digest: string) => string;
+}
+
 /**
  * EXECUTOR=modal: validates everything a dispatch needs before any work starts (resource classes
  * of the declared targets, the client, the token, the deployed functions), then builds the
  * executor. GPU types themselves are validated earlier still, with every variable (tasks/variables.ts).
  */
-export async function createModalExecutor(p: Prepared): Promise<Executor> {
+export async function createModalExecutor(o: ModalSetup): Promise<Executor> {
   const functions = new Set<string>([BATCH_FUNCTION]);
-  for (const node of p.pipeline.nodes) {
+  for (const node of o.pipeline.nodes) {
     if (node.kind !== 'target' || node.target.executor !== 'modal') continue;
-    const resourceClass = node.target.resources?.(p.vars).class ?? 'cpu';
+    const resourceClass = node.target.resources?.(o.vars).class ?? 'cpu';
     const fn = FUNCTIONS[resourceClass];
     if (!fn) throw new UsageError('unknown-resource-class', `${node.target.name} asks for resource class ${resourceClass}, which has no Modal function; use one of ${Object.keys(FUNCTIONS).join(', ')}`);
     functions.add(fn);
   }
   const transport = transportFromEnv();
   await transport.check([...functions].sort());
-  const { Cache } = await import('../../caching/cache.ts');
-  const cache = new Cache(p.cacheDir, p.memo);
-  if (p.vars.RESUME) await seedJournalFromRun(p.cacheDir, p.vars.RESUME, transport.id);
+  if (o.vars.RESUME) await seedJournalFromRun(o.cacheDir, o.vars.RESUME, transport.id);
   const quiet = Number(process.env.BUILD_MODAL_BATCH_QUIET_MS);
   return new ModalExecutor({
     transport,
-    cacheDir: p.cacheDir,
-    repo: p.repo,
-    sha: p.sha,
-    projectDir: p.layout.projectDir,
-    blobPath: (d) => cache.blobPath(d),
+    cacheDir: o.cacheDir,
+    repo: o.repo,
+    sha: o.sha,
+    projectDir: o.projectDir,
+    blobPath: o.blobPath,
     pollSeconds: process.env.MODAL_STANDIN_DIR ? 1 : 20,
     ...(quiet > 0 ? { batchQuietMs: quiet } : {}),
   });

@@ -1,0 +1,43 @@
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { detectLayout, makePipeline as makeExamplePipeline, VARIABLES } from '../../tasks/index.ts';
+import type { Argv } from './argv.ts';
+import { resolveBuildDb } from './pipeline-publish.ts';
+import { prepare, type PipelineDeclaration, type Prepared } from '../prepare.ts';
+import type { PublishedDb } from '../publish/published-db.ts';
+import { UsageError } from '../report/failures.ts';
+import type { Pipeline, Profile } from '../target.ts';
+import { importModule } from '../util/dynamic-import.ts';
+
+/** A prepared build with BUILD_DB decided, as `build`, `--detach` and `explain` use it. */
+export interface PreparedBuild extends Prepared {
+  /** BUILD_DB=0: the registered database to download instead of running the ETL. */
+  published: PublishedDb | null;
+}
+
+/**
+ * prepare() with the pipeline declaration, then BUILD_DB: the engine knows neither tasks/ nor
+ * publishing, so the CLI brings both (pipeline-publish.ts resolves the registered database).
+ */
+export async function prepareBuild(argv: Argv, goals: string[] | 'default'): Promise<PreparedBuild> {
+  const p = await prepare({ assignments: argv.assignments, goals, declaration: pipelineDeclaration() });
+  const { vars, published } = await resolveBuildDb(p.vars, p.layout.profile);
+  return { ...p, vars, published };
+}
+
+/** tasks/: its variables and layout detection, and its targets (or BUILD_TASKS's). */
+export function pipelineDeclaration(): PipelineDeclaration {
+  return { variables: VARIABLES, detectLayout, loadPipeline: pipelineFactory };
+}
+
+/**
+ * tasks/ by default. BUILD_TASKS=<file.mjs> loads another pipeline declaration exporting the same
+ * `makePipeline(profile)`: the benchmarks use it for a graph of trivial commands.
+ */
+export async function pipelineFactory(): Promise<(profile: Profile) => Pipeline> {
+  const file = process.env.BUILD_TASKS;
+  if (!file) return makeExamplePipeline;
+  const loaded = await importModule<{ makePipeline?: unknown }>(pathToFileURL(resolve(file)).href);
+  if (typeof loaded.makePipeline !== 'function') throw new UsageError('bad-tasks', `BUILD_TASKS=${file} does not export makePipeline(profile)`);
+  return loaded.makePipeline as (profile: Profile) => Pipeline;
+}
