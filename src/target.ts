@@ -23,6 +23,18 @@ export interface Target {
   /** Environment variables the command may read; their values are hashed into the key. */
   env?: string[];
   /**
+   * Environment variables passed to this action only and kept out of everything recorded: never
+   * in the key (not even as a digest), a log, `meta.json` or an error (tokens such as
+   * HUGGING_FACE_TOKEN). What they fetch must be pinned by something that is in the key.
+   */
+  secretEnv?: string[];
+  /**
+   * Python modules the command runs (`policyengine_us_data.db.etl_age`, `modal_app.worker_script`,
+   * an adapter under tasks/adapters/): their static import closure inside the pinned tree is part
+   * of the sources, so an edit to any file they import rebuilds this target.
+   */
+  pythonModules?: string[];
+  /**
    * The argv, as a function of the variables. Tokens may hold placeholders resolved at execution
    * time and kept literal in the key, so the key does not depend on where a run lives:
    * `{run}` the run directory, `{python}` the pipeline's Python, `{checkpoint}` a directory
