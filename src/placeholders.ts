@@ -5,7 +5,7 @@ import { exists } from './util/fs-atomic.ts';
 /**
  * Command templates keep machine-specific paths as placeholders, so an action key never depends
  * on where a run lives: `{run}` the run directory, `{python}` the pipeline's interpreter,
- * `{checkpoint}` a directory private to the action key, `{out}` an environment being built, and
+ * `{checkpoint}` a directory private to the action key, `{out}` an environment being built, `{adapters}` this build system's tasks/adapters/, and
  * `{resume-from:<file>}`, which becomes `--resume-from <file>` only when that checkpoint exists.
  */
 /**
@@ -24,7 +24,7 @@ export function envDirOf(cacheDir: string, key: string): { dir: string; complete
 
 /** Resolves the placeholders of an argv template for this machine and run. */
 export async function resolveArgv(command: string[], values: Record<string, string>): Promise<string[]> {
-  const fill = (token: string) => token.replace(/\{(run|python|checkpoint|out)\}/g, (_, name: string) => values[name]!);
+  const fill = (token: string) => token.replace(/\{(run|python|checkpoint|out|adapters)\}/g, (_, name: string) => values[name]!);
   const argv: string[] = [];
   for (const token of command) {
     const resume = /^\{resume-from:(.+)\}$/.exec(token);

@@ -1,8 +1,10 @@
 import { mkdir } from 'node:fs/promises';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Cache } from './caching/cache.ts';
 import { cacheDir, projectRoot, projectVersion } from './cli/settings.ts';
 import { DigestMemo } from './caching/digest-memo.ts';
+import { digestBytes } from './caching/hash.ts';
 import { UsageError } from './report/failures.ts';
 import { currentBranch, dirtySnapshot, materialiseTree, repoRoot, resolveRef, uncommittedPaths, type GitSha } from './git.ts';
 import { Graph } from './graph.ts';
@@ -49,6 +51,11 @@ export interface Prepared {
   goals: string[];
   version: string;
   memo: DigestMemo;
+  /**
+   * A digest of this build system's adapter scripts (tasks/adapters/): they are not part of the
+   * pinned SHA, so a replay compares them too (action keys hash each adapter a command names).
+   */
+  adaptersDigest: string;
 }
 
 /**
@@ -116,12 +123,28 @@ export async function prepare(o: PrepareOptions): Promise<Prepared> {
     goals: wanted,
     version: vars.VERSION ?? projectVersion(join(tree, layout.projectDir)),
     memo,
+    adaptersDigest: adaptersDigest(adaptersDir()),
   };
 }
 
 /** The scheduler options that follow from a prepared build (shared by build, dry run and explain). */
 export function schedulerInputs(p: Prepared, cache: Cache) {
-  return { graph: p.graph, goals: p.goals, vars: p.vars, cache, memo: p.memo, sourceRoot: join(p.tree, p.layout.projectDir), cacheDir: p.cacheDir };
+  return { graph: p.graph, goals: p.goals, vars: p.vars, cache, memo: p.memo, sourceRoot: join(p.tree, p.layout.projectDir), adaptersDir: adaptersDir(), cacheDir: p.cacheDir };
+}
+
+/** This build system's adapter scripts, run by commands as `{adapters}/<file>`. */
+function adaptersDir(): string {
+  return join(projectRoot(), 'tasks', 'adapters');
+}
+
+/** Names and bytes of every adapter file, in one digest (a handful of small files: read each start). */
+function adaptersDigest(dir: string): string {
+  if (!existsSync(dir)) return digestBytes('no adapters');
+  const files = readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile() && !e.parentPath.includes('__pycache__'))
+    .map((e) => join(e.parentPath, e.name))
+    .sort();
+  return digestBytes(files.map((f) => `${f.slice(dir.length)}\0${digestBytes(readFileSync(f))}`).join('\n'));
 }
 
 /** The value of a settled promise, or its error thrown (usage errors first reach the CLI). */

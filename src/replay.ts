@@ -35,6 +35,8 @@ export interface BuildInputs {
   goals: string[];
   graph: Graph;
   vars: Vars;
+  /** The build system's adapter scripts (prepare.ts): not fixed by the SHA, so compared here. */
+  adaptersDigest: string;
 }
 
 /** A fan-out and the children it expanded to. */
@@ -82,7 +84,7 @@ function selectedTargets(inputs: BuildInputs, meta: RunMeta, cache: Cache): { ta
 /** The digest of everything but bytes that the run's action keys depend on (see the module note). */
 function inputsKeyOf(inputs: BuildInputs, targets: Target[]): string {
   const declared = targets.map((t) => ({ name: t.name, deps: t.deps, sources: t.sources, outputs: t.outputs, ...declaredParts(t, inputs.vars) }));
-  return digestBytes(JSON.stringify({ schema: REPLAY_SCHEMA, fingerprint: FINGERPRINT_SCHEMA, sha: inputs.sha, goals: inputs.goals, targets: declared }));
+  return digestBytes(JSON.stringify({ schema: REPLAY_SCHEMA, fingerprint: FINGERPRINT_SCHEMA, sha: inputs.sha, goals: inputs.goals, adapters: inputs.adaptersDigest, targets: declared }));
 }
 
 /** The inputs key of a run that just completed, to record in its meta.json (null if it cannot be replayed). */

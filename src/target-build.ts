@@ -31,6 +31,12 @@ export interface TargetBuildOptions {
   memo: DigestMemo;
   /** Project directory inside the shared pinned tree: sources are hashed here, never in a work tree. */
   sourceRoot: string;
+  /**
+   * This build system's own adapter scripts (tasks/adapters/), run where the real repository has
+   * no CLI for a step: `{adapters}/<file>` in a command. Each adapter a command names is a source
+   * of that target (keyed `{adapters}/<file>`), so editing an adapter rebuilds what runs it.
+   */
+  adaptersDir: string;
   workspace?: Workspace;
   executors: Partial<Record<ExecutorKind, Executor>>;
   executorFor: (target: Target) => ExecutorKind;
@@ -165,14 +171,21 @@ export class TargetBuilder {
   private async sources(target: Target): Promise<Record<string, Digest>> {
     const out: Record<string, Digest> = {};
     for (const file of await listSources(this.o.sourceRoot, target.sources, this.patternCache)) {
-      let digest = this.sourceDigests.get(file);
-      if (!digest) {
-        digest = this.o.memo.digest(join(this.o.sourceRoot, file)).then((d) => d.digest);
-        this.sourceDigests.set(file, digest);
-      }
-      out[file] = await digest;
+      out[file] = await this.digestOnce(file, join(this.o.sourceRoot, file));
+    }
+    for (const name of adaptersNamed(target.command(this.o.vars))) {
+      out[`{adapters}/${name}`] = await this.digestOnce(`{adapters}/${name}`, join(this.o.adaptersDir, name));
     }
     return out;
+  }
+
+  private digestOnce(id: string, path: string): Promise<Digest> {
+    let digest = this.sourceDigests.get(id);
+    if (!digest) {
+      digest = this.o.memo.digest(path).then((d) => d.digest);
+      this.sourceDigests.set(id, digest);
+    }
+    return digest;
   }
 
   private async fingerprint(target: Target): Promise<Fingerprint> {
@@ -292,7 +305,7 @@ export class TargetBuilder {
     const envTmp = `${envDir}.tmp-${process.pid}`;
     if (target.environment) await rm(envTmp, { recursive: true, force: true });
     const checkpointDir = join(this.o.cacheDir, 'checkpoints', key);
-    const placeholders: Record<string, string> = { run: ws.runDir, python: this.pythonFor(target), checkpoint: checkpointDir, out: envTmp };
+    const placeholders: Record<string, string> = { run: ws.runDir, python: this.pythonFor(target), checkpoint: checkpointDir, out: envTmp, adapters: this.o.adaptersDir };
     if (fp.command.some((t) => t.includes('{checkpoint}'))) mkdirSync(checkpointDir, { recursive: true });
     const startedAt = new Date().toISOString();
     const spec: ActionSpec = {
@@ -435,4 +448,11 @@ export class TargetBuilder {
     this.o.emit({ event: 'target', target: target.name, outcome: 'failed', reason, error: message, ...(key ? { key } : {}) });
     this.o.record(target.name, { outcome: reason === 'cancelled' ? 'cancelled' : 'failed', error: message, ...(key ? { key } : {}), ...(remote ? { remote } : {}) });
   }
+}
+
+/** The adapter files a command template names (`{adapters}/<file>` anywhere in a token). */
+function adaptersNamed(command: string[]): string[] {
+  const names = new Set<string>();
+  for (const token of command) for (const m of token.matchAll(/\{adapters\}\/([A-Za-z0-9_./-]+)/g)) names.add(m[1]!);
+  return [...names].sort();
 }

@@ -69,7 +69,7 @@ describe('scheduler', () => {
     const runDir = join(dir, 'runs', opts.runName ?? String(Math.random()));
     const scheduler = new Scheduler({
       graph: new Graph(pipeline), goals: opts.goals ?? pipeline.defaultGoals, vars: {}, cache: new Cache(join(dir, 'cache'), memo), memo,
-      sourceRoot: join(dir, 'src'), workspace: { runDir, ensureCwd: async () => dir },
+      sourceRoot: join(dir, 'src'), adaptersDir: join(dir, 'adapters'), workspace: { runDir, ensureCwd: async () => dir },
       executors: { local: executor }, executorFor: () => 'local', baseEnv: {}, cacheDir: join(dir, 'cache'),
       jobs: opts.jobs ?? 2, keepGoing: opts.keepGoing ?? false, emit: (e) => events.push(e), signal: new AbortController().signal, record: () => undefined,
     });
