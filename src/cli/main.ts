@@ -1,6 +1,7 @@
 import { parseArgv, type Argv } from './argv.ts';
 import { UsageError } from '../report/failures.ts';
 import { jsonLogger, plainLogger, ttyLogger, type Logger } from '../report/logger.ts';
+import { sourceMappedStack } from '../util/source-mapped-stack.ts';
 
 /**
  * The CLI: argv -> validated options -> one command -> exit code (0 ok, 1 a target failed,
@@ -113,6 +114,6 @@ function usageFailure(error: unknown, json: boolean): number {
     process.stderr.write(`error: ${error.message}\n`);
     return 2;
   }
-  process.stderr.write(`internal error: ${(error as Error)?.stack ?? String(error)}\n`);
+  process.stderr.write(`internal error: ${sourceMappedStack(error)}\n`);
   return 70;
 }
