@@ -55,6 +55,12 @@ describe('launcher (./build.ts)', () => {
     expect(bundled()).toBe(first);
   });
 
+  it('finds the project from `sh build.ts` too (no directory in $0)', () => {
+    const r = spawnSync('sh', ['build.ts', 'vars'], { cwd: project, env: cliEnv(join(project, 'cache')), encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toContain('BRANCH=');
+  });
+
   it('an edit to the loader (scripts/) is bundled and runs', () => {
     const edited = afterChanging('scripts/cli-loader.mjs', (file) =>
       writeFileSync(file, `process.stderr.write('edited loader\\n');\n${readFileSync(file, 'utf8')}`),
