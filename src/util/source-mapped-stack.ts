@@ -25,7 +25,9 @@ export function sourceMappedStack(error: unknown): string {
       const path = file.startsWith('file://') ? fileURLToPath(file) : file;
       if (!maps.has(path)) maps.set(path, readMap(path));
       const entry = maps.get(path)?.findEntry(Number(lineNumber) - 1, Number(column) - 1);
-      if (!entry || !('originalSource' in entry)) return line;
+      // findEntry answers with the nearest mapping before the position, even lines earlier: code
+      // with no mapping of its own on its line (the bundler's helpers) is left unmapped.
+      if (!entry || !('originalSource' in entry) || entry.generatedLine !== Number(lineNumber) - 1) return line;
       // The function's name is the minifier's (`at Object.QL`), so only the location is kept.
       return `${at}${resolve(dirname(path), entry.originalSource)}:${entry.originalLine + 1}:${entry.originalColumn + 1}`;
     })
