@@ -16,7 +16,9 @@ export class RunRecorder {
   }
 
   record = (target: string, outcome: TargetOutcome): void => {
-    this.meta.targets[target] = outcome;
+    // A finished target keeps the start its `running` record had: the review's timeline reads it.
+    const startedAt = outcome.startedAt ?? this.meta.targets[target]?.startedAt;
+    this.meta.targets[target] = startedAt ? { ...outcome, startedAt } : outcome;
     this.timer ??= setTimeout(() => {
       this.timer = undefined;
       void this.flush();

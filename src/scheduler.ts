@@ -473,7 +473,11 @@ export class Scheduler {
     if (actions.length === 1) return this.runAction(actions[0]!);
     const first = actions[0]!;
     const batch = first.target.batch!;
-    for (const a of actions) this.o.emit({ event: 'target-start', target: a.target.name, executor: a.executor.kind });
+    const startedAt = new Date().toISOString();
+    for (const a of actions) {
+      this.o.emit({ event: 'target-start', target: a.target.name, executor: a.executor.kind });
+      this.o.record(a.target.name, { outcome: 'running', key: a.key, executor: a.executor.kind, startedAt });
+    }
     const argv = await resolveArgv(batch.command(actions.map((a) => a.target.batch!.item), this.o.vars), first.placeholders);
     const logFile = join(this.o.workspace!.runDir, 'logs', `batch-${batch.group}-${first.target.name.replace(/[/:]/g, '_')}.log`);
     const outcome = await first.executor.execute({ ...first.spec, argv, logFile, outputs: actions.flatMap((a) => a.spec.outputs) });

@@ -23,6 +23,8 @@ commands:
   rollback VERSION=x NEW_VERSION=y
   gc KEEP=N                remove old unpromoted runs (also: pipeline --clean-old-runs)
   fetch <target>           download remote-resident outputs
+  report RUN_ID=... [AGAINST=<version|run>]   write the run's review page (one HTML file)
+  diff RUN_ID=... [AGAINST=<version|run>]     the review's key numbers in the terminal (--json)
 
 options:
   -n, --dry-run   print what would run and why      -j N        parallel actions
@@ -30,11 +32,11 @@ options:
   --detach        run in the background, print the run id
   variables: ./build.ts vars`;
 
-const COMMANDS = new Set(['status', 'logs', 'explain', 'graph', 'cache', 'stage', 'promote', 'versions', 'rollback', 'gc', 'fetch', 'vars', 'help']);
+const COMMANDS = new Set(['status', 'logs', 'explain', 'graph', 'cache', 'stage', 'promote', 'versions', 'rollback', 'gc', 'fetch', 'vars', 'help', 'report', 'diff']);
 
 /** Commands that may open TLS connections (publishing clients, Modal). */
 function needsNetwork(command: string | undefined, argv: Argv): boolean {
-  if (command && ['stage', 'promote', 'versions', 'rollback', 'gc', 'fetch'].includes(command)) return true;
+  if (command && ['stage', 'promote', 'versions', 'rollback', 'gc', 'fetch', 'report', 'diff'].includes(command)) return true;
   const remote = /^(EXECUTOR=modal|HF_REPO=|GCS_BUCKET=|BUILD_DB=0)/;
   return argv.assignments.some((a) => remote.test(a)) || Boolean(process.env.HF_REPO || process.env.GCS_BUCKET);
 }

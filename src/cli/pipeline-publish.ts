@@ -46,7 +46,11 @@ export async function pipelinePublishing(argv: Argv, goals: string[] | 'default'
         const { stageAndRecord } = await import('../publish/stage.ts');
         const staged = await stageAndRecord({ cacheDir: dir, runId, release: stores.release, emit });
         if (staged.ok) {
-          emit('staged', `review the diagnostics at ${storeUrl(stores.release.location, staged.value.diagnosticsPath)}, then: ./build.ts promote RUN_ID=${runId}`);
+          const { publishRunReport } = await import('../review/report.ts');
+          const report = await publishRunReport({ cacheDir: dir, runId, stores, threshold: Number(vars.WORSE_BY) / 100 });
+          if (report.ok) emit('report', `review page: ${report.value.url} (${report.value.bytes} bytes; local copy ${report.value.path})`, { url: report.value.url, path: report.value.path, bytes: report.value.bytes });
+          else emit('warning', `warning: the review page was not published (${report.failure.reason}: ${report.failure.message}); write it with ./build.ts report RUN_ID=${runId}`, { reason: report.failure.reason });
+          emit('staged', `review ${report.ok ? report.value.url : `the diagnostics at ${storeUrl(stores.release.location, staged.value.diagnosticsPath)}`}, then: ./build.ts promote RUN_ID=${runId}`);
         } else {
           emit('failed', `publishing FAILED (${staged.failure.reason}): ${staged.failure.message}; the run is completed but not staged: retry with ./build.ts stage RUN_ID=${runId}`, { reason: staged.failure.reason });
           code = 1;

@@ -51,6 +51,11 @@ export async function publishCommand(name: string, words: string[], argv: Argv, 
         stores,
         emit,
         dryRun: argv.flags.dryRun,
+        quality: {
+          gates: { ...(vars.MAX_MEAN_ERROR && { maxMeanError: Number(vars.MAX_MEAN_ERROR) / 100 }), ...(vars.MAX_REGRESSION && { maxRegression: Number(vars.MAX_REGRESSION) / 100 }) },
+          threshold: Number(vars.WORSE_BY) / 100,
+          force: vars.FORCE === '1',
+        },
         confirm: (plan) => (argv.flags.yes ? Promise.resolve(true) : ask(`Promote run ${plan.runId} as version ${plan.version} to production? [y/N] `)),
       });
       if (!result.ok) return reportFailure('promote', result.failure, emit);
@@ -102,7 +107,9 @@ export async function publishCommand(name: string, words: string[], argv: Argv, 
       const { stageAndRecord } = await import('../publish/stage.ts');
       const result = await stageAndRecord({ cacheDir: cacheDir(), runId, release: stores.release, emit });
       if (!result.ok) return reportFailure('stage', result.failure, emit);
-      emit('done', `run ${runId} staged; review ${result.value.diagnosticsPath} then ./build.ts promote RUN_ID=${runId}`);
+      const report = await (await import('../review/report.ts')).publishRunReport({ cacheDir: cacheDir(), runId, stores, threshold: Number(vars.WORSE_BY) / 100 });
+      if (!report.ok) emit('warning', `warning: the review page was not published (${report.failure.reason}: ${report.failure.message}); write it with ./build.ts report RUN_ID=${runId}`);
+      emit('done', `run ${runId} staged; review ${report.ok ? report.value.url : result.value.diagnosticsPath} then ./build.ts promote RUN_ID=${runId}`);
       return 0;
     }
   }
