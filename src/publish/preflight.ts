@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import type { PublishStores } from './config.ts';
 import { MANIFEST_NAME, productionPath, releaseManifestPath, stagedRunFiles, stagingPrefix } from './layout.ts';
 import { fromStore, publishFail, type PublishResult } from './result.ts';
-import { describeEntry, findVersion, readRegistry, type VersionEntry } from './registry.ts';
+import { describeEntry, findVersion, readRegistry, type Registry, type VersionEntry } from './registry.ts';
 import { readMeta, runDir, type RunMeta } from '../run.ts';
 import { publishSection, type StagingRecord } from './run-publish.ts';
 import { countProblems, parseManifest, type StagingManifest } from './staging-manifest.ts';
@@ -134,7 +134,7 @@ export async function preflight(input: PreflightInput): Promise<PublishResult<Pr
     return publishFail('version-exists', `${releaseManifestPath(version)} in ${stores.release.location} holds another run's release of ${version}; pass VERSION=<another version>`);
   }
 
-  const review = ours ? undefined : await checkQuality(input);
+  const review = ours ? undefined : await checkQuality(input, { manifest: manifest.files, registry: registry.value.registry });
   if (review && !review.ok) return review;
 
   const files = await plannedFiles(runDir(input.cacheDir, runId), manifest, Boolean(stores.gcs) && !ours);
@@ -158,9 +158,9 @@ export async function preflight(input: PreflightInput): Promise<PublishResult<Pr
 }
 
 /** The run against the current version; refuses when a gate fails and FORCE is not set. */
-async function checkQuality(input: PreflightInput): Promise<PublishResult<PlannedReview>> {
+async function checkQuality(input: PreflightInput, known: { manifest: StagingManifest['files']; registry: Registry }): Promise<PublishResult<PlannedReview>> {
   const quality = input.quality ?? { gates: {}, threshold: 0.05, force: false };
-  const sides = await readSides({ cacheDir: input.cacheDir, runId: input.runId, stores: input.stores });
+  const sides = await readSides({ cacheDir: input.cacheDir, runId: input.runId, stores: input.stores, known });
   const numbers = sides.ok ? reviewNumbers(sides.value.run, sides.value.base, quality.threshold) : null;
   const gated = quality.gates.maxMeanError !== undefined || quality.gates.maxRegression !== undefined;
   const failures = numbers ? gateFailures(numbers, quality.gates) : gated && !sides.ok ? [`the review could not be read (${sides.failure.message}), so the quality gates cannot be checked`] : [];

@@ -16,6 +16,7 @@ header.top h1 { margin: 0 0 6px; font-size: 20px; font-weight: 600; }
 header.top .facts { display: flex; flex-wrap: wrap; gap: 6px 22px; font-size: 13px; color: #cbd5e1; }
 header.top .facts b { color: #f8fafc; font-weight: 600; }
 header.top a { color: #93c5fd; }
+header.top summary { color: #cbd5e1; margin-top: 8px; }
 main { max-width: 1240px; margin: 0 auto; padding: 8px 28px 60px; }
 section { margin-top: 28px; }
 h2 { font-size: 17px; margin: 0 0 10px; padding-bottom: 4px; border-bottom: 1px solid var(--line); }
@@ -36,7 +37,7 @@ th, td { padding: 4px 8px; border-bottom: 1px solid var(--line); text-align: rig
 th:first-child, td:first-child, td.l, th.l { text-align: left; }
 thead th { position: sticky; top: 0; background: #f3f4f6; cursor: pointer; user-select: none; }
 thead th.sorted::after { content: " \25BE"; } thead th.sorted.asc::after { content: " \25B4"; }
-td.name { max-width: 420px; overflow: hidden; text-overflow: ellipsis; text-align: left; font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: 11.5px; }
+td.name { max-width: 330px; overflow: hidden; text-overflow: ellipsis; text-align: left; font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: 11.5px; }
 .tablebox { max-height: 460px; overflow: auto; border: 1px solid var(--line); border-radius: 8px; }
 .filters { display: flex; flex-wrap: wrap; gap: 10px; align-items: center; margin-bottom: 8px; }
 .filters label { color: var(--mute); font-size: 12.5px; }
@@ -90,6 +91,7 @@ export const PAGE_SCRIPT = String.raw`
   }
   function dbytes(n) { return fin(n) ? (n >= 0 ? '+' : '') + bytes(n) : '\u2013'; }
   function secs(ms) { return fin(ms) ? (ms / 1000).toFixed(1) + ' s' : '\u2013'; }
+  function plural(n, word) { return n + ' ' + word + (n === 1 ? '' : 's'); }
   function missing(text) { return el('p', { class: 'missing', text: text }); }
   function chartBox(cls) { var c = el('canvas', { class: 'chart' }); return { box: el('div', { class: 'chartbox' + (cls ? ' ' + cls : '') }, [c]), canvas: c }; }
   function changeClass(x) { return fin(x) ? (x > 0 ? 'up' : x < 0 ? 'down' : '') : ''; }
@@ -143,7 +145,7 @@ export const PAGE_SCRIPT = String.raw`
       el('div', { class: 'sub', text: f.fit + ' fit: mean |relative error| over ' + f.run.achievable + ' targets' }),
       el('div', { class: 'big' }, [pct(f.run.mean) + ' ', el('span', { class: changeClass(d), style: 'font-size:15px', text: f.base ? pts(d) + ' vs ' + pct(f.base.mean) : '' })]),
       el('div', { class: 'sub', text: 'median ' + pct(f.run.median) + ', p90 ' + pct(f.run.p90) + ', ' + f.run.over10 + ' more than 10% off, worst ' + (f.run.worst ? pct(f.run.worst.relError) : '\u2013') }),
-      el('div', { class: 'sub', text: f.changes ? f.changes.worse + ' targets worse and ' + f.changes.better + ' better by more than ' + (D.numbers.threshold * 100).toFixed(1) + ' pt; ' + f.changes.added + ' new, ' + f.changes.removed + ' gone' : 'no per-target comparison' }),
+      el('div', { class: 'sub', text: f.changes ? plural(f.changes.worse, 'target') + ' worse and ' + f.changes.better + ' better by more than ' + (D.numbers.threshold * 100).toFixed(1) + ' pt; ' + f.changes.added + ' new, ' + f.changes.removed + ' gone' : 'no per-target comparison' }),
     ]));
   });
   sum.appendChild(cards);
@@ -160,7 +162,7 @@ export const PAGE_SCRIPT = String.raw`
       row.appendChild(b.box);
       var sets = [{ label: 'this run', data: F.curve.map(function (p) { return { x: p.epoch, y: spec[0] === 'meanRelError' ? p.meanRelError * 100 : p.loss }; }), borderColor: RUN, backgroundColor: RUN, pointRadius: 2, borderWidth: 2 }];
       if (F.baseCurve && F.baseCurve.length) sets.push({ label: B.label, data: F.baseCurve.map(function (p) { return { x: p.epoch, y: spec[0] === 'meanRelError' ? p.meanRelError * 100 : p.loss }; }), borderColor: BASE, backgroundColor: BASE, borderDash: [6, 4], pointRadius: 2, borderWidth: 2 });
-      new Chart(b.canvas, { type: 'line', data: { datasets: sets }, options: { parsing: true, scales: { x: { type: 'linear', title: { display: true, text: 'epoch' } }, y: { type: spec[2], title: { display: true, text: spec[0] === 'meanRelError' ? '%' : 'loss' } } }, plugins: { title: { display: true, text: spec[1] } } } });
+      new Chart(b.canvas, { type: 'line', data: { datasets: sets }, options: { parsing: true, scales: { x: { type: 'linear', title: { display: true, text: 'epoch' } }, y: { type: spec[2], title: { display: true, text: spec[0] === 'meanRelError' ? '%' : 'loss' } } }, plugins: { title: { display: true, text: spec[1] }, legend: { labels: { usePointStyle: true, pointStyle: 'line' } } } } });
     });
     cur.appendChild(row);
   });
@@ -328,17 +330,19 @@ export const PAGE_SCRIPT = String.raw`
   if (!D.timeline) tl.appendChild(missing('No meta.json for this run: its targets\' timing is unknown.'));
   else {
     var rowsT = D.timeline.rows;
-    // Targets run as one batch (the local area workers) share a start and an equal share of its
-    // duration: draw each batch as one bar spanning the whole batch.
+    // Targets run as one batch (the local area workers) start together and settle when it ends:
+    // each batch (or batches started together) is drawn as one bar, from its start to its last member's end.
     var timed = [], batches = {};
     rowsT.forEach(function (r) {
-      if (!fin(r.startMs) || !fin(r.durationMs)) return;
-      var k = r.startMs + '|' + r.durationMs + '|' + r.executor;
-      if (batches[k]) { batches[k].n++; batches[k].end = r.startMs + r.durationMs * batches[k].n; return; }
-      batches[k] = { target: r.target, outcome: r.outcome, executor: r.executor, startMs: r.startMs, durationMs: r.durationMs, queueSeconds: r.queueSeconds, runSeconds: r.runSeconds, n: 1, end: r.startMs + r.durationMs };
-      timed.push(batches[k]);
+      if (!fin(r.startMs) || !(fin(r.endMs) || fin(r.durationMs))) return;
+      // Only fan-out children (h5:...) are batched; other targets may start in the same millisecond.
+      var colon = r.target.indexOf(':'), k = colon > 0 ? r.target.slice(0, colon) + '|' + r.startMs + '|' + r.executor : 'target|' + r.target;
+      var end = fin(r.endMs) ? r.endMs : r.startMs + r.durationMs, b = batches[k];
+      if (b) { b.n++; b.end = Math.max(b.end, end); return; }
+      batches[k] = b = { target: r.target, outcome: r.outcome, executor: r.executor, startMs: r.startMs, end: end, queueSeconds: r.queueSeconds, runSeconds: r.runSeconds, n: 1 };
+      timed.push(b);
     });
-    timed.forEach(function (b) { if (b.n > 1) { b.target = b.target + ' +' + (b.n - 1) + ' (one batch)'; b.durationMs = b.end - b.startMs; } });
+    timed.forEach(function (b) { b.durationMs = b.end - b.startMs; if (b.n > 1) b.target = b.target + ' +' + (b.n - 1) + ' (batched)'; });
     var cached = rowsT.filter(function (r) { return r.cacheHit; }), cut = rowsT.filter(function (r) { return r.earlyCutoff; });
     var remote = rowsT.filter(function (r) { return r.executor !== 'local'; });
     tl.appendChild(el('p', { text: rowsT.length + ' targets: ' + (rowsT.length - cached.length) + ' ran, ' + cached.length + ' cache hits (' + cut.length + ' of them early cutoffs: an upstream target rebuilt with identical outputs), ' + remote.length + ' on a remote executor.' }));
@@ -351,7 +355,7 @@ export const PAGE_SCRIPT = String.raw`
       var colour = function (r) { return r.outcome === 'failed' ? BAD : r.executor === 'local' ? RUN : '#7c3aed'; };
       new Chart(tb.canvas, {
         type: 'bar',
-        data: { labels: timed.map(function (r) { return r.target; }), datasets: [{ label: 'run time', data: timed.map(function (r) { return [r.startMs / 1000, (r.startMs + r.durationMs) / 1000]; }), minBarLength: 2, backgroundColor: timed.map(colour), barPercentage: 1, categoryPercentage: 0.9 }] },
+        data: { labels: timed.map(function (r) { return r.target; }), datasets: [{ label: 'run time', data: timed.map(function (r) { return [r.startMs / 1000, r.end / 1000]; }), minBarLength: 2, backgroundColor: timed.map(colour), barPercentage: 1, categoryPercentage: 0.9 }] },
         options: {
           indexAxis: 'y',
           scales: { x: { type: 'linear', title: { display: true, text: 'seconds since the run started' } }, y: { ticks: { autoSkip: true, font: { size: 10 } } } },

@@ -48,6 +48,9 @@ export interface SideHeader {
   logs?: Array<{ name: string; href: string }>;
 }
 
+/** `n` significant digits: the page shows 1-2 decimals, and full doubles would double its size. */
+const sig = (x: number, n: number): number => (Number.isFinite(x) ? Number(x.toPrecision(n)) : x);
+
 function header(side: ReviewSide, logs?: SideHeader['logs']): SideHeader {
   const m = side.meta;
   return {
@@ -78,7 +81,7 @@ export function reportData(input: { run: ReviewSide; base: ReviewSide | null; nu
     const baseByName = new Map((before?.targets ?? []).map((t) => [t.name, t]));
     for (const t of now.targets ?? []) {
       const b = baseByName.get(t.name);
-      targets.push([fit, t.name, t.level, t.area, t.variable, t.value, t.estimate, t.relError, t.achievable, b?.estimate ?? null, b ? b.relError : null]);
+      targets.push([fit, t.name, t.level, t.area, t.variable, sig(t.value, 8), sig(t.estimate, 8), sig(t.relError, 6), t.achievable, b ? sig(b.estimate, 8) : null, b ? sig(b.relError, 6) : null]);
     }
   }
   const errors = areaErrors(run.diagnostics.fits.regional.targets ?? []);

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { Failure, Result } from '../report/failures.ts';
 import type { PublishStores } from '../publish/config.ts';
 import { MANIFEST_NAME, releaseManifestPath, stagedRunFiles, stagingPrefix } from '../publish/layout.ts';
-import { currentEntry, findVersion, readRegistry } from '../publish/registry.ts';
+import { currentEntry, findVersion, readRegistry, type Registry } from '../publish/registry.ts';
 import { publishSection } from '../publish/run-publish.ts';
 import { parseManifest } from '../publish/staging-manifest.ts';
 import { readMeta, RUN_ID_PATTERN, runDir, runMetaSchema, type RunMeta } from '../run.ts';
@@ -46,7 +46,7 @@ const parseJson = (text: string): unknown => {
 const fail = (reason: string, message: string): { ok: false; failure: Failure } => ({ ok: false, failure: { reason, message } });
 
 /** A run from the local cache. With the release store given, a staged run's manifest is read from staging. */
-export async function runSide(options: { cacheDir: string; runId: string; release?: Store }): Promise<Result<ReviewSide>> {
+export async function runSide(options: { cacheDir: string; runId: string; release?: Store; manifest?: ManifestFiles }): Promise<Result<ReviewSide>> {
   const read = await readMeta(options.cacheDir, options.runId);
   if (!read.ok) return fail('run-not-found', read.message);
   const dir = runDir(options.cacheDir, options.runId);
@@ -55,7 +55,7 @@ export async function runSide(options: { cacheDir: string; runId: string; releas
     `run ${options.runId}'s diagnostics/`,
   );
   const notes = [...diagnostics.notes];
-  const manifest = await runManifest(dir, read.meta, options.release, notes);
+  const manifest = options.manifest ?? (await runManifest(dir, read.meta, options.release, notes));
   return { ok: true, value: { kind: 'run', label: `run ${options.runId}`, runId: options.runId, version: read.meta.version, meta: read.meta, diagnostics, manifest, notes } };
 }
 
@@ -85,11 +85,12 @@ async function runManifest(dir: string, meta: RunMeta, release: Store | undefine
  * A registered version (default: the current one) from the release store. `ok: true, value: null`
  * when nothing is registered yet; an unknown version is a failure.
  */
-export async function versionSide(options: { stores: PublishStores; version?: string }): Promise<Result<ReviewSide | null>> {
+export async function versionSide(options: { stores: PublishStores; version?: string; registry?: Registry }): Promise<Result<ReviewSide | null>> {
   const { stores } = options;
-  const registry = await readRegistry(stores.registryHome);
-  if (!registry.ok) return registry;
-  const entry = options.version ? findVersion(registry.value.registry, options.version) : currentEntry(registry.value.registry);
+  const read = options.registry ? null : await readRegistry(stores.registryHome);
+  if (read && !read.ok) return read;
+  const registry = options.registry ?? read!.value.registry;
+  const entry = options.version ? findVersion(registry, options.version) : currentEntry(registry);
   if (!entry) {
     if (options.version) return fail('unknown-version', `version ${options.version} is not registered in ${stores.registryHome.location}; list versions with ./build.ts versions`);
     return { ok: true, value: null };
@@ -135,14 +136,22 @@ export interface ReviewSides {
  * Reads a run and its base: `against` names a registered version or another run (an id in the
  * run-id format); without it, the registry's current version.
  */
-export async function readSides(options: { cacheDir: string; runId: string; stores: PublishStores; against?: string }): Promise<Result<ReviewSides>> {
-  const run = await runSide({ cacheDir: options.cacheDir, runId: options.runId, release: options.stores.release });
+export async function readSides(options: {
+  cacheDir: string;
+  runId: string;
+  stores: PublishStores;
+  against?: string;
+  /** Already read by the caller (promote's preflight): the run's staged manifest files and the registry. */
+  known?: { manifest: ManifestFiles; registry: Registry };
+}): Promise<Result<ReviewSides>> {
+  const known = options.known;
+  const run = await runSide({ cacheDir: options.cacheDir, runId: options.runId, release: options.stores.release, ...(known && { manifest: known.manifest }) });
   if (!run.ok) return run;
   const against = options.against;
   if (against && RUN_ID_PATTERN.test(against)) {
     const other = await runSide({ cacheDir: options.cacheDir, runId: against, release: options.stores.release });
     return other.ok ? { ok: true, value: { run: run.value, base: other.value } } : other;
   }
-  const base = await versionSide({ stores: options.stores, ...(against && { version: against }) });
+  const base = await versionSide({ stores: options.stores, ...(against && { version: against }), ...(known && { registry: known.registry }) });
   return base.ok ? { ok: true, value: { run: run.value, base: base.value } } : base;
 }

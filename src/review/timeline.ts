@@ -15,6 +15,8 @@ export interface TimelineRow {
   executor: string;
   /** Milliseconds after the run started; absent for a cache hit (nothing ran). */
   startMs?: number;
+  /** When it settled, in milliseconds after the run started (batch members: when their batch ended). */
+  endMs?: number;
   durationMs?: number;
   queueSeconds?: number;
   runSeconds?: number;
@@ -41,6 +43,7 @@ export async function timelineOf(meta: RunMeta, cacheDir: string | null): Promis
     if (t.outcome === 'cached' && t.remote?.saved) saved += gpu;
     else if (t.outcome === 'built') spent += gpu;
     const began = t.startedAt ? Date.parse(t.startedAt) - start : undefined;
+    const ended = t.finishedAt ? Date.parse(t.finishedAt) - start : undefined;
     const queue = seconds(t.remote?.queueSeconds);
     const run = seconds(t.remote?.runSeconds);
     rows.push({
@@ -48,6 +51,7 @@ export async function timelineOf(meta: RunMeta, cacheDir: string | null): Promis
       outcome: t.outcome,
       executor: t.executor ?? 'local',
       ...(began !== undefined && Number.isFinite(began) && { startMs: began }),
+      ...(ended !== undefined && Number.isFinite(ended) && { endMs: ended }),
       ...(t.durationMs !== undefined && { durationMs: t.durationMs }),
       ...(queue !== undefined && { queueSeconds: queue }),
       ...(run !== undefined && { runSeconds: run }),
