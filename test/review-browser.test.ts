@@ -26,6 +26,7 @@ if (!haveChromium && !process.env.CI) console.warn(`review-browser: skipping the
 let repo: string;
 let work: string;
 let cache: string;
+let runA: string;
 let runB: string;
 
 const run = (args: string[]): Promise<CliResult> => cli([...args, `REPO=${repo}`], { cache });
@@ -37,7 +38,7 @@ beforeAll(async () => {
   cache = join(work, 'cache');
   const first = await run(['pipeline', ...SMALL, '--json']);
   expect(first.code, first.stderr).toBe(0);
-  const runA = summary(first).runId as string;
+  runA = summary(first).runId as string;
   expect((await run(['promote', `RUN_ID=${runA}`, '--yes'])).code).toBe(0);
   const second = await run(['pipeline', ...SMALL, 'SEED=43', '--json']);
   expect(second.code, second.stderr).toBe(0);
@@ -71,7 +72,8 @@ describe('review', () => {
       page.on('pageerror', (e) => errors.push(String(e)));
       page.on('request', (r) => requests.push(r.url()));
       const own = pathToFileURL(path).href;
-      await page.route('**/*', (route) => (route.request().url() === own ? route.continue() : route.abort()));
+      const first = pathToFileURL(join(cache, 'runs', runA, 'review', 'report.html')).href;
+      await page.route('**/*', (route) => ([own, first].includes(route.request().url()) ? route.continue() : route.abort()));
       await page.goto(own);
       await page.waitForSelector('body[data-ready="1"]', { timeout: 15_000 });
       expect(page.url()).toBe(own);
@@ -134,6 +136,16 @@ describe('review', () => {
       if (process.env.REVIEW_SCREENSHOT) copyFileSync(shot, process.env.REVIEW_SCREENSHOT);
       expect(errors).toEqual([]);
       expect(requests).toEqual([own]);
+
+      // The first run's page, published when nothing was registered yet: it says so, and still draws.
+      await page.goto(first);
+      await page.waitForSelector('body[data-ready="1"]', { timeout: 15_000 });
+      expect(await page.textContent('#notes')).toContain('nothing to compare with: no version is registered yet');
+      expect(await page.textContent('header.top')).toContain('compared with nothing: no registered version yet');
+      expect(await page.$$eval('#state-grid .tile', (t) => t.length)).toBe(51);
+      expect(await page.$$eval('canvas.chart', (c) => c.length)).toBe(8);
+      expect(errors).toEqual([]);
+      expect(requests).toEqual([own, first]);
     } finally {
       await browser.close();
     }

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { createInterface } from 'node:readline/promises';
 import type { Argv } from './argv.ts';
 import { cacheDir } from './settings.ts';
@@ -105,11 +106,12 @@ export async function publishCommand(name: string, words: string[], argv: Argv, 
       const stores = await openPublishStores(config, { action: `staging of run ${runId}`, write: true });
       const emit = publishEmitter((e) => logger.emit(e), stores.secrets);
       const { stageAndRecord } = await import('../publish/stage.ts');
-      const result = await stageAndRecord({ cacheDir: cacheDir(), runId, release: stores.release, emit });
+      const { pipelineReportPath, reviewPageForStaging } = await import('../review/report.ts');
+      const reviewPage = reviewPageForStaging({ cacheDir: cacheDir(), runId, stores, threshold: Number(vars.WORSE_BY) / 100, emit });
+      const result = await stageAndRecord({ cacheDir: cacheDir(), runId, release: stores.release, emit, reviewPage });
       if (!result.ok) return reportFailure('stage', result.failure, emit);
-      const report = await (await import('../review/report.ts')).publishRunReport({ cacheDir: cacheDir(), runId, stores, threshold: Number(vars.WORSE_BY) / 100 });
-      if (!report.ok) emit('warning', `warning: the review page was not published (${report.failure.reason}: ${report.failure.message}); write it with ./build.ts report RUN_ID=${runId}`);
-      emit('done', `run ${runId} staged; review ${report.ok ? report.value.url : result.value.diagnosticsPath} then ./build.ts promote RUN_ID=${runId}`);
+      const page = existsSync(pipelineReportPath(cacheDir(), runId)) ? 'report.html' : '';
+      emit('done', `run ${runId} staged; review ${result.value.diagnosticsPath}${page} then ./build.ts promote RUN_ID=${runId}`);
       return 0;
     }
   }

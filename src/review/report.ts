@@ -1,22 +1,24 @@
 import { existsSync } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Failure, Result } from '../report/failures.ts';
+import type { Result } from '../report/failures.ts';
 import type { PublishStores } from '../publish/config.ts';
-import { diagnosticsPrefix, storeUrl } from '../publish/layout.ts';
-import { fromStore } from '../publish/result.ts';
+import { diagnosticsPrefix, REVIEW_PAGE, storeUrl } from '../publish/layout.ts';
+import { formatBytes, type PublishEmit } from '../publish/result.ts';
+import type { StagingManifest } from '../publish/staging-manifest.ts';
 import { runDir } from '../run.ts';
 import { writeFileAtomic } from '../util/fs-atomic.ts';
 import { reportData } from './report-data.ts';
 import { chartLibrary, renderReportPage } from './report-page.ts';
 import { reviewNumbers, type ReviewNumbers } from './review-numbers.ts';
+import type { ManifestFiles } from './file-changes.ts';
 import { readSides } from './review-sources.ts';
 import { timelineOf } from './timeline.ts';
 
 /**
  * `./build.ts report RUN_ID=... [AGAINST=<version>|<run id>]`: writes the review page of a run
- * (report-page.ts) compared with the registry's current version (or AGAINST), and, at the end of
- * a completed pipeline, the same page is uploaded beside the run's diagnostics
+ * (report-page.ts) compared with the registry's current version (or AGAINST). At the end of a
+ * completed pipeline the same page is staged with the run's diagnostics
  * (`calibration/runs/<run_id>/diagnostics/report.html`, append-only) so the reviewer opens one URL.
  */
 export interface ReportOptions {
@@ -29,6 +31,8 @@ export interface ReportOptions {
   threshold: number;
   /** Where to write; default `<run>/review/report-vs-<against|current>.html`. */
   out?: string;
+  /** The run's manifest files when the caller has them (staging), so they are not hashed again. */
+  known?: { manifest: ManifestFiles };
   now?: Date;
 }
 
@@ -56,29 +60,26 @@ export async function writeReport(o: ReportOptions): Promise<Result<WrittenRepor
 }
 
 /** Where the pipeline's own review page of a run lives, locally. */
-export const pipelineReportPath = (cacheDir: string, runId: string): string => join(runDir(cacheDir, runId), 'review', 'report.html');
-
-/** The pipeline's review page, locally and in the release store. */
-export interface PublishedReport {
-  path: string;
-  bytes: number;
-  url: string;
-}
+export const pipelineReportPath = (cacheDir: string, runId: string): string => join(runDir(cacheDir, runId), 'review', REVIEW_PAGE);
 
 /**
- * The end of a completed pipeline (and `stage`): writes the run's review page against the current
- * version, once (a retry reuses it, so the append-only upload stays identical), and uploads it
- * with the run's diagnostics.
+ * The end of a completed pipeline (and `stage`): the hook staging calls to put the run's review
+ * page, against the current version, in the diagnostics batch. It is written once: a retry
+ * reuses it, so the append-only upload stays identical. A page that cannot be written is a
+ * warning, never a failure of publishing.
  */
-export async function publishRunReport(o: { cacheDir: string; runId: string; stores: PublishStores; threshold: number }): Promise<Result<PublishedReport, Failure>> {
-  const path = pipelineReportPath(o.cacheDir, o.runId);
-  if (!existsSync(path)) {
-    // The page is for the reviewer: a failure to write it is reported, and never fails the run's publishing.
-    const written = await writeReport({ ...o, out: path }).catch((error: Error): Result<WrittenReport> => ({ ok: false, failure: { reason: 'report-failed', message: error.message } }));
-    if (!written.ok) return written;
-  }
-  const remote = `${diagnosticsPrefix(o.runId)}report.html`;
-  const put = await o.stores.release.putFiles([{ localPath: path, path: remote }], { message: `Review page of run ${o.runId}`, mode: 'append-only' });
-  if (!put.ok) return { ok: false, failure: fromStore(put.failure, `uploading the review page of run ${o.runId}`) };
-  return { ok: true, value: { path, bytes: (await stat(path)).size, url: storeUrl(o.stores.release.location, remote) } };
+export function reviewPageForStaging(o: { cacheDir: string; runId: string; stores: PublishStores; threshold: number; emit: PublishEmit }): (manifest: StagingManifest) => Promise<string | null> {
+  return async (manifest) => {
+    const path = pipelineReportPath(o.cacheDir, o.runId);
+    if (!existsSync(path)) {
+      const written = await writeReport({ ...o, out: path, known: { manifest: manifest.files } }).catch((error: Error): Result<WrittenReport> => ({ ok: false, failure: { reason: 'report-failed', message: error.message } }));
+      if (!written.ok) {
+        o.emit('warning', `warning: the review page was not written (${written.failure.reason}: ${written.failure.message}); write it with ./build.ts report RUN_ID=${o.runId}`, { reason: written.failure.reason });
+        return null;
+      }
+    }
+    const url = storeUrl(o.stores.release.location, `${diagnosticsPrefix(o.runId)}${REVIEW_PAGE}`);
+    o.emit('report', `review page: ${url} (${formatBytes((await stat(path)).size)}; local copy ${path})`, { url, path, bytes: (await stat(path)).size });
+    return path;
+  };
 }

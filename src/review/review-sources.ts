@@ -142,16 +142,16 @@ export async function readSides(options: {
   stores: PublishStores;
   against?: string;
   /** Already read by the caller (promote's preflight): the run's staged manifest files and the registry. */
-  known?: { manifest: ManifestFiles; registry: Registry };
+  known?: { manifest?: ManifestFiles; registry?: Registry };
 }): Promise<Result<ReviewSides>> {
   const known = options.known;
-  const run = await runSide({ cacheDir: options.cacheDir, runId: options.runId, release: options.stores.release, ...(known && { manifest: known.manifest }) });
+  const run = await runSide({ cacheDir: options.cacheDir, runId: options.runId, release: options.stores.release, ...(known?.manifest && { manifest: known.manifest }) });
   if (!run.ok) return run;
   const against = options.against;
   if (against && RUN_ID_PATTERN.test(against)) {
     const other = await runSide({ cacheDir: options.cacheDir, runId: against, release: options.stores.release });
     return other.ok ? { ok: true, value: { run: run.value, base: other.value } } : other;
   }
-  const base = await versionSide({ stores: options.stores, ...(against && { version: against }), ...(known && { registry: known.registry }) });
+  const base = await versionSide({ stores: options.stores, ...(against && { version: against }), ...(known?.registry && { registry: known.registry }) });
   return base.ok ? { ok: true, value: { run: run.value, base: base.value } } : base;
 }
