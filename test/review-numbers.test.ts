@@ -84,8 +84,8 @@ describe('review numbers', () => {
 
   it('parses quoted CSV fields, real and twin columns, and aggregates the per-target log per epoch', () => {
     const rows: string[][] = [];
-    eachCsvRow('a,"b,c","say ""hi"""\r\n\n1,,3\n', (r) => rows.push(r));
-    expect(rows).toEqual([['a', 'b,c', 'say "hi"'], ['1', '', '3']]);
+    eachCsvRow('a,"b,c","say ""hi"""\r\n\n1,,3\n"two\nlines",x,\n', (r) => rows.push(r));
+    expect(rows).toEqual([['a', 'b,c', 'say "hi"'], ['1', '', '3'], ['two\nlines', 'x', '']]);
 
     const real = parseTargets(RUN);
     expect(real).toHaveLength(6);

@@ -160,7 +160,7 @@ export async function preflight(input: PreflightInput): Promise<PublishResult<Pr
 /** The run against the current version; refuses when a gate fails and FORCE is not set. */
 async function checkQuality(input: PreflightInput, known: { manifest: StagingManifest['files']; registry: Registry }): Promise<PublishResult<PlannedReview>> {
   const quality = input.quality ?? { gates: {}, threshold: 0.05, force: false };
-  const sides = await readSides({ cacheDir: input.cacheDir, runId: input.runId, stores: input.stores, known });
+  const sides = await readSides({ cacheDir: input.cacheDir, runId: input.runId, stores: input.stores, known, scope: 'targets' });
   const numbers = sides.ok ? reviewNumbers(sides.value.run, sides.value.base, quality.threshold) : null;
   const gated = quality.gates.maxMeanError !== undefined || quality.gates.maxRegression !== undefined;
   const failures = numbers ? gateFailures(numbers, quality.gates) : gated && !sides.ok ? [`the review could not be read (${sides.failure.message}), so the quality gates cannot be checked`] : [];

@@ -86,8 +86,11 @@ export const DIAGNOSTICS_FILES = [...FITS.flatMap((fit) => ['unified_diagnostics
 const num = (text: string | undefined): number => (text === undefined || text.trim() === '' ? Number.NaN : Number(text));
 const bool = (text: string | undefined): boolean => text === undefined || text === '' || /^(true|1)$/i.test(text.trim());
 
-/** Reads every diagnostics file through `read`; what is missing becomes a note. */
-export async function readDiagnostics(read: DiagnosticsReader, where: string): Promise<Diagnostics> {
+/**
+ * Reads the diagnostics files through `read`; what is missing becomes a note. `targets` reads only
+ * the per-target files, all the numbers of a diff need from a base (promote reads them from the store).
+ */
+export async function readDiagnostics(read: DiagnosticsReader, where: string, scope: 'all' | 'targets' = 'all'): Promise<Diagnostics> {
   const notes: string[] = [];
   const attempt = async <T>(name: string, parse: (text: string) => T, required: boolean): Promise<T | null> => {
     const text = await read(name).catch((error: Error) => {
@@ -109,14 +112,15 @@ export async function readDiagnostics(read: DiagnosticsReader, where: string): P
   const fits = {} as Record<FitName, FitDiagnostics>;
   for (const fit of FITS) {
     const p = fitPrefix(fit);
+    const all = scope === 'all';
     fits[fit] = {
       targets: await attempt(`${p}unified_diagnostics.csv`, parseTargets, true),
-      curve: await attempt(`${p}calibration_log.csv`, parseCurve, true),
-      config: await attempt(`${p}unified_run_config.json`, (t) => JSON.parse(t) as Record<string, unknown>, true),
+      curve: all ? await attempt(`${p}calibration_log.csv`, parseCurve, true) : null,
+      config: all ? await attempt(`${p}unified_run_config.json`, (t) => JSON.parse(t) as Record<string, unknown>, true) : null,
     };
   }
-  const validation = await attempt('validation_results.csv', parseValidation, false);
-  if (!validation) notes.push(`validation_results.csv: not in ${where} (areas were not validated against targets)`);
+  const validation = scope === 'all' ? await attempt('validation_results.csv', parseValidation, false) : null;
+  if (!validation && scope === 'all') notes.push(`validation_results.csv: not in ${where} (areas were not validated against targets)`);
   return { fits, validation, notes };
 }
 

@@ -22,7 +22,7 @@ export interface DiffOptions {
 
 /** The numbers and their table lines. */
 export async function diffRun(o: DiffOptions): Promise<Result<{ numbers: ReviewNumbers; lines: string[] }>> {
-  const sides = await readSides(o);
+  const sides = await readSides({ ...o, scope: 'targets' });
   if (!sides.ok) return sides;
   const numbers = reviewNumbers(sides.value.run, sides.value.base, o.threshold);
   return { ok: true, value: { numbers, lines: diffTable(numbers) } };

@@ -43,6 +43,7 @@ td.name { max-width: 330px; overflow: hidden; text-overflow: ellipsis; text-alig
 .filters label { color: var(--mute); font-size: 12.5px; }
 select, input[type=search] { font: inherit; padding: 3px 6px; border: 1px solid #d1d5db; border-radius: 5px; }
 .count { color: var(--mute); font-size: 12.5px; }
+tr.unachievable td { color: var(--mute); }
 .states { display: grid; grid-template-columns: repeat(12, 1fr); grid-template-rows: repeat(8, 54px); gap: 4px; max-width: 760px; }
 .tile { border-radius: 5px; display: flex; flex-direction: column; align-items: center; justify-content: center; cursor: pointer; font-weight: 600; font-size: 13px; color: #111; border: 2px solid transparent; }
 .tile small { font-weight: 400; font-size: 10.5px; }

@@ -85,7 +85,7 @@ async function runManifest(dir: string, meta: RunMeta, release: Store | undefine
  * A registered version (default: the current one) from the release store. `ok: true, value: null`
  * when nothing is registered yet; an unknown version is a failure.
  */
-export async function versionSide(options: { stores: PublishStores; version?: string; registry?: Registry }): Promise<Result<ReviewSide | null>> {
+export async function versionSide(options: { stores: PublishStores; version?: string; registry?: Registry; scope?: 'all' | 'targets' }): Promise<Result<ReviewSide | null>> {
   const { stores } = options;
   const read = options.registry ? null : await readRegistry(stores.registryHome);
   if (read && !read.ok) return read;
@@ -104,11 +104,12 @@ export async function versionSide(options: { stores: PublishStores; version?: st
   };
   const prefix = entry.diagnostics_path;
   const where = `version ${entry.version}'s diagnostics (${prefix ?? 'none recorded'})`;
-  const diagnostics = await readDiagnostics(prefix ? (name) => fromStore(`${prefix}${name}`) : async () => null, where);
+  const scope = options.scope ?? 'all';
+  const diagnostics = await readDiagnostics(prefix ? (name) => fromStore(`${prefix}${name}`) : async () => null, where, scope);
   if (!prefix) notes.push(`version ${entry.version} has no diagnostics_path in the registry (${entry.special_operation ? `a ${entry.special_operation}` : 'registered by another tool'}): nothing to compare the fits with`);
   notes.push(...diagnostics.notes);
   let meta: RunMeta | null = null;
-  if (prefix) {
+  if (prefix && scope === 'all') {
     const text = await fromStore(`${prefix}meta.json`).catch(() => null);
     const parsed = text ? runMetaSchema.safeParse(parseJson(text)) : null;
     if (parsed?.success) meta = parsed.data;
@@ -143,6 +144,8 @@ export async function readSides(options: {
   against?: string;
   /** Already read by the caller (promote's preflight): the run's staged manifest files and the registry. */
   known?: { manifest?: ManifestFiles; registry?: Registry };
+  /** `targets`: of a registered base, only what the numbers need (fewer store reads; no curves, no meta). */
+  scope?: 'all' | 'targets';
 }): Promise<Result<ReviewSides>> {
   const known = options.known;
   const run = await runSide({ cacheDir: options.cacheDir, runId: options.runId, release: options.stores.release, ...(known?.manifest && { manifest: known.manifest }) });
@@ -152,6 +155,6 @@ export async function readSides(options: {
     const other = await runSide({ cacheDir: options.cacheDir, runId: against, release: options.stores.release });
     return other.ok ? { ok: true, value: { run: run.value, base: other.value } } : other;
   }
-  const base = await versionSide({ stores: options.stores, ...(against && { version: against }), ...(known?.registry && { registry: known.registry }) });
+  const base = await versionSide({ stores: options.stores, ...(against && { version: against }), ...(known?.registry && { registry: known.registry }), ...(options.scope && { scope: options.scope }) });
   return base.ok ? { ok: true, value: { run: run.value, base: base.value } } : base;
 }
