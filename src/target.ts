@@ -25,7 +25,9 @@ export interface Target {
   /**
    * Environment variables passed to this action only and kept out of everything recorded: never
    * in the key (not even as a digest), a log, `meta.json` or an error (tokens such as
-   * HUGGING_FACE_TOKEN). What they fetch must be pinned by something that is in the key.
+   * HUGGING_FACE_TOKEN). What they fetch must be pinned by something that is in the key. Such an
+   * action always runs locally; a build that selects it stops before any work when one is unset
+   * (src/secret-env.ts).
    */
   secretEnv?: string[];
   /**
