@@ -219,19 +219,21 @@ export class TargetBuilder {
     const fp = await this.fingerprint(target);
     this.o.onFingerprint?.(target, fp);
     const key = actionKey(fp);
-    const hit = await this.tryCached(target, key);
-    if (hit) return;
+    // An always-run target is never looked up: what it reads lies outside its key.
+    const lookup = !target.alwaysRun;
+    if (lookup && (await this.tryCached(target, key))) return;
     if (!this.o.workspace) {
       this.states.set(target.name, { kind: 'unknown' });
       const command = this.o.showCommands ? { command: fp.command.join(' ') } : {};
-      this.o.emit({ event: 'plan', target: target.name, action: 'run', why: await this.why(target, fp), ...command });
+      const why = lookup ? await this.why(target, fp) : 'runs in every build (it reads something outside the pinned tree)';
+      this.o.emit({ event: 'plan', target: target.name, action: 'run', why, ...command });
       return;
     }
     const release = await acquireLock(join(this.o.cacheDir, 'locks'), key, this.o.signal).catch(() => null);
     if (!release) return this.finishFailed({ target, reason: 'cancelled', message: `${target.name}: cancelled` });
     try {
       // Another run may have built it while we waited for the lock.
-      if (await this.tryCached(target, key)) return;
+      if (lookup && (await this.tryCached(target, key))) return;
       await this.execute(target, fp, key);
     } finally {
       release();
