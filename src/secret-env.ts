@@ -2,6 +2,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import type { ExecOutcome } from './executors/executor.ts';
 import type { Graph } from './graph.ts';
 import { UsageError } from './report/failures.ts';
+import { scrubSecrets } from './stores/store.ts';
 import type { Target } from './target.ts';
 
 /**
@@ -9,11 +10,9 @@ import type { Target } from './target.ts';
  * the values reach the target's local action and nothing else. They are never hashed (what they
  * fetch is pinned by something that is in the key), never recorded, never sent to a remote
  * executor; a build that needs one that is not set stops before any work; and should an action
- * print one, it is scrubbed from its log and from the failure that quotes the log.
+ * print one, it is scrubbed (`***`, as the stores scrub their tokens) from its log and from the
+ * failure that quotes the log.
  */
-
-/** What a secret's value becomes in logs and errors. */
-export const REDACTED = '[secret]';
 
 /** The first secret a selected target needs that `env` lacks, as the usage error to stop with; null when none is missing. */
 export function missingSecret(graph: Graph, goals: string[], env: NodeJS.ProcessEnv): UsageError | null {
@@ -38,21 +37,14 @@ export function secretsOf(target: Target, env: NodeJS.ProcessEnv): Record<string
   return out;
 }
 
-/** `text` with every occurrence of each secret value replaced. */
-export function redact(text: string, secrets: string[]): string {
-  let out = text;
-  for (const secret of secrets) if (secret) out = out.split(secret).join(REDACTED);
-  return out;
-}
-
 /** Scrubs an action's log file and its failure text of the secrets it was given. */
 export async function scrubOutcome(outcome: ExecOutcome, logFile: string, secrets: string[]): Promise<ExecOutcome> {
   const log = await readFile(logFile, 'utf8').catch(() => null);
   if (log !== null) {
-    const clean = redact(log, secrets);
+    const clean = scrubSecrets(log, secrets);
     if (clean !== log) await writeFile(logFile, clean);
   }
   if (outcome.ok) return outcome;
   const { failure } = outcome;
-  return { ...outcome, failure: { ...failure, message: redact(failure.message, secrets), logTail: redact(failure.logTail, secrets) } };
+  return { ...outcome, failure: { ...failure, message: scrubSecrets(failure.message, secrets), logTail: scrubSecrets(failure.logTail, secrets) } };
 }

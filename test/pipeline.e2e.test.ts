@@ -148,4 +148,17 @@ describe('example pipeline end to end', () => {
     expect(healed.code).toBe(0);
     expect(built(healed)).toEqual(['manifest']);
   });
+
+  it("a failing unit test fails the run and nothing is staged; UNIT_TESTS=0 leaves the tests out", async () => {
+    commitChange(repo, 'tests/unit/test_fails.py', 'def test_fails():\n    assert 1 == 2\n');
+    const r = await run();
+    expect(r.code).toBe(1);
+    expect(outcomes(r).get('unit-tests')).toBe('failed');
+    expect(outcomes(r).get('manifest')).toBe('cached');
+    expect(r.events.filter((e) => e.event === 'publish' && e.step === 'staging')).toEqual([]);
+    const skipped = await run(['UNIT_TESTS=0', 'PUBLISH=0']);
+    expect(skipped.code, skipped.stderr).toBe(0);
+    expect(outcomes(skipped).has('unit-tests')).toBe(false);
+    expect(summary(skipped).built).toBe(0);
+  });
 });

@@ -68,7 +68,7 @@ describe('secret environment (Target.secretEnv)', () => {
     expect(r.code, r.stdout + r.stderr).toBe(0);
     const run = join(cache, 'runs', summary(r).runId as string);
     expect(readFileSync(join(run, 'artifacts/proof.txt'), 'utf8').trim()).toBe(createHash('sha256').update(token).digest('hex'));
-    expect(readFileSync(join(run, 'logs/download.log'), 'utf8')).toBe('using token [secret]\n');
+    expect(readFileSync(join(run, 'logs/download.log'), 'utf8')).toBe('using token ***\n');
     expect(filesContaining(cache, token)).toEqual([]);
     expect(r.stdout + r.stderr).not.toContain(token);
 
@@ -82,7 +82,7 @@ describe('secret environment (Target.secretEnv)', () => {
     const r = await build(cache, ['leaky'], { SECRET_TEST_TOKEN: token });
     expect(r.code).toBe(1);
     const failed = r.events.find((e) => e.event === 'target' && e.target === 'leaky');
-    expect(failed?.error).toMatch(/cannot log in with \[secret\]/);
+    expect(failed?.error).toMatch(/cannot log in with \*\*\*/);
     expect(r.stdout + r.stderr).not.toContain(token);
     expect(filesContaining(cache, token)).toEqual([]);
   });
