@@ -21,7 +21,7 @@ from policyengine_us_data.utils.io import UsageError, atomic_write_text, run_mai
 YEAR = 2024
 ITERATIONS = 200
 LOG_EVERY = 10
-LEARNING_RATE = 0.2
+LEARNING_RATE = 0.05
 
 
 def national_targets(db_path, variables):
@@ -65,10 +65,13 @@ def loss_matrix(v, entities, names):
 
 
 def reweight(weights, matrix, targets):
-    """Gradient descent on log weights for the mean squared relative error; returns (weights, log rows)."""
+    """Adam on log weights for the mean squared relative error (the real `reweight` is Adam in
+    torch, with dropout); returns (weights, log rows)."""
     import numpy as np
 
     log_w = np.log(np.maximum(weights, 1e-6))
+    m = np.zeros_like(log_w)
+    s = np.zeros_like(log_w)
     log = []
     for epoch in range(ITERATIONS + 1):
         w = np.exp(log_w)
@@ -80,7 +83,10 @@ def reweight(weights, matrix, targets):
         if epoch == ITERATIONS:
             break
         grad = (2.0 / len(targets)) * (matrix * w[:, None]) @ (rel / targets)
-        log_w -= LEARNING_RATE * grad / max(float(np.abs(grad).max()), 1e-12)
+        m = 0.9 * m + 0.1 * grad
+        s = 0.999 * s + 0.001 * grad**2
+        step = epoch + 1
+        log_w -= LEARNING_RATE * (m / (1 - 0.9**step)) / (np.sqrt(s / (1 - 0.999**step)) + 1e-12)
     return np.exp(log_w), log
 
 
