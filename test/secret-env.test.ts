@@ -105,5 +105,8 @@ describe('secret environment (Target.secretEnv)', () => {
     const dry = await build(cache, ['leaky', '-n']);
     expect(dry.code, dry.stderr).toBe(0);
     expect(dry.events.filter((e) => e.event === 'plan').map((e) => e.target)).toEqual(['download', 'leaky']);
+    expect(dry.events.find((e) => e.event === 'warning')?.message).toBe(
+      'target download needs SECRET_TEST_TOKEN in the environment, which is not set: the build would stop before any work',
+    );
   });
 });

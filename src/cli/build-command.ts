@@ -53,7 +53,10 @@ export async function buildCommand(o: BuildOptions): Promise<{ code: number; rep
   const cache = new Cache(p.cacheDir, p.memo);
   const emit = (e: Event) => o.logger.emit(e);
 
+  // A secret an action needs (Target.secretEnv) is checked before the run exists; a dry run only warns.
+  const secret = missingSecret(p.graph, p.goals, process.env);
   if (o.argv.flags.dryRun) {
+    if (secret) emit({ event: 'warning', message: `${secret.message.replace(/; export it .*$/, '')}: the build would stop before any work` });
     const scheduler = new Scheduler({
       ...schedulerInputs(p, cache),
       executors: {}, executorFor: executorChoice(p), baseEnv: {},
@@ -65,8 +68,6 @@ export async function buildCommand(o: BuildOptions): Promise<{ code: number; rep
     return { code: 0, replayed: false };
   }
 
-  // A secret an action needs (Target.secretEnv) is checked before the run exists.
-  const secret = missingSecret(p.graph, p.goals, process.env);
   if (secret) throw secret;
   const { runId, dir } = o.runId ? { runId: o.runId, dir: runDir(p.cacheDir, o.runId) } : await allocateRun(p.cacheDir, p.version, p.sha, new Date());
   const recorder = new RunRecorder(dir, startingMeta(p, runId, process.pid, new Date(started)));
