@@ -12,6 +12,9 @@ import type { Layout, Pipeline, Profile, Vars } from './target.ts';
 import { parseVariables, type VarSpec } from './variables.ts';
 import { importModule } from './util/dynamic-import.ts';
 
+/** What tasks/ (or BUILD_TASKS) exports as `makePipeline`. */
+export type PipelineFactory = (profile: Profile, vars?: Vars) => Pipeline;
+
 /**
  * What the CLI hands the engine from the pipeline declaration (tasks/, or BUILD_TASKS): the
  * engine imports none of it itself.
@@ -22,10 +25,12 @@ export interface PipelineDeclaration {
   /** Which profile a pinned tree holds, and where its project lives. */
   detectLayout: (tree: string) => Layout;
   /**
-   * Loads the pipeline factory (a pure function of the profile). prepare() calls it once the git
-   * questions are asked, so the git processes run while the declaration compiles.
+   * Loads the pipeline factory (a pure function of the profile and the build's variables, which
+   * may shape dependencies and default goals: BUILD_DB=0 takes the database without its ETL
+   * chain). prepare() calls it once the git questions are asked, so the git processes run while
+   * the declaration compiles. Without variables it declares the defaults (`graph`).
    */
-  loadPipeline: () => Promise<(profile: Profile) => Pipeline>;
+  loadPipeline: () => Promise<PipelineFactory>;
 }
 
 export interface PrepareOptions {
@@ -79,7 +84,7 @@ export async function prepare(o: PrepareOptions): Promise<Prepared> {
   ]);
   const makePipeline = await declaration.loadPipeline();
   // Target names are the same in every profile: check them before touching the cache.
-  const example = makePipeline('example');
+  const example = makePipeline('example', vars);
   const staticGraph = new Graph(example);
   const wanted = goals === 'default' ? example.defaultGoals : goals;
   staticGraph.select(wanted);
@@ -105,7 +110,7 @@ export async function prepare(o: PrepareOptions): Promise<Prepared> {
   const tree = await materialiseTree(repo, sha, join(dir, 'trees'));
   const layout = declaration.detectLayout(tree);
   // makePipeline is a pure factory: the example profile reuses the graph checked above.
-  const pipeline = layout.profile === 'example' ? example : makePipeline(layout.profile);
+  const pipeline = layout.profile === 'example' ? example : makePipeline(layout.profile, vars);
   const graph = pipeline === example ? staticGraph : new Graph(pipeline);
   const memo = new DigestMemo(join(dir, 'digests.json'));
   await memo.load();

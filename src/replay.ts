@@ -110,6 +110,8 @@ export async function findReplay(inputs: BuildInputs, cache: Cache, exclude?: st
   if (!meta.inputsKey || (meta.status !== 'completed' && meta.status !== 'promoted')) return null;
   const selected = selectedTargets(inputs, meta, cache);
   if (!selected || inputsKeyOf(inputs, selected.targets) !== meta.inputsKey) return null;
+  // An always-run target reads what no inputs key covers (Target.alwaysRun).
+  if (selected.targets.some((t) => t.alwaysRun)) return null;
   if (Object.keys(meta.targets).length !== selected.targets.length) return null;
 
   const byName = new Map(selected.targets.map((t) => [t.name, t]));

@@ -15,6 +15,7 @@ import { mkdirOnce } from './util/fs-atomic.ts';
 import type { TargetOutcome } from './run.ts';
 import type { ExecutorKind, Target, Vars } from './target.ts';
 import { envDirOf, envsDir, resolveArgv } from './placeholders.ts';
+import { scrubOutcome, secretsOf } from './secret-env.ts';
 
 /** Where a real (not dry) run puts things; absent in a dry run. */
 export interface Workspace {
@@ -147,9 +148,12 @@ export class TargetBuilder {
       : null;
   }
 
-  /** Where a target's action runs; the pipeline's Python environment is always built here (cache/envs). */
+  /**
+   * Where a target's action runs: the pipeline's Python environment is always built here
+   * (cache/envs), and so is any action given secrets (Target.secretEnv never leaves this machine).
+   */
   executorKind(target: Target): ExecutorKind {
-    return target.environment ? 'local' : this.o.executorFor(target);
+    return target.environment || target.secretEnv?.length ? 'local' : this.o.executorFor(target);
   }
 
   /** Builds one target whose upstreams have all settled; never throws (a bug fails the target). */
@@ -216,19 +220,21 @@ export class TargetBuilder {
     const fp = await this.fingerprint(target);
     this.o.onFingerprint?.(target, fp);
     const key = actionKey(fp);
-    const hit = await this.tryCached(target, key);
-    if (hit) return;
+    // An always-run target is never looked up: what it reads lies outside its key.
+    const lookup = !target.alwaysRun;
+    if (lookup && (await this.tryCached(target, key))) return;
     if (!this.o.workspace) {
       this.states.set(target.name, { kind: 'unknown' });
       const command = this.o.showCommands ? { command: fp.command.join(' ') } : {};
-      this.o.emit({ event: 'plan', target: target.name, action: 'run', why: await this.why(target, fp), ...command });
+      const why = lookup ? await this.why(target, fp) : 'runs in every build (it reads something outside the pinned tree)';
+      this.o.emit({ event: 'plan', target: target.name, action: 'run', why, ...command });
       return;
     }
     const release = await acquireLock(join(this.o.cacheDir, 'locks'), key, this.o.signal).catch(() => null);
     if (!release) return this.finishFailed({ target, reason: 'cancelled', message: `${target.name}: cancelled` });
     try {
       // Another run may have built it while we waited for the lock.
-      if (await this.tryCached(target, key)) return;
+      if (lookup && (await this.tryCached(target, key))) return;
       await this.execute(target, fp, key);
     } finally {
       release();
@@ -290,6 +296,8 @@ export class TargetBuilder {
     const ws = this.o.workspace!;
     const env: Record<string, string> = { ...this.o.baseEnv };
     for (const name of target.env ?? []) if (process.env[name] !== undefined) env[name] = process.env[name]!;
+    // Secrets: in this action's environment only (never in the key, the record or a remote call).
+    if (executor.kind === 'local') Object.assign(env, secretsOf(target, process.env));
     executor.warm?.(env);
     const cwd = await ws.ensureCwd();
     const logFile = join(ws.runDir, 'logs', `${target.name.replace(/[/:]/g, '_')}.log`);
@@ -330,7 +338,9 @@ export class TargetBuilder {
   private async runAction(a: PreparedAction): Promise<void> {
     this.o.emit({ event: 'target-start', target: a.target.name, executor: a.executor.kind });
     this.o.record(a.target.name, { outcome: 'running', key: a.key, executor: a.executor.kind, startedAt: new Date().toISOString() });
-    const outcome = await a.executor.execute(a.spec);
+    let outcome = await a.executor.execute(a.spec);
+    const secrets = Object.values(secretsOf(a.target, process.env));
+    if (secrets.length > 0) outcome = await scrubOutcome(outcome, a.spec.logFile, secrets);
     this.o.releaseSlot(a.target.name);
     await null; // the freed slot's next action goes first
     await this.settle(a, outcome);

@@ -25,7 +25,9 @@ export interface Target {
   /**
    * Environment variables passed to this action only and kept out of everything recorded: never
    * in the key (not even as a digest), a log, `meta.json` or an error (tokens such as
-   * HUGGING_FACE_TOKEN). What they fetch must be pinned by something that is in the key.
+   * HUGGING_FACE_TOKEN). What they fetch must be pinned by something that is in the key. Such an
+   * action always runs locally; a build that selects it stops before any work when one is unset
+   * (src/secret-env.ts).
    */
   secretEnv?: string[];
   /**
@@ -47,6 +49,13 @@ export interface Target {
   executor?: ExecutorKind;
   /** Resource class for remote executors, e.g. `cpu` or a GPU type; not part of the key. */
   resources?: (vars: Vars) => { class: string; weight?: number };
+  /**
+   * The command reads something outside the pinned tree and the declared inputs (the head of a
+   * remote repository): it runs in every build instead of being looked up, so a change there is
+   * seen. What depends on it still stops at identical output bytes (early cutoff). A build that
+   * selects one is never replayed (replay.ts).
+   */
+  alwaysRun?: boolean;
   /** Marks the target that builds the pipeline's Python (kept under cache/envs/<key>, `{python}` downstream). */
   environment?: boolean;
   /**

@@ -63,34 +63,37 @@ describe('example pipeline end to end', () => {
     expect(meta.counts.built).toBe(summary(first).built);
   });
 
-  it('a comment in an ETL module rebuilds the database only (early cutoff: identical bytes)', async () => {
+  it('a comment in an ETL module rebuilds its step of the chain (and the unit tests) only: early cutoff at identical bytes', async () => {
     const file = 'policyengine_us_data/db/etl_snap.py';
     commitChange(repo, file, `${readFileSync(join(repo, file), 'utf8')}\n# a comment that changes no output\n`);
     const r = await run();
     expect(r.code).toBe(0);
-    expect(built(r)).toEqual(['database']);
+    expect(built(r)).toEqual(['db-snap', 'unit-tests']);
   });
 
   it('explain names the source file that changed', async () => {
     const file = 'policyengine_us_data/db/etl_snap.py';
     commitChange(repo, file, readFileSync(join(repo, file), 'utf8').replace(/\d+\.\d+/, (n) => String(Number(n) * 1.5)));
-    const e = await cli(['explain', 'database', `REPO=${repo}`, ...SMALL], { cache });
+    const e = await cli(['explain', 'db-snap', `REPO=${repo}`, ...SMALL], { cache });
     expect(e.code).toBe(0);
-    expect(e.stdout).toMatch(/database: changed since the cached entry/);
+    expect(e.stdout).toMatch(/db-snap: changed since the cached entry/);
     expect(e.stdout).toMatch(/source policyengine_us_data\/db\/etl_snap\.py: content changed/);
     const dry = await cli(['pipeline', `REPO=${repo}`, ...SMALL, '-n', '--json'], { cache });
     const plan = dry.events.filter((x) => x.event === 'plan').map((x) => x.target);
+    expect(plan).toContain('db-snap');
     expect(plan).toContain('database');
+    expect(plan).not.toContain('db-medicaid');
     expect(plan).not.toContain('acs');
   });
 
-  it('an ETL change that changes the database rebuilds it and its dependants, not unrelated datasets', async () => {
+  it('an ETL change that changes the database rebuilds the rest of the chain and its readers, not the datasets that do not read it', async () => {
     const r = await run();
     expect(r.code).toBe(0);
     const o = outcomes(r);
-    expect(o.get('database')).toBe('built');
-    for (const untouched of ['python-env', 'acs', 'irs-puf', 'uprating']) expect(o.get(untouched), untouched).toBe('cached');
-    expect(o.get('cps')).toBe('built');
+    for (const t of ['db-snap', 'db-tanf', 'db-pregnancy', 'database', 'enhanced-cps', 'calibration-package']) expect(o.get(t), t).toBe('built');
+    for (const untouched of ['python-env', 'db-medicaid', 'prerequisites', 'acs', 'irs-puf', 'cps', 'puf', 'extended-cps', 'source-imputed-cps']) {
+      expect(o.get(untouched), untouched).toBe('cached');
+    }
   });
 
   it('a change to calibration code does not rebuild the database or the datasets', async () => {
@@ -121,7 +124,8 @@ describe('example pipeline end to end', () => {
     expect(one.stdout).toMatch(/sha\s+[0-9a-f]{40}/);
     const mermaid = await cli(['graph'], { cache });
     expect(mermaid.stdout).toMatch(/^flowchart LR/);
-    expect(mermaid.stdout).toContain('database --> cps');
+    expect(mermaid.stdout).toContain('db_pregnancy --> database');
+    expect(mermaid.stdout).toContain('acs --> cps');
     const dot = await cli(['graph', '--dot'], { cache });
     expect(dot.stdout).toMatch(/^digraph pipeline/);
   });
@@ -143,5 +147,18 @@ describe('example pipeline end to end', () => {
     const healed = await run();
     expect(healed.code).toBe(0);
     expect(built(healed)).toEqual(['manifest']);
+  });
+
+  it("a failing unit test fails the run and nothing is staged; UNIT_TESTS=0 leaves the tests out", async () => {
+    commitChange(repo, 'tests/unit/test_fails.py', 'def test_fails():\n    assert 1 == 2\n');
+    const r = await run();
+    expect(r.code).toBe(1);
+    expect(outcomes(r).get('unit-tests')).toBe('failed');
+    expect(outcomes(r).get('manifest')).toBe('cached');
+    expect(r.events.filter((e) => e.event === 'publish' && e.step === 'staging')).toEqual([]);
+    const skipped = await run(['UNIT_TESTS=0', 'PUBLISH=0']);
+    expect(skipped.code, skipped.stderr).toBe(0);
+    expect(outcomes(skipped).has('unit-tests')).toBe(false);
+    expect(summary(skipped).built).toBe(0);
   });
 });

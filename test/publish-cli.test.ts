@@ -52,6 +52,9 @@ function walk(dir: string): string[] {
     .map((d) => relative(dir, join(d.parentPath, d.name)));
 }
 
+/** Two full pipelines and a promote flow each: allow for a loaded two-core machine. */
+const LONG_FLOW_MS = 300_000;
+
 describe('publishing through the CLI', () => {
   const local: { a?: string; b?: string } = {};
 
@@ -127,7 +130,7 @@ describe('publishing through the CLI', () => {
     expect(existsSync(join(cache, 'runs', runA))).toBe(true);
     expect(existsSync(join(cache, 'runs', runB))).toBe(true);
     expect(gc.stdout).toMatch(new RegExp(`keeping run ${runA} \\((referenced by version|promoted)`));
-  });
+  }, LONG_FLOW_MS);
 
   it('bad input is refused before any work: run ids with .. or /, no registered version for BUILD_DB=0, missing token', async () => {
     for (const bad of ['../etc', 'a/b']) {
@@ -213,7 +216,8 @@ describe('publishing through the CLI', () => {
     expect(entry.hf.commit).toBe(history[1]!.oid);
     expect(hub.fileAt(hfRepo, entry.hf.commit, 'states/CA.h5')).toEqual(readFileSync(join(cache, 'runs', runA, 'h5s/states/CA.h5')));
     expect(entry.gcs.generations['states/CA.h5']).toBe(Number(gcs.live(bucket, 'states/CA.h5')!.generation));
-    expect(Object.keys(entry.gcs.generations)).toHaveLength(489 + 8 + 1 + 1);
+    // 489 areas, 8 calibration files, 3 released datasets (cps, enhanced, small enhanced), the release manifest.
+    expect(Object.keys(entry.gcs.generations)).toHaveLength(489 + 8 + 3 + 1);
     expect(gcs.live(bucket, REGISTRY_PATH)!.content.toString()).toBe(hub.fileAt(hfRepo, 'main', REGISTRY_PATH)!.toString());
 
     const second = await run(['pipeline', ...SMALL, 'EPOCHS=31', '--json'], env);
@@ -250,5 +254,5 @@ describe('publishing through the CLI', () => {
     everything.push(hub.fileAt(hfRepo, 'main', `calibration/runs/${runA}/diagnostics/meta.json`)!.toString());
     everything.push(gcs.live(bucket, REGISTRY_PATH)!.content.toString());
     expect(everything.join('\n')).not.toContain('SENTINEL');
-  });
+  }, LONG_FLOW_MS);
 });

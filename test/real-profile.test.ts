@@ -5,7 +5,8 @@ import { cleanup, cli, git, tempDir } from './helpers.ts';
 
 /**
  * The same tasks/ drive a real policyengine-us-data checkout (no example marker): a dry run prints
- * the real entry points (`make database`, `python -m policyengine_us_data...`, the real fit flags).
+ * the real entry points (the ETL modules of `make database`, `python -m policyengine_us_data...`,
+ * the real fit flags). test/real-data-plan.test.ts checks them against the real repository.
  */
 describe('REPO=<a real checkout>', () => {
   let repo: string;
@@ -24,16 +25,17 @@ describe('REPO=<a real checkout>', () => {
   });
   afterAll(() => cleanup(repo, join(cache, '..')));
 
-  it('takes the registered database by default, and says so clearly when there is none', async () => {
-    const r = await cli(['pipeline', '-n', `REPO=${repo}`], { cache });
+  it('builds the database by default, as the real pipeline does; BUILD_DB=0 says clearly when there is no registered one', async () => {
+    const r = await cli(['pipeline', '-n', `REPO=${repo}`, 'BUILD_DB=0'], { cache });
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/BUILD_DB=0 takes calibration\/policy_data.db from the current registered version, but .* has none; build the database with BUILD_DB=1/);
   });
 
-  it('-n BUILD_DB=1 shows the real commands and runs nothing', async () => {
-    const r = await cli(['pipeline', '-n', `REPO=${repo}`, 'GPU=A100-80GB', 'BUILD_DB=1'], { cache });
+  it('-n shows the real commands and runs nothing', async () => {
+    const r = await cli(['pipeline', '-n', `REPO=${repo}`, 'GPU=A100-80GB'], { cache });
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toContain('make database YEAR=2024');
+    expect(r.stdout).toContain('{python} -m policyengine_us_data.db.create_database_tables\n');
+    expect(r.stdout).toContain('{python} -m policyengine_us_data.db.etl_age --year 2024\n');
     expect(r.stdout).toContain('-m policyengine_us_data.datasets.cps.cps');
     expect(r.stdout).toMatch(/unified_calibration --device cuda --epochs 200 .* --lambda-l0 2e-2 .* --national/);
     expect(r.stdout).toContain('uv export --frozen');

@@ -7,9 +7,9 @@
 # -> area catalogue -> worker for all 489 areas in LPT batches -> manifest)
 # in WORK_DIR/run1 (default: a fresh mktemp dir), checks the outputs, then
 # (unless --once) runs it again in WORK_DIR/run2 and requires every output
-# file to be byte-identical, checks that `make database`-style one-by-one ETL
-# equals build_database, and that a killed + resumed fit equals an
-# uninterrupted one.
+# file to be byte-identical, and that a killed + resumed fit equals an
+# uninterrupted one. The data build runs as the real one does, in this
+# tree's policyengine_us_data/storage/ (its results are copied to the run dir).
 #
 # Environment: PYTHON (default /tmp/exvenv/bin/python, else python3),
 # HOUSEHOLDS=2000 SEED=1 N_CLONES=3 EPOCHS=200 NATIONAL_EPOCHS=200 NUM_WORKERS=4.
@@ -94,19 +94,30 @@ run_workers() { # OUT_DIR LOG_DIR
   [[ $rc == 0 ]] || { cat "$logs"/*.err >&2; fail "a worker failed"; }
 }
 
+STORAGE=policyengine_us_data/storage
+DB_MODULES=(create_database_tables "create_initial_strata --year $YEAR" "etl_national_targets --year $YEAR"
+  "etl_age --year $YEAR" "etl_medicaid --year $YEAR" "etl_snap --year $YEAR" "etl_tanf --year $YEAR"
+  "etl_state_income_tax --year $YEAR" "etl_irs_soi --year $YEAR" "etl_aca_agi_state_targets --year $YEAR"
+  "etl_aca_marketplace --year $YEAR" "etl_pregnancy --year $YEAR" validate_database)
+DATA_MODULES=(datasets.acs.acs datasets.puf.irs_puf datasets.cps.cps datasets.puf.puf datasets.cps.extended_cps
+  datasets.cps.enhanced_cps calibration.create_stratified_cps calibration.create_source_imputed_cps
+  datasets.cps.small_enhanced_cps "storage.upload_completed_datasets --validate-only")
+
+run_data() { # DIR: the real-contract data build in STORAGE (fixed paths), its results copied to DIR
+  local d="$1" m
+  git clean -qfdX "$STORAGE" 2>/dev/null || rm -f "$STORAGE"/*.h5 "$STORAGE"/*.csv "$STORAGE/calibration/policy_data.db"
+  py -m policyengine_us_data.storage.download_private_prerequisites >/dev/null
+  for m in "${DB_MODULES[@]}"; do py -m policyengine_us_data.db.$m >/dev/null; done
+  for m in "${DATA_MODULES[@]}"; do EXAMPLE_HOUSEHOLDS="$HOUSEHOLDS" EXAMPLE_SEED="$SEED" py -m policyengine_us_data.$m >/dev/null; done
+  cp "$STORAGE/calibration/policy_data.db" "$d/"
+  cp "$STORAGE"/*.h5 "$STORAGE"/uprating_factors.csv "$d/"
+}
+
 run_chain() { # DIR
   local d="$1"
   rm -rf "$d"; mkdir -p "$d"
   TIMINGS=""
-  stage "database (build_database)" py -m policyengine_us_data.db.build_database --year $YEAR --db-path "$d/policy_data.db" >/dev/null
-  stage "uprating" py -m policyengine_us_data.utils.uprating --output "$d/uprating_factors.csv" >/dev/null
-  stage "acs" py -m policyengine_us_data.datasets.acs.acs --households "$HOUSEHOLDS" --seed "$SEED" --output "$d/acs_2022.h5" >/dev/null
-  stage "irs_puf" py -m policyengine_us_data.datasets.puf.irs_puf --households "$HOUSEHOLDS" --seed "$SEED" --output "$d/irs_puf_2015.h5" >/dev/null
-  stage "cps" py -m policyengine_us_data.datasets.cps.cps --households "$HOUSEHOLDS" --seed "$SEED" --db-path "$d/policy_data.db" --output "$d/cps_2024.h5" >/dev/null
-  stage "puf" py -m policyengine_us_data.datasets.puf.puf --irs-puf "$d/irs_puf_2015.h5" --cps "$d/cps_2024.h5" --uprating "$d/uprating_factors.csv" --output "$d/puf_2024.h5" >/dev/null
-  stage "extended_cps" py -m policyengine_us_data.datasets.cps.extended_cps --cps "$d/cps_2024.h5" --puf "$d/puf_2024.h5" --output "$d/extended_cps_2024.h5" >/dev/null
-  stage "create_stratified_cps" py -m policyengine_us_data.calibration.create_stratified_cps --input "$d/extended_cps_2024.h5" --output "$d/stratified_extended_cps_2024.h5" >/dev/null
-  stage "create_source_imputed_cps" py -m policyengine_us_data.calibration.create_source_imputed_cps --input "$d/stratified_extended_cps_2024.h5" --acs "$d/acs_2022.h5" --output "$d/source_imputed_stratified_extended_cps_2024.h5" >/dev/null
+  stage "data (make download database data-legacy)" run_data "$d"
   stage "build package" py -m policyengine_us_data.calibration.unified_calibration --device cpu --epochs 0 --build-only \
     --db-path "$d/policy_data.db" --dataset "$d/source_imputed_stratified_extended_cps_2024.h5" \
     --package-output "$d/calibration_package.pkl" --n-clones "$N_CLONES" --target-config "$CONFIG" --seed 42 >/dev/null
@@ -168,7 +179,6 @@ for prefix in ("", "national_"):
         cfg["weight_nonzero"], cfg["n_records"] * cfg["n_clones"]))
 print("  outputs OK: 489 areas, manifest %d files, %d bytes" % (len(m["files"]), t["total_size_bytes"]))
 PY
-  py -m policyengine_us_data.db.validate_database --year $YEAR --db-path "$d/policy_data.db" >/dev/null
   py -m policyengine_us_data.utils.manifest --h5-dir "$d/local_area" --verify "$d/local_area/manifest.json" >/dev/null \
     || fail "manifest verification"
 }
@@ -218,20 +228,6 @@ if ! diff -u "$WORK/run1.sha256" "$WORK/run2.sha256" >"$WORK/determinism.diff"; 
   fail "run1 and run2 differ"
 fi
 echo "  determinism OK: $(wc -l <"$WORK/run1.sha256") files byte-identical across two runs"
-
-echo "== database: one module per process (make database) vs build_database"
-DBD="$WORK/dbcheck"; rm -rf "$DBD"; mkdir -p "$DBD"
-for m in create_database_tables create_initial_strata etl_national_targets etl_age etl_medicaid etl_snap \
-  etl_tanf etl_state_income_tax etl_irs_soi etl_aca_agi_state_targets etl_aca_marketplace etl_pregnancy \
-  validate_database; do
-  py -m "policyengine_us_data.db.$m" --year $YEAR --db-path "$DBD/policy_data.db" >/dev/null
-done
-cmp "$DBD/policy_data.db" "$WORK/run1/policy_data.db" || fail "one-by-one DB differs from build_database"
-echo "  DB OK: $(sha256sum "$DBD/policy_data.db" | cut -c1-16)... identical both ways"
-# a stale file at --db-path must not leak into the rebuild
-echo garbage >"$DBD/policy_data.db"
-py -m policyengine_us_data.db.build_database --year $YEAR --db-path "$DBD/policy_data.db" >/dev/null
-cmp "$DBD/policy_data.db" "$WORK/run1/policy_data.db" || fail "rebuild over an existing file differs"
 
 echo "== fit resume equivalence"
 R="$WORK/resume"; rm -rf "$R"; mkdir -p "$R/a" "$R/b"

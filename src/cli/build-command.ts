@@ -13,6 +13,7 @@ import { RunRecorder } from '../recorder.ts';
 import { applyReplay, findReplay, recordedInputsKey, type Replay } from '../replay.ts';
 import { allocateRun, checkRunId, runDir, startingMeta, type RunId } from '../run.ts';
 import { Scheduler } from '../scheduler.ts';
+import { missingSecret } from '../secret-env.ts';
 import type { ExecutorKind, Target } from '../target.ts';
 
 export interface BuildOptions {
@@ -52,7 +53,10 @@ export async function buildCommand(o: BuildOptions): Promise<{ code: number; rep
   const cache = new Cache(p.cacheDir, p.memo);
   const emit = (e: Event) => o.logger.emit(e);
 
+  // A secret an action needs (Target.secretEnv) is checked before the run exists; a dry run only warns.
+  const secret = missingSecret(p.graph, p.goals, process.env);
   if (o.argv.flags.dryRun) {
+    if (secret) emit({ event: 'warning', message: `${secret.message.replace(/; export it .*$/, '')}: the build would stop before any work` });
     const scheduler = new Scheduler({
       ...schedulerInputs(p, cache),
       executors: {}, executorFor: executorChoice(p), baseEnv: {},
@@ -64,6 +68,7 @@ export async function buildCommand(o: BuildOptions): Promise<{ code: number; rep
     return { code: 0, replayed: false };
   }
 
+  if (secret) throw secret;
   const { runId, dir } = o.runId ? { runId: o.runId, dir: runDir(p.cacheDir, o.runId) } : await allocateRun(p.cacheDir, p.version, p.sha, new Date());
   const recorder = new RunRecorder(dir, startingMeta(p, runId, process.pid, new Date(started)));
   await recorder.flush();

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { Argv } from './argv.ts';
 import { prepareBuild } from './prepare-build.ts';
 import { allocateRun, startingMeta, writeMeta } from '../run.ts';
+import { missingSecret } from '../secret-env.ts';
 
 /**
  * `--detach`: validates and pins the SHA here (so bad input still fails in the foreground with
@@ -13,6 +14,8 @@ import { allocateRun, startingMeta, writeMeta } from '../run.ts';
  */
 export async function detach(args: string[], argv: Argv, goals: string[] | 'default'): Promise<number> {
   const p = await prepareBuild(argv, goals);
+  const secret = missingSecret(p.graph, p.goals, process.env);
+  if (secret) throw secret;
   const { runId, dir } = await allocateRun(p.cacheDir, p.version, p.sha, new Date());
   await mkdir(dir, { recursive: true });
   const log = await open(join(dir, 'run.log'), 'a');

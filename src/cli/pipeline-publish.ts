@@ -6,7 +6,7 @@ import { openPublishStores, publishConfig, type PublishStores } from '../publish
 import type { PublishedDb } from '../publish/published-db.ts';
 import { publishEmitter } from '../publish/result.ts';
 import { REVIEW_PAGE, storeUrl } from '../publish/layout.ts';
-import type { Profile, Vars } from '../target.ts';
+import type { Vars } from '../target.ts';
 import { parseVariables } from '../variables.ts';
 import { VARIABLES } from '../../tasks/index.ts';
 
@@ -72,14 +72,13 @@ async function cleanOldRuns(stores: PublishStores, dir: string, runId: string, k
 }
 
 /**
- * BUILD_DB, decided after the tree is pinned: a real checkout takes the registered database by
- * default (the seed's default; the ETL needs API downloads), the example builds its own, and
- * another pipeline declaration (BUILD_TASKS) has no registered database to take. BUILD_DB=0: the
- * pin of the registered database is resolved before scheduling, and its variables join the
- * build's, so the pin enters the database target's command (see published-input.ts).
+ * BUILD_DB=0: the pin of the registered database is resolved before scheduling, and its variables
+ * join the build's, so the pin enters the database target's command (see published-input.ts).
+ * BUILD_DB defaults to 1 for every checkout, as the real pipeline always rebuilds the database
+ * (tasks/variables.ts); the example and a real checkout run the same ETL chain.
  */
-export async function resolveBuildDb(vars: Vars, profile: Profile): Promise<{ vars: Vars; published: PublishedDb | null }> {
-  const decided = { ...vars, BUILD_DB: vars.BUILD_DB ?? (profile === 'real' && !process.env.BUILD_TASKS ? '0' : '1') };
+export async function resolveBuildDb(vars: Vars): Promise<{ vars: Vars; published: PublishedDb | null }> {
+  const decided = { ...vars, BUILD_DB: vars.BUILD_DB ?? '1' };
   if (decided.BUILD_DB !== '0') return { vars: decided, published: null };
   const { resolvePublishedDb } = await import('../publish/published-db.ts');
   const published = await resolvePublishedDb(publishConfig(decided, process.env, cacheDir()));

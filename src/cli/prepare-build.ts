@@ -3,10 +3,9 @@ import { pathToFileURL } from 'node:url';
 import { detectLayout, makePipeline as makeExamplePipeline, VARIABLES } from '../../tasks/index.ts';
 import type { Argv } from './argv.ts';
 import { resolveBuildDb } from './pipeline-publish.ts';
-import { prepare, type PipelineDeclaration, type Prepared } from '../prepare.ts';
+import { prepare, type PipelineDeclaration, type PipelineFactory, type Prepared } from '../prepare.ts';
 import type { PublishedDb } from '../publish/published-db.ts';
 import { UsageError } from '../report/failures.ts';
-import type { Pipeline, Profile } from '../target.ts';
 import { importModule } from '../util/dynamic-import.ts';
 
 /** A prepared build with BUILD_DB decided, as `build`, `--detach` and `explain` use it. */
@@ -21,7 +20,7 @@ export interface PreparedBuild extends Prepared {
  */
 export async function prepareBuild(argv: Argv, goals: string[] | 'default'): Promise<PreparedBuild> {
   const p = await prepare({ assignments: argv.assignments, goals, declaration: pipelineDeclaration() });
-  const { vars, published } = await resolveBuildDb(p.vars, p.layout.profile);
+  const { vars, published } = await resolveBuildDb(p.vars);
   return { ...p, vars, published };
 }
 
@@ -32,12 +31,12 @@ export function pipelineDeclaration(): PipelineDeclaration {
 
 /**
  * tasks/ by default. BUILD_TASKS=<file.mjs> loads another pipeline declaration exporting the same
- * `makePipeline(profile)`: the benchmarks use it for a graph of trivial commands.
+ * `makePipeline(profile, vars?)`: the benchmarks use it for a graph of trivial commands.
  */
-export async function pipelineFactory(): Promise<(profile: Profile) => Pipeline> {
+export async function pipelineFactory(): Promise<PipelineFactory> {
   const file = process.env.BUILD_TASKS;
   if (!file) return makeExamplePipeline;
   const loaded = await importModule<{ makePipeline?: unknown }>(pathToFileURL(resolve(file)).href);
   if (typeof loaded.makePipeline !== 'function') throw new UsageError('bad-tasks', `BUILD_TASKS=${file} does not export makePipeline(profile)`);
-  return loaded.makePipeline as (profile: Profile) => Pipeline;
+  return loaded.makePipeline as PipelineFactory;
 }

@@ -5,15 +5,18 @@ predictor. Rent and real-estate taxes come from ACS_2022 donors in the same
 `tip_income` (SIPP in the real module) and `net_worth` (SCF) are drawn from
 simple seeded models.
 
-    python -m policyengine_us_data.calibration.create_source_imputed_cps \
-        --input stratified_extended_cps_2024.h5 --acs acs_2022.h5 \
-        --output source_imputed_stratified_extended_cps_2024.h5 [--seed 0]
+    python -m policyengine_us_data.calibration.create_source_imputed_cps
+
+No argv, as the real module (anything given is ignored). Reads
+STORAGE_FOLDER/stratified_extended_cps_2024.h5 and acs_2022.h5; writes
+source_imputed_stratified_extended_cps_2024.h5.
 """
 
-import argparse
 import time
 
-from policyengine_us_data.utils.io import UsageError, require_file, run_main
+from policyengine_us_data.utils.io import UsageError, run_main
+
+SEED = 0
 
 
 def quintile(values):
@@ -72,31 +75,24 @@ def impute(v, acs, seed):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description="Create the source-imputed stratified CPS")
-    parser.add_argument("--input", required=True, help="stratified_extended_cps_2024.h5")
-    parser.add_argument("--acs", required=True, help="acs_2022.h5")
-    parser.add_argument("--output", required=True)
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-    require_file(args.input, "input dataset")
-    require_file(args.acs, "ACS dataset")
-    t0 = time.perf_counter()
-
+    from policyengine_us_data.storage import STORAGE_FOLDER
     from policyengine_us_data.utils.h5io import read_dataset, write_dataset
     from policyengine_us_data.utils.simulation import entities_for
 
-    v, _, period = read_dataset(args.input)
-    acs, _, _ = read_dataset(args.acs)
+    t0 = time.perf_counter()
+    source = str(STORAGE_FOLDER / "stratified_extended_cps_2024.h5")
+    v, _, period = read_dataset(source)
+    acs, _, _ = read_dataset(str(STORAGE_FOLDER / "acs_2022.h5"))
     for need in ("rent", "state_fips", "employment_income"):
         if need not in v:
-            raise UsageError("%s lacks %s" % (args.input, need))
+            raise UsageError("%s lacks %s" % (source, need))
         if need not in acs:
-            raise UsageError("%s is not an ACS dataset (no %s)" % (args.acs, need))
-    out, matched, unmatched = impute(v, acs, args.seed)
-    write_dataset(args.output, out, entities_for(out), period)
+            raise UsageError("acs_2022.h5 is not an ACS dataset (no %s)" % need)
+    out, matched, unmatched = impute(v, acs, SEED)
+    write_dataset(str(STORAGE_FOLDER / "source_imputed_stratified_extended_cps_2024.h5"), out, entities_for(out), period)
     print(
-        "create_source_imputed_cps: %d households (%d state-cell donors, %d kept) -> %s (%.2fs)"
-        % (len(out["household_id"]), matched, unmatched, args.output, time.perf_counter() - t0)
+        "create_source_imputed_cps: %d households (%d state-cell donors, %d kept) -> source_imputed_stratified_extended_cps_2024.h5 (%.2fs)"
+        % (len(out["household_id"]), matched, unmatched, time.perf_counter() - t0)
     )
     return 0
 

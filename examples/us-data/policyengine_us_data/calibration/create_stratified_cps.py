@@ -3,17 +3,23 @@ the extended CPS for calibration by keeping every household in the top 1% of
 AGI and a seeded uniform sample of the rest (re-weighted by the inverse
 sampling rate), preserving household order.
 
-    python -m policyengine_us_data.calibration.create_stratified_cps \
-        --input extended_cps_2024.h5 --output stratified_extended_cps_2024.h5 \
-        [--target-households K] [--top-percent 1.0] [--seed 0]
+    python -m policyengine_us_data.calibration.create_stratified_cps [TARGET] [--oversample-poor] [--seed=N]
 
-Default K is half the input households (about the base CPS size).
+The argv is parsed by hand, as in the real module: a whole number is the
+target household count, `--seed=N` the seed (default 3526), `--top=` only
+warns, anything else is ignored. Reads STORAGE_FOLDER/extended_cps_2024.h5,
+writes stratified_extended_cps_2024.h5. The real default target is 12,000
+households (about a tenth of its input); the twin's is that or half its
+input, whichever is smaller, so the small twin still shrinks.
+`--oversample-poor` is accepted; the twin samples the rest uniformly.
 """
 
-import argparse
+import sys
 import time
 
-from policyengine_us_data.utils.io import UsageError, require_file, run_main
+from policyengine_us_data.utils.io import UsageError, run_main
+
+TOP_PERCENT = 1.0
 
 
 def stratify(v, entities, target, top_percent, seed):
@@ -49,33 +55,45 @@ def stratify(v, entities, target, top_percent, seed):
     return out, n_top, n_sample
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description="Create the stratified extended CPS")
-    parser.add_argument("--input", required=True, help="extended_cps_2024.h5")
-    parser.add_argument("--output", required=True)
-    parser.add_argument("--target-households", type=int, default=None)
-    parser.add_argument("--top-percent", type=float, default=1.0)
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-    require_file(args.input, "input dataset")
-    if not 0.0 <= args.top_percent <= 100.0:
-        raise UsageError("--top-percent must be within [0, 100]")
-    t0 = time.perf_counter()
+def parse_argv(args):
+    """(target or None, oversample_poor, seed) from the hand-parsed argv of the real module."""
+    target, oversample, seed = None, False, 3526
+    for arg in args:
+        if arg == "--oversample-poor":
+            oversample = True
+        elif arg.startswith("--top="):
+            print("WARNING: --top is no longer supported; ignoring '%s'." % arg)
+        elif arg.startswith("--seed="):
+            try:
+                seed = int(arg.split("=")[1])
+            except ValueError:
+                raise UsageError("--seed= needs a whole number, got %r" % arg)
+        elif arg.isdigit():
+            target = int(arg)
+    return target, oversample, seed
 
+
+def main(argv=None):
+    from policyengine_us_data.storage import STORAGE_FOLDER
     from policyengine_us_data.utils.h5io import read_dataset, write_dataset
 
-    v, entities, period = read_dataset(args.input)
+    target, oversample, seed = parse_argv(sys.argv[1:] if argv is None else argv)
+    t0 = time.perf_counter()
+    source = str(STORAGE_FOLDER / "extended_cps_2024.h5")
+    v, entities, period = read_dataset(source)
     if "adjusted_gross_income" not in v or "household_weight" not in v:
-        raise UsageError("%s is not an extended CPS dataset" % args.input)
+        raise UsageError("%s is not an extended CPS dataset" % source)
     n = len(v["household_id"])
-    target = args.target_households if args.target_households is not None else max(1, n // 2)
+    if target is None:
+        target = max(1, min(12_000, n // 2))
     if target < 1:
-        raise UsageError("--target-households must be >= 1")
-    out, n_top, n_sample = stratify(v, entities, target, args.top_percent, args.seed)
-    write_dataset(args.output, out, entities, period)
+        raise UsageError("the target household count must be >= 1")
+    print("Creating stratified dataset: target households %d, oversample poor %s, seed %d" % (target, oversample, seed))
+    out, n_top, n_sample = stratify(v, entities, target, TOP_PERCENT, seed)
+    write_dataset(str(STORAGE_FOLDER / "stratified_extended_cps_2024.h5"), out, entities, period)
     print(
-        "create_stratified_cps: %d -> %d households (%d top, %d sampled) -> %s (%.2fs)"
-        % (n, n_top + n_sample, n_top, n_sample, args.output, time.perf_counter() - t0)
+        "create_stratified_cps: %d -> %d households (%d top, %d sampled) -> stratified_extended_cps_2024.h5 (%.2fs)"
+        % (n, n_top + n_sample, n_top, n_sample, time.perf_counter() - t0)
     )
     return 0
 

@@ -4,23 +4,25 @@
 
 Determinism rules for ``policy_data.db``:
 - every ETL step opens one connection, runs one explicit transaction
-  (``BEGIN`` ... ``COMMIT``) and closes it; running the 13 modules as separate
-  processes or in one process (``build_database``) therefore issues the very
-  same statements in the same order and yields identical bytes;
+  (``BEGIN`` ... ``COMMIT``) and closes it, so the bytes depend only on the
+  statements and their order (the 13 modules of `make database`, in order);
 - target values come from ``random.Random`` seeded with ``(year, module)``
   strings, never from time or process state;
 - no timestamps, paths or host names are stored.
 """
 
-import argparse
 import hashlib
 import os
 import random
 import sqlite3
 
+from policyengine_us_data.storage import STORAGE_FOLDER
+from policyengine_us_data.utils.db import etl_argparser
 from policyengine_us_data.utils.io import UsageError
 
-DEFAULT_YEAR = 2024
+# The fixed database path every ETL module opens (no flag), as in the real
+# modules (`sqlite:///{STORAGE_FOLDER}/calibration/policy_data.db`).
+DB_PATH = str(STORAGE_FOLDER / "calibration" / "policy_data.db")
 SUPPORTED_YEARS = range(2015, 2035)
 GEO_VARIABLES = ("state_fips", "congressional_district_geoid")
 
@@ -54,20 +56,10 @@ MEDICAID_RATE = {True: 0.215, False: 0.16}  # by Medicaid expansion status
 PREGNANT_PER_CAPITA = 0.0108
 
 
-def parse_args(description, argv=None, extra=None):
-    parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--year", type=int, default=DEFAULT_YEAR, help="target period (default 2024)")
-    parser.add_argument(
-        "--db-path",
-        default="storage/calibration/policy_data.db",
-        help="SQLite database (default storage/calibration/policy_data.db)",
-    )
-    if extra:
-        extra(parser)
-    args = parser.parse_args(argv)
-    if args.year not in SUPPORTED_YEARS:
-        raise UsageError("--year must be between 2015 and 2034, got %d" % args.year)
-    return args
+def check_year(year):
+    if year not in SUPPORTED_YEARS:
+        raise UsageError("--year must be between 2015 and 2034, got %d" % year)
+    return year
 
 
 def rng(year, module):
@@ -203,10 +195,12 @@ def noise(r, sd):
     return max(0.2, 1.0 + r.gauss(0.0, sd))
 
 
-def simple_main(description, body, argv=None):
-    """Parse the standard CLI and run ``body(year, db_path)`` in one transaction."""
-    args = parse_args(description, argv)
-    with Transaction(args.db_path) as conn:
-        n = body(conn, args.year)
-    print("%s: %s targets/rows written to %s" % (description, n, os.path.basename(args.db_path)))
+def simple_main(description, body, *, allow_year=True, extra_args_fn=None):
+    """The real ETL module shape: ``etl_argparser`` (``--year`` and any extra
+    flags), then ``body(conn, year)`` in one transaction on DB_PATH."""
+    _, year = etl_argparser(description, extra_args_fn, allow_year=allow_year)
+    check_year(year)
+    with Transaction(DB_PATH) as conn:
+        n = body(conn, year)
+    print("%s: %s targets/rows written to %s" % (description, n, os.path.basename(DB_PATH)))
     return 0

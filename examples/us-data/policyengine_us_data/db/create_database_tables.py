@@ -3,15 +3,17 @@
 tables (same columns as the real SQLModel schema) plus the `stratum_domain`
 and `target_overview` views.
 
-Like `make database` (which does `rm -f policy_data.db` first), this step
-always starts from an empty file.
+The database is the fixed STORAGE_FOLDER/calibration/policy_data.db. Like
+the real module this one has no argparse (extra argv is ignored); `make
+database` removes the file first, and so does this step (a stale file would
+otherwise change the bytes).
 
-    python -m policyengine_us_data.db.create_database_tables --year 2024 --db-path PATH
+    python -m policyengine_us_data.db.create_database_tables
 """
 
 import os
 
-from policyengine_us_data.db._common import Transaction, parse_args
+from policyengine_us_data.db._common import DB_PATH, Transaction
 from policyengine_us_data.utils.io import ensure_parent, run_main
 
 SCHEMA = (
@@ -74,12 +76,11 @@ GROUP BY t.target_id, t.stratum_id, t.variable, t.reform_id, t.value, t.period, 
 
 
 def main(argv=None):
-    args = parse_args("create_database_tables", argv)
-    ensure_parent(args.db_path)
+    ensure_parent(DB_PATH)
     for suffix in ("", "-journal", "-wal", "-shm"):
-        if os.path.exists(args.db_path + suffix):
-            os.remove(args.db_path + suffix)
-    with Transaction(args.db_path, must_exist=False) as conn:
+        if os.path.exists(DB_PATH + suffix):
+            os.remove(DB_PATH + suffix)
+    with Transaction(DB_PATH, must_exist=False) as conn:
         for statement in SCHEMA:
             conn.execute(statement)
     print("create_database_tables: created %d schema objects" % len(SCHEMA))

@@ -4,8 +4,7 @@ hierarchy. One national stratum (no constraints), 51 state strata
 (`congressional_district_geoid == G`, parent = its state). The real module
 reads Census UCGID tables; this one uses the static 2020 apportionment in
 `utils/geography.py`.
-
-    python -m policyengine_us_data.db.create_initial_strata --year 2024 --db-path PATH
+    python -m policyengine_us_data.db.create_initial_strata --year 2024
 """
 
 from policyengine_us_data.db._common import add_stratum, simple_main
@@ -41,7 +40,7 @@ def body(conn, year):
 
 
 def main(argv=None):
-    return simple_main("create_initial_strata", body, argv)
+    return simple_main("create_initial_strata", body)
 
 
 if __name__ == "__main__":

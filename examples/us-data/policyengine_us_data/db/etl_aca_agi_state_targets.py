@@ -1,8 +1,7 @@
 """Mirrors `policyengine_us_data.db.etl_aca_agi_state_targets`: total AGI of
 ACA premium-tax-credit recipients per state (stratum `aca_ptc > 0`; IRS SOI
 Form 8962 tables in the real module).
-
-    python -m policyengine_us_data.db.etl_aca_agi_state_targets --year 2024 --db-path PATH
+    python -m policyengine_us_data.db.etl_aca_agi_state_targets --year 2024
 """
 
 from policyengine_us_data.db._common import ACA_AGI_PER_CAPITA, noise, rng, simple_main
@@ -20,7 +19,7 @@ def body(conn, year):
 
 
 def main(argv=None):
-    return simple_main("etl_aca_agi_state_targets", body, argv)
+    return simple_main("etl_aca_agi_state_targets", body)
 
 
 if __name__ == "__main__":

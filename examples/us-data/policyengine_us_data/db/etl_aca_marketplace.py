@@ -1,9 +1,10 @@
 """Mirrors `policyengine_us_data.db.etl_aca_marketplace`: ACA premium tax
 credit dollars and subsidised tax units per state (stratum `aca_ptc > 0`;
 CMS effectuated-enrollment reports in the real module).
-
-    python -m policyengine_us_data.db.etl_aca_marketplace --year 2024 --db-path PATH
+    python -m policyengine_us_data.db.etl_aca_marketplace --year 2024
 """
+
+from pathlib import Path
 
 from policyengine_us_data.db._common import (
     ACA_UNITS_PER_CAPITA,
@@ -29,8 +30,15 @@ def body(conn, year):
     return add_state_targets(conn, year, [("aca_ptc", ">", 0)], rows, "ACA PTC recipients")
 
 
+def add_state_metal_csv(parser):
+    # The real module's --state-metal-csv (a git-tracked CSV under
+    # storage/calibration_targets/); the twin's ACA targets are synthetic, so
+    # it is accepted only.
+    parser.add_argument("--state-metal-csv", type=Path, default=None, help="state metal-level selection CSV")
+
+
 def main(argv=None):
-    return simple_main("etl_aca_marketplace", body, argv)
+    return simple_main("etl_aca_marketplace", body, allow_year=False, extra_args_fn=add_state_metal_csv)
 
 
 if __name__ == "__main__":

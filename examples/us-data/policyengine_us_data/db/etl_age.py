@@ -3,8 +3,7 @@
 aggregated to states and the nation, plus district `household_count`.
 The real module reads Census ACS S0101 tables; here district populations are
 the 2023 state populations split across districts with seeded noise.
-
-    python -m policyengine_us_data.db.etl_age --year 2024 --db-path PATH
+    python -m policyengine_us_data.db.etl_age --year 2024
 """
 
 from policyengine_us_data.db._common import (
@@ -92,7 +91,7 @@ def body(conn, year):
 
 
 def main(argv=None):
-    return simple_main("etl_age", body, argv)
+    return simple_main("etl_age", body)
 
 
 if __name__ == "__main__":

@@ -2,8 +2,7 @@
 targets. Per state: tax-unit counts by AGI band (`adjusted_gross_income`
 range constraints) and total AGI; per congressional district: total AGI.
 (In this example a household is one tax unit.)
-
-    python -m policyengine_us_data.db.etl_irs_soi --year 2024 --db-path PATH
+    python -m policyengine_us_data.db.etl_irs_soi --year 2024
 """
 
 from policyengine_us_data.db._common import (
@@ -22,6 +21,7 @@ from policyengine_us_data.utils.geography import STATE_CODES
 from policyengine_us_data.utils.io import run_main
 
 SOURCE = "IRS SOI"
+IRS_SOI_LAG_YEARS = 2
 
 
 def band_constraints(lo, hi):
@@ -77,8 +77,15 @@ def body(conn, year):
     return n
 
 
+def add_lag(parser):
+    # The real module's --lag: years between the SOI data and the target year
+    # (IRS_SOI_LAG_YEARS). The twin's targets are synthetic, so it is accepted
+    # and reported only.
+    parser.add_argument("--lag", type=int, default=IRS_SOI_LAG_YEARS, help="SOI data lag in years (default %(default)s)")
+
+
 def main(argv=None):
-    return simple_main("etl_irs_soi", body, argv)
+    return simple_main("etl_irs_soi", body, extra_args_fn=add_lag)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,7 @@
 """Mirrors `policyengine_us_data.db.etl_medicaid`: Medicaid enrollment per
 state (`person_count` where `medicaid_enrolled == True`). The real module
 reads CMS enrollment reports; expansion states get a higher enrollment rate.
-
-    python -m policyengine_us_data.db.etl_medicaid --year 2024 --db-path PATH
+    python -m policyengine_us_data.db.etl_medicaid --year 2024
 """
 
 from policyengine_us_data.db._common import MEDICAID_RATE, noise, rng, simple_main
@@ -22,7 +21,7 @@ def body(conn, year):
 
 
 def main(argv=None):
-    return simple_main("etl_medicaid", body, argv)
+    return simple_main("etl_medicaid", body)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,7 @@
 """Mirrors `policyengine_us_data.db.etl_national_targets`: national aggregate
 dollar targets (CBO / JCT / Treasury / BEA in the real module) attached to
 the national stratum.
-
-    python -m policyengine_us_data.db.etl_national_targets --year 2024 --db-path PATH
+    python -m policyengine_us_data.db.etl_national_targets --year 2024
 """
 
 from policyengine_us_data.db._common import (
@@ -50,7 +49,7 @@ def body(conn, year):
 
 
 def main(argv=None):
-    return simple_main("etl_national_targets", body, argv)
+    return simple_main("etl_national_targets", body, allow_year=False)
 
 
 if __name__ == "__main__":

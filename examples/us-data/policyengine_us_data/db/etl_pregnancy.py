@@ -1,7 +1,6 @@
 """Mirrors `policyengine_us_data.db.etl_pregnancy`: pregnant people per state
 (`person_count` where `is_pregnant == True`; CDC natality in the real module).
-
-    python -m policyengine_us_data.db.etl_pregnancy --year 2024 --db-path PATH
+    python -m policyengine_us_data.db.etl_pregnancy --year 2024
 """
 
 from policyengine_us_data.db._common import PREGNANT_PER_CAPITA, noise, rng, simple_main
@@ -19,7 +18,7 @@ def body(conn, year):
 
 
 def main(argv=None):
-    return simple_main("etl_pregnancy", body, argv)
+    return simple_main("etl_pregnancy", body)
 
 
 if __name__ == "__main__":

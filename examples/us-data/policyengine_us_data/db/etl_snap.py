@@ -1,8 +1,7 @@
 """Mirrors `policyengine_us_data.db.etl_snap`: SNAP benefit dollars and
 participating households per state (stratum `snap > 0`). The real module reads
 USDA FNS state tables.
-
-    python -m policyengine_us_data.db.etl_snap --year 2024 --db-path PATH
+    python -m policyengine_us_data.db.etl_snap --year 2024
 """
 
 from policyengine_us_data.db._common import (
@@ -31,7 +30,7 @@ def body(conn, year):
 
 
 def main(argv=None):
-    return simple_main("etl_snap", body, argv)
+    return simple_main("etl_snap", body)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,7 @@
 """Mirrors `policyengine_us_data.db.etl_state_income_tax`: state individual
 income tax collections (Census State Government Tax Collections in the real
 module). States without a broad income tax get no target.
-
-    python -m policyengine_us_data.db.etl_state_income_tax --year 2024 --db-path PATH
+    python -m policyengine_us_data.db.etl_state_income_tax --year 2024
 """
 
 from policyengine_us_data.db._common import PER_CAPITA, noise, rng, simple_main
@@ -25,7 +24,7 @@ def body(conn, year):
 
 
 def main(argv=None):
-    return simple_main("etl_state_income_tax", body, argv)
+    return simple_main("etl_state_income_tax", body)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,6 @@
 """Mirrors `policyengine_us_data.db.etl_tanf`: TANF cash assistance dollars
 per state (stratum `tanf > 0`). The real module reads ACF caseload tables.
-
-    python -m policyengine_us_data.db.etl_tanf --year 2024 --db-path PATH
+    python -m policyengine_us_data.db.etl_tanf --year 2024
 """
 
 from policyengine_us_data.db._common import PER_CAPITA, noise, rng, simple_main
@@ -19,7 +18,7 @@ def body(conn, year):
 
 
 def main(argv=None):
-    return simple_main("etl_tanf", body, argv)
+    return simple_main("etl_tanf", body, allow_year=False)
 
 
 if __name__ == "__main__":

@@ -3,18 +3,22 @@ checks of `validate_hierarchy.py`): asserts the geography is exactly
 1 national / 51 state / 436 congressional-district strata, that every
 district sits under its state, that targets exist for the requested period
 and that every target value is finite. Exits non-zero on any failure.
-Opens the database read-only (the file is not modified).
+Opens the database read-only (the file is not modified). Like the real
+module it has no argparse and opens the path relative to the working
+directory (the repository root): DEFAULT_DB_PATH.
 
-    python -m policyengine_us_data.db.validate_database --year 2024 --db-path PATH
+    python -m policyengine_us_data.db.validate_database
 """
 
 import math
 import os
 import sqlite3
 import sys
+from pathlib import Path
 
-from policyengine_us_data.db._common import parse_args
 from policyengine_us_data.utils.io import UsageError, run_main
+
+DEFAULT_DB_PATH = Path("policyengine_us_data") / "storage" / "calibration" / "policy_data.db"
 
 EXPECTED = {"national": 1, "state": 51, "district": 436}
 REQUIRED_MODULE_TARGETS = (
@@ -28,7 +32,7 @@ REQUIRED_MODULE_TARGETS = (
 )
 
 
-def check(conn, year):
+def check(conn):
     errors = []
     national = conn.execute(
         "SELECT count(*) FROM strata WHERE parent_stratum_id IS NULL"
@@ -60,33 +64,35 @@ def check(conn, year):
     ).fetchone()[0]
     if bad_parent:
         errors.append("%d districts are not under their state" % bad_parent)
-    n_targets = conn.execute("SELECT count(*) FROM targets WHERE period = ?", (year,)).fetchone()[0]
+    periods = [p for (p,) in conn.execute("SELECT DISTINCT period FROM targets ORDER BY period")]
+    n_targets = conn.execute("SELECT count(*) FROM targets").fetchone()[0]
     if n_targets == 0:
-        errors.append("no targets for period %d" % year)
+        errors.append("no targets")
     for (value,) in conn.execute("SELECT value FROM targets"):
         if value is None or not math.isfinite(value) or value < 0:
             errors.append("invalid target value %r" % (value,))
             break
-    for variable, domain in REQUIRED_MODULE_TARGETS:
-        found = conn.execute(
-            "SELECT count(*) FROM target_overview WHERE variable = ? AND period = ?"
-            " AND domain_variable = ?",
-            (variable, year, domain),
-        ).fetchone()[0]
-        if not found:
-            errors.append("no %s targets with domain %s" % (variable, domain))
+    for period in periods:
+        for variable, domain in REQUIRED_MODULE_TARGETS:
+            found = conn.execute(
+                "SELECT count(*) FROM target_overview WHERE variable = ? AND period = ?"
+                " AND domain_variable = ?",
+                (variable, period, domain),
+            ).fetchone()[0]
+            if not found:
+                errors.append("no %s targets with domain %s for %d" % (variable, domain, period))
     return counts, n_targets, errors
 
 
 def main(argv=None):
-    args = parse_args("validate_database", argv)
-    if not os.path.isfile(args.db_path):
-        raise UsageError("database not found: %s" % args.db_path)
-    conn = sqlite3.connect("file:%s?mode=ro" % args.db_path, uri=True)
+    db_path = str(DEFAULT_DB_PATH)
+    if not os.path.isfile(db_path):
+        raise UsageError("database not found: %s (run from the repository root)" % db_path)
+    conn = sqlite3.connect("file:%s?mode=ro" % db_path, uri=True)
     try:
-        counts, n_targets, errors = check(conn, args.year)
+        counts, n_targets, errors = check(conn)
     except sqlite3.DatabaseError as exc:
-        raise UsageError("cannot validate %s: %s" % (args.db_path, exc))
+        raise UsageError("cannot validate %s: %s" % (db_path, exc))
     finally:
         conn.close()
     if errors:

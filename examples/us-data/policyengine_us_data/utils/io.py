@@ -31,6 +31,29 @@ def run_main(func, argv=None):
     sys.exit(rc or 0)
 
 
+def example_knob(name, default, minimum):
+    """A size knob of the twin, from its own environment variable (the real
+    scripts have no such knob and no flags): EXAMPLE_HOUSEHOLDS, EXAMPLE_SEED."""
+    raw = os.environ.get(name, "")
+    if raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise UsageError("%s=%s is not a whole number" % (name, raw))
+    if value < minimum:
+        raise UsageError("%s must be >= %d, got %d" % (name, minimum, value))
+    return value
+
+
+def example_households():
+    return example_knob("EXAMPLE_HOUSEHOLDS", 2000, 1)
+
+
+def example_seed():
+    return example_knob("EXAMPLE_SEED", 0, 0)
+
+
 def require_file(path, what):
     if not path:
         raise UsageError("%s path is required" % what)

@@ -1,15 +1,12 @@
-"""Mirrors `policyengine_us_data.utils.uprating`: writes
-`uprating_factors.csv`, a table of growth indices (rows = variables,
-columns = years 2015..2034, 2015 = 1.0). The real module derives them from
-policyengine-us parameter projections (CBO, SSA); here they are fixed annual
-growth rates, so the file is fully deterministic.
-
-    python -m policyengine_us_data.utils.uprating --output uprating_factors.csv
+"""Mirrors `policyengine_us_data.utils.uprating`: a library module with no
+`__main__` (running it with `python -m` does nothing, as in the real
+repository). `create_policyengine_uprating_factors_table()` writes
+`STORAGE_FOLDER/uprating_factors.csv` (growth indices: rows = variables,
+columns = years 2015..2034, 2015 = 1.0) and `uprating_growth_factors.csv`
+(year-on-year growth); the real one derives them from policyengine-us
+parameter projections, this one from fixed annual growth rates. The PUF
+build (datasets/puf/puf.py) calls it, as the real puf.py does.
 """
-
-import argparse
-
-from policyengine_us_data.utils.io import atomic_write_text, run_main
 
 START_YEAR = 2015
 END_YEAR = 2034
@@ -41,12 +38,32 @@ def factors():
     return table
 
 
+def growth_factors(table):
+    """Year-on-year growth (the first year is 0)."""
+    out = {}
+    for variable, row in table.items():
+        years = sorted(row)
+        out[variable] = {y: (0.0 if i == 0 else round(row[y] / row[years[i - 1]] - 1.0, 6)) for i, y in enumerate(years)}
+    return out
+
+
 def to_csv(table):
     years = list(range(START_YEAR, END_YEAR + 1))
     lines = ["Variable," + ",".join(str(y) for y in years)]
     for variable in sorted(table):
         lines.append(variable + "," + ",".join("%.6f" % table[variable][y] for y in years))
     return "\n".join(lines) + "\n"
+
+
+def create_policyengine_uprating_factors_table():
+    """Writes both CSVs into STORAGE_FOLDER and returns the index table."""
+    from policyengine_us_data.storage import STORAGE_FOLDER
+    from policyengine_us_data.utils.io import atomic_write_text
+
+    table = factors()
+    atomic_write_text(str(STORAGE_FOLDER / "uprating_factors.csv"), to_csv(table))
+    atomic_write_text(str(STORAGE_FOLDER / "uprating_growth_factors.csv"), to_csv(growth_factors(table)))
+    return table
 
 
 def read_factors(path):
@@ -61,16 +78,3 @@ def read_factors(path):
         raise UsageError("%s is not an uprating factors CSV" % path)
     years = [int(y) for y in rows[0][1:]]
     return {r[0]: dict(zip(years, (float(x) for x in r[1:]))) for r in rows[1:] if r}
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(description="Write uprating_factors.csv")
-    parser.add_argument("--output", default="uprating_factors.csv")
-    args = parser.parse_args(argv)
-    atomic_write_text(args.output, to_csv(factors()))
-    print("uprating: %d variables x %d years -> %s" % (len(ANNUAL_GROWTH), END_YEAR - START_YEAR + 1, args.output))
-    return 0
-
-
-if __name__ == "__main__":
-    run_main(main)

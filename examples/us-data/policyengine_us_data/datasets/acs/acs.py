@@ -3,13 +3,16 @@ Community Survey household microdata used as the donor survey for
 rent / property-tax imputation. The real module downloads Census ACS PUMS;
 this one synthesises it (seeded) with state-specific housing costs.
 
-    python -m policyengine_us_data.datasets.acs.acs --households N --seed S --output acs_2022.h5
+    python -m policyengine_us_data.datasets.acs.acs
+
+No flags (the real module has none): it writes STORAGE_FOLDER/acs_2022.h5.
+Its size and seed are the twin's own knobs, EXAMPLE_HOUSEHOLDS (default 2000)
+and EXAMPLE_SEED (default 0), read from the environment.
 """
 
-import argparse
 import time
 
-from policyengine_us_data.utils.io import UsageError, run_main
+from policyengine_us_data.utils.io import example_households, example_seed, run_main
 
 PERIOD = 2022
 
@@ -56,23 +59,17 @@ def generate(n, seed):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description="Build the example ACS_2022 dataset")
-    parser.add_argument("--households", type=int, default=2000)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--output", required=True)
-    args = parser.parse_args(argv)
-    if args.households < 1:
-        raise UsageError("--households must be >= 1")
-    if args.seed < 0:
-        raise UsageError("--seed must be >= 0")
+    n, seed = example_households(), example_seed()
     t0 = time.perf_counter()
-    v = generate(args.households, args.seed)
+    v = generate(n, seed)
 
+    from policyengine_us_data.storage import STORAGE_FOLDER
     from policyengine_us_data.utils.h5io import write_dataset
     from policyengine_us_data.utils.simulation import entities_for
 
-    write_dataset(args.output, v, entities_for(v), PERIOD)
-    print("acs: %d households -> %s (%.2fs)" % (args.households, args.output, time.perf_counter() - t0))
+    output = STORAGE_FOLDER / "acs_2022.h5"
+    write_dataset(str(output), v, entities_for(v), PERIOD)
+    print("acs: %d households -> %s (%.2fs)" % (n, output.name, time.perf_counter() - t0))
     return 0
 
 

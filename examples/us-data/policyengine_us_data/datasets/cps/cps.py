@@ -1,41 +1,61 @@
-"""Mirrors `policyengine_us_data.datasets.cps.cps` (CPS_2024): builds the
-household survey microdata. The real module downloads the Census CPS ASEC;
-this one synthesises it with a seeded generator, assigning every household to
-a congressional district drawn (population-weighted) from the district
-geography of `policy_data.db`.
+"""Mirrors `policyengine_us_data.datasets.cps.cps`: builds CPS_2024_Full,
+then CPS_2024 (a half sample, as the real `frac = 0.5`). The real module
+downloads the Census CPS ASEC and reads ACS_2022 (`acs_2022.h5`) for its
+imputations; this one synthesises the survey with a seeded generator and
+takes the state distribution of households from ACS_2022, each household in
+a congressional district of its state (districts of a state equally likely).
 
-    python -m policyengine_us_data.datasets.cps.cps --households N --seed S \
-        --db-path policy_data.db --output cps_2024.h5
+    python -m policyengine_us_data.datasets.cps.cps
+
+No flags. Reads STORAGE_FOLDER/acs_2022.h5; writes cps_2024_full.h5
+(EXAMPLE_HOUSEHOLDS households, default 2000, seed EXAMPLE_SEED) and
+cps_2024.h5 (half of them, weights scaled to the same total).
 
 Output: time-period-array HDF5 (`/variable/2024`), household- and
 person-level arrays; persons are grouped by household in household order.
 """
 
-import argparse
-import os
-import sys
 import time
 
-from policyengine_us_data.utils.io import UsageError, require_file, run_main
+from policyengine_us_data.utils.io import UsageError, example_households, example_seed, run_main
 
 US_HOUSEHOLDS = 131_000_000
 HOUSEHOLD_SIZE_P = (0.28, 0.36, 0.16, 0.12, 0.05, 0.03)  # sizes 1..6
 ADULT_AGE_BANDS = ((18, 35, 0.30), (35, 50, 0.25), (50, 65, 0.245), (65, 86, 0.205))
 
 
-def load_district_geography(db_path, year):
-    import sqlite3
+def district_weights(acs):
+    """{cd_geoid: weight}: each state's ACS household weight, shared equally by its districts."""
+    import numpy as np
 
-    from policyengine_us_data.db._common import district_population
+    from policyengine_us_data.utils.geography import district_geoids
 
-    conn = sqlite3.connect("file:%s?mode=ro" % db_path, uri=True)
-    try:
-        pops = district_population(conn, year)
-    except sqlite3.DatabaseError as exc:
-        raise UsageError("cannot read database %s: %s" % (db_path, exc))
-    finally:
-        conn.close()
-    return pops
+    by_state = np.bincount(acs["state_fips"].astype(np.int64), weights=acs["household_weight"], minlength=100)
+    out = {}
+    for fips in np.flatnonzero(by_state):
+        cds = district_geoids(int(fips))
+        for cd in cds:
+            out[cd] = float(by_state[fips]) / len(cds)
+    if not out:
+        raise UsageError("acs_2022.h5 has no households")
+    return out
+
+
+def half_sample(v, seed):
+    """CPS_2024: a seeded half of the households (with their persons), weights scaled to the full total."""
+    import numpy as np
+
+    from policyengine_us_data.utils.simulation import entities_for, person_household_row
+
+    n = len(v["household_id"])
+    rng = np.random.default_rng([seed, 2024, 8])
+    keep = np.zeros(n, bool)
+    keep[np.sort(rng.choice(n, size=max(1, n // 2), replace=False))] = True
+    pkeep = keep[person_household_row(v["household_id"], v["person_household_id"])]
+    entities = entities_for(v)
+    out = {name: (arr[keep] if entities[name] == "household" else arr[pkeep]) for name, arr in v.items()}
+    out["household_weight"] = np.round(out["household_weight"] * (v["household_weight"].sum() / out["household_weight"].sum()), 2)
+    return out
 
 
 def generate(n_households, seed, district_pops, period=2024):
@@ -172,36 +192,19 @@ def generate(n_households, seed, district_pops, period=2024):
     return v
 
 
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description="Build the example CPS_2024 dataset")
-    parser.add_argument("--households", type=int, default=2000)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--year", type=int, default=2024)
-    parser.add_argument("--db-path", required=True, help="policy_data.db (district geography)")
-    parser.add_argument("--output", required=True, help="output .h5 (e.g. cps_2024.h5)")
-    args = parser.parse_args(argv)
-    if args.households < 1:
-        raise UsageError("--households must be >= 1")
-    if args.seed < 0:
-        raise UsageError("--seed must be >= 0")
-    return args
-
-
 def main(argv=None):
-    args = parse_args(argv)
-    require_file(args.db_path, "database")
-    t0 = time.perf_counter()
-    pops = load_district_geography(args.db_path, args.year)
-    v = generate(args.households, args.seed, pops, args.year)
-
-    from policyengine_us_data.utils.h5io import write_dataset
+    from policyengine_us_data.storage import STORAGE_FOLDER
+    from policyengine_us_data.utils.h5io import read_dataset, write_dataset
     from policyengine_us_data.utils.simulation import entities_for
 
-    write_dataset(args.output, v, entities_for(v), args.year)
-    print(
-        "cps: %d households, %d persons -> %s (%.2fs)"
-        % (len(v["household_id"]), len(v["person_id"]), args.output, time.perf_counter() - t0)
-    )
+    n, seed = example_households(), example_seed()
+    t0 = time.perf_counter()
+    acs, _, _ = read_dataset(str(STORAGE_FOLDER / "acs_2022.h5"), ["state_fips", "household_weight"])
+    full = generate(n, seed, district_weights(acs), 2024)
+    for name, v in (("cps_2024_full.h5", full), ("cps_2024.h5", half_sample(full, seed))):
+        write_dataset(str(STORAGE_FOLDER / name), v, entities_for(v), 2024)
+        print("cps: %d households, %d persons -> %s" % (len(v["household_id"]), len(v["person_id"]), name))
+    print("cps: %.2fs" % (time.perf_counter() - t0))
     return 0
 
 

@@ -5,14 +5,20 @@ incomes from the PUF household at the same weighted AGI quantile (the real
 module uses quantile random forests), so the top tail comes from the PUF.
 Both halves carry half the original weight; `is_puf_clone` marks the copy.
 
-    python -m policyengine_us_data.datasets.cps.extended_cps --cps cps_2024.h5 \
-        --puf puf_2024.h5 --output extended_cps_2024.h5
+    python -m policyengine_us_data.datasets.cps.extended_cps
+
+No flags. As the real module it builds ExtendedCPS_2024 from CPS_2024_Full
+(STORAGE_FOLDER/cps_2024_full.h5), then ExtendedCPS_2024_Half from CPS_2024
+(cps_2024.h5), both with PUF_2024 (puf_2024.h5): extended_cps_2024.h5 and
+extended_cps_2024_half.h5.
 """
 
-import argparse
 import time
 
-from policyengine_us_data.utils.io import UsageError, require_file, run_main
+from policyengine_us_data.utils.io import UsageError, run_main
+
+# (output, CPS input) in the order the real __main__ builds them.
+BUILDS = (("extended_cps_2024.h5", "cps_2024_full.h5"), ("extended_cps_2024_half.h5", "cps_2024.h5"))
 
 IMPUTED = ("employment_income", "self_employment_income", "taxable_interest_income", "dividend_income")
 
@@ -68,28 +74,23 @@ def build(cps, puf):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description="Build the example ExtendedCPS_2024 dataset")
-    parser.add_argument("--cps", required=True)
-    parser.add_argument("--puf", required=True)
-    parser.add_argument("--output", required=True)
-    args = parser.parse_args(argv)
-    require_file(args.cps, "CPS")
-    require_file(args.puf, "PUF")
-    t0 = time.perf_counter()
-
+    from policyengine_us_data.storage import STORAGE_FOLDER
     from policyengine_us_data.utils.h5io import read_dataset, write_dataset
     from policyengine_us_data.utils.simulation import entities_for
 
-    cps, _, period = read_dataset(args.cps)
-    puf, _, _ = read_dataset(args.puf)
-    for need in ("snap", "congressional_district_geoid"):
-        if need not in cps:
-            raise UsageError("%s is not a CPS dataset (no %s)" % (args.cps, need))
+    t0 = time.perf_counter()
+    puf, _, _ = read_dataset(str(STORAGE_FOLDER / "puf_2024.h5"))
     if "employment_income" not in puf or "household_weight" not in puf:
-        raise UsageError("%s is not a PUF dataset" % args.puf)
-    v = build(cps, puf)
-    write_dataset(args.output, v, entities_for(v), period)
-    print("extended_cps: %d households, %d persons -> %s (%.2fs)" % (len(v["household_id"]), len(v["person_id"]), args.output, time.perf_counter() - t0))
+        raise UsageError("puf_2024.h5 is not a PUF dataset")
+    for output, source in BUILDS:
+        cps, _, period = read_dataset(str(STORAGE_FOLDER / source))
+        for need in ("snap", "congressional_district_geoid"):
+            if need not in cps:
+                raise UsageError("%s is not a CPS dataset (no %s)" % (source, need))
+        v = build(cps, puf)
+        write_dataset(str(STORAGE_FOLDER / output), v, entities_for(v), period)
+        print("extended_cps: %d households, %d persons -> %s" % (len(v["household_id"]), len(v["person_id"]), output))
+    print("extended_cps: %.2fs" % (time.perf_counter() - t0))
     return 0
 
 

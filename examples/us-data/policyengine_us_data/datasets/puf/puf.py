@@ -1,19 +1,24 @@
-"""Mirrors `policyengine_us_data.datasets.puf.puf` (PUF_2024): turns the 2015
-IRS PUF into 2024 policyengine-style microdata. Incomes are uprated with
-`uprating_factors.csv`, returns become households of head / spouse /
-dependents, and pension income is imputed from CPS_2024 (the reason the real
-build runs cps.py before puf.py) by within-age-band quantile matching.
+"""Mirrors `policyengine_us_data.datasets.puf.puf` (PUF_2015, PUF_2021,
+PUF_2023, PUF_2024): turns the 2015 IRS PUF into policyengine-style
+microdata for each year. Incomes are uprated with the uprating factors
+(written here, as the real puf.py calls
+`create_policyengine_uprating_factors_table()`), returns become households of
+head / spouse / dependents, and pension income is imputed from CPS_2024 (the
+reason the real build runs cps.py before puf.py) by within-age-band quantile
+matching.
 
-    python -m policyengine_us_data.datasets.puf.puf --irs-puf irs_puf_2015.h5 \
-        --cps cps_2024.h5 --uprating uprating_factors.csv --output puf_2024.h5
+    python -m policyengine_us_data.datasets.puf.puf
+
+No flags. Reads STORAGE_FOLDER/irs_puf_2015.h5 and cps_2024.h5; writes
+puf_2015.h5, puf_2021.h5, puf_2023.h5, puf_2024.h5, uprating_factors.csv and
+uprating_growth_factors.csv.
 """
 
-import argparse
 import time
 
-from policyengine_us_data.utils.io import UsageError, require_file, run_main
+from policyengine_us_data.utils.io import UsageError, run_main
 
-PERIOD = 2024
+YEARS = (2015, 2021, 2023, 2024)
 SOURCE_YEAR = 2015
 # PUF column -> (policyengine variable, uprating row)
 INCOME_MAP = (
@@ -43,18 +48,18 @@ def quantile_impute(recipient_key, recipient_band, donor_values, donor_band, n_b
     return out
 
 
-def build(puf, cps, factors):
+def build(puf, cps, factors, year):
     import numpy as np
 
     from policyengine_us_data.utils.simulation import compute_agi
 
-    rng = np.random.default_rng([PERIOD, 4])
+    rng = np.random.default_rng([year, 4])
     n = len(puf["RECID"])
 
     def growth(row):
-        if row not in factors or PERIOD not in factors[row] or SOURCE_YEAR not in factors[row]:
-            raise UsageError("uprating factors lack %s %d/%d" % (row, SOURCE_YEAR, PERIOD))
-        return factors[row][PERIOD] / factors[row][SOURCE_YEAR]
+        if row not in factors or year not in factors[row] or SOURCE_YEAR not in factors[row]:
+            raise UsageError("uprating factors lack %s %d/%d" % (row, SOURCE_YEAR, year))
+        return factors[row][year] / factors[row][SOURCE_YEAR]
 
     joint = puf["MARS"] == 2
     deps = np.maximum(puf["XTOT"] - 1 - joint, 0)
@@ -109,27 +114,23 @@ def build(puf, cps, factors):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description="Build the example PUF_2024 dataset")
-    parser.add_argument("--irs-puf", required=True, help="irs_puf_2015.h5")
-    parser.add_argument("--cps", required=True, help="cps_2024.h5 (pension donor)")
-    parser.add_argument("--uprating", required=True, help="uprating_factors.csv")
-    parser.add_argument("--output", required=True)
-    args = parser.parse_args(argv)
-    for path, what in ((args.irs_puf, "IRS PUF"), (args.cps, "CPS"), (args.uprating, "uprating factors")):
-        require_file(path, what)
-    t0 = time.perf_counter()
-
+    from policyengine_us_data.storage import STORAGE_FOLDER
     from policyengine_us_data.utils.h5io import read_dataset, write_dataset
     from policyengine_us_data.utils.simulation import entities_for
-    from policyengine_us_data.utils.uprating import read_factors
+    from policyengine_us_data.utils.uprating import create_policyengine_uprating_factors_table
 
-    puf, _, period = read_dataset(args.irs_puf)
+    t0 = time.perf_counter()
+    factors = create_policyengine_uprating_factors_table()
+    irs_puf = str(STORAGE_FOLDER / "irs_puf_2015.h5")
+    puf, _, period = read_dataset(irs_puf)
     if period != str(SOURCE_YEAR) or "E00200" not in puf:
-        raise UsageError("%s is not an IRS PUF 2015 file" % args.irs_puf)
-    cps, _, _ = read_dataset(args.cps, ["age", "taxable_pension_income"])
-    v = build(puf, cps, read_factors(args.uprating))
-    write_dataset(args.output, v, entities_for(v), PERIOD)
-    print("puf: %d households, %d persons -> %s (%.2fs)" % (len(v["household_id"]), len(v["person_id"]), args.output, time.perf_counter() - t0))
+        raise UsageError("%s is not an IRS PUF 2015 file" % irs_puf)
+    cps, _, _ = read_dataset(str(STORAGE_FOLDER / "cps_2024.h5"), ["age", "taxable_pension_income"])
+    for year in YEARS:
+        v = build(puf, cps, factors, year)
+        write_dataset(str(STORAGE_FOLDER / ("puf_%d.h5" % year)), v, entities_for(v), year)
+        print("puf: %d households, %d persons -> puf_%d.h5" % (len(v["household_id"]), len(v["person_id"]), year))
+    print("puf: %.2fs" % (time.perf_counter() - t0))
     return 0
 
 

@@ -1,0 +1,112 @@
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { cli, git, outcomes, scratchDirs, summary, type CliResult } from './helpers.ts';
+
+/**
+ * Target.secretEnv (src/secret-env.ts) through the real CLI on a small declaration in a real git
+ * repository: the secret reaches the action, and its value is nowhere in the cache, the run
+ * directory (keys, entries, meta.json, logs) or the CLI's output; a missing secret stops the build
+ * before a run exists.
+ */
+const DECLARATION = `
+export function makePipeline() {
+  const target = (t) => ({ deps: [], sources: ['pin.txt'], vars: [], secretEnv: ['SECRET_TEST_TOKEN'], ...t });
+  return {
+    defaultGoals: ['download'],
+    nodes: [
+      { kind: 'target', target: target({ name: 'download',
+        command: () => ['sh', '-c', 'printf %s "$SECRET_TEST_TOKEN" | sha256sum | cut -c1-64 > {run}/artifacts/proof.txt; echo "using token $SECRET_TEST_TOKEN"'],
+        outputs: ['artifacts/proof.txt'] }) },
+      { kind: 'target', target: target({ name: 'leaky', deps: ['download'],
+        command: () => ['sh', '-c', 'echo "cannot log in with $SECRET_TEST_TOKEN" >&2; exit 3'], outputs: ['artifacts/never.txt'] }) },
+      { kind: 'target', target: { name: 'plain', deps: [], sources: ['pin.txt'], vars: [], command: () => ['sh', '-c', 'env > {run}/artifacts/env.txt'], outputs: ['artifacts/env.txt'] } },
+    ],
+  };
+}
+`;
+
+/** Every file under `dir` whose bytes contain `needle`. */
+function filesContaining(dir: string, needle: string): string[] {
+  const found: string[] = [];
+  const walk = (d: string) => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      const path = join(d, e.name);
+      if (e.isDirectory()) walk(path);
+      else if (e.isFile() && readFileSync(path).includes(needle)) found.push(path);
+    }
+  };
+  if (existsSync(dir)) walk(dir);
+  return found;
+}
+
+describe('secret environment (Target.secretEnv)', () => {
+  const scratch = scratchDirs('secret-env');
+  const token = `hf_secretTEST${process.pid}xyz`;
+  let root: string;
+  let repo: string;
+  let tasks: string;
+  const build = (cache: string, args: string[], env: Record<string, string> = {}): Promise<CliResult> =>
+    cli([...args, `REPO=${repo}`, '--json'], { cache, env: { BUILD_TASKS: tasks, SECRET_TEST_TOKEN: '', ...env } });
+
+  beforeAll(() => {
+    root = scratch();
+    tasks = join(root, 'tasks.mjs');
+    writeFileSync(tasks, DECLARATION);
+    repo = join(root, 'repo');
+    mkdirSync(repo);
+    writeFileSync(join(repo, 'pin.txt'), 'revision 1\n');
+    git(repo, 'init', '-q', '-b', 'main');
+    git(repo, '-c', 'user.email=t@example.com', '-c', 'user.name=T', 'add', '-A');
+    git(repo, '-c', 'user.email=t@example.com', '-c', 'user.name=T', 'commit', '-q', '-m', 'init');
+  });
+
+  it('reaches the action, and its value is in no key, entry, meta.json, log or output', async () => {
+    const cache = join(scratch(), 'cache');
+    const r = await build(cache, ['download'], { SECRET_TEST_TOKEN: token });
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    const run = join(cache, 'runs', summary(r).runId as string);
+    expect(readFileSync(join(run, 'artifacts/proof.txt'), 'utf8').trim()).toBe(createHash('sha256').update(token).digest('hex'));
+    expect(readFileSync(join(run, 'logs/download.log'), 'utf8')).toBe('using token ***\n');
+    expect(filesContaining(cache, token)).toEqual([]);
+    expect(r.stdout + r.stderr).not.toContain(token);
+
+    // Never hashed: another token is the same action (what it fetches must be pinned by the key).
+    const again = await build(cache, ['download'], { SECRET_TEST_TOKEN: `${token}-rotated` });
+    expect(outcomes(again).get('download')).toBe('cached');
+  });
+
+  it('a failing action that prints it: the error and the log show it redacted', async () => {
+    const cache = join(scratch(), 'cache');
+    const r = await build(cache, ['leaky'], { SECRET_TEST_TOKEN: token });
+    expect(r.code).toBe(1);
+    const failed = r.events.find((e) => e.event === 'target' && e.target === 'leaky');
+    expect(failed?.error).toMatch(/cannot log in with \*\*\*/);
+    expect(r.stdout + r.stderr).not.toContain(token);
+    expect(filesContaining(cache, token)).toEqual([]);
+  });
+
+  it('is not passed to targets that do not declare it', async () => {
+    const cache = join(scratch(), 'cache');
+    const r = await build(cache, ['plain'], { SECRET_TEST_TOKEN: token });
+    expect(r.code, r.stderr).toBe(0);
+    expect(filesContaining(cache, token)).toEqual([]);
+  });
+
+  it('missing: one line naming the variable and the target, exit 2, before a run exists; a dry run does not need it', async () => {
+    const cache = join(scratch(), 'cache');
+    const r = await build(cache, ['leaky']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe(
+      'error: target download needs SECRET_TEST_TOKEN in the environment, which is not set; export it (it reaches that action only and is never recorded), or build goals that do not need download\n',
+    );
+    expect(existsSync(join(cache, 'runs'))).toBe(false);
+    const dry = await build(cache, ['leaky', '-n']);
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(dry.events.filter((e) => e.event === 'plan').map((e) => e.target)).toEqual(['download', 'leaky']);
+    expect(dry.events.find((e) => e.event === 'warning')?.message).toBe(
+      'target download needs SECRET_TEST_TOKEN in the environment, which is not set: the build would stop before any work',
+    );
+  });
+});
