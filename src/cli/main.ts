@@ -41,8 +41,11 @@ export async function main(args: string[]): Promise<number> {
   }
   const { command, words, bare } = invocation;
   if (needsNetwork(command, argv)) {
-    const code = await (await import('./network.ts')).withExtraCaCerts(args);
-    if (code !== null) return code;
+    try {
+      (await import('./network.ts')).loadExtraCaCerts();
+    } catch (error) {
+      return usageFailure(error, argv.flags.json);
+    }
   }
   const controller = new AbortController();
   let interrupts = 0;
