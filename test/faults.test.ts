@@ -1,10 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openPublishStores, publishConfig } from '../src/publish/config.ts';
-import { LOCK_PATH } from '../src/publish/layout.ts';
+import { digestBytes } from '../src/caching/hash.ts';
+import { LOCK_PATH, stagingPrefix } from '../src/publish/layout.ts';
 import { acquireLease } from '../src/publish/lease.ts';
 import { hostname } from 'node:os';
 import { CLI, cli, cliEnv, ROOT, scratchDirs, waitFor } from './helpers.ts';
@@ -125,5 +126,54 @@ process.stdout.write(JSON.stringify({ before, after }));
     const r = await cli(['promote', 'RUN_ID=1.0.0_abcdef01_20260101_000000', `STORE_DIR=${scratch()}`, '--yes'], { cache: join(scratch(), 'cache'), env: { BUILD_EXTRA_CA_CERTS: '/nonexistent/ca.pem', NODE_EXTRA_CA_CERTS: '' } });
     expect(r.code).toBe(2);
     expect(r.stderr.trim()).toMatch(/^error: NODE_EXTRA_CA_CERTS names \/nonexistent\/ca.pem, which cannot be read \(ENOENT\); fix the path or unset it$/);
+  });
+});
+
+/** Flips one byte of a file in place, keeping its size and its access and modification times (`touch -r`). */
+function flipByte(file: string): void {
+  const before = statSync(file);
+  const reference = `${file}.times`;
+  execFileSync('touch', ['-r', file, reference]);
+  chmodSync(file, 0o644);
+  const bytes = readFileSync(file);
+  bytes[bytes.length >> 1]! ^= 0xff;
+  writeFileSync(file, bytes);
+  execFileSync('touch', ['-r', reference, file]);
+  rmSync(reference);
+  expect(statSync(file)).toMatchObject({ size: before.size, mtimeMs: before.mtimeMs });
+}
+
+describe('issue 13, item 4: bytes that changed on disk never reach the stores', () => {
+  it('staging refuses a run file whose bytes differ from what the build recorded, naming the file and both digests', async () => {
+    const cache = join(scratch(), 'cache');
+    const store = join(scratch(), 'store');
+    const run = await syntheticRun(cache, { version: '13.4.0' });
+    const weights = join(run.dir, 'artifacts', 'calibration_weights.npy');
+    const recorded = digestBytes(readFileSync(weights));
+    flipByte(weights);
+    const r = await cli(['stage', `RUN_ID=${run.runId}`, `STORE_DIR=${store}`, '--json'], { cache });
+    expect(r.code).not.toBe(0);
+    const error = [...r.stdout.split('\n'), ...r.stderr.split('\n')].join('\n');
+    expect(error).toContain('output-digest-mismatch');
+    expect(error).toContain(weights);
+    expect(error).toContain(`recorded ${recorded}`);
+    expect(error).toContain(`XXH3-128 ${digestBytes(readFileSync(weights))}`);
+    // Nothing of the run reached the store's staging area.
+    expect(existsSync(join(store, stagingPrefix(run.runId)))).toBe(false);
+  });
+
+  it('promote (and promote -n) refuse a staged run whose local file changed since the build recorded it', async () => {
+    const cache = join(scratch(), 'cache');
+    const store = join(scratch(), 'store');
+    const stores = await openPublishStores(publishConfig({ STORE_DIR: store }, {}, cache), { action: 'test', write: true });
+    const run = await syntheticRun(cache, { version: '13.4.1' });
+    await stage(cache, run, stores);
+    flipByte(join(run.dir, 'h5s', 'states', 'S000.h5'));
+    for (const flags of [['-n'], ['--yes']]) {
+      const r = await cli(['promote', `RUN_ID=${run.runId}`, `STORE_DIR=${store}`, ...flags], { cache });
+      expect(r.code, r.stdout).not.toBe(0);
+      expect(`${r.stdout}${r.stderr}`).toMatch(/output-digest-mismatch.*states\/S000\.h5 changed on disk since the build recorded it \(XXH3-128 [0-9a-f]{32}, recorded [0-9a-f]{32}; sha256 now [0-9a-f]{64}\)/);
+    }
+    expect(existsSync(join(store, 'states', 'S000.h5'))).toBe(false);
   });
 });
