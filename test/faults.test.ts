@@ -1,14 +1,14 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openPublishStores, publishConfig } from '../src/publish/config.ts';
 import { digestBytes } from '../src/caching/hash.ts';
 import { LOCK_PATH, stagingPrefix } from '../src/publish/layout.ts';
 import { acquireLease } from '../src/publish/lease.ts';
 import { hostname } from 'node:os';
-import { CLI, cli, cliEnv, ROOT, scratchDirs, waitFor } from './helpers.ts';
+import { CLI, cleanup, cli, cliEnv, exampleRepo, outcomes, parseEvents, ROOT, scratchDirs, SMALL, summary, waitFor, type CliResult } from './helpers.ts';
 import { stage, syntheticRun } from './publish-helpers.ts';
 
 /**
@@ -176,4 +176,53 @@ describe('issue 13, item 4: bytes that changed on disk never reach the stores', 
     }
     expect(existsSync(join(store, 'states', 'S000.h5'))).toBe(false);
   });
+});
+
+describe('issue 13, item 5: non-regular files in cas/', () => {
+  let repo: string;
+  beforeAll(() => {
+    repo = exampleRepo();
+  });
+  afterAll(() => cleanup(repo));
+
+  /** The CLI, killed if it runs past a generous bound (a hang fails the test instead of stalling it). */
+  const bounded = async (args: string[], cache: string): Promise<CliResult> => {
+    const child = startGroup(args, cache);
+    const timer = setTimeout(() => process.kill(-child.pid!, 'SIGKILL'), 120_000);
+    const code = await exited(child);
+    clearTimeout(timer);
+    const stdout = child.output();
+    return { code, stdout, stderr: '', events: parseEvents(stdout) };
+  };
+
+  it('a blob that is a directory or a FIFO is removed and rebuilt; cache verify reports it (with -n, only reports) and never hangs', async () => {
+    const cache = join(scratch(), 'cache');
+    const build = ['uprating', `REPO=${repo}`, ...SMALL, '--json'];
+    const first = await cli(build, { cache });
+    expect(first.code, first.stderr).toBe(0);
+    const runId = summary(first).runId as string;
+    const meta = JSON.parse(readFileSync(join(cache, 'runs', runId, 'meta.json'), 'utf8'));
+    const digest = meta.targets.uprating.outputs['artifacts/uprating_factors.csv'].digest as string;
+    const blob = join(cache, 'cas', digest.slice(0, 2), digest);
+    for (const make of [(p: string) => mkdirSync(p), (p: string) => execFileSync('mkfifo', [p])]) {
+      rmSync(blob, { force: true });
+      make(blob);
+      const rebuilt = await bounded(build, cache);
+      expect(rebuilt.code, rebuilt.stdout).toBe(0);
+      expect(outcomes(rebuilt).get('uprating')).toBe('built');
+      expect(rebuilt.stdout).toMatch(/not a regular file in the cache \(a (directory|FIFO); removed\)/);
+      expect(statSync(blob).isFile()).toBe(true);
+    }
+    rmSync(blob, { force: true });
+    execFileSync('mkfifo', [blob]);
+    const reported = await bounded(['cache', 'verify', '-n'], cache);
+    expect(reported.code, reported.stdout).toBe(1);
+    expect(reported.stdout).toContain(`${blob} (a FIFO)`);
+    expect(lstatSync(blob).isFIFO()).toBe(true);
+    const verified = await bounded(['cache', 'verify'], cache);
+    expect(verified.code, verified.stdout).toBe(1);
+    expect(verified.stdout).toMatch(/1 corrupt \(removed: .* \(a FIFO\)\)/);
+    expect(existsSync(blob)).toBe(false);
+    expect((await bounded(['cache', 'verify'], cache)).code).toBe(0);
+  }, 600_000);
 });

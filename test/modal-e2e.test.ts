@@ -183,6 +183,32 @@ describe('EXECUTOR=modal on the example pipeline (stand-in)', () => {
     expect(fitCalls(m.targets['fit-regional']!.key!)).toHaveLength(1);
   });
 
+  // Issue 13, item 6: a kill between spawn and the journal write made the rerun dispatch the same
+  // actions again, and they ran twice. The runner now claims the key: the second call waits for
+  // the first one's result and returns it.
+  it('killed between spawn and journal (injected): the rerun\'s call for the same key does not run it again', async () => {
+    const runs = join(cache('A'), 'runs');
+    const known = new Set(readdirSync(runs));
+    const killed = await remote(['fit-regional'], 'A', { EXAMPLE_FIT_SLEEP_MS: '90', MODAL_STANDIN_FAULT: 'kill-after-spawn' });
+    expect(killed.code).toBeNull(); // SIGKILLed by the injected fault
+    const killedRun = readdirSync(runs).find((d) => !known.has(d))!;
+    const key = meta(cache('A'), killedRun).targets['fit-regional']?.key;
+    expect(existsSync(join(cache('A'), 'modal', 'calls', `${key}.json`))).toBe(false); // never journaled
+    const r = await remote(['fit-regional'], 'A', { EXAMPLE_FIT_SLEEP_MS: '90' });
+    expect(r.code, r.stderr).toBe(0);
+    const m = meta(cache('A'), runIdOf(r));
+    expect(m.targets['fit-regional']).toMatchObject({ outcome: 'built', key });
+    const calls = fitCalls(key!);
+    expect(calls).toHaveLength(2); // dispatched twice...
+    const results = calls.map((c) => {
+      const state = JSON.parse(readFileSync(join(standin, 'calls', c.id, 'result.json'), 'utf8')) as { value: { results: { key: string; startedAt: number; reused?: boolean }[] } };
+      return state.value.results.find((x) => x.key === key)!;
+    });
+    // ...but run once: both calls answer with the one execution's result.
+    expect(new Set(results.map((x) => x.startedAt)).size).toBe(1);
+    expect(results.filter((x) => x.reused)).toHaveLength(1);
+  });
+
   it('RESUME=<run id> reattaches from that run\'s recorded call ids even without the journal', async () => {
     const { runId, callId } = await killMidFit('120');
     rmSync(join(cache('A'), 'modal', 'calls'), { recursive: true, force: true });

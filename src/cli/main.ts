@@ -49,9 +49,13 @@ export async function main(args: string[]): Promise<number> {
   }
   const controller = new AbortController();
   let interrupts = 0;
+  // The first SIGINT/SIGTERM cancels (a build stops its actions and records the run as cancelled);
+  // a second one, or a command still running 20 s later, ends the process at once: a signal
+  // always ends it.
   const onSignal = () => {
     if (++interrupts > 1) process.exit(130);
     controller.abort();
+    setTimeout(() => process.exit(130), 20_000).unref();
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
