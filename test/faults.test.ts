@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openPublishStores, publishConfig } from '../src/publish/config.ts';
@@ -225,4 +225,67 @@ describe('issue 13, item 5: non-regular files in cas/', () => {
     expect(existsSync(blob)).toBe(false);
     expect((await bounded(['cache', 'verify'], cache)).code).toBe(0);
   }, 600_000);
+});
+
+const readOr = (path: string): string | null => {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return null;
+  }
+};
+
+/** PIDs of live processes (zombies aside) whose command line contains `text`. */
+function processesMentioning(text: string): number[] {
+  const out: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      if (stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z')) continue;
+      if (readFileSync(`/proc/${name}/cmdline`, 'utf8').includes(text)) out.push(Number(name));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return out;
+}
+
+describe('issue 13, item 1: no action outlives its killed build', () => {
+  let repo: string;
+  beforeAll(() => {
+    repo = exampleRepo();
+  });
+  afterAll(() => cleanup(repo));
+
+  it('kill -9 of the build\'s process group during a slowed fit, then an immediate rerun: the fit never runs twice at once, and nothing of the killed build survives', async () => {
+    const cache = join(scratch(), 'cache');
+    const args = ['fit-regional', `REPO=${repo}`, ...SMALL, '--json'];
+    const env = { EXAMPLE_FIT_SLEEP_MS: '100' };
+    const kills = 2;
+    for (let trial = 0; trial < kills; trial++) {
+      const build = startGroup([...args, 'EXECUTOR=local', `SEED=${trial + 1}`], cache, env);
+      const runId = await waitFor('the run id', () => /"event":"run-start","runId":"([^"]+)"/.exec(build.output())?.[1] ?? false, 120_000);
+      const fit = (id: string) => processesMentioning(join(cache, 'runs', id)).filter((pid) => (readOr(`/proc/${pid}/cmdline`) ?? '').includes('unified_calibration'));
+      await waitFor('the fit to run', () => build.exitCode === null && fit(runId).length > 0, 240_000);
+      process.kill(-build.pid!, 'SIGKILL');
+      await exited(build);
+      const rerun = startGroup([...args, 'EXECUTOR=local', `SEED=${trial + 1}`], cache, env);
+      let overlaps = 0;
+      let rerunFitSeen = false;
+      while (rerun.exitCode === null && rerun.signalCode === null) {
+        const rerunId = /"event":"run-start","runId":"([^"]+)"/.exec(rerun.output())?.[1];
+        const mine = rerunId ? fit(rerunId) : [];
+        if (mine.length > 0) {
+          rerunFitSeen = true;
+          if (fit(runId).length > 0) overlaps++;
+        }
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      expect(rerun.exitCode, rerun.output()).toBe(0);
+      expect(rerunFitSeen).toBe(true);
+      expect(overlaps).toBe(0);
+      expect(processesMentioning(join(cache, 'runs', runId))).toEqual([]);
+    }
+  }, 900_000);
 });
