@@ -289,3 +289,13 @@ describe('issue 13, item 1: no action outlives its killed build', () => {
     }
   }, 900_000);
 });
+
+describe('issue 13, item 7: smaller faults', () => {
+  it('pipeline -n --detach is refused in one line, exit 2, and leaves no run behind', async () => {
+    const cache = join(scratch(), 'cache');
+    const r = await cli(['pipeline', '-n', '--detach'], { cache });
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim()).toBe('error: -n prints a plan and runs nothing, so there is nothing to detach; drop --detach (or -n)');
+    expect(existsSync(join(cache, 'runs'))).toBe(false);
+  });
+});
