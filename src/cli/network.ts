@@ -27,14 +27,31 @@ export function loadExtraCaCerts(): void {
   const certs = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
   if (certs.length === 0) throw new UsageError('bad-ca-certificates', `NODE_EXTRA_CA_CERTS names ${file}, which holds no PEM certificate; fix the path or unset it`);
   const create = tls.createSecureContext;
-  tls.createSecureContext = (options) => {
+  const extended = (options?: tls.SecureContextOptions) => {
     const context = create(options);
-    if (!options?.ca) for (const cert of certs) (context.context as { addCACert(cert: string): void }).addCACert(cert);
+    for (const cert of certs) (context.context as { addCACert(cert: string): void }).addCACert(cert);
     return context;
+  };
+  // Parsing the certificates costs per context (~1 ms a certificate here; a system bundle holds
+  // ~140), and https and fetch make one per connection: connections with default settings, all of
+  // ours, share one context, as they would share Node's default one.
+  let shared: tls.SecureContext | undefined;
+  tls.createSecureContext = (options) => {
+    if (options && CONTEXT_OPTIONS.some((name) => (options as Record<string, unknown>)[name] !== undefined)) {
+      return options.ca ? create(options) : extended(options);
+    }
+    shared ??= extended(options);
+    return shared;
   };
   loaded = true;
 }
 let loaded = false;
+
+/** The options of tls.createSecureContext that change the context it makes. */
+const CONTEXT_OPTIONS = [
+  'ca', 'cert', 'key', 'pfx', 'passphrase', 'crl', 'ciphers', 'sigalgs', 'ecdhCurve', 'dhparam', 'honorCipherOrder', 'minVersion', 'maxVersion',
+  'secureOptions', 'secureProtocol', 'sessionIdContext', 'ticketKeys', 'sessionTimeout', 'privateKeyEngine', 'privateKeyIdentifier', 'clientCertEngine',
+];
 
 /** Child processes (Node-based tools among them) get the certificates back. */
 export function restoredCaEnv(): Record<string, string> {
