@@ -148,11 +148,11 @@ export class ShellLauncher {
  * The first lines the launcher reads (see the class comment). `kill 0` signals the caller's own
  * process group; the watchdog ignores the SIGTERM it sends itself. The shell then closes its own
  * copy of fd 3, so jobs do not inherit it, and ends the watchdog when it exits normally (its input
- * closed by `close`).
+ * closed by `close`; SIGKILL, as it ignores SIGTERM).
  */
 const WATCHDOG = `{ trap '' TERM; read _ <&3; kill -TERM 0; sleep 2; kill -KILL 0; } </dev/null >/dev/null 2>&1 &
 watchdog=$!
-trap 'kill $watchdog 2>/dev/null' EXIT
+trap 'kill -KILL $watchdog 2>/dev/null' EXIT
 exec 3<&-
 `;
 
