@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openPublishStores, publishConfig } from '../src/publish/config.ts';
@@ -8,6 +8,7 @@ import { digestBytes } from '../src/caching/hash.ts';
 import { LOCK_PATH, stagingPrefix } from '../src/publish/layout.ts';
 import { acquireLease } from '../src/publish/lease.ts';
 import { hostname } from 'node:os';
+import { processStartTime } from '../src/util/process-identity.ts';
 import { CLI, cleanup, cli, cliEnv, exampleRepo, outcomes, parseEvents, ROOT, scratchDirs, SMALL, summary, waitFor, type CliResult } from './helpers.ts';
 import { stage, syntheticRun } from './publish-helpers.ts';
 
@@ -298,4 +299,34 @@ describe('issue 13, item 7: smaller faults', () => {
     expect(r.stderr.trim()).toBe('error: -n prints a plan and runs nothing, so there is nothing to detach; drop --detach (or -n)');
     expect(existsSync(join(cache, 'runs'))).toBe(false);
   });
+});
+
+describe('issue 13, item 2: a build waiting on a lock says so', () => {
+  let repo: string;
+  beforeAll(() => {
+    repo = exampleRepo();
+  });
+  afterAll(() => cleanup(repo));
+
+  it('a build blocked by a live holder of its action lock prints the target, the holder and since when, and goes on once the holder is gone', async () => {
+    const cache = join(scratch(), 'cache');
+    const build = ['uprating', `REPO=${repo}`, ...SMALL, '--json'];
+    const first = await cli(build, { cache });
+    expect(first.code, first.stderr).toBe(0);
+    const key = JSON.parse(readFileSync(join(cache, 'runs', summary(first).runId as string, 'meta.json'), 'utf8')).targets.uprating.key as string;
+    rmSync(join(cache, 'actions', key.slice(0, 2), `${key}.json`)); // so the next build must run it
+    const holder = spawn('sleep', ['120'], { stdio: 'ignore', detached: true });
+    started.push(holder);
+    await waitFor('the holder to start', () => processStartTime(holder.pid!) !== '');
+    const owner = join(cache, 'locks', `owner-${holder.pid}`);
+    writeFileSync(owner, `${holder.pid} ${processStartTime(holder.pid!)}\n`);
+    linkSync(owner, join(cache, 'locks', `${key}.lock`));
+    const waiting = startGroup(build, cache);
+    const line = await waitFor('the waiting message', () => parseEvents(waiting.output()).find((e) => e.event === 'warning' && String(e.message).includes('waiting for')), 120_000);
+    expect(line.message).toMatch(new RegExp(`^uprating: waiting for another build \\(pid ${holder.pid}\\), which holds the lock on the same action, since \\d{4}-\\d\\d-\\d\\dT`));
+    expect(waiting.exitCode).toBeNull();
+    holder.kill('SIGKILL');
+    expect(await exited(waiting), waiting.output()).toBe(0);
+    expect(outcomes({ code: 0, stdout: waiting.output(), stderr: '', events: parseEvents(waiting.output()) }).get('uprating')).toBe('built');
+  }, 300_000);
 });
