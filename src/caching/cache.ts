@@ -42,6 +42,13 @@ export type Lookup =
  * interrupted save is a miss, never a corrupt hit. Blobs are read-only and are linked into runs;
  * every restore verifies the blob against its digest (through the stat memo), so a blob that was
  * modified anyway is detected, dropped, and rebuilt.
+ *
+ * What a restore does not see: a blob whose stat (size, mtime, ctime, inode) the memo knows is
+ * trusted without a read, for speed (a no-op restores ~500 blobs). Bytes that rot on disk with the
+ * stat unchanged are therefore restored as they are; staging and promote re-read every file they
+ * publish against the digests the build recorded (publish/recorded-digests.ts), and `cache
+ * verify` (resumable, incremental with MAX_GB, -n to report only) re-reads blobs on a schedule.
+ * A blob that is not a regular file (a directory, a FIFO) is removed before anything opens it.
  */
 export class Cache {
   readonly dir: string;
