@@ -225,6 +225,22 @@ describe('issue 13, item 5: non-regular files in cas/', () => {
     expect(verified.stdout).toMatch(/1 corrupt \(removed: .* \(a FIFO\)\)/);
     expect(existsSync(blob)).toBe(false);
     expect((await bounded(['cache', 'verify'], cache)).code).toBe(0);
+
+    // Incremental and resumable: with a budget of one byte, each run checks one blob and the next
+    // continues after it, until the round has covered every blob once.
+    const blobs = readdirSync(join(cache, 'cas')).flatMap((shard) => readdirSync(join(cache, 'cas', shard)));
+    let checked = 0;
+    for (let round = 0; round <= blobs.length; round++) {
+      const step = await bounded(['cache', 'verify', 'MAX_GB=0.000000001', '--json'], cache);
+      expect(step.code, step.stdout).toBe(0);
+      const report = JSON.parse(step.stdout.trim().split('\n').pop()!) as { checked: number; complete: boolean };
+      checked += report.checked;
+      if (report.complete) break;
+      expect(report.checked).toBe(1);
+      expect(existsSync(join(cache, 'verify-progress.json'))).toBe(true);
+    }
+    expect(checked).toBe(blobs.length);
+    expect(existsSync(join(cache, 'verify-progress.json'))).toBe(false);
   }, 600_000);
 });
 
