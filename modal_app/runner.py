@@ -25,6 +25,7 @@ the same variables.
 
 import os
 import sys
+import time
 from pathlib import Path
 
 import modal
@@ -55,8 +56,42 @@ _RETRIES = modal.Retries(max_retries=2, initial_delay=30.0, backoff_coefficient=
 _GPU = dict(_COMMON, cpu=8, memory=32 * 1024, timeout=8 * HOURS, retries=_RETRIES)
 
 
+#: Which call runs each action key (runner_core.run_once). A Volume cannot arbitrate that: each
+#: container writes its own view and commit() lets the last writer win. A Dict's
+#: `put(..., skip_if_exists=True)` is an atomic create across containers.
+claims = modal.Dict.from_name(os.environ.get("BUILD_MODAL_CLAIMS", "pipeline-action-claims"), create_if_missing=True)
+
+
+class DictClaims:
+    """runner_core's claim store on a modal.Dict; the heartbeat is the value's `beat` time."""
+
+    def take(self, key, owner):
+        return claims.put(key, dict(owner, beat=time.time()), skip_if_exists=True)
+
+    def holder(self, key):
+        owner = claims.get(key)
+        return None if owner is None else dict(owner, age=time.time() - owner.get("beat", 0))
+
+    def refresh(self, key):
+        owner = claims.get(key)
+        if owner is not None:
+            claims.put(key, dict(owner, beat=time.time()))
+
+    def release(self, key, owner):
+        held = claims.get(key)
+        if held is not None and held.get("id") == owner["id"]:
+            claims.pop(key)
+
+    def break_stale(self, key, owner_id):
+        # No compare-and-delete on a Dict: re-read just before popping narrows the race to a
+        # claim taken in between, which then runs beside at most one other (the old behaviour).
+        held = claims.get(key)
+        if held is not None and held.get("id") == owner_id:
+            claims.pop(key)
+
+
 def _run(request):
-    return runner_core.run_request(request, ROOT, commit=volume.commit, reload=volume.reload)
+    return runner_core.run_request(request, ROOT, commit=volume.commit, reload=volume.reload, claim_store=DictClaims())
 
 
 @app.function(**_COMMON, cpu=8, memory=64 * 1024, timeout=14 * HOURS, retries=_RETRIES, nonpreemptible=True)

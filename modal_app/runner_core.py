@@ -30,6 +30,7 @@ Volume layout under `root` (`/vol/build` on Modal, `<stand-in dir>/volume/build`
     checkpoints/<action key>/    resumable state of one action
     logs/<action key>.log        full log of the last attempt
     results/<action key>.json    the last result of that action
+    claims/<action key>          the call running that action now (see run_once)
 """
 
 import json
@@ -268,6 +269,171 @@ def _failure(action, reason, message, started, log_tail="", exit_code=None):
     }
 
 
+# --- claims: one execution per action key -----------------------------------------------------
+#
+# A call may be dispatched twice for one key: the orchestrator was killed after spawning it but
+# before its call journal recorded the call, and the rerun spawned it again. The runner therefore
+# claims a key before running it: `claims/<key>` created with O_CREAT|O_EXCL, which exactly one
+# creator wins on one file system (the stand-in's volume is a local directory). A call that finds
+# the key claimed waits for the claimant's `results/<key>.json` and returns it; a call that finds
+# a result already there returns it at once. A claim whose holder is gone (same host: its pid is
+# dead or reused; any host: its heartbeat, the claim's mtime, is older than CLAIM_STALE_S) is
+# broken by renaming it away (one rename wins) and the key claimed afresh.
+#
+# On Modal itself a Volume is not such a file system: each container works on its own view and
+# `commit()` publishes it, last writer winning, so two containers can both "create" the claim. The
+# primitive that gives the atomic create there is a `modal.Dict`: `d.put(key, owner,
+# skip_if_exists=True)` returns False when the key is already present, atomically across
+# containers; `claim_store` lets runner.py pass one (see CLAIMS_DICT there). Results still travel
+# on the volume, published by commit() after they are written.
+
+#: A claim not refreshed for this long belongs to a dead container.
+CLAIM_STALE_S = 120
+CLAIM_HEARTBEAT_S = 10
+
+
+class FileClaims:
+    """Claims as files under `<root>/claims` (see above); the stand-in's and the default."""
+
+    def __init__(self, root):
+        self.dir = os.path.join(root, "claims")
+
+    def _path(self, key):
+        return os.path.join(self.dir, key)
+
+    def take(self, key, owner):
+        os.makedirs(self.dir, exist_ok=True)
+        try:
+            fd = os.open(self._path(key), os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            return False
+        with os.fdopen(fd, "w") as f:
+            json.dump(owner, f)
+        return True
+
+    def holder(self, key):
+        """The claim's owner record plus its age in seconds, or None when unclaimed."""
+        try:
+            with open(self._path(key)) as f:
+                owner = json.load(f)
+            age = time.time() - os.stat(self._path(key)).st_mtime
+        except (OSError, ValueError):
+            return None
+        return dict(owner, age=age)
+
+    def refresh(self, key):
+        try:
+            os.utime(self._path(key))
+        except OSError:
+            pass
+
+    def release(self, key, owner):
+        holder = self.holder(key)
+        if holder and holder.get("id") == owner["id"]:
+            try:
+                os.unlink(self._path(key))
+            except OSError:
+                pass
+
+    def break_stale(self, key, owner_id):
+        """Removes a dead holder's claim; only one of several breakers' renames succeeds."""
+        grave = "%s.stale-%s" % (self._path(key), uuid.uuid4().hex)
+        try:
+            os.rename(self._path(key), grave)
+        except OSError:
+            return
+        try:
+            with open(grave) as f:
+                moved = json.load(f)
+        except (OSError, ValueError):
+            moved = {}
+        if moved.get("id") != owner_id:  # a fresh claim was taken meanwhile: put it back
+            try:
+                os.link(grave, self._path(key))
+            except OSError:
+                pass
+        os.unlink(grave)
+
+
+def _start_time(pid):
+    """Field 22 of /proc/<pid>/stat (start time), '' when unreadable: pid plus this names a process."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            stat = f.read()
+    except OSError:
+        return ""
+    fields = stat[stat.rindex(")") + 2 :].split(" ")
+    return fields[19] if fields[0] not in ("Z", "X") else ""
+
+
+def _claim_owner():
+    import socket
+
+    pid = os.getpid()
+    return {"id": uuid.uuid4().hex, "host": socket.gethostname(), "pid": pid, "start": _start_time(pid), "at": time.time()}
+
+
+def _holder_gone(holder):
+    import socket
+
+    if holder["age"] > CLAIM_STALE_S:
+        return True
+    if holder.get("host") != socket.gethostname():
+        return False
+    start = _start_time(int(holder.get("pid") or 0))
+    return not start or (holder.get("start") and start != holder["start"])
+
+
+def _read_result(root, key):
+    """The stored successful result of `key` whose outputs are all on the volume, else None."""
+    try:
+        with open(os.path.join(root, "results", key + ".json")) as f:
+            result = json.load(f)
+    except (OSError, ValueError):
+        return None
+    if not result.get("ok") or not all(os.path.isfile(blob_path(root, o["digest"])) for o in result.get("outputs", {}).values()):
+        return None
+    return result
+
+
+def run_once(root, action, claims, run, reload=lambda: None, poll_s=0.5):
+    """`run()` for this action unless another call has run it or is running it: then its result."""
+    key = action["key"]
+    owner = _claim_owner()
+    while True:
+        done = _read_result(root, key)
+        if done is not None:
+            return dict(done, reused=True)
+        if claims.take(key, owner):
+            break
+        holder = claims.holder(key)
+        if holder is not None and _holder_gone(holder):
+            claims.break_stale(key, holder.get("id"))
+            continue
+        time.sleep(poll_s)
+        reload()
+    # Claimed: a result may have landed between our read and the claim.
+    done = _read_result(root, key)
+    if done is not None:
+        claims.release(key, owner)
+        return dict(done, reused=True)
+    import threading
+
+    stop = threading.Event()
+
+    def heartbeat():
+        while not stop.wait(CLAIM_HEARTBEAT_S):
+            claims.refresh(key)
+
+    beat = threading.Thread(target=heartbeat, daemon=True)
+    beat.start()
+    try:
+        return run()
+    finally:
+        stop.set()
+        claims.release(key, owner)
+
+
 def run_action(root, action, run_dir, cwd, python, commit):
     """Runs one action in the scratch run directory; returns its result (never raises Refused)."""
     started = time.time()
@@ -328,10 +494,11 @@ def _write_result(root, result):
     os.replace(tmp, path)
 
 
-def run_request(request, root, commit=lambda: None, reload=lambda: None):
+def run_request(request, root, commit=lambda: None, reload=lambda: None, claim_store=None):
     """Runs every action of a request (one, or a batch of areas) in order; returns their results.
 
-    Expected failures are values in the results; only bugs raise."""
+    Each action runs at most once however many calls ask for its key (`run_once`; `claim_store`:
+    default FileClaims on the volume). Expected failures are values in the results; only bugs raise."""
     container_start = time.time()
     actions = request.get("actions") or []
     if request.get("protocol") != PROTOCOL:
@@ -351,7 +518,8 @@ def run_request(request, root, commit=lambda: None, reload=lambda: None):
             now = time.time()
             return _response(request, container_start, [_failure(a, exc.reason, str(exc), now) for a in actions])
         setup_seconds = time.time() - container_start
-        results = [run_action(root, a, run_dir, cwd, python, commit) for a in actions]
+        claims = claim_store or FileClaims(root)
+        results = [run_once(root, a, claims, lambda a=a: run_action(root, a, run_dir, cwd, python, commit), reload) for a in actions]
         return _response(request, container_start, results, setup_seconds)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

@@ -19,9 +19,14 @@ import vm from 'node:vm';
 const dir = dirname(fileURLToPath(import.meta.url));
 const file = join(dir, 'cli.cjs');
 const cacheFile = `${file}.cache`;
+// The cache starts with the path of the file it was made for, then a NUL: V8 accepts a cache made
+// for the same source anywhere, and its functions then keep that path, so a copied checkout's
+// stack traces named the original checkout's files. A cache made for another path is not used.
+const header = Buffer.from(`${file}\0`);
 let cachedData;
 try {
-  cachedData = readFileSync(cacheFile);
+  const read = readFileSync(cacheFile);
+  if (read.subarray(0, header.length).equals(header)) cachedData = read.subarray(header.length);
 } catch {
   // first start after bundling
 }
@@ -47,7 +52,7 @@ globalThis[Symbol.for('build.saveCodeCache')] = (path) => {
     // A rejected cache's markers describe it, not the one written now.
     if (stale) for (const name of readdirSync(dir)) if (name.startsWith('cli.cjs.cache.')) rmSync(join(dir, name), { force: true });
     const tmp = `${cacheFile}.tmp-${process.pid}`;
-    writeFileSync(tmp, script.createCachedData());
+    writeFileSync(tmp, Buffer.concat([header, script.createCachedData()]));
     renameSync(tmp, cacheFile);
     writeFileSync(marker, '');
   } catch {

@@ -11,7 +11,7 @@ if [ ! -f "$bundle" ] ||
 fi
 
 # 2. Node 20 parses NODE_EXTRA_CA_CERTS at every start (~80 ms here): move it aside; the commands
-#    that open TLS connections put it back (src/cli/network.ts).
+#    that open TLS connections load it in-process (src/cli/network.ts).
 if [ -n "${NODE_EXTRA_CA_CERTS:-}" ]; then
   export BUILD_EXTRA_CA_CERTS="$NODE_EXTRA_CA_CERTS"
   unset NODE_EXTRA_CA_CERTS

@@ -9,7 +9,7 @@ import { LocalBatcher } from './local-batcher.ts';
 import { actionKey, declaredParts, diffFingerprints, makeFingerprint, type ActionKey, type Fingerprint } from './fingerprint.ts';
 import type { Graph } from './graph.ts';
 import type { Digest } from './caching/hash.ts';
-import { acquireLock } from './caching/action-lock.ts';
+import { acquireLock, LockWaitTimeout } from './caching/action-lock.ts';
 import { listSources } from './source-files.ts';
 import { mkdirOnce } from './util/fs-atomic.ts';
 import type { TargetOutcome } from './run.ts';
@@ -230,8 +230,12 @@ export class TargetBuilder {
       this.o.emit({ event: 'plan', target: target.name, action: 'run', why, ...command });
       return;
     }
-    const release = await acquireLock(join(this.o.cacheDir, 'locks'), key, this.o.signal).catch(() => null);
-    if (!release) return this.finishFailed({ target, reason: 'cancelled', message: `${target.name}: cancelled` });
+    const release = await acquireLock(join(this.o.cacheDir, 'locks'), key, {
+      signal: this.o.signal,
+      onWait: (w) => this.o.emit({ event: 'warning', message: `${target.name}: waiting for ${w.holderAlive ? `another build (pid ${w.pid})` : `the actions of a killed build (pid ${w.pid}) to end`}, which holds the lock on the same action, since ${w.since.toISOString()}` }),
+    }).catch((error: Error) => error);
+    if (release instanceof LockWaitTimeout) return this.finishFailed({ target, reason: 'lock-wait-timeout', message: `${target.name}: ${release.message}` });
+    if (release instanceof Error) return this.finishFailed({ target, reason: 'cancelled', message: `${target.name}: cancelled` });
     try {
       // Another run may have built it while we waited for the lock.
       if (lookup && (await this.tryCached(target, key))) return;

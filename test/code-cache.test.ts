@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cleanup, cliEnv, git, ROOT, tempDir } from './helpers.ts';
@@ -70,5 +70,26 @@ describe('code cache', () => {
     expect(build()).toContain('nothing changed since run');
     expect(markers()).toEqual(['cli.cjs.cache.replay']);
     expect(statSync(cacheFile).size).toBeGreaterThan(1000);
+  });
+
+  // Issue 13, item 7: V8 accepts a cache made for the same source at another path, and the
+  // functions it restores keep that path: stack traces in a copied checkout named the original.
+  it('a copy of dist/ with its cache names its own files in stack traces, not the original\'s', () => {
+    expect(existsSync(cacheFile)).toBe(true);
+    const copy = join(ROOT, 'dist', `code-cache-copy-${process.pid}`);
+    cpSync(dist, copy, { recursive: true });
+    try {
+      writeFileSync(join(root, 'bad.mjs'), "export function makePipeline() { throw new Error('a bug'); }\n");
+      const run = spawnSync(process.execPath, [join(copy, 'cli.mjs'), 'pipeline', `REPO=${join(root, 'repo')}`], {
+        cwd: ROOT,
+        env: cliEnv(join(root, 'cache'), { BUILD_TASKS: join(root, 'bad.mjs') }),
+        encoding: 'utf8',
+      });
+      expect(run.status, run.stderr).toBe(70);
+      expect(run.stderr).toContain(`${join(copy, 'cli.cjs')}:`);
+      expect(run.stderr).not.toContain(`${dist}/`);
+    } finally {
+      cleanup(copy);
+    }
   });
 });

@@ -1,7 +1,9 @@
+import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { ActionSpec, ExecOutcome } from '../src/executors/executor.ts';
+import { acquireLock } from '../src/caching/action-lock.ts';
 import { LocalExecutor } from '../src/executors/local.ts';
 import type { ActionKey } from '../src/fingerprint.ts';
 import { scratchDirs, sleep, waitFor } from './helpers.ts';
@@ -276,4 +278,41 @@ describe('LocalExecutor', () => {
     expect(next.ppid).toBeDefined();
     expect(next.ppid).not.toBe(launcher);
   });
+
+  // Issue 13, item 1: the launchers run in their own session, so kill -9 of a build's process
+  // group left its actions running, and the rerun (seeing the lock holder dead) ran them again
+  // beside them. Now the action dies with the build, and its lock is taken over only after that.
+  it('an action dies with the build that started it, and its lock is taken over only once it is gone', async () => {
+    const dir = freshDir();
+    const locks = join(dir, 'locks');
+    const pidFile = join(dir, 'action.pid');
+    const worker = join(dir, 'build.mjs');
+    writeFileSync(
+      worker,
+      `import { acquireLock } from ${JSON.stringify(join(process.cwd(), 'src', 'caching', 'action-lock.ts'))};
+import { LocalExecutor } from ${JSON.stringify(join(process.cwd(), 'src', 'executors', 'local.ts'))};
+const [locks, dir, pidFile] = process.argv.slice(2);
+await acquireLock(locks, 'fit');
+// The action ignores SIGTERM (as a busy fit may): only the SIGKILL that follows ends it.
+await new LocalExecutor().execute({ key: 'fit', target: 'fit', argv: ['sh', '-c', 'trap "" TERM; echo $$ > ' + pidFile + '.tmp; mv ' + pidFile + '.tmp ' + pidFile + '; while :; do sleep 1; done'],
+  cwd: dir, env: { PATH: process.env.PATH }, outputs: [], logFile: dir + '/fit.log', resourceClass: 'cpu', signal: new AbortController().signal, report: () => {}, vars: {} });
+`,
+    );
+    mkdirSync(locks);
+    const build = spawn(process.execPath, ['--import', 'tsx', worker, locks, dir, pidFile], { stdio: 'inherit', detached: true });
+    let action = 0;
+    try {
+      action = await waitFor('the action to start', () => pidIn(pidFile), 20_000);
+      process.kill(-build.pid!, 'SIGKILL'); // the build's whole process group, as a terminal's kill would
+      const acquired = acquireLock(locks, 'fit', { signal: AbortSignal.timeout(20_000) });
+      // Whenever the lock is granted, the killed build's action is already gone.
+      const goneWhenGranted = acquired.then(() => isGone(action));
+      await waitFor('the action to end', () => isGone(action), 20_000);
+      expect(await goneWhenGranted).toBe(true);
+      (await acquired)();
+    } finally {
+      if (action && !isGone(action)) process.kill(action, 'SIGKILL');
+      build.kill('SIGKILL');
+    }
+  }, 60_000);
 });

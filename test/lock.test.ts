@@ -1,12 +1,33 @@
-import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, linkSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, linkSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
-import { acquireLock } from '../src/caching/action-lock.ts';
+import { afterAll, describe, expect, it } from 'vitest';
+import { acquireLock, LockWaitTimeout, type LockWait } from '../src/caching/action-lock.ts';
+import { processStartTime } from '../src/util/process-identity.ts';
 import { scratchDirs, sleep, waitFor } from './helpers.ts';
 
 /** acquireLock with real files and real processes: holding, waiting, stale takeover, exclusion, abort. */
 const freshDir = scratchDirs('lock');
+
+/** The PID on a lock's first line (`<pid> <start time>`). */
+const holderPid = (lock: string) => Number(readFileSync(lock, 'utf8').split(/\s/)[0]);
+
+/** A lock in `dir` on `key` held, as acquireLock writes it, by `identity` (+ process groups). */
+function plantLock(dir: string, key: string, identity: string, groups: number[] = []): string {
+  const owner = join(dir, `owner-${identity.split(' ')[0]}`);
+  writeFileSync(owner, `${identity}\n${groups.map((g) => `group ${g}\n`).join('')}`);
+  linkSync(owner, join(dir, `${key}.lock`));
+  return owner;
+}
+
+/** A live process of its own (detached: its own process group), killed after the test file. */
+const livingProcesses: ChildProcess[] = [];
+afterAll(() => livingProcesses.forEach((c) => c.kill('SIGKILL')));
+function liveProcess(detached = false): ChildProcess {
+  const child = spawn('sleep', ['60'], { stdio: 'ignore', detached });
+  livingProcesses.push(child);
+  return child;
+}
 
 /** Settles to 'pending' unless the promise has already settled. */
 async function state(promise: Promise<unknown>): Promise<'resolved' | 'rejected' | 'pending'> {
@@ -25,7 +46,7 @@ describe('acquireLock', () => {
     const lockPath = join(dir, 'abc.lock');
     const release = await acquireLock(dir, 'abc');
     expect(existsSync(lockPath)).toBe(true);
-    expect(readFileSync(lockPath, 'utf8').trim()).toBe(String(process.pid));
+    expect(holderPid(lockPath)).toBe(process.pid);
     // The lock is a hard link to this process's owner file.
     expect(statSync(lockPath).ino).toBe(statSync(join(dir, `owner-${process.pid}`)).ino);
     release();
@@ -51,7 +72,7 @@ describe('acquireLock', () => {
     released = true;
     releaseFirst();
     const releaseSecond = await second;
-    expect(readFileSync(join(dir, 'key.lock'), 'utf8').trim()).toBe(String(process.pid));
+    expect(holderPid(join(dir, 'key.lock'))).toBe(process.pid);
     releaseSecond();
     expect(existsSync(join(dir, 'key.lock'))).toBe(false);
   });
@@ -66,9 +87,9 @@ describe('acquireLock', () => {
     linkSync(staleOwner, join(dir, 'stale.lock'));
 
     // A deadline, not a timing: a takeover that hung would abort here and fail the test.
-    const release = await acquireLock(dir, 'stale', AbortSignal.timeout(5000));
+    const release = await acquireLock(dir, 'stale', { signal: AbortSignal.timeout(5000) });
     expect(existsSync(staleOwner)).toBe(false);
-    expect(readFileSync(join(dir, 'stale.lock'), 'utf8').trim()).toBe(String(process.pid));
+    expect(holderPid(join(dir, 'stale.lock'))).toBe(process.pid);
     release();
   });
 
@@ -102,7 +123,7 @@ describe('acquireLock', () => {
       expect(existsSync(join(dir, 'releasing'))).toBe(true);
       const releasing = JSON.parse(readFileSync(join(dir, 'releasing'), 'utf8')) as { intact: boolean };
       expect(releasing.intact).toBe(true);
-      expect(readFileSync(lockPath, 'utf8').trim()).toBe(String(process.pid));
+      expect(holderPid(lockPath)).toBe(process.pid);
       release();
       expect(await exited).toBe(0);
     } finally {
@@ -154,19 +175,93 @@ process.stdout.write(String(holders));
     const dir = freshDir();
     const release = await acquireLock(dir, 'held');
     const controller = new AbortController();
-    const waiting = acquireLock(dir, 'held', controller.signal);
+    const waiting = acquireLock(dir, 'held', { signal: controller.signal });
     await sleep(150);
     expect(await state(waiting)).toBe('pending');
     controller.abort();
     await expect(waiting).rejects.toMatchObject({ name: 'AbortError' });
 
-    await expect(acquireLock(dir, 'held', controller.signal)).rejects.toMatchObject({ name: 'AbortError' });
+    await expect(acquireLock(dir, 'held', { signal: controller.signal })).rejects.toMatchObject({ name: 'AbortError' });
     // An aborted signal rejects even when the lock is free, and takes nothing.
-    await expect(acquireLock(dir, 'free', controller.signal)).rejects.toMatchObject({ name: 'AbortError' });
+    await expect(acquireLock(dir, 'free', { signal: controller.signal })).rejects.toMatchObject({ name: 'AbortError' });
     expect(existsSync(join(dir, 'free.lock'))).toBe(false);
 
     // The rejected waiters left the holder's lock in place.
-    expect(readFileSync(join(dir, 'held.lock'), 'utf8').trim()).toBe(String(process.pid));
+    expect(holderPid(join(dir, 'held.lock'))).toBe(process.pid);
+    release();
+  });
+
+  // Issue 13, item 2: PIDs wrap, and a lock left by a killed build named a PID that an unrelated
+  // process had by then; the build waited on it forever without a word.
+  it('takes over a lock whose PID now belongs to another process (the start time differs)', async () => {
+    const dir = freshDir();
+    const unrelated = liveProcess();
+    await waitFor('the process to start', () => processStartTime(unrelated.pid!) !== '');
+    plantLock(dir, 'reused', `${unrelated.pid} 1`);
+    const release = await acquireLock(dir, 'reused', { signal: AbortSignal.timeout(5000) });
+    expect(holderPid(join(dir, 'reused.lock'))).toBe(process.pid);
+    release();
+  });
+
+  it('a waiting acquire says who it waits for, and gives up after its bound with a clear error', async () => {
+    const dir = freshDir();
+    const holder = liveProcess();
+    await waitFor('the process to start', () => processStartTime(holder.pid!) !== '');
+    plantLock(dir, 'busy', `${holder.pid} ${processStartTime(holder.pid!)}`);
+    const waits: LockWait[] = [];
+    const waiting = acquireLock(dir, 'busy', { onWait: (w) => waits.push(w), maxWaitMs: 300 });
+    await expect(waiting).rejects.toBeInstanceOf(LockWaitTimeout);
+    await expect(waiting).rejects.toThrow(new RegExp(`busy\\.lock.*pid ${holder.pid}.*remove the lock file`));
+    expect(waits).toEqual([expect.objectContaining({ key: 'busy', pid: holder.pid, holderAlive: true })]);
+    expect(holderPid(join(dir, 'busy.lock'))).toBe(holder.pid);
+  });
+
+  // Issue 13, item 3: an exited process not yet reaped still answers kill(pid, 0).
+  it('takes over a lock whose holder is a zombie', async () => {
+    const dir = freshDir();
+    // `sleep 0` exits at once; its parent became `sleep 60` (exec), which never reaps it.
+    const parent = spawn('sh', ['-c', 'sleep 0 & echo $!; exec sleep 60'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    livingProcesses.push(parent);
+    let out = '';
+    parent.stdout!.on('data', (d) => (out += d));
+    const zombie = Number(await waitFor('the zombie pid', () => out.trim() || false));
+    await waitFor('the zombie state', () => readFileSync(`/proc/${zombie}/stat`, 'utf8').split(') ')[1]!.startsWith('Z'));
+    expect(() => process.kill(zombie, 0)).not.toThrow(); // what fooled the old check
+    plantLock(dir, 'z', `${zombie} ${processStartTime(zombie)}`);
+    const release = await acquireLock(dir, 'z', { signal: AbortSignal.timeout(5000) });
+    expect(holderPid(join(dir, 'z.lock'))).toBe(process.pid);
+    release();
+  });
+
+  // Issue 13, item 1: the rerun of a killed build took the lock over while the killed build's
+  // action still ran, and ran it a second time beside it.
+  it('does not take over a dead holder\'s lock while a process group it started still runs', async () => {
+    const dir = freshDir();
+    const dead = spawnSync(process.execPath, ['-e', '']).pid!;
+    const survivor = liveProcess(true); // leads its own group, as a shell launcher does
+    plantLock(dir, 'fit', String(dead), [survivor.pid!]);
+    const waits: LockWait[] = [];
+    const acquired = acquireLock(dir, 'fit', { onWait: (w) => waits.push(w), signal: AbortSignal.timeout(10_000) });
+    await waitFor('the acquire to wait', () => waits.length > 0);
+    expect(waits[0]).toMatchObject({ pid: dead, holderAlive: false });
+    expect(await state(acquired)).toBe('pending');
+    expect(holderPid(join(dir, 'fit.lock'))).toBe(dead);
+    survivor.kill('SIGKILL');
+    const release = await acquired;
+    expect(holderPid(join(dir, 'fit.lock'))).toBe(process.pid);
+    release();
+  });
+
+  it('sweeps the locks of dead holders when it first locks in a directory', async () => {
+    const dir = freshDir();
+    const dead = spawnSync(process.execPath, ['-e', '']).pid!;
+    const owner = plantLock(dir, 'left-1', String(dead));
+    linkSync(owner, join(dir, 'left-2.lock'));
+    const holder = liveProcess();
+    await waitFor('the process to start', () => processStartTime(holder.pid!) !== '');
+    plantLock(dir, 'live', `${holder.pid} ${processStartTime(holder.pid!)}`);
+    const release = await acquireLock(dir, 'mine');
+    expect(readdirSync(dir).sort()).toEqual(['live.lock', 'mine.lock', `owner-${holder.pid}`, `owner-${process.pid}`].sort());
     release();
   });
 });

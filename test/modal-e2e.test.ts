@@ -78,6 +78,7 @@ describe('EXECUTOR=modal on the example pipeline (stand-in)', () => {
   it('runs the package, both fits and the areas remotely; local targets get remote outputs downloaded first', async () => {
     const r = await remote(GOALS, 'A');
     expect(r.code, r.stderr + r.stdout).toBe(0);
+    expect(r.stderr).not.toContain('MaxListenersExceededWarning');
     runA = runIdOf(r);
     const events = r.events.filter((e) => e.event === 'target');
     for (const t of REMOTE) expect(events.find((e) => e.target === t), t).toMatchObject({ outcome: 'built', executor: 'modal' });
@@ -181,6 +182,33 @@ describe('EXECUTOR=modal on the example pipeline (stand-in)', () => {
     const m = meta(cache('A'), runIdOf(r));
     expect(m.targets['fit-regional']).toMatchObject({ outcome: 'built', executor: 'modal', remote: { callId, reattached: true } });
     expect(fitCalls(m.targets['fit-regional']!.key!)).toHaveLength(1);
+  });
+
+  // Issue 13, item 6: a kill between spawn and the journal write made the rerun dispatch the same
+  // actions again, and they ran twice. The runner now claims the key: the second call waits for
+  // the first one's result and returns it.
+  it('killed between spawn and journal (injected): the rerun\'s call for the same key does not run it again', async () => {
+    const runs = join(cache('A'), 'runs');
+    const known = new Set(readdirSync(runs));
+    const killed = await remote(['fit-regional'], 'A', { EXAMPLE_FIT_SLEEP_MS: '90', MODAL_STANDIN_FAULT: 'kill-after-spawn' });
+    expect(killed.code).toBeNull(); // SIGKILLed by the injected fault
+    expect(readdirSync(runs).filter((d) => !known.has(d))).toHaveLength(1);
+    const journaled = new Set(existsSync(join(cache('A'), 'modal', 'calls')) ? readdirSync(join(cache('A'), 'modal', 'calls')) : []);
+    const r = await remote(['fit-regional'], 'A', { EXAMPLE_FIT_SLEEP_MS: '90' });
+    expect(r.code, r.stderr).toBe(0);
+    const m = meta(cache('A'), runIdOf(r));
+    const key = m.targets['fit-regional']?.key;
+    expect(m.targets['fit-regional']).toMatchObject({ outcome: 'built' });
+    expect(journaled.has(`${key}.json`)).toBe(false); // the killed run never journaled its call
+    const calls = fitCalls(key!);
+    expect(calls).toHaveLength(2); // dispatched twice...
+    const results = calls.map((c) => {
+      const state = JSON.parse(readFileSync(join(standin, 'calls', c.id, 'result.json'), 'utf8')) as { value: { results: { key: string; startedAt: number; reused?: boolean }[] } };
+      return state.value.results.find((x) => x.key === key)!;
+    });
+    // ...but run once: both calls answer with the one execution's result.
+    expect(new Set(results.map((x) => x.startedAt)).size).toBe(1);
+    expect(results.filter((x) => x.reused)).toHaveLength(1);
   });
 
   it('RESUME=<run id> reattaches from that run\'s recorded call ids even without the journal', async () => {

@@ -1,4 +1,5 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { hostname } from 'node:os';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -139,4 +140,47 @@ print(json.dumps(out))`,
     const absent = run('0'.repeat(40)).results[0]!;
     expect(absent).toMatchObject({ ok: false, reason: 'sha-missing' });
   });
+
+  // Issue 13, item 6: one action key dispatched in two calls (a kill between spawn and the call
+  // journal) ran twice. The runner claims the key on the volume; the second call returns the
+  // first one's result. A claim whose holder died is broken.
+  it('two calls for one action key run it once; a dead holder\'s claim is broken', async () => {
+    const repo = join(dir, 'claim-repo');
+    mkdirSync(repo);
+    writeFileSync(join(repo, 'README'), 'x\n');
+    git(repo, 'init', '-q', '-b', 'main');
+    git(repo, 'add', '-A');
+    git(repo, '-c', 'user.email=t@e', '-c', 'user.name=t', 'commit', '-q', '-m', 'a');
+    const sha = git(repo, 'rev-parse', 'HEAD');
+    git(repo, 'update-ref', 'refs/build/pinned', 'HEAD');
+    const root = join(dir, 'claim-volume', 'build');
+    mkdirSync(join(root, 'git', 'bundles'), { recursive: true });
+    git(repo, 'bundle', 'create', '-q', join(root, 'git', 'bundles', `${sha}.bundle`), 'refs/build/pinned');
+    const counter = join(dir, 'executions');
+    const request = (key: string) => ({
+      protocol: PROTOCOL, sha, projectDir: '.', pythonEnv: null, spawnedAt: 0,
+      actions: [{ key, command: ['sh', '-c', `echo run >> ${counter}-${key}; sleep 1; echo out > {run}/o.txt`], env: { PATH: process.env.PATH! }, inputs: {}, outputs: ['o.txt'] }],
+    });
+    const call = (key: string) =>
+      new Promise<{ ok: boolean; startedAt: number; reused?: boolean }>((resolve, reject) => {
+        const child = spawn(python, ['-c', `import json, sys, runner_core\nprint(json.dumps(runner_core.run_request(json.load(sys.stdin), ${JSON.stringify(root)})))`], { cwd: APP_DIR, stdio: ['pipe', 'pipe', 'inherit'] });
+        let out = '';
+        child.stdout.on('data', (d) => (out += d));
+        child.on('close', (code) => (code === 0 ? resolve(JSON.parse(out.trim().split('\n').pop()!).results[0]) : reject(new Error(`runner exited ${code}`))));
+        child.stdin.end(JSON.stringify(request(key)));
+      });
+    const [a, b] = await Promise.all([call('k2'), call('k2')]);
+    expect(a.ok && b.ok).toBe(true);
+    expect(readFileSync(`${counter}-k2`, 'utf8')).toBe('run\n');
+    expect(a.startedAt).toBe(b.startedAt);
+    expect([a.reused, b.reused].filter(Boolean)).toHaveLength(1);
+    // A claim left by a container that died (a pid that no longer runs) does not block the key.
+    const dead = spawnSync('true').pid!;
+    mkdirSync(join(root, 'claims'), { recursive: true });
+    writeFileSync(join(root, 'claims', 'k3'), JSON.stringify({ id: 'dead', host: hostname(), pid: dead, start: '1', at: 0 }));
+    const c = await call('k3');
+    expect(c).toMatchObject({ ok: true });
+    expect(c.reused).toBeUndefined();
+    expect(readFileSync(`${counter}-k3`, 'utf8')).toBe('run\n');
+  }, 60_000);
 });

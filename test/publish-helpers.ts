@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { join, relative } from 'node:path';
+import { digestBytes } from '../src/caching/hash.ts';
 import type { PublishStores } from '../src/publish/config.ts';
 import type { Event } from '../src/report/events.ts';
 import { publishEmitter, type PublishEmit } from '../src/publish/result.ts';
@@ -50,6 +51,16 @@ export async function syntheticRun(
   await mkdir(join(dir, 'diagnostics'), { recursive: true });
   await writeFile(join(dir, 'diagnostics', 'unified_diagnostics.csv'), `target,error\n${seed},0.1\n`);
   await writeFile(join(dir, 'diagnostics', 'calibration_log.csv'), `epoch,loss\n1,${seed.length}\n`);
+  // What the build records for each output (meta.json), which staging and promote check the bytes against.
+  const outputs: Record<string, { digest: string; size: number }> = {};
+  for (const sub of ['h5s', 'artifacts', 'diagnostics']) {
+    for (const entry of await readdir(join(dir, sub), { recursive: true, withFileTypes: true })) {
+      if (!entry.isFile()) continue;
+      const rel = relative(dir, join(entry.parentPath, entry.name));
+      const bytes = await readFile(join(dir, rel));
+      outputs[rel] = { digest: digestBytes(bytes), size: bytes.length };
+    }
+  }
   const meta: RunMeta = {
     runId,
     status: options.status ?? 'completed',
@@ -65,7 +76,7 @@ export async function syntheticRun(
     finishedAt: at.toISOString(),
     durationMs: 1,
     counts: { built: 1, cached: 0, failed: 0, skipped: 0 },
-    targets: {},
+    targets: { 'synthetic-run': { outcome: 'built', outputs } },
   };
   await writeMeta(dir, meta);
   return { runId, dir };

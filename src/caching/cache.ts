@@ -1,4 +1,4 @@
-import { chmodSync, copyFileSync, existsSync, linkSync, readFileSync, renameSync, rmSync, statSync, unlinkSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, linkSync, lstatSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, type Stats } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
@@ -42,6 +42,13 @@ export type Lookup =
  * interrupted save is a miss, never a corrupt hit. Blobs are read-only and are linked into runs;
  * every restore verifies the blob against its digest (through the stat memo), so a blob that was
  * modified anyway is detected, dropped, and rebuilt.
+ *
+ * What a restore does not see: a blob whose stat (size, mtime, ctime, inode) the memo knows is
+ * trusted without a read, for speed (a no-op restores ~500 blobs). Bytes that rot on disk with the
+ * stat unchanged are therefore restored as they are; staging and promote re-read every file they
+ * publish against the digests the build recorded (publish/recorded-digests.ts), and `cache
+ * verify` (resumable, incremental with MAX_GB, -n to report only) re-reads blobs on a schedule.
+ * A blob that is not a regular file (a directory, a FIFO) is removed before anything opens it.
  */
 export class Cache {
   readonly dir: string;
@@ -212,9 +219,16 @@ export class Cache {
     const blob = this.blobPath(d);
     let st;
     try {
-      st = statSync(blob);
+      st = lstatSync(blob);
     } catch {
       return 'is missing from the cache';
+    }
+    // Checked before any open: opening a FIFO for reading blocks until a writer appears (forever),
+    // and a directory cannot be read; neither is a blob, whatever put it there.
+    if (!st.isFile()) {
+      await rm(blob, { recursive: true, force: true });
+      this.memo.forget(blob);
+      return `is not a regular file in the cache (${fileKind(st)}; removed)`;
     }
     const actual = this.memo.known(blob, st) ?? (await this.memo.digest(blob, st)).digest;
     if (actual !== d) {
@@ -234,6 +248,16 @@ export class Cache {
 
   /** Directories this cache made: store shards (256 of each kind) and run directories it restored into. */
   private readonly madeDirs = new Set<string>();
+}
+
+/** What a non-regular file is, for messages. */
+export function fileKind(st: Stats): string {
+  if (st.isDirectory()) return 'a directory';
+  if (st.isFIFO()) return 'a FIFO';
+  if (st.isSymbolicLink()) return 'a symbolic link';
+  if (st.isSocket()) return 'a socket';
+  if (st.isBlockDevice() || st.isCharacterDevice()) return 'a device';
+  return 'a regular file';
 }
 
 /** Puts a blob at `dest` as a hard link (no copy, no shared writable file: blobs are 0444). */

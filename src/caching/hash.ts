@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readFileSync } from 'node:fs';
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import type { Digest } from './digest.ts';
@@ -55,6 +55,12 @@ export function digestBytes(data: string | Uint8Array): Digest {
   return h.digest().toString('hex') as Digest;
 }
 
+/** An incremental XXH3-128, for callers that hash a stream alongside other digests (publishing: with sha256). */
+export function xxh128Hasher(): { update(data: Uint8Array): void; digest(): Digest } {
+  const h = new (xxhash().XXHash128)(SEED);
+  return { update: (data) => h.update(data), digest: () => h.digest().toString('hex') as Digest };
+}
+
 /** Chunk size: large enough that per-read overhead vanishes, small enough to stay in L2/L3-ish caches. */
 export const BUFFER_SIZE = 8 * 1024 * 1024;
 /**
@@ -82,8 +88,13 @@ const inlineWaiters: (() => void)[] = [];
 export async function digestFile(path: string, size?: number): Promise<{ digest: Digest; size: number }> {
   const bytes = size ?? (await stat(path)).size;
   if (bytes < SMALL_FILE_BYTES) {
-    const data = readFileSync(path);
-    return { digest: digestBytes(data), size: data.length };
+    const fd = openRegular(path);
+    try {
+      const data = readFileSync(fd);
+      return { digest: digestBytes(data), size: data.length };
+    } finally {
+      closeSync(fd);
+    }
   }
   if (bytes < BUFFER_SIZE) return withHandle(path, digestHandle);
   if (inlineBusy && bytes >= POOL_MIN_BYTES && process.env.BUILD_HASH_WORKERS !== '0') {
@@ -101,8 +112,35 @@ export async function digestFile(path: string, size?: number): Promise<{ digest:
   }
 }
 
+/**
+ * Opens a file for reading without ever blocking: O_NONBLOCK makes the open of a FIFO return at
+ * once (without it, open waits for a writer, forever, and holds the thread), and the file's type
+ * is checked on the open descriptor. Throws NotRegularFile for anything but a regular file.
+ */
+export function openRegular(path: string): number {
+  const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  const st = fstatSync(fd);
+  if (!st.isFile()) {
+    closeSync(fd);
+    throw new NotRegularFile(path);
+  }
+  return fd;
+}
+
+/** A path that was to be hashed is a directory, FIFO, socket or device. */
+export class NotRegularFile extends Error {
+  readonly code = 'ENOTREG';
+  constructor(path: string) {
+    super(`${path} is not a regular file`);
+  }
+}
+
 async function withHandle<T>(path: string, f: (handle: FileHandle) => Promise<T>): Promise<T> {
-  const handle = await open(path, 'r');
+  const handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  if (!(await handle.stat()).isFile()) {
+    await handle.close();
+    throw new NotRegularFile(path);
+  }
   try {
     return await f(handle);
   } finally {

@@ -1,7 +1,8 @@
-import { readdir, readFile, rm, stat } from 'node:fs/promises';
+import { lstat, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Argv } from './argv.ts';
-import { parseEntry, type ActionEntry } from '../caching/cache.ts';
+import { fileKind, parseEntry, type ActionEntry } from '../caching/cache.ts';
+import { writeFileAtomicSync } from '../util/fs-atomic.ts';
 import { cacheDir } from './settings.ts';
 import { UsageError } from '../report/failures.ts';
 import { digestFile } from '../caching/hash.ts';
@@ -11,6 +12,7 @@ import { listRunIds, readMeta } from '../run.ts';
 export async function cacheCommand(words: string[], argv: Argv): Promise<number> {
   const [sub, ...extra] = words;
   if (extra.length) throw new UsageError('unexpected-argument', `cache ${sub} takes no argument '${extra[0]}'`);
+  if (argv.flags.dryRun && sub !== 'verify') throw new UsageError('flag-not-taken', `cache ${sub ?? ''} does not take -n (only cache verify does)`);
   const dir = cacheDir();
   switch (sub) {
     case 'ls':
@@ -18,7 +20,7 @@ export async function cacheCommand(words: string[], argv: Argv): Promise<number>
     case 'du':
       return du(dir, argv.flags.json);
     case 'verify':
-      return verify(dir, argv.flags.json);
+      return verify(dir, argv);
     case 'gc':
       return gc(dir, argv.flags.json);
     default:
@@ -37,9 +39,13 @@ async function entries(dir: string): Promise<{ path: string; result: ActionEntry
   for await (const path of files(join(dir, 'actions'))) {
     // `.fp.json`: fingerprints of an older cache layout, removed with their entry by gc.
     if (!path.endsWith('.json') || path.endsWith('.fp.json')) continue;
-    const result = await readFile(path, 'utf8')
-      .then(parseEntry)
-      .catch(() => null);
+    // A FIFO would block the read: anything but a regular file is a corrupt entry.
+    const regular = (await lstat(path).catch(() => null))?.isFile();
+    const result = regular
+      ? await readFile(path, 'utf8')
+          .then(parseEntry)
+          .catch(() => null)
+      : null;
     out.push({ path, result });
   }
   return out;
@@ -74,23 +80,94 @@ async function du(dir: string, json: boolean): Promise<number> {
   return 0;
 }
 
-/** Re-reads every blob (bypassing the stat memo) and removes those that do not match their name. */
-async function verify(dir: string, json: boolean): Promise<number> {
-  let checked = 0;
-  const corrupt: string[] = [];
-  for await (const path of files(join(dir, 'cas'))) {
-    if (path.includes('.tmp-')) continue;
-    checked++;
-    const { digest } = await digestFile(path);
-    if (!path.endsWith(digest)) {
-      corrupt.push(path);
-      await rm(path, { force: true });
-    }
+/** How far an unfinished `cache verify` got, so the next one continues there. */
+interface VerifyProgress {
+  /** When this round (one pass over every blob) started. */
+  round: string;
+  /** The last blob checked, `<shard>/<digest>`; blobs sort by that. */
+  after: string;
+  checked: number;
+  bytes: number;
+}
+
+const progressFile = (dir: string) => join(dir, 'verify-progress.json');
+
+async function readProgress(dir: string): Promise<VerifyProgress | null> {
+  try {
+    const p = JSON.parse(await readFile(progressFile(dir), 'utf8')) as VerifyProgress;
+    return typeof p.after === 'string' && typeof p.round === 'string' ? p : null;
+  } catch {
+    return null;
   }
+}
+
+/**
+ * Re-reads blobs (bypassing the stat memo, which a restore trusts: bit rot keeps size and times)
+ * and removes those that do not match their name or are not regular files. Cheap to run on a
+ * schedule: it is resumable (progress is saved as it goes, so a killed verify continues where it
+ * stopped) and incremental (`MAX_GB=<n>` checks at most n GB this time, the next run continuing
+ * from there, so a nightly job re-reads the whole cache over several nights). With -n it only
+ * reports: nothing is removed (the progress is still recorded).
+ */
+async function verify(dir: string, argv: Argv): Promise<number> {
+  const json = argv.flags.json;
+  const reportOnly = argv.flags.dryRun;
+  let maxBytes = Infinity;
+  for (const assignment of argv.assignments) {
+    const [name, value = ''] = assignment.split(/=(.*)/s);
+    if (name !== 'MAX_GB' || !/^\d+(\.\d+)?$/.test(value) || Number(value) <= 0) {
+      throw new UsageError('bad-assignment', `cache verify takes only MAX_GB=<gigabytes> (a positive number), not '${assignment}'`);
+    }
+    maxBytes = Number(value) * 1e9;
+  }
+  const previous = await readProgress(dir);
+  const progress: VerifyProgress = previous ?? { round: new Date().toISOString(), after: '', checked: 0, bytes: 0 };
+  const save = () => writeFileAtomicSync(progressFile(dir), `${JSON.stringify(progress)}\n`);
+  const cas = join(dir, 'cas');
+  let checked = 0;
+  let bytes = 0;
+  let savedAt = Date.now();
+  let finished = true;
+  const corrupt: string[] = [];
+  for (const shard of (await readdir(cas).catch(() => [] as string[])).sort()) {
+    for (const name of (await readdir(join(cas, shard)).catch(() => [] as string[])).sort()) {
+      const id = `${shard}/${name}`;
+      if (id <= progress.after || name.includes('.tmp-')) continue;
+      if (bytes >= maxBytes) {
+        finished = false;
+        break;
+      }
+      const path = join(cas, shard, name);
+      const st = await lstat(path).catch(() => null);
+      if (!st) continue; // removed meanwhile
+      checked++;
+      // The type first: a FIFO would block the read forever, a directory cannot be read.
+      const bad = !st.isFile() ? `${path} (${fileKind(st)})` : (await digestFile(path, st.size)).digest !== name ? path : null;
+      if (st.isFile()) bytes += st.size;
+      if (bad) {
+        corrupt.push(bad);
+        if (!reportOnly) await rm(path, { recursive: true, force: true });
+      }
+      progress.after = id;
+      progress.checked++;
+      progress.bytes += st.isFile() ? st.size : 0;
+      if (Date.now() - savedAt > 1000) {
+        save();
+        savedAt = Date.now();
+      }
+    }
+    if (!finished) break;
+  }
+  if (finished) await rm(progressFile(dir), { force: true });
+  else save();
   const bad = (await entries(dir)).filter((e) => !e.result);
-  for (const e of bad) await rm(e.path, { force: true });
-  print(json, { checked, corrupt, corruptEntries: bad.map((e) => e.path) },
-    `${checked} blobs checked, ${corrupt.length} corrupt${corrupt.length ? ` (removed: ${corrupt.join(', ')})` : ''}; ${bad.length} corrupt action entries removed`);
+  if (!reportOnly) for (const e of bad) await rm(e.path, { recursive: true, force: true });
+  const removed = reportOnly ? 'found' : 'removed';
+  const round = finished
+    ? `every blob checked since ${progress.round}${previous ? ' (resumed)' : ''}`
+    : `${progress.checked} blobs checked since ${progress.round}; run again to continue`;
+  print(json, { checked, bytes, corrupt, corruptEntries: bad.map((e) => e.path), complete: finished, round: progress.round, reportOnly },
+    `${checked} blobs checked (${mb(bytes)}), ${corrupt.length} corrupt${corrupt.length ? ` (${removed}: ${corrupt.join(', ')})` : ''}; ${bad.length} corrupt action entries ${removed}; ${round}`);
   return corrupt.length || bad.length ? 1 : 0;
 }
 

@@ -3,6 +3,7 @@ import { mkdir, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Argv } from './argv.ts';
 import { prepareBuild } from './prepare-build.ts';
+import { UsageError } from '../report/failures.ts';
 import { allocateRun, startingMeta, writeMeta } from '../run.ts';
 import { missingSecret } from '../secret-env.ts';
 
@@ -13,6 +14,9 @@ import { missingSecret } from '../secret-env.ts';
  * the raw arguments (re-executed without `--detach`), `argv` and `goals` as the CLI parsed them.
  */
 export async function detach(args: string[], argv: Argv, goals: string[] | 'default'): Promise<number> {
+  // A dry run builds nothing and records no run: detached, it left a run that never started,
+  // reported as `interrupted` once the background process had printed its plan and exited.
+  if (argv.flags.dryRun) throw new UsageError('dry-run-detached', '-n prints a plan and runs nothing, so there is nothing to detach; drop --detach (or -n)');
   const p = await prepareBuild(argv, goals);
   const secret = missingSecret(p.graph, p.goals, process.env);
   if (secret) throw secret;

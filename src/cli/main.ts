@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { parseArgv, type Argv } from './argv.ts';
 import { checkFlags, COMMANDS, needsNetwork, resolveCommand } from './commands.ts';
 import { UsageError } from '../report/failures.ts';
@@ -41,14 +42,24 @@ export async function main(args: string[]): Promise<number> {
   }
   const { command, words, bare } = invocation;
   if (needsNetwork(command, argv)) {
-    const code = await (await import('./network.ts')).withExtraCaCerts(args);
-    if (code !== null) return code;
+    try {
+      (await import('./network.ts')).loadExtraCaCerts();
+    } catch (error) {
+      return usageFailure(error, argv.flags.json);
+    }
   }
   const controller = new AbortController();
+  // Every running action listens on this signal, and a Modal run waits on hundreds of area calls
+  // at once: past 10 listeners Node printed MaxListenersExceededWarning, which is not a leak here.
+  setMaxListeners(0, controller.signal);
   let interrupts = 0;
+  // The first SIGINT/SIGTERM cancels (a build stops its actions and records the run as cancelled);
+  // a second one, or a command still running 20 s later, ends the process at once: a signal
+  // always ends it.
   const onSignal = () => {
     if (++interrupts > 1) process.exit(130);
     controller.abort();
+    setTimeout(() => process.exit(130), 20_000).unref();
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);

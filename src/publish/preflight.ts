@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { PublishStores } from './config.ts';
 import { MANIFEST_NAME, productionPath, releaseManifestPath, stagedRunFiles, stagingPrefix } from './layout.ts';
@@ -6,10 +7,11 @@ import { describeEntry, findVersion, readRegistry, type Registry, type VersionEn
 import { readMeta, runDir, type RunMeta } from '../run.ts';
 import { publishSection, type StagingRecord } from './run-publish.ts';
 import { countProblems, parseManifest, type StagingManifest } from './staging-manifest.ts';
-import { digestFile, sha256Hex, type Store } from '../stores/store.ts';
+import { sha256Hex, type Store } from '../stores/store.ts';
 import { gateFailures, type QualityGates } from '../review/quality-gates.ts';
 import { reviewNumbers, type ReviewNumbers } from '../review/review-numbers.ts';
 import { readSides } from '../review/review-sources.ts';
+import { recordedDigests, verifiedRunFile } from './recorded-digests.ts';
 
 /**
  * Everything promote checks before its first production write, and the plan it then follows.
@@ -137,7 +139,9 @@ export async function preflight(input: PreflightInput): Promise<PublishResult<Pr
   const review = ours ? undefined : await checkQuality(input, { manifest: manifest.files, registry: registry.value.registry });
   if (review && !review.ok) return review;
 
-  const files = await plannedFiles(runDir(input.cacheDir, runId), manifest, Boolean(stores.gcs) && !ours);
+  const planned = await plannedFiles(runDir(input.cacheDir, runId), meta, manifest, Boolean(stores.gcs) && !ours);
+  if (!planned.ok) return planned;
+  const files = planned.value;
   const destinations = [stores.release.location, ...(stores.gcs ? [stores.gcs.location] : []), `registry ${stores.registryHome.location}`, ...(stores.registryMirror ? [`registry mirror ${stores.registryMirror.location}`] : [])];
   return {
     ok: true,
@@ -200,22 +204,26 @@ async function compareStaging(store: Store, prefix: string, manifest: StagingMan
   return { ok: true, value: problems };
 }
 
-/** The release's files; with GCS, each is matched to a local run file whose bytes match the manifest. */
-async function plannedFiles(dir: string, manifest: StagingManifest, needLocal: boolean): Promise<PlannedFile[]> {
+/**
+ * The release's files. Each one the run still holds is read once, for its XXH3-128 (which must be
+ * the digest the build recorded: bytes that rotted on disk are refused, recorded-digests.ts) and
+ * its sha256; with GCS, a local file whose sha256 matches the manifest is the upload's source.
+ */
+async function plannedFiles(dir: string, meta: RunMeta, manifest: StagingManifest, needLocal: boolean): Promise<PublishResult<PlannedFile[]>> {
   const local = new Map<string, string>();
-  if (needLocal) {
-    const collected = await stagedRunFiles(dir);
-    if (collected.ok) for (const f of collected.files) local.set(f.rel, f.localPath);
-  }
+  const collected = await stagedRunFiles(dir);
+  if (collected.ok) for (const f of collected.files) local.set(f.rel, f.localPath);
+  const recorded = recordedDigests(meta);
   const out: PlannedFile[] = [];
   for (const [rel, entry] of Object.entries(manifest.files)) {
     const file: PlannedFile = { rel, production: productionPath(rel), sha256: entry.sha256, size: entry.size_bytes };
     const candidate = local.get(rel);
-    if (candidate) {
-      const digest = await digestFile(candidate).catch(() => null);
-      if (digest && digest.sha256 === entry.sha256) file.localPath = candidate;
+    if (candidate && existsSync(candidate)) {
+      const digest = await verifiedRunFile(dir, candidate, recorded);
+      if (!digest.ok) return publishFail(digest.failure.reason, `run ${meta.runId} is not promoted: ${digest.failure.message}`);
+      if (needLocal && digest.value.sha256 === entry.sha256) file.localPath = candidate;
     }
     out.push(file);
   }
-  return out;
+  return { ok: true, value: out };
 }

@@ -7,7 +7,8 @@ import { formatBytes, fromStore, progressReporter, publishFail, type PublishEmit
 import { readMeta, runDir, type RunMeta } from '../run.ts';
 import { updateRunPublish, type StagingRecord } from './run-publish.ts';
 import { buildManifest, countProblems, manifestBytes, type ManifestFile, type StagingManifest } from './staging-manifest.ts';
-import { digestFile, sha256Hex, type PutFile, type Store, type WriteReport } from '../stores/store.ts';
+import { sha256Hex, type PutFile, type Store, type WriteReport } from '../stores/store.ts';
+import { recordedDigests, verifiedRunFile } from './recorded-digests.ts';
 
 /**
  * The end of `./build.ts pipeline`: a completed run's diagnostics go to
@@ -15,7 +16,8 @@ import { digestFile, sha256Hex, type PutFile, type Store, type WriteReport } fro
  * to `staging/{run_id}/...` with a `manifest.json`, on the release store. Both are append-only: a
  * path that exists with different content is an error, never an overwrite, and identical content
  * is skipped, so staging the same run again writes 0 bytes. Nothing under a production path is
- * written here (the real pipeline promoted base datasets mid-run, W2).
+ * written here (the real pipeline promoted base datasets mid-run, W2). Every staged file is first
+ * checked against the digest the build recorded for it (recorded-digests.ts).
  */
 export interface StageInput {
   runDir: string;
@@ -41,9 +43,11 @@ export async function stageRun(input: StageInput): Promise<PublishResult<Staging
   const collected = await stagedRunFiles(input.runDir);
   if (!collected.ok) return publishFail('run-incomplete', `run ${meta.runId} has no ${collected.missing}; it cannot be staged`);
   const files: Array<ManifestFile & { localPath: string }> = [];
+  const recorded = recordedDigests(meta);
   for (const file of collected.files) {
-    const digest = await digestFile(file.localPath);
-    files.push({ ...file, sha256: digest.sha256, size: digest.size });
+    const digest = await verifiedRunFile(input.runDir, file.localPath, recorded);
+    if (!digest.ok) return publishFail(digest.failure.reason, `run ${meta.runId} is not staged: ${digest.failure.message}`);
+    files.push({ ...file, sha256: digest.value.sha256, size: digest.value.size });
   }
   const mismatch = await crossCheckRunManifest(input.runDir, files);
   if (mismatch) return publishFail('run-manifest-mismatch', `run ${meta.runId}: h5s/manifest.json disagrees with the files on disk (${mismatch}); the run is not staged`);

@@ -14,7 +14,9 @@
  *   exponential backoff; 409/412 and other 4xx are never retried blindly.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { constants } from 'node:fs';
 import { mkdir, open, rename, rm } from 'node:fs/promises';
+import { NotRegularFile, xxh128Hasher, type Digest } from '../caching/hash.ts';
 import { dirname } from 'node:path';
 import type { Failure, Result } from '../report/failures.ts';
 
@@ -268,6 +270,8 @@ export interface FileDigests {
   md5Base64?: string;
   /** git blob sha1 (`blob {size}\0` + bytes), as HF reports `oid` for non-LFS files (only if requested). */
   gitBlobSha1?: string;
+  /** XXH3-128, the digest the build records for outputs (only if requested). */
+  xxh128?: Digest;
 }
 
 /**
@@ -276,14 +280,18 @@ export interface FileDigests {
  */
 export async function digestFile(
   localPath: string,
-  options: { md5?: boolean; gitBlobSha1?: boolean } = {},
+  options: { md5?: boolean; gitBlobSha1?: boolean; xxh128?: boolean } = {},
 ): Promise<FileDigests> {
-  const handle = await open(localPath, 'r');
+  // O_NONBLOCK: the open of a FIFO returns at once (and is refused below) instead of hanging.
+  const handle = await open(localPath, constants.O_RDONLY | constants.O_NONBLOCK);
   try {
-    const { size } = await handle.stat();
+    const st = await handle.stat();
+    if (!st.isFile()) throw new NotRegularFile(localPath);
+    const { size } = st;
     const sha256 = createHash('sha256');
     const md5 = options.md5 ? createHash('md5') : undefined;
     const sha1 = options.gitBlobSha1 ? createHash('sha1').update(`blob ${size}\0`) : undefined;
+    const xxh = options.xxh128 ? xxh128Hasher() : undefined;
     const buffer = Buffer.allocUnsafe(Math.min(8 * 1024 * 1024, Math.max(size, 1)));
     for (;;) {
       const { bytesRead } = await handle.read(buffer, 0, buffer.length, null);
@@ -292,10 +300,12 @@ export async function digestFile(
       sha256.update(chunk);
       md5?.update(chunk);
       sha1?.update(chunk);
+      xxh?.update(chunk);
     }
     return {
       size,
       sha256: sha256.digest('hex') as Sha256Hex,
+      ...(xxh && { xxh128: xxh.digest() }),
       ...(md5 && { md5Base64: md5.digest('base64') }),
       ...(sha1 && { gitBlobSha1: sha1.digest('hex') }),
     };

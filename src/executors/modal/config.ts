@@ -7,6 +7,7 @@ import { ModalCliTransport, type ModalTransport } from './transport.ts';
 /**
  * Where the Modal pieces are and which transport to use, from the environment:
  *   MODAL_STANDIN_DIR=<dir>   use the local stand-in with <dir> as its volume and call store
+ *   MODAL_STANDIN_FAULT=kill-after-spawn   (tests) the stand-in kills the orchestrator right after a call starts
  *   BUILD_MODAL_APP           deployed app name (default policyengine-us-data-build)
  *   BUILD_MODAL_VOLUME        volume name (default pipeline-artifacts)
  *   BUILD_MODAL_PYTHON        Python with the pinned modal + xxhash
@@ -35,7 +36,10 @@ export function modalPython(env: NodeJS.ProcessEnv = process.env): string {
 export function transportFromEnv(env: NodeJS.ProcessEnv = process.env): ModalTransport {
   const volume = env.BUILD_MODAL_VOLUME || DEFAULT_VOLUME;
   const appDir = modalAppDir();
-  if (env.MODAL_STANDIN_DIR) return new StandinTransport({ dir: resolve(env.MODAL_STANDIN_DIR), python: modalPython(env), appDir, volume });
+  if (env.MODAL_STANDIN_DIR) {
+    const fault = env.MODAL_STANDIN_FAULT === 'kill-after-spawn' ? ('kill-after-spawn' as const) : undefined;
+    return new StandinTransport({ dir: resolve(env.MODAL_STANDIN_DIR), python: modalPython(env), appDir, volume, ...(fault && { fault }) });
+  }
   return new ModalCliTransport({ python: modalPython(env), appDir, app: env.BUILD_MODAL_APP || DEFAULT_APP, volume });
 }
 

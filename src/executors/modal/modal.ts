@@ -153,14 +153,15 @@ export class ModalExecutor implements Executor {
         actions: batch.map((b) => b.action),
       } satisfies RunRequest,
     }));
-    const ids = await this.transport.spawn(calls);
     const out = new Map<BatchedAction, JournalEntry>();
-    for (const [i, batch] of batches.entries()) {
+    // Journaled as each call starts, before spawn returns (see ModalTransport.spawn).
+    await this.transport.spawn(calls, async (i, callId) => {
+      const batch = batches[i]!;
       for (const item of batch) {
         const entry: JournalEntry = {
           key: item.spec.key,
           transport: this.transport.id,
-          callId: ids[i]!,
+          callId,
           function: item.fn,
           resourceClass: item.spec.resourceClass,
           spawnedAt,
@@ -169,7 +170,7 @@ export class ModalExecutor implements Executor {
         await this.journal.write(entry);
         out.set(item, entry);
       }
-    }
+    });
     return out;
   }
 

@@ -25,6 +25,8 @@ export interface StandinOptions {
   python: string;
   appDir: string;
   volume: string;
+  /** A fault to inject (tests only, MODAL_STANDIN_FAULT): `kill-after-spawn` SIGKILLs this process right after a call starts. */
+  fault?: 'kill-after-spawn';
 }
 
 export class StandinTransport implements ModalTransport {
@@ -88,9 +90,9 @@ export class StandinTransport implements ModalTransport {
     await appendFile(join(this.o.dir, 'transfers.jsonl'), `${JSON.stringify({ op, bytes, paths, at: new Date().toISOString() })}\n`);
   }
 
-  async spawn(calls: { fn: string; request: RunRequest }[]): Promise<string[]> {
+  async spawn(calls: { fn: string; request: RunRequest }[], onSpawned: (index: number, id: string) => Promise<void>): Promise<string[]> {
     const ids: string[] = [];
-    for (const call of calls) {
+    for (const [index, call] of calls.entries()) {
       const id = `sc-${randomUUID()}`;
       const dir = this.callDir(id);
       await mkdir(dir, { recursive: true });
@@ -108,6 +110,10 @@ export class StandinTransport implements ModalTransport {
       } finally {
         closeSync(log);
       }
+      // Fault injection for the tests: the orchestrator dies the moment a call has started, before
+      // it journaled the call (issue 13: the rerun dispatched that call's actions again).
+      if (this.o.fault === 'kill-after-spawn') process.kill(process.pid, 'SIGKILL');
+      await onSpawned(index, id);
       ids.push(id);
     }
     return ids;

@@ -32,8 +32,13 @@ export interface ModalTransport {
   put(files: { local: string; remote: string }[]): Promise<number>;
   /** Downloads volume files to local paths. */
   get(files: { remote: string; local: string }[]): Promise<void>;
-  /** Spawns one call per entry; resolves to the call ids, in order. */
-  spawn(calls: { fn: string; request: RunRequest }[]): Promise<string[]>;
+  /**
+   * Spawns one call per entry; resolves to the call ids, in order. `onSpawned` (the call journal)
+   * is awaited for each call as soon as its id is known, before the next is spawned and before
+   * spawn returns, so a kill leaves at most one spawned call unjournaled (the runner's claim on
+   * the action key keeps even that one from running twice: modal_app/runner_core.py run_once).
+   */
+  spawn(calls: { fn: string; request: RunRequest }[], onSpawned: (index: number, id: string) => Promise<void>): Promise<string[]>;
   /** Waits up to `timeoutS` for any of the calls; every id gets a state. */
   wait(ids: string[], timeoutS: number): Promise<Record<string, CallState>>;
 }
@@ -163,9 +168,12 @@ export class ModalCliTransport implements ModalTransport {
     await Promise.all(Array.from({ length: Math.min(this.o.downloads ?? 4, files.length) }, worker));
   }
 
-  async spawn(calls: { fn: string; request: RunRequest }[]): Promise<string[]> {
+  async spawn(calls: { fn: string; request: RunRequest }[], onSpawned: (index: number, id: string) => Promise<void>): Promise<string[]> {
+    // One client process spawns the whole batch (Python start-up is paid per operation).
     const out = await this.client('spawn', { app: this.o.app, calls: calls.map((c) => ({ function: c.fn, request: c.request })) });
-    return out.callIds as string[];
+    const ids = out.callIds as string[];
+    for (const [i, id] of ids.entries()) await onSpawned(i, id);
+    return ids;
   }
 
   async wait(ids: string[], timeoutS: number): Promise<Record<string, CallState>> {
