@@ -13,8 +13,8 @@ import { acquireLock } from './caching/action-lock.ts';
 import { listSources } from './source-files.ts';
 import { mkdirOnce } from './util/fs-atomic.ts';
 import type { TargetOutcome } from './run.ts';
-import type { ExecutorKind, Target, Vars } from './target.ts';
-import { envDirOf, envsDir, resolveArgv } from './placeholders.ts';
+import type { Environment, ExecutorKind, Target, Vars } from './target.ts';
+import { envDirOf, resolveArgv } from './placeholders.ts';
 
 /** Where a real (not dry) run puts things; absent in a dry run. */
 export interface Workspace {
@@ -42,7 +42,11 @@ export interface TargetBuildOptions {
   executorFor: (target: Target) => ExecutorKind;
   /** Base environment for actions (PATH and friends); declared env is added per target. */
   baseEnv: Record<string, string>;
+  /** The environment the CLI read: the values of each target's declared env (hashed, and passed to its action). */
+  env: Environment;
   cacheDir: string;
+  /** Where Python environments are built (BUILD_ENVS_DIR, default `<cache>/envs`). */
+  envsDir: string;
   jobs: number;
   emit: Emit;
   signal: AbortSignal;
@@ -197,7 +201,7 @@ export class TargetBuilder {
     }
     return makeFingerprint({
       target: target.name,
-      ...declaredParts(target, this.o.vars),
+      ...declaredParts(target, this.o.vars, this.o.env),
       sources: await this.sources(target),
       upstream,
       outputs: target.outputs,
@@ -237,7 +241,7 @@ export class TargetBuilder {
   /** Restores a committed entry into the run; false (with a warning) when it cannot be used. */
   private async tryCached(target: Target, key: ActionKey): Promise<boolean> {
     if (target.environment) {
-      const { dir, complete } = envDirOf(this.o.cacheDir, key);
+      const { dir, complete } = envDirOf(this.o.envsDir, key);
       if (!complete) return false;
       this.finishDone({ target, key, outputs: { env: { digest: key, size: 0 } }, outcome: 'cached', envDir: dir });
       return true;
@@ -288,7 +292,7 @@ export class TargetBuilder {
   private async prepareAction(target: Target, fp: Fingerprint, key: ActionKey, executor: Executor): Promise<PreparedAction> {
     const ws = this.o.workspace!;
     const env: Record<string, string> = { ...this.o.baseEnv };
-    for (const name of target.env ?? []) if (process.env[name] !== undefined) env[name] = process.env[name]!;
+    for (const name of target.env ?? []) if (this.o.env[name] !== undefined) env[name] = this.o.env[name]!;
     executor.warm?.(env);
     const cwd = await ws.ensureCwd();
     const logFile = join(ws.runDir, 'logs', `${target.name.replace(/[/:]/g, '_')}.log`);
@@ -301,7 +305,7 @@ export class TargetBuilder {
       if (existsSync(file)) rmSync(file, { force: true });
       mkdirOnce(join(file, '..'), this.createdDirs);
     }
-    const envDir = join(envsDir(this.o.cacheDir), key);
+    const envDir = join(this.o.envsDir, key);
     const envTmp = `${envDir}.tmp-${process.pid}`;
     if (target.environment) await rm(envTmp, { recursive: true, force: true });
     const checkpointDir = join(this.o.cacheDir, 'checkpoints', key);

@@ -1,7 +1,7 @@
 import type { Argv } from './argv.ts';
 import type { CommandContext } from './command.ts';
 import { Cache } from '../caching/cache.ts';
-import { baseActionEnv } from './settings.ts';
+import { baseActionEnv, type Settings } from './settings.ts';
 import type { Event } from '../report/events.ts';
 import { LocalExecutor } from '../executors/local.ts';
 import type { Executor } from '../executors/executor.ts';
@@ -22,6 +22,7 @@ export interface BuildOptions {
   signal: AbortSignal;
   /** Set by `--detach`: the parent already allocated the run. */
   runId?: RunId;
+  settings: Settings;
 }
 
 /** Chooses the executor of each target: EXECUTOR=modal sends targets that declare `modal` there. */
@@ -29,7 +30,7 @@ function executorChoice(p: Prepared): (t: Target) => ExecutorKind {
   return (t) => (p.vars.EXECUTOR === 'modal' && t.executor === 'modal' ? 'modal' : 'local');
 }
 
-async function executors(p: PreparedBuild, cache: Cache): Promise<Partial<Record<ExecutorKind, Executor>>> {
+async function executors(p: PreparedBuild, cache: Cache, settings: Settings): Promise<Partial<Record<ExecutorKind, Executor>>> {
   const local = new LocalExecutor();
   // BUILD_DB=0: the database target's download action runs in-process (published-db.ts).
   const out: Partial<Record<ExecutorKind, Executor>> = { local: p.published ? p.published.wrap(local) : local };
@@ -37,7 +38,7 @@ async function executors(p: PreparedBuild, cache: Cache): Promise<Partial<Record
     const { createModalExecutor } = await import('../executors/modal/modal.ts');
     out.modal = await createModalExecutor({
       pipeline: p.pipeline, vars: p.vars, cacheDir: p.cacheDir, repo: p.repo, sha: p.sha, projectDir: p.layout.projectDir,
-      blobPath: (d) => cache.blobPath(d),
+      blobPath: (d) => cache.blobPath(d), settings: settings.modal, hashWorkers: settings.hashWorkers,
     });
   }
   return out;
@@ -47,8 +48,8 @@ async function executors(p: PreparedBuild, cache: Cache): Promise<Partial<Record
 export async function buildCommand(o: BuildOptions): Promise<{ code: number; replayed: boolean }> {
   const started = Date.now();
   // Publishing configuration and credentials are checked before any work (pipeline-publish.ts).
-  const publishing = await pipelinePublishing(o.argv, o.goals);
-  const p = await prepareBuild(o.argv, o.goals);
+  const publishing = await pipelinePublishing(o.argv, o.goals, o.settings);
+  const p = await prepareBuild(o.argv, o.goals, o.settings);
   const cache = new Cache(p.cacheDir, p.memo);
   const emit = (e: Event) => o.logger.emit(e);
 
@@ -81,7 +82,7 @@ export async function buildCommand(o: BuildOptions): Promise<{ code: number; rep
       const scheduler = new Scheduler({
         ...schedulerInputs(p, cache),
         workspace: { runDir: dir, ensureCwd: lazyRunTree(p, dir) },
-        executors: await executors(p, cache), executorFor: executorChoice(p), baseEnv: baseActionEnv(),
+        executors: await executors(p, cache, o.settings), executorFor: executorChoice(p), baseEnv: baseActionEnv(o.settings),
         jobs: o.argv.flags.jobs, keepGoing: o.argv.flags.keepGoing, emit, signal: o.signal, record: recorder.record,
       });
       report = await scheduler.run();
@@ -113,8 +114,8 @@ export async function buildCommand(o: BuildOptions): Promise<{ code: number; rep
  * re-executed the CLI (BUILD_RUN_ID), then the loader's code cache is saved for the path it took.
  */
 export async function buildFromCli(c: CommandContext, goals: string[] | 'default'): Promise<number> {
-  const runId = process.env.BUILD_RUN_ID;
-  const { code, replayed } = await buildCommand({ argv: c.argv, goals, logger: c.logger, signal: c.signal, ...(runId ? { runId: checkRunId(runId) } : {}) });
+  const runId = c.settings.runId;
+  const { code, replayed } = await buildCommand({ argv: c.argv, goals, logger: c.logger, signal: c.signal, settings: c.settings, ...(runId ? { runId: checkRunId(runId) } : {}) });
   saveCodeCache(replayed ? 'replay' : 'walk');
   return code;
 }

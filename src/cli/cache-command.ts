@@ -2,16 +2,16 @@ import { readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Argv } from './argv.ts';
 import { parseEntry, type ActionEntry } from '../caching/cache.ts';
-import { cacheDir } from './settings.ts';
+import type { Settings } from './settings.ts';
 import { UsageError } from '../report/failures.ts';
 import { digestFile } from '../caching/hash.ts';
 import { listRunIds, readMeta } from '../run.ts';
 
 /** `./build.ts cache ls|du|verify|gc`: inspect, check and trim the local content-addressed cache. */
-export async function cacheCommand(words: string[], argv: Argv): Promise<number> {
+export async function cacheCommand(words: string[], argv: Argv, settings: Settings): Promise<number> {
   const [sub, ...extra] = words;
   if (extra.length) throw new UsageError('unexpected-argument', `cache ${sub} takes no argument '${extra[0]}'`);
-  const dir = cacheDir();
+  const dir = settings.cacheDir;
   switch (sub) {
     case 'ls':
       return ls(dir, argv.flags.json);

@@ -3,6 +3,7 @@ import { mkdir, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Argv } from './argv.ts';
 import { prepareBuild } from './prepare-build.ts';
+import { cliEnv, type Settings } from './settings.ts';
 import { allocateRun, startingMeta, writeMeta } from '../run.ts';
 
 /**
@@ -11,15 +12,15 @@ import { allocateRun, startingMeta, writeMeta } from '../run.ts';
  * with its plain output in the run's run.log. Prints the run id and returns at once. `args` are
  * the raw arguments (re-executed without `--detach`), `argv` and `goals` as the CLI parsed them.
  */
-export async function detach(args: string[], argv: Argv, goals: string[] | 'default'): Promise<number> {
-  const p = await prepareBuild(argv, goals);
+export async function detach(args: string[], argv: Argv, goals: string[] | 'default', settings: Settings): Promise<number> {
+  const p = await prepareBuild(argv, goals, settings);
   const { runId, dir } = await allocateRun(p.cacheDir, p.version, p.sha, new Date());
   await mkdir(dir, { recursive: true });
   const log = await open(join(dir, 'run.log'), 'a');
   const child = spawn(process.execPath, [process.argv[1]!, ...args.filter((a) => a !== '--detach')], {
     detached: true,
     stdio: ['ignore', log.fd, log.fd],
-    env: { ...process.env, CI: '1', BUILD_RUN_ID: runId, BUILD_PINNED_SHA: p.sha, BUILD_PINNED_DIRTY: p.dirty ? '1' : '0' },
+    env: cliEnv(settings.env, { CI: '1', BUILD_RUN_ID: runId, BUILD_PINNED_SHA: p.sha, BUILD_PINNED_DIRTY: p.dirty ? '1' : '0' }),
   });
   child.unref();
   await log.close();

@@ -2,10 +2,11 @@ import { parseArgv, type Argv } from './argv.ts';
 import { checkFlags, COMMANDS, needsNetwork, resolveCommand } from './commands.ts';
 import { UsageError } from '../report/failures.ts';
 import { jsonLogger, plainLogger, ttyLogger, type Logger } from '../report/logger.ts';
+import { readSettings, type Settings } from './settings.ts';
 
-function makeLogger(argv: Argv): Logger {
+function makeLogger(argv: Argv, settings: Settings): Logger {
   if (argv.flags.json) return jsonLogger();
-  if (process.stdout.isTTY && !process.env.CI) return ttyLogger();
+  if (process.stdout.isTTY && !settings.ci) return ttyLogger();
   return plainLogger();
 }
 
@@ -39,8 +40,14 @@ export async function main(args: string[]): Promise<number> {
     return usageFailure(new UsageError('no-command', 'nothing to do; run ./build.ts pipeline, or ./build.ts --help'), argv.flags.json);
   }
   const { command, words, bare } = invocation;
-  if (needsNetwork(command, argv)) {
-    const code = await (await import('./network.ts')).withExtraCaCerts(args);
+  let settings: Settings;
+  try {
+    settings = readSettings();
+  } catch (error) {
+    return usageFailure(error, argv.flags.json);
+  }
+  if (needsNetwork(command, argv, settings)) {
+    const code = await (await import('./network.ts')).withExtraCaCerts(args, settings);
     if (code !== null) return code;
   }
   const controller = new AbortController();
@@ -51,9 +58,9 @@ export async function main(args: string[]): Promise<number> {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  const logger = makeLogger(argv);
+  const logger = makeLogger(argv, settings);
   try {
-    return await command.run({ words, bare, argv, args, logger, signal: controller.signal });
+    return await command.run({ words, bare, argv, args, logger, signal: controller.signal, settings });
   } catch (error) {
     return usageFailure(error, argv.flags.json);
   } finally {

@@ -1,5 +1,5 @@
 import type { Argv } from './argv.ts';
-import { cacheDir } from './settings.ts';
+import type { Settings } from './settings.ts';
 import type { Event } from '../report/events.ts';
 import { openPublishStores, publishConfig, type PublishStores } from '../publish/config.ts';
 import type { PublishedDb } from '../publish/published-db.ts';
@@ -29,23 +29,24 @@ export interface PipelinePublishing {
  * Validates the publishing configuration and credentials for this command line (before any
  * work); null when the command publishes nothing.
  */
-export async function pipelinePublishing(argv: Argv, goals: string[] | 'default'): Promise<PipelinePublishing | null> {
+export async function pipelinePublishing(argv: Argv, goals: string[] | 'default', settings: Settings): Promise<PipelinePublishing | null> {
   const vars = parseVariables(argv.assignments, VARIABLES);
-  const stage = goals === 'default' && vars.PUBLISH !== '0' && !process.env.BUILD_TASKS;
+  const stage = goals === 'default' && vars.PUBLISH !== '0' && !settings.tasksFile;
   const clean = argv.flags.cleanOldRuns;
   if ((!stage && !clean) || argv.flags.dryRun) return null;
-  const dir = cacheDir();
-  const stores = await openPublishStores(publishConfig(vars, process.env, dir), {
-    action: stage ? 'publishing the run (diagnostics and staging at the end of pipeline)' : 'pipeline --clean-old-runs',
-    write: true,
-  });
+  const dir = settings.cacheDir;
+  const stores = await openPublishStores(
+    publishConfig(vars, settings.publish, dir),
+    { action: stage ? 'publishing the run (diagnostics and staging at the end of pipeline)' : 'pipeline --clean-old-runs', write: true },
+    { env: settings.publish },
+  );
   return {
     async afterRun(runId, emitEvent) {
       const emit = publishEmitter(emitEvent, stores.secrets);
       let code = 0;
       if (stage) {
         const { stageAndRecord } = await import('../publish/stage.ts');
-        const staged = await stageAndRecord({ cacheDir: dir, runId, release: stores.release, emit });
+        const staged = await stageAndRecord({ cacheDir: dir, runId, release: stores.release, emit, modal: settings.modal, hashWorkers: settings.hashWorkers });
         if (staged.ok) {
           emit('staged', `review the diagnostics at ${storeUrl(stores.release.location, staged.value.diagnosticsPath)}, then: ./build.ts promote RUN_ID=${runId}`);
         } else {
@@ -74,10 +75,10 @@ async function cleanOldRuns(stores: PublishStores, dir: string, runId: string, k
  * pin of the registered database is resolved before scheduling, and its variables join the
  * build's, so the pin enters the database target's command (see published-input.ts).
  */
-export async function resolveBuildDb(vars: Vars, profile: Profile): Promise<{ vars: Vars; published: PublishedDb | null }> {
-  const decided = { ...vars, BUILD_DB: vars.BUILD_DB ?? (profile === 'real' && !process.env.BUILD_TASKS ? '0' : '1') };
+export async function resolveBuildDb(vars: Vars, profile: Profile, settings: Settings): Promise<{ vars: Vars; published: PublishedDb | null }> {
+  const decided = { ...vars, BUILD_DB: vars.BUILD_DB ?? (profile === 'real' && !settings.tasksFile ? '0' : '1') };
   if (decided.BUILD_DB !== '0') return { vars: decided, published: null };
   const { resolvePublishedDb } = await import('../publish/published-db.ts');
-  const published = await resolvePublishedDb(publishConfig(decided, process.env, cacheDir()));
+  const published = await resolvePublishedDb(publishConfig(decided, settings.publish, settings.cacheDir), settings.publish);
   return { vars: { ...decided, ...published.vars }, published };
 }

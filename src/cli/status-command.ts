@@ -1,5 +1,5 @@
 import type { Argv } from './argv.ts';
-import { cacheDir } from './settings.ts';
+import type { Settings } from './settings.ts';
 import { UsageError } from '../report/failures.ts';
 import { isAlive } from '../caching/action-lock.ts';
 import { checkRunId, listRunIds, readMeta, type RunMeta } from '../run.ts';
@@ -26,9 +26,9 @@ export function gpuHours(meta: RunMeta): { spent: number; saved: number } {
 }
 
 /** `./build.ts status [RUN_ID=...] [--json]`. */
-export async function statusCommand(argv: Argv): Promise<number> {
+export async function statusCommand(argv: Argv, settings: Settings): Promise<number> {
   const vars = parseVariables(argv.assignments, VARIABLES);
-  const dir = cacheDir();
+  const dir = settings.cacheDir;
   if (vars.RUN_ID) {
     const runId = checkRunId(vars.RUN_ID);
     const read = await readMeta(dir, runId);

@@ -8,6 +8,7 @@ import { readMeta, runDir, type RunMeta } from '../run.ts';
 import { updateRunPublish, type StagingRecord } from './run-publish.ts';
 import { buildManifest, countProblems, manifestBytes, type ManifestFile } from './staging-manifest.ts';
 import { digestFile, sha256Hex, type PutFile, type Store, type WriteReport } from '../stores/store.ts';
+import type { ModalSettings } from '../executors/modal/config.ts';
 
 /**
  * The end of `./build.ts pipeline`: a completed run's diagnostics go to
@@ -133,13 +134,24 @@ function describeTotals(totals: Record<string, number>): string {
  * `publish.stageError` so promote can say why it refuses). Used at the end of `pipeline` and by
  * `./build.ts stage RUN_ID=...`, which retries a failed publishing step.
  */
-export async function stageAndRecord(input: { cacheDir: string; runId: string; release: Store; emit: PublishEmit }): Promise<PublishResult<StagingRecord>> {
+export interface StageRecordInput {
+  cacheDir: string;
+  runId: string;
+  release: Store;
+  emit: PublishEmit;
+  /** How to reach the Modal volume for outputs left there (default: the default app and volume, this process's environment). */
+  modal?: ModalSettings;
+  /** Whether downloads may be verified in hashing worker threads (default true). */
+  hashWorkers?: boolean;
+}
+
+export async function stageAndRecord(input: StageRecordInput): Promise<PublishResult<StagingRecord>> {
   const read = await readMeta(input.cacheDir, input.runId);
   if (!read.ok) return publishFail('run-not-found', read.message);
   // EXECUTOR=modal leaves outputs on the Modal volume (a cache hit holds only their records): bring them into the run first.
   if (read.meta.status === 'completed' && Object.values(read.meta.targets).some((t) => t.executor === 'modal')) {
     try {
-      await (await import('../executors/modal/fetch.ts')).fetchRunOutputs({ cacheDir: input.cacheDir, runId: input.runId });
+      await (await import('../executors/modal/fetch.ts')).fetchRunOutputs({ cacheDir: input.cacheDir, runId: input.runId, modal: input.modal ?? {}, hashWorkers: input.hashWorkers ?? true });
     } catch (error) {
       return publishFail('remote-outputs-unavailable', `run ${input.runId}: ${(error as Error).message}`);
     }

@@ -5,7 +5,7 @@ import { readMeta } from '../../run.ts';
 import type { Pipeline, Vars } from '../../target.ts';
 import type { ActionSpec, ExecFailure, ExecOutcome, Executor, PortableAction } from '../executor.ts';
 import { ModalBatcher, type BatchItem } from './batcher.ts';
-import { transportFromEnv } from './config.ts';
+import { modalTransport, type ModalSettings } from './config.ts';
 import { CallJournal, type JournalEntry } from './journal.ts';
 import { BATCH_FUNCTION, FUNCTIONS, isGpuClass, PROTOCOL, volumePaths, type RemoteAction, type RemoteResult, type RunRequest } from './protocol.ts';
 import { VolumeSync } from './sync.ts';
@@ -37,6 +37,8 @@ export interface ModalExecutorOptions {
   /** Batching window for weighted actions: quiet time, and the cap after the first arrival. */
   batchQuietMs?: number;
   batchMaxWaitMs?: number;
+  /** Whether downloaded outputs may be verified in hashing worker threads (default true). */
+  hashWorkers?: boolean;
 }
 
 interface BatchedAction extends BatchItem {
@@ -61,7 +63,7 @@ export class ModalExecutor implements Executor {
     this.o = o;
     this.transport = o.transport;
     this.journal = new CallJournal(o.cacheDir);
-    this.sync = new VolumeSync({ transport: o.transport, cacheDir: o.cacheDir, repo: o.repo, blobPath: o.blobPath });
+    this.sync = new VolumeSync({ transport: o.transport, cacheDir: o.cacheDir, repo: o.repo, blobPath: o.blobPath, ...(o.hashWorkers !== undefined && { hashWorkers: o.hashWorkers }) });
     this.waiter = new CallWaiter(o.transport, o.pollSeconds ?? 20);
     this.batcher = new ModalBatcher<BatchedAction>({
       quietMs: o.batchQuietMs ?? 500,
@@ -274,6 +276,10 @@ export interface ModalSetup {
   projectDir: string;
   /** Where the local cache keeps a blob (input uploads read it). */
   blobPath: (digest: string) => string;
+  /** Which transport, app and volume, as the CLI read them from the environment. */
+  settings: ModalSettings;
+  /** Whether downloaded outputs may be verified in hashing worker threads (not BUILD_HASH_WORKERS=0). */
+  hashWorkers: boolean;
 }
 
 /**
@@ -290,10 +296,10 @@ export async function createModalExecutor(o: ModalSetup): Promise<Executor> {
     if (!fn) throw new UsageError('unknown-resource-class', `${node.target.name} asks for resource class ${resourceClass}, which has no Modal function; use one of ${Object.keys(FUNCTIONS).join(', ')}`);
     functions.add(fn);
   }
-  const transport = transportFromEnv();
+  const transport = modalTransport(o.settings);
   await transport.check([...functions].sort());
   if (o.vars.RESUME) await seedJournalFromRun(o.cacheDir, o.vars.RESUME, transport.id);
-  const quiet = Number(process.env.BUILD_MODAL_BATCH_QUIET_MS);
+  const quiet = o.settings.batchQuietMs;
   return new ModalExecutor({
     transport,
     cacheDir: o.cacheDir,
@@ -301,8 +307,9 @@ export async function createModalExecutor(o: ModalSetup): Promise<Executor> {
     sha: o.sha,
     projectDir: o.projectDir,
     blobPath: o.blobPath,
-    pollSeconds: process.env.MODAL_STANDIN_DIR ? 1 : 20,
-    ...(quiet > 0 ? { batchQuietMs: quiet } : {}),
+    pollSeconds: o.settings.standinDir ? 1 : 20,
+    ...(quiet !== undefined ? { batchQuietMs: quiet } : {}),
+    hashWorkers: o.hashWorkers,
   });
 }
 

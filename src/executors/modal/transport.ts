@@ -3,6 +3,7 @@ import { copyFile, link, mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { UsageError } from '../../report/failures.ts';
+import type { Environment } from '../../target.ts';
 import { modalCli } from './cli.ts';
 import { callStateSchema, VOLUME_ROOT, type CallState, type RunRequest } from './protocol.ts';
 
@@ -53,10 +54,10 @@ export interface ProcessResult {
   stderr: string;
 }
 
-/** Runs a program with `input` on stdin; never rejects for a non-zero exit. */
-export function runProcess(program: string, args: string[], o: { input?: string; env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<ProcessResult> {
+/** Runs a program with `input` on stdin, in `env` (default: this process's own); never rejects for a non-zero exit. */
+export function runProcess(program: string, args: string[], o: { input?: string; env?: Environment | undefined; cwd?: string } = {}): Promise<ProcessResult> {
   return new Promise((resolve) => {
-    const child = spawn(program, args, { env: o.env ?? process.env, cwd: o.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(program, args, { env: o.env, cwd: o.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
@@ -77,6 +78,8 @@ export interface RealTransportOptions {
   volume: string;
   /** Parallel `modal volume get` processes. */
   downloads?: number;
+  /** The environment the client runs in (the CLI passes the one it read); default this process's own. */
+  env?: Environment;
 }
 
 /** The real Modal: `client.py` for calls, `python -m modal volume ...` for transfers. */
@@ -92,7 +95,7 @@ export class ModalCliTransport implements ModalTransport {
   }
 
   private async client(op: string, request: unknown): Promise<Record<string, unknown>> {
-    const run = await runProcess(this.o.python, [join(this.o.appDir, 'client.py'), op], { input: JSON.stringify(request) });
+    const run = await runProcess(this.o.python, [join(this.o.appDir, 'client.py'), op], { input: JSON.stringify(request), env: this.o.env });
     let out: Record<string, unknown>;
     try {
       out = JSON.parse(run.stdout.trim().split('\n').pop() ?? '') as Record<string, unknown>;
@@ -105,11 +108,11 @@ export class ModalCliTransport implements ModalTransport {
   }
 
   private async cli(argv: string[]): Promise<ProcessResult> {
-    return runProcess(this.o.python, ['-m', 'modal', ...argv]);
+    return runProcess(this.o.python, ['-m', 'modal', ...argv], { env: this.o.env });
   }
 
   async check(functions: string[]): Promise<void> {
-    const probe = await runProcess(this.o.python, ['-c', 'import modal, xxhash']);
+    const probe = await runProcess(this.o.python, ['-c', 'import modal, xxhash'], { env: this.o.env });
     if (probe.code !== 0) {
       throw new UsageError('modal-client-missing', `${this.o.python} cannot import modal and xxhash; run modal_app/setup.sh (or set BUILD_MODAL_PYTHON): ${lastLines(probe.stderr)}`);
     }
