@@ -109,7 +109,7 @@ export async function findReplay(inputs: BuildInputs, cache: Cache, exclude?: st
   if (!newest) return null;
   const read = await readMeta(cache.dir, newest);
   if (!read.ok) return null;
-  const meta = read.meta;
+  const meta = read.value;
   // The inputs key covers the SHA and the goals too.
   if (!meta.inputsKey || (meta.status !== 'completed' && meta.status !== 'promoted')) return null;
   const selected = selectedTargets(inputs, meta, cache);

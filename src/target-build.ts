@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { type ActionEntry, type ActionResult, type Cache, type OutputRecord } from './caching/cache.ts';
 import type { DigestMemo } from './caching/digest-memo.ts';
 import type { Emit } from './report/events.ts';
+import type { Failure, TargetReason } from './report/failures.ts';
 import type { ActionSpec, ExecOutcome, Executor, PortableAction } from './executors/executor.ts';
 import { LocalBatcher } from './local-batcher.ts';
 import { actionKey, declaredParts, diffFingerprints, makeFingerprint, type ActionKey, type Fingerprint } from './fingerprint.ts';
@@ -106,10 +107,8 @@ interface Done {
 }
 
 /** A target that failed (or was cancelled while it waited or ran). */
-interface Failed {
+interface Failed extends Failure<TargetReason> {
   target: Target;
-  reason: string;
-  message: string;
   key?: string;
   remote?: Record<string, unknown>;
 }
@@ -402,7 +401,7 @@ export class TargetBuilder {
    * the executor that can fetch them brings the blobs into the local store, then they are linked
    * into the run like any restored output.
    */
-  private async materialiseInputs(target: Target): Promise<{ reason: string; message: string } | null> {
+  private async materialiseInputs(target: Target): Promise<Failure<TargetReason> | null> {
     const wanted: [string, OutputRecord][] = [];
     for (const dep of target.deps) {
       const state = this.states.get(dep);

@@ -3,6 +3,7 @@ import type { CommandContext } from './command.ts';
 import { Cache } from '../caching/cache.ts';
 import { baseActionEnv, type Settings } from './settings.ts';
 import type { Event } from '../report/events.ts';
+import { exitCode } from '../report/failures.ts';
 import { LocalExecutor } from '../executors/local.ts';
 import type { Executor } from '../executors/executor.ts';
 import type { Logger } from '../report/logger.ts';
@@ -105,7 +106,7 @@ export async function buildCommand(o: BuildOptions): Promise<{ code: number; rep
     durationMs: Date.now() - started, filesHashed: p.memo.filesRead, bytesHashed: p.memo.bytesRead,
     ...(recorder.meta.replayedFrom ? { replayedFrom: recorder.meta.replayedFrom } : {}),
   });
-  const code = report.cancelled ? 130 : report.failed > 0 ? 1 : published;
+  const code = report.cancelled ? 130 : report.failed > 0 ? exitCode('target') : published;
   return { code, replayed: replay !== null };
 }
 

@@ -102,7 +102,7 @@ async function gc(dir: string, json: boolean): Promise<number> {
   const keepKeys = new Set<string>();
   for (const id of await listRunIds(dir)) {
     const read = await readMeta(dir, id);
-    if (read.ok) for (const t of Object.values(read.meta.targets)) if (t.key) keepKeys.add(t.key);
+    if (read.ok) for (const t of Object.values(read.value.targets)) if (t.key) keepKeys.add(t.key);
   }
   const keepBlobs = new Set<string>();
   let removedEntries = 0;

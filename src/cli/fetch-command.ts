@@ -34,15 +34,15 @@ export async function fetchCommand(words: string[], argv: Argv, settings: Settin
 async function pickRun(dir: string, runId: string | undefined, words: string[], tasksFile: string | undefined): Promise<RunMeta> {
   if (runId) {
     const read = await readMeta(dir, checkRunId(runId));
-    if (!read.ok) throw new UsageError('bad-run', read.message);
-    return read.meta;
+    if (!read.ok) throw new UsageError('bad-run', read.failure.message);
+    return read.value;
   }
   const prefixes = await groupPrefixes(tasksFile);
   for (const id of await listRunIds(dir)) {
     const read = await readMeta(dir, id);
     if (!read.ok) continue;
-    const names = Object.keys(read.meta.targets);
-    if (words.some((w) => names.includes(w) || (prefixes.has(w) && names.some((n) => n.startsWith(prefixes.get(w)!))))) return read.meta;
+    const names = Object.keys(read.value.targets);
+    if (words.some((w) => names.includes(w) || (prefixes.has(w) && names.some((n) => n.startsWith(prefixes.get(w)!))))) return read.value;
   }
   throw new UsageError('not-built', `no run has built ${words.join(', ')}; build it first (list runs with ./build.ts status)`);
 }

@@ -15,7 +15,7 @@ export async function logsCommand(argv: Argv, settings: Settings): Promise<numbe
   const runId = checkRunId(vars.RUN_ID);
   const dir = settings.cacheDir;
   const first = await readMeta(dir, runId);
-  if (!first.ok) throw new UsageError('bad-run', first.message);
+  if (!first.ok) throw new UsageError('bad-run', first.failure.message);
   const file = join(runDir(dir, runId), 'run.log');
   let offset = 0;
   for (;;) {
@@ -23,7 +23,7 @@ export async function logsCommand(argv: Argv, settings: Settings): Promise<numbe
     if (!argv.flags.follow) return 0;
     // Follow while the run's process lives: it still publishes after meta.json says completed.
     const meta = await readMeta(dir, runId);
-    if (!meta.ok || !isAlive(meta.meta.pid)) {
+    if (!meta.ok || !isAlive(meta.value.pid)) {
       offset += await copyFrom(file, offset);
       return 0;
     }

@@ -1,6 +1,6 @@
 import { parseArgv, type Argv } from './argv.ts';
 import { checkFlags, COMMANDS, needsNetwork, resolveCommand } from './commands.ts';
-import { UsageError } from '../report/failures.ts';
+import { exitCode, UsageError } from '../report/failures.ts';
 import { jsonLogger, plainLogger, ttyLogger, type Logger } from '../report/logger.ts';
 import { readSettings, type Settings } from './settings.ts';
 
@@ -75,7 +75,7 @@ function usageFailure(error: unknown, json: boolean): number {
   if (error instanceof UsageError) {
     if (json) process.stdout.write(`${JSON.stringify({ event: 'error', reason: error.reason, message: error.message })}\n`);
     process.stderr.write(`error: ${error.message}\n`);
-    return 2;
+    return exitCode('usage');
   }
   process.stderr.write(`internal error: ${(error as Error)?.stack ?? String(error)}\n`);
   return 70;

@@ -1,6 +1,7 @@
 import type { Argv } from './argv.ts';
 import type { Settings } from './settings.ts';
 import type { Event } from '../report/events.ts';
+import { exitCode } from '../report/failures.ts';
 import { openPublishStores, publishConfig, type PublishStores } from '../publish/config.ts';
 import type { PublishedDb } from '../publish/published-db.ts';
 import { publishEmitter } from '../publish/result.ts';
@@ -51,7 +52,7 @@ export async function pipelinePublishing(argv: Argv, goals: string[] | 'default'
           emit('staged', `review the diagnostics at ${storeUrl(stores.release.location, staged.value.diagnosticsPath)}, then: ./build.ts promote RUN_ID=${runId}`);
         } else {
           emit('failed', `publishing FAILED (${staged.failure.reason}): ${staged.failure.message}; the run is completed but not staged: retry with ./build.ts stage RUN_ID=${runId}`, { reason: staged.failure.reason });
-          code = 1;
+          code = exitCode('publish');
         }
       }
       if (clean) code = Math.max(code, await cleanOldRuns(stores, dir, runId, Number(vars.KEEP), emit));
@@ -65,7 +66,7 @@ async function cleanOldRuns(stores: PublishStores, dir: string, runId: string, k
   const result = await gcRuns({ cacheDir: dir, keep, stores, emit, dryRun: false, protect: [runId] });
   if (result.ok) return 0;
   emit('failed', `--clean-old-runs FAILED (${result.failure.reason}): ${result.failure.message}`, { reason: result.failure.reason });
-  return 1;
+  return exitCode('publish');
 }
 
 /**

@@ -1,6 +1,6 @@
 import { createInterface } from 'node:readline/promises';
 import type { CommandContext } from './command.ts';
-import { UsageError } from '../report/failures.ts';
+import { exitCode, UsageError } from '../report/failures.ts';
 import { plainLogger } from '../report/logger.ts';
 import { openPublishStores, publishConfig, type PublishStores } from '../publish/config.ts';
 import { publishEmitter, type PublishEmit, type PublishFailure, type StepReport } from '../publish/result.ts';
@@ -138,12 +138,12 @@ function reportFailure(command: string, failure: PublishFailure, emit: PublishEm
     emit('failed', `${command} refused (${failure.reason}): ${failure.message}; nothing was written`, { reason: failure.reason });
   }
   process.stderr.write(`error: ${command} failed: ${failure.reason}\n`);
-  return 1;
+  return exitCode('publish');
 }
 
 function cancelled(command: string, emit: PublishEmit): number {
   emit('cancelled', `${command} cancelled; nothing was written`);
-  return 1;
+  return exitCode('publish');
 }
 
 /** One y/N question on the terminal. */

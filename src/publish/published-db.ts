@@ -69,7 +69,7 @@ async function releasedSha256(entry: VersionEntry, store: Store, stores: Publish
     const got = await store.download(path, join(dir, 'manifest.json'), { version: pin.version });
     if (!got.ok) return null;
     const parsed = parseManifest(new Uint8Array(await readFile(join(dir, 'manifest.json'))));
-    return parsed.ok ? (parsed.manifest.files[PUBLISHED_DB_PATH]?.sha256 ?? null) : null;
+    return parsed.ok ? (parsed.value.files[PUBLISHED_DB_PATH]?.sha256 ?? null) : null;
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -35,8 +35,8 @@ export interface FetchOptions {
 
 export async function fetchRunOutputs(o: FetchOptions): Promise<FetchedOutputs> {
   const read = await readMeta(o.cacheDir, o.runId);
-  if (!read.ok) throw new UsageError('bad-run', read.message);
-  const meta = read.meta;
+  if (!read.ok) throw new UsageError('bad-run', read.failure.message);
+  const meta = read.value;
   const names = o.targets ?? Object.keys(meta.targets).filter((n) => ['built', 'cached'].includes(meta.targets[n]!.outcome));
   const memo = new DigestMemo(join(o.cacheDir, 'digests.json'), { workers: o.hashWorkers });
   await memo.load();

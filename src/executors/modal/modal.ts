@@ -1,6 +1,6 @@
 import { appendFile, writeFile } from 'node:fs/promises';
 import type { OutputRecord } from '../../caching/cache.ts';
-import { UsageError, type Failure } from '../../report/failures.ts';
+import { UsageError, type ExecReason, type Failure } from '../../report/failures.ts';
 import { readMeta } from '../../run.ts';
 import type { Pipeline, Vars } from '../../target.ts';
 import type { ActionSpec, ExecFailure, ExecOutcome, Executor, PortableAction } from '../executor.ts';
@@ -114,7 +114,7 @@ export class ModalExecutor implements Executor {
   }
 
   /** Brings remote-resident blobs into the local store, for a local action or `fetch`. */
-  async materialise(records: OutputRecord[]): Promise<Failure | null> {
+  async materialise(records: OutputRecord[]): Promise<Failure<ExecReason> | null> {
     const elsewhere = records.find((r) => r.remote && r.remote !== this.transport.id);
     if (elsewhere) {
       return { reason: 'remote-elsewhere', message: `output ${elsewhere.digest} lives on ${elsewhere.remote}, not on ${this.transport.id}; fetch it from there or rebuild it` };
@@ -190,7 +190,7 @@ export class ModalExecutor implements Executor {
       return fail(spec, 'call-lost', `Modal call ${entry.callId} is unknown to ${this.transport.id}`);
     }
     if (state.state !== 'done') {
-      const failed = state.state === 'failed' ? state : { reason: 'call-lost', message: 'the call never finished' };
+      const failed = state.state === 'failed' ? state : { reason: 'call-lost' as const, message: 'the call never finished' };
       return fail(spec, failed.reason, `${failed.message} (Modal call ${entry.callId}, ${entry.function})`);
     }
     const result = state.value.results.find((r) => r.key === spec.key);
@@ -239,7 +239,7 @@ export class ModalExecutor implements Executor {
   }
 }
 
-function fail(spec: ActionSpec, reason: string, message: string): { ok: false; failure: ExecFailure } {
+function fail(spec: ActionSpec, reason: ExecReason, message: string): { ok: false; failure: ExecFailure } {
   return { ok: false, failure: { reason, message: `${spec.target}: ${message}`, logTail: '' } };
 }
 
@@ -319,9 +319,9 @@ export async function createModalExecutor(o: ModalSetup): Promise<Executor> {
  */
 async function seedJournalFromRun(cacheDir: string, runId: string, transportId: string): Promise<void> {
   const read = await readMeta(cacheDir, runId);
-  if (!read.ok) throw new UsageError('bad-run', `RESUME=${runId}: ${read.message}`);
+  if (!read.ok) throw new UsageError('bad-run', `RESUME=${runId}: ${read.failure.message}`);
   const journal = new CallJournal(cacheDir);
-  for (const t of Object.values(read.meta.targets)) {
+  for (const t of Object.values(read.value.targets)) {
     const r = t.remote;
     if (t.outcome !== 'running' || !t.key || !r || typeof r.callId !== 'string' || r.transport !== transportId) continue;
     if (await journal.read(t.key)) continue;

@@ -2,10 +2,10 @@ import { spawn } from 'node:child_process';
 import { copyFile, link, mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
-import { UsageError } from '../../report/failures.ts';
+import { UsageError, type RemoteReason } from '../../report/failures.ts';
 import type { Environment } from '../../target.ts';
 import { modalCli } from './cli.ts';
-import { callStateSchema, VOLUME_ROOT, type CallState, type RunRequest } from './protocol.ts';
+import { callStateSchema, remoteFailureSchema, VOLUME_ROOT, type CallState, type RunRequest } from './protocol.ts';
 
 /**
  * How the executor reaches Modal: volume transfers and calls. Two implementations: the real one
@@ -39,10 +39,14 @@ export interface ModalTransport {
   wait(ids: string[], timeoutS: number): Promise<Record<string, CallState>>;
 }
 
-/** A failure of the transport itself (auth, quota, unreachable...), carrying the executor's reason. */
+/**
+ * A failure of the transport itself (auth, quota, unreachable...), carrying its remote reason.
+ * Thrown inside the Modal executor (through its sync, batching and waiting) and turned into the
+ * action's failure value at the executor's boundary (modal.ts `execute`, `materialise`).
+ */
 export class TransportError extends Error {
-  readonly reason: string;
-  constructor(reason: string, message: string) {
+  readonly reason: RemoteReason;
+  constructor(reason: RemoteReason, message: string) {
     super(message);
     this.reason = reason;
   }
@@ -102,8 +106,10 @@ export class ModalCliTransport implements ModalTransport {
     } catch {
       throw new TransportError('modal-client-failed', `modal_app/client.py ${op} exited with ${run.code}: ${lastLines(run.stderr || run.stdout)}`);
     }
-    const error = out.error as { reason: string; message: string } | undefined;
-    if (error) throw new TransportError(error.reason, error.message);
+    if (out.error !== undefined) {
+      const error = remoteFailureSchema.safeParse(out.error);
+      throw error.success ? new TransportError(error.data.reason, error.data.message) : new TransportError('modal-client-failed', `modal_app/client.py ${op} answered a malformed error: ${JSON.stringify(out.error)}`);
+    }
     return out;
   }
 
