@@ -13,7 +13,7 @@ const cpuBefore = process.cpuUsage();
 const results = await Promise.all(
   files.map(async (path) => {
     const st = await stat(path);
-    return { path, ...(await digestFile(path, st.size)) };
+    return { path, ...(await digestFile(path, { size: st.size, workers: process.env.BUILD_HASH_WORKERS !== '0' })) };
   }),
 );
 const seconds = Number(process.hrtime.bigint() - started) / 1e9;

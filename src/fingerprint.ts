@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { digestBytes, type Digest } from './caching/hash.ts';
-import type { Target, Vars } from './target.ts';
+import type { Environment, Target, Vars } from './target.ts';
 
 /**
  * The fingerprint is the explicit, ordered record that an action key hashes. It is saved beside
@@ -53,13 +53,14 @@ export function makeFingerprint(parts: Omit<Fingerprint, 'schema'>): Fingerprint
 /**
  * The parts of a target's fingerprint that its declaration and the build's variables decide: the
  * rest (source and upstream digests) comes from bytes. A replay (replay.ts) hashes these too.
+ * `env` is the environment the CLI read (only the target's declared names are looked at).
  */
-export function declaredParts(target: Target, vars: Vars): Pick<Fingerprint, 'command' | 'vars' | 'env'> {
+export function declaredParts(target: Target, vars: Vars, env: Environment): Pick<Fingerprint, 'command' | 'vars' | 'env'> {
   const own: Record<string, string> = {};
   for (const name of target.vars) own[name] = vars[name] ?? '';
-  const env: Record<string, Digest | null> = {};
-  for (const name of target.env ?? []) env[name] = envDigest(process.env[name]);
-  return { command: target.command(vars), vars: own, env };
+  const declared: Record<string, Digest | null> = {};
+  for (const name of target.env ?? []) declared[name] = envDigest(env[name]);
+  return { command: target.command(vars), vars: own, env: declared };
 }
 
 /** Field order is fixed by makeFingerprint, so JSON.stringify is canonical. */

@@ -10,11 +10,12 @@ export type GitSha = string & { readonly __brand: 'GitSha' };
 
 /**
  * Git access through the `git` binary with execFile: a handful of calls per run, so a process
- * layer (zx) would only add start-up time on the no-op path.
+ * layer (zx) would only add start-up time on the no-op path. `options` go before the command
+ * (`--no-replace-objects`, which git passes on to the processes it starts, like its variable).
  */
-export function git(repo: string, args: string[], env?: Record<string, string>): Promise<string> {
+export function git(repo: string, args: string[], options: string[] = []): Promise<string> {
   return new Promise((resolve, reject) => {
-    execFile('git', ['-C', repo, ...args], { maxBuffer: 64 * 1024 * 1024, ...(env ? { env: { ...process.env, ...env } } : {}) }, (error, stdout, stderr) => {
+    execFile('git', [...options, '-C', repo, ...args], { maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
       if (error) reject(new Error(`git ${args.join(' ')}: ${stderr.trim() || error.message}`));
       else resolve(stdout);
     });

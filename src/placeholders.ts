@@ -9,16 +9,12 @@ import { exists } from './util/fs-atomic.ts';
  * `{resume-from:<file>}`, which becomes `--resume-from <file>` only when that checkpoint exists.
  */
 /**
- * Python environments are keyed by their requirements alone, so caches may share them:
- * BUILD_ENVS_DIR points every cache at one directory (the tests do, to build numpy once).
+ * Where the environment built for action `key` lives in `envsDir` (BUILD_ENVS_DIR: caches may share
+ * one, since environments are keyed by their requirements alone); it is usable once its
+ * `.complete` marker exists.
  */
-export function envsDir(cacheDir: string): string {
-  return process.env.BUILD_ENVS_DIR ?? join(cacheDir, 'envs');
-}
-
-/** Where the environment built for action `key` lives; it is usable once its `.complete` marker exists. */
-export function envDirOf(cacheDir: string, key: string): { dir: string; complete: boolean } {
-  const dir = join(envsDir(cacheDir), key);
+export function envDirOf(envsDir: string, key: string): { dir: string; complete: boolean } {
+  const dir = join(envsDir, key);
   return { dir, complete: existsSync(join(dir, '.complete')) };
 }
 

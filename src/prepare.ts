@@ -2,13 +2,12 @@ import { mkdir } from 'node:fs/promises';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Cache } from './caching/cache.ts';
-import { cacheDir, projectRoot, projectVersion } from './cli/settings.ts';
 import { DigestMemo } from './caching/digest-memo.ts';
 import { digestBytes } from './caching/hash.ts';
 import { UsageError } from './report/failures.ts';
 import { currentBranch, dirtySnapshot, materialiseTree, repoRoot, resolveRef, uncommittedPaths, type GitSha } from './git.ts';
 import { Graph } from './graph.ts';
-import type { Layout, Pipeline, Profile, Vars } from './target.ts';
+import type { Environment, Layout, Pipeline, Profile, Vars } from './target.ts';
 import { parseVariables, type VarSpec } from './variables.ts';
 import { importModule } from './util/dynamic-import.ts';
 
@@ -33,17 +32,38 @@ export interface PipelineDeclaration {
   loadPipeline: () => Promise<PipelineFactory>;
 }
 
+/** What the build takes from the CLI's settings (cli/settings.ts), which read the environment once. */
+export interface BuildSettings {
+  /** This build system's directory: the default REPO, and tasks/adapters/. */
+  root: string;
+  cacheDir: string;
+  /** Where Python environments are built (BUILD_ENVS_DIR). */
+  envsDir: string;
+  /** Set by `--detach` for its background child: build this SHA, dirty or not, without asking git. */
+  pinned: { sha?: GitSha; dirty: boolean };
+  /** Whether large files may be hashed in worker threads (not BUILD_HASH_WORKERS=0). */
+  hashWorkers: boolean;
+  /** The environment the targets' declared variables (Target.env) are read from. */
+  env: Environment;
+}
+
 export interface PrepareOptions {
   /** The command line's `VAR=value` words. */
   assignments: string[];
   goals: string[] | 'default';
   declaration: PipelineDeclaration;
+  settings: BuildSettings;
 }
 
 /** Everything a build needs, validated, with the ref resolved to one SHA. */
 export interface Prepared {
   vars: Vars;
   cacheDir: string;
+  envsDir: string;
+  /** This build system's directory (tasks/adapters/ is under it). */
+  root: string;
+  /** The environment the targets' declared variables are read from. */
+  env: Environment;
   repo: string;
   branch: string;
   sha: GitSha;
@@ -68,13 +88,13 @@ export interface Prepared {
  * written: variables, target names and the ref are checked first.
  */
 export async function prepare(o: PrepareOptions): Promise<Prepared> {
-  const { goals, declaration } = o;
+  const { goals, declaration, settings } = o;
   const vars = parseVariables(o.assignments, declaration.variables);
   // The four git questions are asked at once, and before the pipeline declaration is loaded, so
   // the git processes run while it compiles (a no-op build waits for them). They only read; the
   // repository check decides which error, if any, is reported.
-  const requested = vars.REPO ?? projectRoot();
-  const pinned = process.env.BUILD_PINNED_SHA as GitSha | undefined;
+  const requested = vars.REPO ?? settings.root;
+  const pinned = settings.pinned.sha;
   const checkDirty = !pinned && !vars.BRANCH;
   const answers = Promise.allSettled([
     repoRoot(requested),
@@ -93,7 +113,7 @@ export async function prepare(o: PrepareOptions): Promise<Prepared> {
   const repo = settled(repoAnswer);
   const branch = settled(branchAnswer);
   let sha = settled(shaAnswer);
-  let dirty = process.env.BUILD_PINNED_DIRTY === '1';
+  let dirty = settings.pinned.dirty;
   if (checkDirty) {
     const changed = settled(changedAnswer);
     if (changed.length > 0) {
@@ -105,18 +125,21 @@ export async function prepare(o: PrepareOptions): Promise<Prepared> {
       dirty = true;
     }
   }
-  const dir = cacheDir();
+  const dir = settings.cacheDir;
   await mkdir(dir, { recursive: true });
   const tree = await materialiseTree(repo, sha, join(dir, 'trees'));
   const layout = declaration.detectLayout(tree);
   // makePipeline is a pure factory: the example profile reuses the graph checked above.
   const pipeline = layout.profile === 'example' ? example : makePipeline(layout.profile, vars);
   const graph = pipeline === example ? staticGraph : new Graph(pipeline);
-  const memo = new DigestMemo(join(dir, 'digests.json'));
+  const memo = new DigestMemo(join(dir, 'digests.json'), { workers: settings.hashWorkers });
   await memo.load();
   return {
     vars,
     cacheDir: dir,
+    envsDir: settings.envsDir,
+    root: settings.root,
+    env: settings.env,
     repo,
     branch,
     sha,
@@ -128,18 +151,36 @@ export async function prepare(o: PrepareOptions): Promise<Prepared> {
     goals: wanted,
     version: vars.VERSION ?? projectVersion(join(tree, layout.projectDir)),
     memo,
-    adaptersDigest: adaptersDigest(adaptersDir()),
+    adaptersDigest: adaptersDigest(adaptersDir(settings.root)),
   };
 }
 
 /** The scheduler options that follow from a prepared build (shared by build, dry run and explain). */
 export function schedulerInputs(p: Prepared, cache: Cache) {
-  return { graph: p.graph, goals: p.goals, vars: p.vars, cache, memo: p.memo, sourceRoot: join(p.tree, p.layout.projectDir), adaptersDir: adaptersDir(), cacheDir: p.cacheDir };
+  return {
+    graph: p.graph, goals: p.goals, vars: p.vars, cache, memo: p.memo, sourceRoot: join(p.tree, p.layout.projectDir), adaptersDir: adaptersDir(p.root),
+    cacheDir: p.cacheDir, envsDir: p.envsDir, env: p.env,
+  };
 }
 
 /** This build system's adapter scripts, run by commands as `{adapters}/<file>`. */
-function adaptersDir(): string {
-  return join(projectRoot(), 'tasks', 'adapters');
+function adaptersDir(root: string): string {
+  return join(root, 'tasks', 'adapters');
+}
+
+/** The project version from pyproject.toml (Python) or package.json at the pinned tree. */
+function projectVersion(projectDir: string): string {
+  const pyproject = join(projectDir, 'pyproject.toml');
+  if (existsSync(pyproject)) {
+    const match = /^\s*version\s*=\s*"([^"]+)"/m.exec(readFileSync(pyproject, 'utf8'));
+    if (match) return match[1]!;
+  }
+  const pkg = join(projectDir, 'package.json');
+  if (existsSync(pkg)) {
+    const version = (JSON.parse(readFileSync(pkg, 'utf8')) as { version?: unknown }).version;
+    if (typeof version === 'string') return version;
+  }
+  return '0.0.0';
 }
 
 /** Names and bytes of every adapter file, in one digest (a handful of small files: read each start). */

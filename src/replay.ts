@@ -8,7 +8,7 @@ import type { OutputRecord } from './output-record.ts';
 import { envDirOf } from './placeholders.ts';
 import { listRunIds, makeRunId, readMeta, type RunMeta, type TargetOutcome } from './run.ts';
 import type { SchedulerReport } from './scheduler.ts';
-import type { Target, Vars } from './target.ts';
+import type { Environment, Target, Vars } from './target.ts';
 
 /**
  * Whole-run replay: a build whose inputs equal the previous completed run's takes that run's keys
@@ -37,6 +37,10 @@ export interface BuildInputs {
   vars: Vars;
   /** The build system's adapter scripts (prepare.ts): not fixed by the SHA, so compared here. */
   adaptersDigest: string;
+  /** The environment the CLI read: the targets' declared env values are part of their keys. */
+  env: Environment;
+  /** Where Python environments are built (a replay checks the pipeline's is still there). */
+  envsDir: string;
 }
 
 /** A fan-out and the children it expanded to. */
@@ -83,7 +87,7 @@ function selectedTargets(inputs: BuildInputs, meta: RunMeta, cache: Cache): { ta
 
 /** The digest of everything but bytes that the run's action keys depend on (see the module note). */
 function inputsKeyOf(inputs: BuildInputs, targets: Target[]): string {
-  const declared = targets.map((t) => ({ name: t.name, deps: t.deps, sources: t.sources, outputs: t.outputs, ...declaredParts(t, inputs.vars) }));
+  const declared = targets.map((t) => ({ name: t.name, deps: t.deps, sources: t.sources, outputs: t.outputs, ...declaredParts(t, inputs.vars, inputs.env) }));
   return digestBytes(JSON.stringify({ schema: REPLAY_SCHEMA, fingerprint: FINGERPRINT_SCHEMA, sha: inputs.sha, goals: inputs.goals, adapters: inputs.adaptersDigest, targets: declared }));
 }
 
@@ -105,7 +109,7 @@ export async function findReplay(inputs: BuildInputs, cache: Cache, exclude?: st
   if (!newest) return null;
   const read = await readMeta(cache.dir, newest);
   if (!read.ok) return null;
-  const meta = read.meta;
+  const meta = read.value;
   // The inputs key covers the SHA and the goals too.
   if (!meta.inputsKey || (meta.status !== 'completed' && meta.status !== 'promoted')) return null;
   const selected = selectedTargets(inputs, meta, cache);
@@ -120,7 +124,7 @@ export async function findReplay(inputs: BuildInputs, cache: Cache, exclude?: st
     const target = byName.get(name);
     const { key, outputs } = outcome;
     if (!target || !key || !outputs || (outcome.outcome !== 'built' && outcome.outcome !== 'cached')) return null;
-    const present = target.environment ? envDirOf(cache.dir, key).complete : cache.holds(key, outputs);
+    const present = target.environment ? envDirOf(inputs.envsDir, key).complete : cache.holds(key, outputs);
     if (!present) return null;
     targets.push({ target, outcome: { ...outcome, key, outputs } });
   }

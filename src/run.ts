@@ -1,7 +1,7 @@
 import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { UsageError } from './report/failures.ts';
+import { failed, UsageError, type Failure, type Result } from './report/failures.ts';
 import { writeFileAtomic } from './util/fs-atomic.ts';
 import { outputRecordSchema } from './output-record.ts';
 
@@ -123,7 +123,8 @@ export async function writeMeta(dir: string, meta: RunMeta): Promise<void> {
   await writeFileAtomic(join(dir, 'meta.json'), `${JSON.stringify(meta, null, 2)}\n`);
 }
 
-export type MetaRead = { ok: true; meta: RunMeta } | { ok: false; message: string };
+/** A run's meta.json, or why it cannot be read: the run does not exist, or its record is corrupt. */
+export type MetaRead = Result<RunMeta, Failure<'bad-run'>>;
 
 /** Reads and validates a run's meta.json; a corrupt one is reported, never trusted. */
 export async function readMeta(cacheDir: string, runId: string): Promise<MetaRead> {
@@ -132,13 +133,13 @@ export async function readMeta(cacheDir: string, runId: string): Promise<MetaRea
   try {
     text = await readFile(path, 'utf8');
   } catch {
-    return { ok: false, message: `run ${runId} does not exist; list runs with ./build.ts status` };
+    return failed({ reason: 'bad-run', message: `run ${runId} does not exist; list runs with ./build.ts status` });
   }
   try {
-    return { ok: true, meta: runMetaSchema.parse(JSON.parse(text)) };
+    return { ok: true, value: runMetaSchema.parse(JSON.parse(text)) };
   } catch (error) {
     const why = error instanceof z.ZodError ? (error.issues[0]?.path.join('.') ?? '') + ' ' + error.issues[0]?.message : (error as Error).message;
-    return { ok: false, message: `${path} is corrupt (${why.trim()}); it is not trusted — inspect or delete that run directory` };
+    return failed({ reason: 'bad-run', message: `${path} is corrupt (${why.trim()}); it is not trusted — inspect or delete that run directory` });
   }
 }
 

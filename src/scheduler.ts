@@ -1,4 +1,5 @@
 import type { OutputRecord } from './caching/cache.ts';
+import type { SkipReason } from './report/failures.ts';
 import { expandFanout } from './graph.ts';
 import type { FanOut, Target } from './target.ts';
 import { TargetBuilder, type BuildCounts, type TargetBuildOptions, type TargetState } from './target-build.ts';
@@ -175,7 +176,7 @@ export class Scheduler {
     return this.o.signal.aborted || (!this.o.keepGoing && this.report.failed > 0);
   }
 
-  private skip(name: string, reason: string): void {
+  private skip(name: string, reason: SkipReason): void {
     this.states.set(name, { kind: 'skipped' });
     if (this.o.graph.nodes.get(name)?.kind === 'fanout') return;
     this.report.skipped++;

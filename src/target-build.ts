@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { type ActionEntry, type ActionResult, type Cache, type OutputRecord } from './caching/cache.ts';
 import type { DigestMemo } from './caching/digest-memo.ts';
 import type { Emit } from './report/events.ts';
+import type { Failure, TargetReason } from './report/failures.ts';
 import type { ActionSpec, ExecOutcome, Executor, PortableAction } from './executors/executor.ts';
 import { LocalBatcher } from './local-batcher.ts';
 import { actionKey, declaredParts, diffFingerprints, makeFingerprint, type ActionKey, type Fingerprint } from './fingerprint.ts';
@@ -13,8 +14,8 @@ import { acquireLock, LockWaitTimeout } from './caching/action-lock.ts';
 import { listSources } from './source-files.ts';
 import { mkdirOnce } from './util/fs-atomic.ts';
 import type { TargetOutcome } from './run.ts';
-import type { ExecutorKind, Target, Vars } from './target.ts';
-import { envDirOf, envsDir, resolveArgv } from './placeholders.ts';
+import type { Environment, ExecutorKind, Target, Vars } from './target.ts';
+import { envDirOf, resolveArgv } from './placeholders.ts';
 import { scrubOutcome, secretsOf } from './secret-env.ts';
 
 /** Where a real (not dry) run puts things; absent in a dry run. */
@@ -43,7 +44,11 @@ export interface TargetBuildOptions {
   executorFor: (target: Target) => ExecutorKind;
   /** Base environment for actions (PATH and friends); declared env is added per target. */
   baseEnv: Record<string, string>;
+  /** The environment the CLI read: the values of each target's declared env (hashed, and passed to its action). */
+  env: Environment;
   cacheDir: string;
+  /** Where Python environments are built (BUILD_ENVS_DIR, default `<cache>/envs`). */
+  envsDir: string;
   jobs: number;
   emit: Emit;
   signal: AbortSignal;
@@ -103,10 +108,8 @@ interface Done {
 }
 
 /** A target that failed (or was cancelled while it waited or ran). */
-interface Failed {
+interface Failed extends Failure<TargetReason> {
   target: Target;
-  reason: string;
-  message: string;
   key?: string;
   remote?: Record<string, unknown>;
 }
@@ -202,7 +205,7 @@ export class TargetBuilder {
     }
     return makeFingerprint({
       target: target.name,
-      ...declaredParts(target, this.o.vars),
+      ...declaredParts(target, this.o.vars, this.o.env),
       sources: await this.sources(target),
       upstream,
       outputs: target.outputs,
@@ -248,7 +251,7 @@ export class TargetBuilder {
   /** Restores a committed entry into the run; false (with a warning) when it cannot be used. */
   private async tryCached(target: Target, key: ActionKey): Promise<boolean> {
     if (target.environment) {
-      const { dir, complete } = envDirOf(this.o.cacheDir, key);
+      const { dir, complete } = envDirOf(this.o.envsDir, key);
       if (!complete) return false;
       this.finishDone({ target, key, outputs: { env: { digest: key, size: 0 } }, outcome: 'cached', envDir: dir });
       return true;
@@ -299,9 +302,9 @@ export class TargetBuilder {
   private async prepareAction(target: Target, fp: Fingerprint, key: ActionKey, executor: Executor): Promise<PreparedAction> {
     const ws = this.o.workspace!;
     const env: Record<string, string> = { ...this.o.baseEnv };
-    for (const name of target.env ?? []) if (process.env[name] !== undefined) env[name] = process.env[name]!;
+    for (const name of target.env ?? []) if (this.o.env[name] !== undefined) env[name] = this.o.env[name]!;
     // Secrets: in this action's environment only (never in the key, the record or a remote call).
-    if (executor.kind === 'local') Object.assign(env, secretsOf(target, process.env));
+    if (executor.kind === 'local') Object.assign(env, secretsOf(target, this.o.env));
     executor.warm?.(env);
     const cwd = await ws.ensureCwd();
     const logFile = join(ws.runDir, 'logs', `${target.name.replace(/[/:]/g, '_')}.log`);
@@ -314,7 +317,7 @@ export class TargetBuilder {
       if (existsSync(file)) rmSync(file, { force: true });
       mkdirOnce(join(file, '..'), this.createdDirs);
     }
-    const envDir = join(envsDir(this.o.cacheDir), key);
+    const envDir = join(this.o.envsDir, key);
     const envTmp = `${envDir}.tmp-${process.pid}`;
     if (target.environment) await rm(envTmp, { recursive: true, force: true });
     const checkpointDir = join(this.o.cacheDir, 'checkpoints', key);
@@ -343,7 +346,7 @@ export class TargetBuilder {
     this.o.emit({ event: 'target-start', target: a.target.name, executor: a.executor.kind });
     this.o.record(a.target.name, { outcome: 'running', key: a.key, executor: a.executor.kind, startedAt: new Date().toISOString() });
     let outcome = await a.executor.execute(a.spec);
-    const secrets = Object.values(secretsOf(a.target, process.env));
+    const secrets = Object.values(secretsOf(a.target, this.o.env));
     if (secrets.length > 0) outcome = await scrubOutcome(outcome, a.spec.logFile, secrets);
     this.o.releaseSlot(a.target.name);
     await null; // the freed slot's next action goes first
@@ -413,7 +416,7 @@ export class TargetBuilder {
    * the executor that can fetch them brings the blobs into the local store, then they are linked
    * into the run like any restored output.
    */
-  private async materialiseInputs(target: Target): Promise<{ reason: string; message: string } | null> {
+  private async materialiseInputs(target: Target): Promise<Failure<TargetReason> | null> {
     const wanted: [string, OutputRecord][] = [];
     for (const dep of target.deps) {
       const state = this.states.get(dep);

@@ -10,6 +10,12 @@ export type ExecutorKind = 'local' | 'modal';
 /** The values of the pipeline's variables after validation (all strings, as typed on the CLI). */
 export type Vars = Readonly<Record<string, string>>;
 
+/**
+ * The process environment as the CLI read it at start-up (cli/settings.ts): where the values of a
+ * target's declared variables (`env`) come from. The engine is handed it, never reads it itself.
+ */
+export type Environment = Readonly<Record<string, string | undefined>>;
+
 export interface Target {
   name: string;
   /** One line for `graph` and `--help`. */

@@ -258,13 +258,9 @@ describe('EXECUTOR=modal on the example pipeline (stand-in)', () => {
 
   it('./build.ts fetch downloads a remote-resident output into the run, verified', async () => {
     const { fetchCommand } = await import('../src/cli/fetch-command.ts');
-    const saved = process.env.BUILD_CACHE_DIR;
-    process.env.BUILD_CACHE_DIR = cache('A');
-    try {
-      expect(await fetchCommand(['h5:states/DE'], parseArgv(['fetch', 'h5:states/DE', `RUN_ID=${runA}`, '--json'], 2))).toBe(0);
-    } finally {
-      process.env.BUILD_CACHE_DIR = saved;
-    }
+    const { readSettings } = await import('../src/cli/settings.ts');
+    const settings = readSettings({ ...process.env, BUILD_CACHE_DIR: cache('A') });
+    expect(await fetchCommand(['h5:states/DE'], parseArgv(['fetch', 'h5:states/DE', `RUN_ID=${runA}`, '--json'], 2), settings)).toBe(0);
     const file = join(cache('A'), 'runs', runA, 'h5s', 'states', 'DE.h5');
     expect((await digestFile(file)).digest).toBe(entries(cache('A')).get('h5:states/DE')!.outputs['h5s/states/DE.h5']!.digest);
   });

@@ -95,8 +95,8 @@ async function stagedRun(w: World, options: Parameters<typeof syntheticRun>[1] =
 async function releasePaths(w: World, r: SyntheticRun, version: string): Promise<string[]> {
   const bytes = hub.fileAt(w.repo, 'main', `${stagingPrefix(r.runId)}${MANIFEST_NAME}`)!;
   const parsed = parseManifest(new Uint8Array(bytes));
-  if (!parsed.ok) throw new Error(parsed.message);
-  return [...Object.keys(parsed.manifest.files).map((rel) => rel.replace(/^datasets\//, '')), releaseManifestPath(version)];
+  if (!parsed.ok) throw new Error(parsed.failure.message);
+  return [...Object.keys(parsed.value.files).map((rel) => rel.replace(/^datasets\//, '')), releaseManifestPath(version)];
 }
 
 describe('promote against the HF and GCS fakes', () => {
@@ -187,8 +187,8 @@ describe('promote against the HF and GCS fakes', () => {
     expect(registryText(w, 'gcs')).toBeUndefined();
     expect(registryText(w, 'hf')).toBeUndefined();
     const meta = await readMeta(w.cache, a.runId);
-    expect(meta.ok && meta.meta.status).toBe('completed');
-    expect(meta.ok && publishSection(meta.meta).promote).toMatchObject({ ok: false, failedStep: 'gcs' });
+    expect(meta.ok && meta.value.status).toBe('completed');
+    expect(meta.ok && publishSection(meta.value).promote).toMatchObject({ ok: false, failedStep: 'gcs' });
 
     gcs.faults.clear();
     const commits = hub.history(w.repo).length;
@@ -272,7 +272,7 @@ describe('promote against the HF and GCS fakes', () => {
     expect(reg.versions).toHaveLength(1);
     expect(registryText(w, 'gcs')).toBe(registryText(w, 'hf'));
     const meta = await readMeta(w.cache, a.runId);
-    expect(meta.ok && meta.meta.status).toBe('promoted');
+    expect(meta.ok && meta.value.status).toBe('promoted');
   });
 
   it('two promotes racing leave exactly one consistent registry; the loser stops before writing and its rerun completes', async () => {

@@ -91,8 +91,8 @@ describe('promote with the local store', () => {
     expect(registry.versions[0]).toMatchObject({ version: '2.0.0', hf: null, gcs: null, pipeline_run_id: a.runId, diagnostics_path: `calibration/runs/${a.runId}/diagnostics/` });
     expect(Object.keys(registry.versions[0]!.local!.versions)).toHaveLength(498 + 1);
     const meta = await readMeta(cache, a.runId);
-    expect(meta.ok && meta.meta.status).toBe('promoted');
-    expect(meta.ok && publishSection(meta.meta).promote).toMatchObject({ version: '2.0.0', ok: true });
+    expect(meta.ok && meta.value.status).toBe('promoted');
+    expect(meta.ok && publishSection(meta.value).promote).toMatchObject({ version: '2.0.0', ok: true });
     // Production holds the run's bytes; the base dataset is released at the root.
     expect(await readFile(join(stores.config.release.kind === 'local' ? stores.config.release.dir : '', 'cps_2024.h5'))).toEqual(await readFile(join(a.dir, 'artifacts', 'cps_2024.h5')));
 
@@ -153,7 +153,7 @@ describe('promote with the local store', () => {
     expect(listed.ok && listed.value.filter((e) => !/^(staging|calibration\/runs)\//.test(e.path))).toEqual([]);
     for (const run of [failed, unstaged, short, tampered]) {
       const meta = await readMeta(cache, run.runId);
-      expect(meta.ok && meta.meta.status).not.toBe('promoted');
+      expect(meta.ok && meta.value.status).not.toBe('promoted');
     }
   });
 
@@ -169,7 +169,7 @@ describe('promote with the local store', () => {
     const again = await stageAndRecord({ cacheDir: cache, runId: run.runId, release: stores.release, emit: recorder().emit });
     expect(again).toMatchObject({ ok: false, failure: { reason: 'append-only-violation' } });
     const meta = await readMeta(cache, run.runId);
-    expect(meta.ok && publishSection(meta.meta).stageError).toMatch(/append-only-violation/);
+    expect(meta.ok && publishSection(meta.value).stageError).toMatch(/append-only-violation/);
   });
 
   it('a store failing on its Nth call, for every N: never half promoted, registry untouched, the rerun completes', async () => {
@@ -194,18 +194,18 @@ describe('promote with the local store', () => {
       const meta = await readMeta(cache, run.runId);
       if (!result.ok) {
         expect(registered, `call ${nth}: a failed promote left a registry entry`).toBe(false);
-        expect(meta.ok && meta.meta.status, `call ${nth}`).toBe('completed');
+        expect(meta.ok && meta.value.status, `call ${nth}`).toBe('completed');
         if (result.failure.steps) expect(result.failure.steps.some((s) => s.status === 'failed')).toBe(true);
       } else {
         // The injected failure hit a step whose failure only warns (releasing the lease).
         expect(registered).toBe(true);
-        expect(meta.ok && meta.meta.status).toBe('promoted');
+        expect(meta.ok && meta.value.status).toBe('promoted');
       }
       const rerun = await promote(promoteInput(cache, run.runId, stores));
       expect(rerun.ok, `call ${nth}: rerun failed: ${rerun.ok ? '' : rerun.failure.message}`).toBe(true);
       const entries = (await registryOf(stores)).versions.filter((v) => v.version === `3.0.${nth}`);
       expect(entries).toHaveLength(1);
-      expect((await readMeta(cache, run.runId)).ok && ((await readMeta(cache, run.runId)) as { meta: { status: string } }).meta.status).toBe('promoted');
+      expect((await readMeta(cache, run.runId)).ok && ((await readMeta(cache, run.runId)) as { value: { status: string } }).value.status).toBe('promoted');
     }
   }, 300_000); // ~14 promotes of 499 files each, plus their reruns
 

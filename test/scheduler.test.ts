@@ -70,7 +70,7 @@ describe('scheduler', () => {
     const scheduler = new Scheduler({
       graph: new Graph(pipeline), goals: opts.goals ?? pipeline.defaultGoals, vars: {}, cache: new Cache(join(dir, 'cache'), memo), memo,
       sourceRoot: join(dir, 'src'), adaptersDir: join(dir, 'adapters'), workspace: { runDir, ensureCwd: async () => dir },
-      executors: { local: executor }, executorFor: () => 'local', baseEnv: {}, cacheDir: join(dir, 'cache'),
+      executors: { local: executor }, executorFor: () => 'local', baseEnv: {}, env: {}, cacheDir: join(dir, 'cache'), envsDir: join(dir, 'cache', 'envs'),
       jobs: opts.jobs ?? 2, keepGoing: opts.keepGoing ?? false, emit: (e) => events.push(e), signal: new AbortController().signal, record: () => undefined,
     });
     const report = await scheduler.run();

@@ -180,7 +180,7 @@ const realBackends: Array<{ backend: Backend | undefined; why: string }> = [
             real: true,
             ...((process.env.HF_TOKEN ?? process.env.HUGGING_FACE_TOKEN) && { secret: (process.env.HF_TOKEN ?? process.env.HUGGING_FACE_TOKEN) as string }),
             async open() {
-              const store = must(await openStore({ kind: 'hf', repo: process.env.TEST_HF_REPO, repoType: process.env.TEST_HF_REPO_TYPE ?? 'dataset' }, { action: 'contract test', write: true }));
+              const store = must(await openStore({ kind: 'hf', repo: process.env.TEST_HF_REPO, repoType: process.env.TEST_HF_REPO_TYPE ?? 'dataset' }, { action: 'contract test', write: true }, { env: process.env }));
               return { store, ns: `contract-tests/${Date.now()}-${randomBytes(3).toString('hex')}` };
             },
           }
@@ -195,7 +195,7 @@ const realBackends: Array<{ backend: Backend | undefined; why: string }> = [
             batchVersioned: false,
             real: true,
             async open() {
-              const store = must(await openStore({ kind: 'gcs', bucket: process.env.TEST_GCS_BUCKET }, { action: 'contract test', write: true }));
+              const store = must(await openStore({ kind: 'gcs', bucket: process.env.TEST_GCS_BUCKET }, { action: 'contract test', write: true }, { env: process.env }));
               return { store, ns: `contract-tests/${Date.now()}-${randomBytes(3).toString('hex')}` };
             },
           }

@@ -100,7 +100,7 @@ export class Cache {
       let meta = this.metas.get(id);
       if (!meta) this.metas.set(id, (meta = readMeta(this.dir, id)));
       const read = await meta;
-      const outcome = read.ok ? read.meta.targets[target] : undefined;
+      const outcome = read.ok ? read.value.targets[target] : undefined;
       if (outcome?.key && (outcome.outcome === 'built' || outcome.outcome === 'cached')) {
         key = outcome.key;
         break;

@@ -23,8 +23,11 @@ export class DigestMemo {
    * build that links or writes anything saves it again.
    */
   private readonly adapter: DataFile<unknown>;
+  /** Whether large files may be hashed in worker threads (BUILD_HASH_WORKERS=0 says no). */
+  private readonly workers: boolean;
 
-  constructor(file: string) {
+  constructor(file: string, o: { workers?: boolean } = {}) {
+    this.workers = o.workers ?? true;
     this.adapter = new DataFile<unknown>(file, { parse: JSON.parse, stringify: (data) => JSON.stringify(data) });
   }
 
@@ -50,7 +53,7 @@ export class DigestMemo {
     const st = known ?? statSync(path);
     const remembered = this.known(path, st);
     if (remembered) return { digest: remembered, size: st.size };
-    const result = await digestFile(path, st.size);
+    const result = await digestFile(path, { size: st.size, workers: this.workers });
     this.filesRead += 1;
     this.bytesRead += result.size;
     const after = statSync(path);

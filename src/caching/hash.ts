@@ -74,19 +74,27 @@ const freeBuffers: Buffer[] = [];
 
 /**
  * The main thread streams one large file at a time (its two buffers); a second concurrent large
- * file goes to a worker, or waits its turn when there is none (BUILD_HASH_WORKERS=0, or one core:
- * see defaultWorkers), so memory stays at a few buffers however many files a build hashes at once.
+ * file goes to a worker, or waits its turn when there is none (`workers: false`, from
+ * BUILD_HASH_WORKERS=0, or one core: see defaultWorkers), so memory stays at a few buffers however many files a build hashes at once.
  */
 let inlineBusy = false;
 const inlineWaiters: (() => void)[] = [];
 
+/** How digestFile reads a file; neither option changes the digest. */
+export interface DigestFileOptions {
+  /** From a stat the caller already made. */
+  size?: number;
+  /** Whether a worker thread may hash it (default true; false for BUILD_HASH_WORKERS=0). */
+  workers?: boolean;
+}
+
 /**
- * Digest of a file's bytes. `size` (from a stat the caller already made) only chooses the path:
- * small files in one read; large ones streamed on the main thread, or by a worker thread when the
- * main thread is already streaming one; the digest is the same either way.
+ * Digest of a file's bytes. The size only chooses the path: small files in one read; large ones
+ * streamed on the main thread, or by a worker thread when the main thread is already streaming
+ * one; the digest is the same either way.
  */
-export async function digestFile(path: string, size?: number): Promise<{ digest: Digest; size: number }> {
-  const bytes = size ?? (await stat(path)).size;
+export async function digestFile(path: string, o: DigestFileOptions = {}): Promise<{ digest: Digest; size: number }> {
+  const bytes = o.size ?? (await stat(path)).size;
   if (bytes < SMALL_FILE_BYTES) {
     const fd = openRegular(path);
     try {
@@ -97,7 +105,7 @@ export async function digestFile(path: string, size?: number): Promise<{ digest:
     }
   }
   if (bytes < BUFFER_SIZE) return withHandle(path, digestHandle);
-  if (inlineBusy && bytes >= POOL_MIN_BYTES && process.env.BUILD_HASH_WORKERS !== '0') {
+  if (inlineBusy && bytes >= POOL_MIN_BYTES && o.workers !== false) {
     // Loaded on first use: worker_threads and its internals cost every start a few milliseconds.
     const { defaultWorkers, hashPool } = await import('./hash-pool.ts');
     if (defaultWorkers() > 0) return hashPool(addonPath()).digest(path);

@@ -1,8 +1,9 @@
 import type { Argv } from './argv.ts';
 import type { CommandContext } from './command.ts';
 import { Cache } from '../caching/cache.ts';
-import { baseActionEnv } from './settings.ts';
+import { baseActionEnv, type Settings } from './settings.ts';
 import type { Event } from '../report/events.ts';
+import { exitCode } from '../report/failures.ts';
 import { LocalExecutor } from '../executors/local.ts';
 import type { Executor } from '../executors/executor.ts';
 import type { Logger } from '../report/logger.ts';
@@ -23,6 +24,7 @@ export interface BuildOptions {
   signal: AbortSignal;
   /** Set by `--detach`: the parent already allocated the run. */
   runId?: RunId;
+  settings: Settings;
 }
 
 /** Chooses the executor of each target: EXECUTOR=modal sends targets that declare `modal` there. */
@@ -30,7 +32,7 @@ function executorChoice(p: Prepared): (t: Target) => ExecutorKind {
   return (t) => (p.vars.EXECUTOR === 'modal' && t.executor === 'modal' ? 'modal' : 'local');
 }
 
-async function executors(p: PreparedBuild, cache: Cache): Promise<Partial<Record<ExecutorKind, Executor>>> {
+async function executors(p: PreparedBuild, cache: Cache, settings: Settings): Promise<Partial<Record<ExecutorKind, Executor>>> {
   const local = new LocalExecutor();
   // BUILD_DB=0: the database target's download action runs in-process (published-db.ts).
   const out: Partial<Record<ExecutorKind, Executor>> = { local: p.published ? p.published.wrap(local) : local };
@@ -38,7 +40,7 @@ async function executors(p: PreparedBuild, cache: Cache): Promise<Partial<Record
     const { createModalExecutor } = await import('../executors/modal/modal.ts');
     out.modal = await createModalExecutor({
       pipeline: p.pipeline, vars: p.vars, cacheDir: p.cacheDir, repo: p.repo, sha: p.sha, projectDir: p.layout.projectDir,
-      blobPath: (d) => cache.blobPath(d),
+      blobPath: (d) => cache.blobPath(d), settings: settings.modal, hashWorkers: settings.hashWorkers,
     });
   }
   return out;
@@ -48,13 +50,13 @@ async function executors(p: PreparedBuild, cache: Cache): Promise<Partial<Record
 export async function buildCommand(o: BuildOptions): Promise<{ code: number; replayed: boolean }> {
   const started = Date.now();
   // Publishing configuration and credentials are checked before any work (pipeline-publish.ts).
-  const publishing = await pipelinePublishing(o.argv, o.goals);
-  const p = await prepareBuild(o.argv, o.goals);
+  const publishing = await pipelinePublishing(o.argv, o.goals, o.settings);
+  const p = await prepareBuild(o.argv, o.goals, o.settings);
   const cache = new Cache(p.cacheDir, p.memo);
   const emit = (e: Event) => o.logger.emit(e);
 
   // A secret an action needs (Target.secretEnv) is checked before the run exists; a dry run only warns.
-  const secret = missingSecret(p.graph, p.goals, process.env);
+  const secret = missingSecret(p.graph, p.goals, o.settings.env);
   if (o.argv.flags.dryRun) {
     if (secret) emit({ event: 'warning', message: `${secret.message.replace(/; export it .*$/, '')}: the build would stop before any work` });
     const scheduler = new Scheduler({
@@ -86,7 +88,7 @@ export async function buildCommand(o: BuildOptions): Promise<{ code: number; rep
       const scheduler = new Scheduler({
         ...schedulerInputs(p, cache),
         workspace: { runDir: dir, ensureCwd: lazyRunTree(p, dir) },
-        executors: await executors(p, cache), executorFor: executorChoice(p), baseEnv: baseActionEnv(),
+        executors: await executors(p, cache, o.settings), executorFor: executorChoice(p), baseEnv: baseActionEnv(o.settings),
         jobs: o.argv.flags.jobs, keepGoing: o.argv.flags.keepGoing, emit, signal: o.signal, record: recorder.record,
       });
       report = await scheduler.run();
@@ -109,7 +111,7 @@ export async function buildCommand(o: BuildOptions): Promise<{ code: number; rep
     durationMs: Date.now() - started, filesHashed: p.memo.filesRead, bytesHashed: p.memo.bytesRead,
     ...(recorder.meta.replayedFrom ? { replayedFrom: recorder.meta.replayedFrom } : {}),
   });
-  const code = report.cancelled ? 130 : report.failed > 0 ? 1 : published;
+  const code = report.cancelled ? 130 : report.failed > 0 ? exitCode('target') : published;
   return { code, replayed: replay !== null };
 }
 
@@ -118,8 +120,8 @@ export async function buildCommand(o: BuildOptions): Promise<{ code: number; rep
  * re-executed the CLI (BUILD_RUN_ID), then the loader's code cache is saved for the path it took.
  */
 export async function buildFromCli(c: CommandContext, goals: string[] | 'default'): Promise<number> {
-  const runId = process.env.BUILD_RUN_ID;
-  const { code, replayed } = await buildCommand({ argv: c.argv, goals, logger: c.logger, signal: c.signal, ...(runId ? { runId: checkRunId(runId) } : {}) });
+  const runId = c.settings.runId;
+  const { code, replayed } = await buildCommand({ argv: c.argv, goals, logger: c.logger, signal: c.signal, settings: c.settings, ...(runId ? { runId: checkRunId(runId) } : {}) });
   saveCodeCache(replayed ? 'replay' : 'walk');
   return code;
 }

@@ -3,24 +3,24 @@ import { join } from 'node:path';
 import type { Argv } from './argv.ts';
 import { fileKind, parseEntry, type ActionEntry } from '../caching/cache.ts';
 import { writeFileAtomicSync } from '../util/fs-atomic.ts';
-import { cacheDir } from './settings.ts';
+import type { Settings } from './settings.ts';
 import { UsageError } from '../report/failures.ts';
 import { digestFile } from '../caching/hash.ts';
 import { listRunIds, readMeta } from '../run.ts';
 
 /** `./build.ts cache ls|du|verify|gc`: inspect, check and trim the local content-addressed cache. */
-export async function cacheCommand(words: string[], argv: Argv): Promise<number> {
+export async function cacheCommand(words: string[], argv: Argv, settings: Settings): Promise<number> {
   const [sub, ...extra] = words;
   if (extra.length) throw new UsageError('unexpected-argument', `cache ${sub} takes no argument '${extra[0]}'`);
   if (argv.flags.dryRun && sub !== 'verify') throw new UsageError('flag-not-taken', `cache ${sub ?? ''} does not take -n (only cache verify does)`);
-  const dir = cacheDir();
+  const dir = settings.cacheDir;
   switch (sub) {
     case 'ls':
       return ls(dir, argv.flags.json);
     case 'du':
       return du(dir, argv.flags.json);
     case 'verify':
-      return verify(dir, argv);
+      return verify(dir, argv, settings.hashWorkers);
     case 'gc':
       return gc(dir, argv.flags.json);
     default:
@@ -109,7 +109,7 @@ async function readProgress(dir: string): Promise<VerifyProgress | null> {
  * from there, so a nightly job re-reads the whole cache over several nights). With -n it only
  * reports: nothing is removed (the progress is still recorded).
  */
-async function verify(dir: string, argv: Argv): Promise<number> {
+async function verify(dir: string, argv: Argv, hashWorkers: boolean): Promise<number> {
   const json = argv.flags.json;
   const reportOnly = argv.flags.dryRun;
   let maxBytes = Infinity;
@@ -142,7 +142,7 @@ async function verify(dir: string, argv: Argv): Promise<number> {
       if (!st) continue; // removed meanwhile
       checked++;
       // The type first: a FIFO would block the read forever, a directory cannot be read.
-      const bad = !st.isFile() ? `${path} (${fileKind(st)})` : (await digestFile(path, st.size)).digest !== name ? path : null;
+      const bad = !st.isFile() ? `${path} (${fileKind(st)})` : (await digestFile(path, { size: st.size, workers: hashWorkers })).digest !== name ? path : null;
       if (st.isFile()) bytes += st.size;
       if (bad) {
         corrupt.push(bad);
@@ -179,7 +179,7 @@ async function gc(dir: string, json: boolean): Promise<number> {
   const keepKeys = new Set<string>();
   for (const id of await listRunIds(dir)) {
     const read = await readMeta(dir, id);
-    if (read.ok) for (const t of Object.values(read.meta.targets)) if (t.key) keepKeys.add(t.key);
+    if (read.ok) for (const t of Object.values(read.value.targets)) if (t.key) keepKeys.add(t.key);
   }
   const keepBlobs = new Set<string>();
   let removedEntries = 0;

@@ -1,5 +1,6 @@
 import type { Argv, FlagName } from './argv.ts';
 import type { Logger } from '../report/logger.ts';
+import type { Settings } from './settings.ts';
 
 /** What a command's implementation is given. */
 export interface CommandContext {
@@ -12,6 +13,8 @@ export interface CommandContext {
   args: string[];
   logger: Logger;
   signal: AbortSignal;
+  /** The environment, read once (settings.ts). */
+  settings: Settings;
 }
 
 /** One command of `./build.ts`, as the table in commands.ts declares it. */

@@ -1,5 +1,6 @@
 import type { Argv } from './argv.ts';
 import type { Command } from './command.ts';
+import type { Settings } from './settings.ts';
 import { UsageError } from '../report/failures.ts';
 import { didYouMean } from '../util/did-you-mean.ts';
 
@@ -17,9 +18,9 @@ export const COMMANDS: readonly Command[] = [
     flags: ['dry-run', 'jobs', 'keep-going', 'json', 'detach', 'clean-old-runs'],
     network: 'if-remote',
     run: async (c) => {
-      if (c.bare) await refuseMisspeltCommand(c.words[0]!);
+      if (c.bare) await refuseMisspeltCommand(c.words[0]!, c.settings);
       const goals = c.words.length ? c.words : 'default';
-      if (c.argv.flags.detach) return (await import('./detach.ts')).detach(c.args, c.argv, goals);
+      if (c.argv.flags.detach) return (await import('./detach.ts')).detach(c.args, c.argv, goals, c.settings);
       return (await import('./build-command.ts')).buildFromCli(c, goals);
     },
   },
@@ -29,7 +30,7 @@ export const COMMANDS: readonly Command[] = [
     summary: 'list runs, or show one run target by target',
     flags: ['json'],
     network: false,
-    run: async (c) => (await import('./status-command.ts')).statusCommand(c.argv),
+    run: async (c) => (await import('./status-command.ts')).statusCommand(c.argv, c.settings),
   },
   {
     name: 'logs',
@@ -37,7 +38,7 @@ export const COMMANDS: readonly Command[] = [
     summary: "print a run's log (with -f, follow it until the run ends)",
     flags: ['follow'],
     network: false,
-    run: async (c) => (await import('./logs-command.ts')).logsCommand(c.argv),
+    run: async (c) => (await import('./logs-command.ts')).logsCommand(c.argv, c.settings),
   },
   {
     name: 'explain',
@@ -45,7 +46,7 @@ export const COMMANDS: readonly Command[] = [
     summary: "name what changed (source, variable, env value, upstream output) since a target's cached entry",
     flags: ['json'],
     network: 'if-remote',
-    run: async (c) => (await import('./explain-command.ts')).explainCommand(c.words, c.argv),
+    run: async (c) => (await import('./explain-command.ts')).explainCommand(c.words, c.argv, c.settings),
   },
   {
     name: 'graph',
@@ -53,7 +54,7 @@ export const COMMANDS: readonly Command[] = [
     summary: 'print the target graph as Mermaid (or DOT); a fan-out is one node',
     flags: ['dot'],
     network: false,
-    run: async (c) => (await import('./graph-command.ts')).graphCommand(c.argv),
+    run: async (c) => (await import('./graph-command.ts')).graphCommand(c.argv, c.settings),
   },
   {
     name: 'cache',
@@ -61,7 +62,7 @@ export const COMMANDS: readonly Command[] = [
     summary: 'list, measure, check (resumable; -n: report only) or trim the local cache',
     flags: ['json', 'dry-run'],
     network: false,
-    run: async (c) => (await import('./cache-command.ts')).cacheCommand(c.words, c.argv),
+    run: async (c) => (await import('./cache-command.ts')).cacheCommand(c.words, c.argv, c.settings),
   },
   {
     name: 'stage',
@@ -109,7 +110,7 @@ export const COMMANDS: readonly Command[] = [
     summary: 'download outputs left on the Modal volume (EXECUTOR=modal) into the local cache and the run',
     flags: ['json'],
     network: true,
-    run: async (c) => (await import('./fetch-command.ts')).fetchCommand(c.words, c.argv),
+    run: async (c) => (await import('./fetch-command.ts')).fetchCommand(c.words, c.argv, c.settings),
   },
   {
     name: 'report',
@@ -117,7 +118,7 @@ export const COMMANDS: readonly Command[] = [
     summary: "write the run's review page (one self-contained HTML file) against production, and print its path",
     flags: ['json'],
     network: true,
-    run: async (c) => (await import('./review-command.ts')).reviewCommand('report', c.words, c.argv),
+    run: async (c) => (await import('./review-command.ts')).reviewCommand('report', c.words, c.argv, c.settings),
   },
   {
     name: 'diff',
@@ -125,7 +126,7 @@ export const COMMANDS: readonly Command[] = [
     summary: "the review's key numbers against production (or another run) as a table",
     flags: ['json'],
     network: true,
-    run: async (c) => (await import('./review-command.ts')).reviewCommand('diff', c.words, c.argv),
+    run: async (c) => (await import('./review-command.ts')).reviewCommand('diff', c.words, c.argv, c.settings),
   },
   {
     name: 'vars',
@@ -176,21 +177,21 @@ export function checkFlags(command: Command, argv: Argv, bare: boolean): void {
 }
 
 /** Whether this command line may open TLS connections (see Command.network). */
-export function needsNetwork(command: Command, argv: Argv): boolean {
+export function needsNetwork(command: Command, argv: Argv, settings: Settings): boolean {
   if (command.network !== 'if-remote') return command.network;
   const remote = /^(EXECUTOR=modal|HF_REPO=|GCS_BUCKET=|BUILD_DB=0)/;
-  return argv.assignments.some((a) => remote.test(a)) || Boolean(process.env.HF_REPO || process.env.GCS_BUCKET);
+  return argv.assignments.some((a) => remote.test(a)) || Boolean(settings.publish.HF_REPO || settings.publish.GCS_BUCKET);
 }
 
 /**
  * A first word close to a command's name is a misspelt command (`pipline`), unless the pipeline
  * declares a target of that name. Only such words pay for loading the declaration here.
  */
-async function refuseMisspeltCommand(word: string): Promise<void> {
+async function refuseMisspeltCommand(word: string, settings: Settings): Promise<void> {
   const hint = didYouMean(word, COMMANDS.map((c) => c.name));
   if (!hint) return;
   const [{ pipelineFactory }, { Graph }] = await Promise.all([import('./prepare-build.ts'), import('../graph.ts')]);
-  const graph = new Graph((await pipelineFactory())('example'));
+  const graph = new Graph((await pipelineFactory(settings.tasksFile))('example'));
   if (graph.nodes.has(word) || graph.fanoutFor(word)) return;
   throw new UsageError('unknown-command', `unknown command '${word}'; ${hint}`);
 }

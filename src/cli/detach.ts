@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { Argv } from './argv.ts';
 import { prepareBuild } from './prepare-build.ts';
 import { UsageError } from '../report/failures.ts';
+import { cliEnv, type Settings } from './settings.ts';
 import { allocateRun, startingMeta, writeMeta } from '../run.ts';
 import { missingSecret } from '../secret-env.ts';
 
@@ -13,12 +14,12 @@ import { missingSecret } from '../secret-env.ts';
  * with its plain output in the run's run.log. Prints the run id and returns at once. `args` are
  * the raw arguments (re-executed without `--detach`), `argv` and `goals` as the CLI parsed them.
  */
-export async function detach(args: string[], argv: Argv, goals: string[] | 'default'): Promise<number> {
+export async function detach(args: string[], argv: Argv, goals: string[] | 'default', settings: Settings): Promise<number> {
   // A dry run builds nothing and records no run: detached, it left a run that never started,
   // reported as `interrupted` once the background process had printed its plan and exited.
   if (argv.flags.dryRun) throw new UsageError('dry-run-detached', '-n prints a plan and runs nothing, so there is nothing to detach; drop --detach (or -n)');
-  const p = await prepareBuild(argv, goals);
-  const secret = missingSecret(p.graph, p.goals, process.env);
+  const p = await prepareBuild(argv, goals, settings);
+  const secret = missingSecret(p.graph, p.goals, settings.env);
   if (secret) throw secret;
   const { runId, dir } = await allocateRun(p.cacheDir, p.version, p.sha, new Date());
   await mkdir(dir, { recursive: true });
@@ -26,7 +27,7 @@ export async function detach(args: string[], argv: Argv, goals: string[] | 'defa
   const child = spawn(process.execPath, [process.argv[1]!, ...args.filter((a) => a !== '--detach')], {
     detached: true,
     stdio: ['ignore', log.fd, log.fd],
-    env: { ...process.env, CI: '1', BUILD_RUN_ID: runId, BUILD_PINNED_SHA: p.sha, BUILD_PINNED_DIRTY: p.dirty ? '1' : '0' },
+    env: cliEnv(settings.env, { CI: '1', BUILD_RUN_ID: runId, BUILD_PINNED_SHA: p.sha, BUILD_PINNED_DIRTY: p.dirty ? '1' : '0' }),
   });
   child.unref();
   await log.close();

@@ -1,4 +1,5 @@
 import type { Argv } from './argv.ts';
+import type { Settings } from './settings.ts';
 import { Cache } from '../caching/cache.ts';
 import { UsageError } from '../report/failures.ts';
 import { diffFingerprints, type Fingerprint } from '../fingerprint.ts';
@@ -12,10 +13,10 @@ import type { Target } from '../target.ts';
  * restored from the cache where they are fresh) and diffs it against the newest cached entry,
  * naming each source file, variable, env value or upstream output that changed.
  */
-export async function explainCommand(words: string[], argv: Argv): Promise<number> {
+export async function explainCommand(words: string[], argv: Argv, settings: Settings): Promise<number> {
   if (words.length !== 1) throw new UsageError('bad-explain', 'explain takes one target, e.g. ./build.ts explain database');
   const name = words[0]!;
-  const p = await prepareBuild(argv, [name]);
+  const p = await prepareBuild(argv, [name], settings);
   const cache = new Cache(p.cacheDir, p.memo);
   const fingerprints = new Map<string, { target: Target; fp: Fingerprint }>();
   const stale: string[] = [];

@@ -1,5 +1,5 @@
 import type { Argv } from './argv.ts';
-import { cacheDir } from './settings.ts';
+import type { Settings } from './settings.ts';
 import { pipelineFactory } from './prepare-build.ts';
 import { fetchRunOutputs } from '../executors/modal/fetch.ts';
 import { UsageError } from '../report/failures.ts';
@@ -15,12 +15,13 @@ import { VARIABLES } from '../../tasks/index.ts';
  * are already local are just linked. Each output's record names the transport it lives on
  * (`modal:<volume>` or `standin:<dir>`), so no EXECUTOR setting is needed.
  */
-export async function fetchCommand(words: string[], argv: Argv): Promise<number> {
+export async function fetchCommand(words: string[], argv: Argv, settings: Settings): Promise<number> {
   const vars = parseVariables(argv.assignments, VARIABLES);
   if (words.length === 0) throw new UsageError('missing-target', 'fetch needs a target, e.g. ./build.ts fetch h5:states/CA (or a group: areas)');
-  const dir = cacheDir();
-  const meta = await pickRun(dir, vars.RUN_ID, words);
-  const got = await fetchRunOutputs({ cacheDir: dir, runId: meta.runId, targets: await expandNames(words, meta) });
+  const dir = settings.cacheDir;
+  const meta = await pickRun(dir, vars.RUN_ID, words, settings.tasksFile);
+  const targets = await expandNames(words, meta, settings.tasksFile);
+  const got = await fetchRunOutputs({ cacheDir: dir, runId: meta.runId, targets, modal: settings.modal, hashWorkers: settings.hashWorkers });
   if (argv.flags.json) process.stdout.write(`${JSON.stringify({ event: 'fetched', runId: meta.runId, files: got.files.length, bytes: got.bytes, downloaded: got.downloaded })}\n`);
   else {
     for (const f of got.files) process.stdout.write(`${f}\n`);
@@ -30,24 +31,24 @@ export async function fetchCommand(words: string[], argv: Argv): Promise<number>
 }
 
 /** RUN_ID, else the newest run whose meta records any of the wanted targets (or their group's items). */
-async function pickRun(dir: string, runId: string | undefined, words: string[]): Promise<RunMeta> {
+async function pickRun(dir: string, runId: string | undefined, words: string[], tasksFile: string | undefined): Promise<RunMeta> {
   if (runId) {
     const read = await readMeta(dir, checkRunId(runId));
-    if (!read.ok) throw new UsageError('bad-run', read.message);
-    return read.meta;
+    if (!read.ok) throw new UsageError('bad-run', read.failure.message);
+    return read.value;
   }
-  const prefixes = await groupPrefixes();
+  const prefixes = await groupPrefixes(tasksFile);
   for (const id of await listRunIds(dir)) {
     const read = await readMeta(dir, id);
     if (!read.ok) continue;
-    const names = Object.keys(read.meta.targets);
-    if (words.some((w) => names.includes(w) || (prefixes.has(w) && names.some((n) => n.startsWith(prefixes.get(w)!))))) return read.meta;
+    const names = Object.keys(read.value.targets);
+    if (words.some((w) => names.includes(w) || (prefixes.has(w) && names.some((n) => n.startsWith(prefixes.get(w)!))))) return read.value;
   }
   throw new UsageError('not-built', `no run has built ${words.join(', ')}; build it first (list runs with ./build.ts status)`);
 }
 
-async function expandNames(words: string[], meta: RunMeta): Promise<string[]> {
-  const prefixes = await groupPrefixes();
+async function expandNames(words: string[], meta: RunMeta, tasksFile: string | undefined): Promise<string[]> {
+  const prefixes = await groupPrefixes(tasksFile);
   const names: string[] = [];
   for (const w of words) {
     const prefix = prefixes.get(w);
@@ -59,8 +60,8 @@ async function expandNames(words: string[], meta: RunMeta): Promise<string[]> {
 }
 
 /** Fan-out group name -> its children's prefix (`areas` -> `h5:`). */
-async function groupPrefixes(): Promise<Map<string, string>> {
-  const make = await pipelineFactory();
+async function groupPrefixes(tasksFile: string | undefined): Promise<Map<string, string>> {
+  const make = await pipelineFactory(tasksFile);
   const out = new Map<string, string>();
   for (const node of make('example').nodes) if (node.kind === 'fanout') out.set(node.fanout.name, node.fanout.childPrefix);
   return out;

@@ -1,13 +1,14 @@
 import type { Argv } from './argv.ts';
+import type { Settings } from './settings.ts';
 import { parseVariables } from '../variables.ts';
 import { VARIABLES } from '../../tasks/index.ts';
 import { pipelineFactory } from './prepare-build.ts';
 import { Graph, nodeDeps, nodeName } from '../graph.ts';
 
 /** `./build.ts graph [--dot]`: the static graph; a fan-out shows as one node. */
-export async function graphCommand(argv: Argv): Promise<number> {
+export async function graphCommand(argv: Argv, settings: Settings): Promise<number> {
   parseVariables(argv.assignments, VARIABLES);
-  const graph = new Graph((await pipelineFactory())('example'));
+  const graph = new Graph((await pipelineFactory(settings.tasksFile))('example'));
   const id = (name: string) => name.replace(/[^A-Za-z0-9_]/g, '_');
   const label = (name: string) => (graph.get(name).kind === 'fanout' ? `${name} (fan-out)` : name);
   const lines: string[] = [];

@@ -1,7 +1,7 @@
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Argv } from './argv.ts';
-import { cacheDir } from './settings.ts';
+import type { Settings } from './settings.ts';
 import { UsageError } from '../report/failures.ts';
 import { checkRunId, readMeta, runDir } from '../run.ts';
 import { isAlive } from '../caching/action-lock.ts';
@@ -9,13 +9,13 @@ import { parseVariables } from '../variables.ts';
 import { VARIABLES } from '../../tasks/index.ts';
 
 /** `./build.ts logs RUN_ID=... [-f]`: the run's event log; with -f, follows it until the run ends. */
-export async function logsCommand(argv: Argv): Promise<number> {
+export async function logsCommand(argv: Argv, settings: Settings): Promise<number> {
   const vars = parseVariables(argv.assignments, VARIABLES);
   if (!vars.RUN_ID) throw new UsageError('missing-run-id', 'logs needs RUN_ID=<run id>; list runs with ./build.ts status');
   const runId = checkRunId(vars.RUN_ID);
-  const dir = cacheDir();
+  const dir = settings.cacheDir;
   const first = await readMeta(dir, runId);
-  if (!first.ok) throw new UsageError('bad-run', first.message);
+  if (!first.ok) throw new UsageError('bad-run', first.failure.message);
   const file = join(runDir(dir, runId), 'run.log');
   let offset = 0;
   for (;;) {
@@ -23,7 +23,7 @@ export async function logsCommand(argv: Argv): Promise<number> {
     if (!argv.flags.follow) return 0;
     // Follow while the run's process lives: it still publishes after meta.json says completed.
     const meta = await readMeta(dir, runId);
-    if (!meta.ok || !isAlive(meta.meta.pid)) {
+    if (!meta.ok || !isAlive(meta.value.pid)) {
       offset += await copyFrom(file, offset);
       return 0;
     }

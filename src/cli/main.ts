@@ -1,13 +1,14 @@
 import { setMaxListeners } from 'node:events';
 import { parseArgv, type Argv } from './argv.ts';
 import { checkFlags, COMMANDS, needsNetwork, resolveCommand } from './commands.ts';
-import { UsageError } from '../report/failures.ts';
+import { exitCode, UsageError } from '../report/failures.ts';
 import { jsonLogger, plainLogger, ttyLogger, type Logger } from '../report/logger.ts';
 import { sourceMappedStack } from '../util/source-mapped-stack.ts';
+import { readSettings, type Settings } from './settings.ts';
 
-function makeLogger(argv: Argv): Logger {
+function makeLogger(argv: Argv, settings: Settings): Logger {
   if (argv.flags.json) return jsonLogger();
-  if (process.stdout.isTTY && !process.env.CI) return ttyLogger();
+  if (process.stdout.isTTY && !settings.ci) return ttyLogger();
   return plainLogger();
 }
 
@@ -41,9 +42,15 @@ export async function main(args: string[]): Promise<number> {
     return usageFailure(new UsageError('no-command', 'nothing to do; run ./build.ts pipeline, or ./build.ts --help'), argv.flags.json);
   }
   const { command, words, bare } = invocation;
-  if (needsNetwork(command, argv)) {
+  let settings: Settings;
+  try {
+    settings = readSettings();
+  } catch (error) {
+    return usageFailure(error, argv.flags.json);
+  }
+  if (needsNetwork(command, argv, settings)) {
     try {
-      (await import('./network.ts')).loadExtraCaCerts();
+      (await import('./network.ts')).loadExtraCaCerts(settings);
     } catch (error) {
       return usageFailure(error, argv.flags.json);
     }
@@ -63,9 +70,9 @@ export async function main(args: string[]): Promise<number> {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  const logger = makeLogger(argv);
+  const logger = makeLogger(argv, settings);
   try {
-    return await command.run({ words, bare, argv, args, logger, signal: controller.signal });
+    return await command.run({ words, bare, argv, args, logger, signal: controller.signal, settings });
   } catch (error) {
     return usageFailure(error, argv.flags.json);
   } finally {
@@ -80,7 +87,7 @@ function usageFailure(error: unknown, json: boolean): number {
   if (error instanceof UsageError) {
     if (json) process.stdout.write(`${JSON.stringify({ event: 'error', reason: error.reason, message: error.message })}\n`);
     process.stderr.write(`error: ${error.message}\n`);
-    return 2;
+    return exitCode('usage');
   }
   process.stderr.write(`internal error: ${sourceMappedStack(error)}\n`);
   return 70;

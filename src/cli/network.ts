@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import tls from 'node:tls';
 import { UsageError } from '../report/failures.ts';
+import type { Settings } from './settings.ts';
 
 /**
  * Node 20 reads NODE_EXTRA_CA_CERTS once, at start-up, and that costs ~80 ms on this machine, a
@@ -15,9 +16,9 @@ import { UsageError } from '../report/failures.ts';
  * (which would replace the defaults) gets the extra certificates added to Node's root store, as
  * NODE_EXTRA_CA_CERTS would. Throws a UsageError when the file has no certificate to load.
  */
-export function loadExtraCaCerts(): void {
-  const file = process.env.BUILD_EXTRA_CA_CERTS;
-  if (!file || process.env.NODE_EXTRA_CA_CERTS || loaded) return;
+export function loadExtraCaCerts(settings: Pick<Settings, 'caCerts'>): void {
+  const file = settings.caCerts.stashed;
+  if (!file || settings.caCerts.active || loaded) return;
   let pem: string;
   try {
     pem = readFileSync(file, 'utf8');
@@ -53,8 +54,3 @@ const CONTEXT_OPTIONS = [
   'secureOptions', 'secureProtocol', 'sessionIdContext', 'ticketKeys', 'sessionTimeout', 'privateKeyEngine', 'privateKeyIdentifier', 'clientCertEngine',
 ];
 
-/** Child processes (Node-based tools among them) get the certificates back. */
-export function restoredCaEnv(): Record<string, string> {
-  const stashed = process.env.BUILD_EXTRA_CA_CERTS;
-  return stashed ? { NODE_EXTRA_CA_CERTS: stashed } : {};
-}

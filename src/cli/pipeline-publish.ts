@@ -1,7 +1,8 @@
 import { existsSync } from 'node:fs';
 import type { Argv } from './argv.ts';
-import { cacheDir } from './settings.ts';
+import type { Settings } from './settings.ts';
 import type { Event } from '../report/events.ts';
+import { exitCode } from '../report/failures.ts';
 import { openPublishStores, publishConfig, type PublishStores } from '../publish/config.ts';
 import type { PublishedDb } from '../publish/published-db.ts';
 import { publishEmitter } from '../publish/result.ts';
@@ -30,16 +31,17 @@ export interface PipelinePublishing {
  * Validates the publishing configuration and credentials for this command line (before any
  * work); null when the command publishes nothing.
  */
-export async function pipelinePublishing(argv: Argv, goals: string[] | 'default'): Promise<PipelinePublishing | null> {
+export async function pipelinePublishing(argv: Argv, goals: string[] | 'default', settings: Settings): Promise<PipelinePublishing | null> {
   const vars = parseVariables(argv.assignments, VARIABLES);
-  const stage = goals === 'default' && vars.PUBLISH !== '0' && !process.env.BUILD_TASKS;
+  const stage = goals === 'default' && vars.PUBLISH !== '0' && !settings.tasksFile;
   const clean = argv.flags.cleanOldRuns;
   if ((!stage && !clean) || argv.flags.dryRun) return null;
-  const dir = cacheDir();
-  const stores = await openPublishStores(publishConfig(vars, process.env, dir), {
-    action: stage ? 'publishing the run (diagnostics and staging at the end of pipeline)' : 'pipeline --clean-old-runs',
-    write: true,
-  });
+  const dir = settings.cacheDir;
+  const stores = await openPublishStores(
+    publishConfig(vars, settings.publish, dir),
+    { action: stage ? 'publishing the run (diagnostics and staging at the end of pipeline)' : 'pipeline --clean-old-runs', write: true },
+    { env: settings.publish },
+  );
   return {
     async afterRun(runId, emitEvent) {
       const emit = publishEmitter(emitEvent, stores.secrets);
@@ -48,13 +50,13 @@ export async function pipelinePublishing(argv: Argv, goals: string[] | 'default'
         const { stageAndRecord } = await import('../publish/stage.ts');
         const { pipelineReportPath, reviewPageForStaging } = await import('../review/report.ts');
         const reviewPage = reviewPageForStaging({ cacheDir: dir, runId, stores, threshold: Number(vars.WORSE_BY) / 100, emit });
-        const staged = await stageAndRecord({ cacheDir: dir, runId, release: stores.release, emit, reviewPage });
+        const staged = await stageAndRecord({ cacheDir: dir, runId, release: stores.release, emit, reviewPage, modal: settings.modal, hashWorkers: settings.hashWorkers });
         if (staged.ok) {
           const page = existsSync(pipelineReportPath(dir, runId)) ? REVIEW_PAGE : '';
           emit('staged', `review the run at ${storeUrl(stores.release.location, staged.value.diagnosticsPath)}${page}, then: ./build.ts promote RUN_ID=${runId}`);
         } else {
           emit('failed', `publishing FAILED (${staged.failure.reason}): ${staged.failure.message}; the run is completed but not staged: retry with ./build.ts stage RUN_ID=${runId}`, { reason: staged.failure.reason });
-          code = 1;
+          code = exitCode('publish');
         }
       }
       if (clean) code = Math.max(code, await cleanOldRuns(stores, dir, runId, Number(vars.KEEP), emit));
@@ -68,7 +70,7 @@ async function cleanOldRuns(stores: PublishStores, dir: string, runId: string, k
   const result = await gcRuns({ cacheDir: dir, keep, stores, emit, dryRun: false, protect: [runId] });
   if (result.ok) return 0;
   emit('failed', `--clean-old-runs FAILED (${result.failure.reason}): ${result.failure.message}`, { reason: result.failure.reason });
-  return 1;
+  return exitCode('publish');
 }
 
 /**
@@ -77,10 +79,10 @@ async function cleanOldRuns(stores: PublishStores, dir: string, runId: string, k
  * BUILD_DB defaults to 1 for every checkout, as the real pipeline always rebuilds the database
  * (tasks/variables.ts); the example and a real checkout run the same ETL chain.
  */
-export async function resolveBuildDb(vars: Vars): Promise<{ vars: Vars; published: PublishedDb | null }> {
+export async function resolveBuildDb(vars: Vars, settings: Settings): Promise<{ vars: Vars; published: PublishedDb | null }> {
   const decided = { ...vars, BUILD_DB: vars.BUILD_DB ?? '1' };
   if (decided.BUILD_DB !== '0') return { vars: decided, published: null };
   const { resolvePublishedDb } = await import('../publish/published-db.ts');
-  const published = await resolvePublishedDb(publishConfig(decided, process.env, cacheDir()));
+  const published = await resolvePublishedDb(publishConfig(decided, settings.publish, settings.cacheDir), settings.publish);
   return { vars: { ...decided, ...published.vars }, published };
 }

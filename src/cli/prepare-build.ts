@@ -2,6 +2,7 @@ import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { detectLayout, makePipeline as makeExamplePipeline, VARIABLES } from '../../tasks/index.ts';
 import type { Argv } from './argv.ts';
+import type { Settings } from './settings.ts';
 import { resolveBuildDb } from './pipeline-publish.ts';
 import { prepare, type PipelineDeclaration, type PipelineFactory, type Prepared } from '../prepare.ts';
 import type { PublishedDb } from '../publish/published-db.ts';
@@ -18,23 +19,22 @@ export interface PreparedBuild extends Prepared {
  * prepare() with the pipeline declaration, then BUILD_DB: the engine knows neither tasks/ nor
  * publishing, so the CLI brings both (pipeline-publish.ts resolves the registered database).
  */
-export async function prepareBuild(argv: Argv, goals: string[] | 'default'): Promise<PreparedBuild> {
-  const p = await prepare({ assignments: argv.assignments, goals, declaration: pipelineDeclaration() });
-  const { vars, published } = await resolveBuildDb(p.vars);
+export async function prepareBuild(argv: Argv, goals: string[] | 'default', settings: Settings): Promise<PreparedBuild> {
+  const p = await prepare({ assignments: argv.assignments, goals, declaration: pipelineDeclaration(settings.tasksFile), settings });
+  const { vars, published } = await resolveBuildDb(p.vars, settings);
   return { ...p, vars, published };
 }
 
-/** tasks/: its variables and layout detection, and its targets (or BUILD_TASKS's). */
-export function pipelineDeclaration(): PipelineDeclaration {
-  return { variables: VARIABLES, detectLayout, loadPipeline: pipelineFactory };
+/** tasks/: its variables and layout detection, and its targets (or those of `tasksFile`, BUILD_TASKS). */
+export function pipelineDeclaration(tasksFile: string | undefined): PipelineDeclaration {
+  return { variables: VARIABLES, detectLayout, loadPipeline: () => pipelineFactory(tasksFile) };
 }
 
 /**
  * tasks/ by default. BUILD_TASKS=<file.mjs> loads another pipeline declaration exporting the same
  * `makePipeline(profile, vars?)`: the benchmarks use it for a graph of trivial commands.
  */
-export async function pipelineFactory(): Promise<PipelineFactory> {
-  const file = process.env.BUILD_TASKS;
+export async function pipelineFactory(file: string | undefined): Promise<PipelineFactory> {
   if (!file) return makeExamplePipeline;
   const loaded = await importModule<{ makePipeline?: unknown }>(pathToFileURL(resolve(file)).href);
   if (typeof loaded.makePipeline !== 'function') throw new UsageError('bad-tasks', `BUILD_TASKS=${file} does not export makePipeline(profile)`);

@@ -1,8 +1,7 @@
 import { existsSync } from 'node:fs';
 import { createInterface } from 'node:readline/promises';
 import type { CommandContext } from './command.ts';
-import { cacheDir } from './settings.ts';
-import { UsageError } from '../report/failures.ts';
+import { exitCode, UsageError } from '../report/failures.ts';
 import { plainLogger } from '../report/logger.ts';
 import { openPublishStores, publishConfig, type PublishStores } from '../publish/config.ts';
 import { publishEmitter, type PublishEmit, type PublishFailure, type StepReport } from '../publish/result.ts';
@@ -17,12 +16,13 @@ import { VARIABLES } from '../../tasks/index.ts';
  * store is touched (exit 2); failures of the operation itself are reported step by step (exit 1).
  */
 export async function publishCommand(name: 'promote' | 'versions' | 'rollback' | 'gc' | 'stage', c: CommandContext): Promise<number> {
-  const { argv, words } = c;
+  const { argv, words, settings } = c;
   // Publishing prints plain lines: the terminal view's live status line would draw over the prompt.
   const logger = argv.flags.json ? c.logger : (c.logger.close(), plainLogger());
   if (words.length) throw new UsageError('unexpected-argument', `${name} takes no argument '${words[0]}'; see ./build.ts ${name} --help`);
   const vars = parseVariables(argv.assignments, VARIABLES);
-  const config = publishConfig(vars, process.env, cacheDir());
+  const config = publishConfig(vars, settings.publish, settings.cacheDir);
+  const open = (purpose: { action: string; write: boolean }) => openPublishStores(config, purpose, { env: settings.publish });
   const noPrompt = argv.flags.yes || argv.flags.dryRun;
   if ((name === 'promote' || name === 'rollback') && !noPrompt && !process.stdin.isTTY) {
     throw new UsageError('confirmation-needed', `${name} asks for confirmation, but stdin is not a terminal; review the plan with -n, then pass --yes`);
@@ -31,11 +31,11 @@ export async function publishCommand(name: 'promote' | 'versions' | 'rollback' |
     case 'promote': {
       if (!vars.RUN_ID) throw new UsageError('missing-run-id', 'promote needs RUN_ID=<run id>; list runs with ./build.ts status');
       const runId = checkRunId(vars.RUN_ID);
-      const stores = await openPublishStores(config, { action: `promote of run ${runId}`, write: true });
+      const stores = await open({ action: `promote of run ${runId}`, write: true });
       const emit = publishEmitter((e) => logger.emit(e), stores.secrets);
       const { promote } = await import('../publish/promote.ts');
       const result = await promote({
-        cacheDir: cacheDir(),
+        cacheDir: settings.cacheDir,
         runId,
         ...(vars.VERSION && { version: vars.VERSION }),
         stores,
@@ -59,7 +59,7 @@ export async function publishCommand(name: 'promote' | 'versions' | 'rollback' |
     }
     case 'rollback': {
       if (!vars.VERSION || !vars.NEW_VERSION) throw new UsageError('missing-version', 'rollback needs VERSION=<registered version to return to> and NEW_VERSION=<version to publish it as>');
-      const stores = await openPublishStores(config, { action: `rollback to ${vars.VERSION}`, write: true });
+      const stores = await open({ action: `rollback to ${vars.VERSION}`, write: true });
       const emit = publishEmitter((e) => logger.emit(e), stores.secrets);
       const { rollback } = await import('../publish/rollback.ts');
       const result = await rollback({
@@ -79,27 +79,27 @@ export async function publishCommand(name: 'promote' | 'versions' | 'rollback' |
       return 0;
     }
     case 'versions': {
-      const stores = await openPublishStores(config, { action: 'versions', write: false });
+      const stores = await open({ action: 'versions', write: false });
       return versions(stores, publishEmitter((e) => logger.emit(e), stores.secrets));
     }
     case 'gc': {
-      const stores = await openPublishStores(config, { action: 'gc of old runs', write: !argv.flags.dryRun });
+      const stores = await open({ action: 'gc of old runs', write: !argv.flags.dryRun });
       const emit = publishEmitter((e) => logger.emit(e), stores.secrets);
       const { gcRuns } = await import('../publish/gc-runs.ts');
-      const result = await gcRuns({ cacheDir: cacheDir(), keep: Number(vars.KEEP), stores, emit, dryRun: argv.flags.dryRun });
+      const result = await gcRuns({ cacheDir: settings.cacheDir, keep: Number(vars.KEEP), stores, emit, dryRun: argv.flags.dryRun });
       return result.ok ? 0 : reportFailure('gc', result.failure, emit);
     }
     case 'stage': {
       if (!vars.RUN_ID) throw new UsageError('missing-run-id', 'stage needs RUN_ID=<run id>; list runs with ./build.ts status');
       const runId = checkRunId(vars.RUN_ID);
-      const stores = await openPublishStores(config, { action: `staging of run ${runId}`, write: true });
+      const stores = await open({ action: `staging of run ${runId}`, write: true });
       const emit = publishEmitter((e) => logger.emit(e), stores.secrets);
       const { stageAndRecord } = await import('../publish/stage.ts');
       const { pipelineReportPath, reviewPageForStaging } = await import('../review/report.ts');
-      const reviewPage = reviewPageForStaging({ cacheDir: cacheDir(), runId, stores, threshold: Number(vars.WORSE_BY) / 100, emit });
-      const result = await stageAndRecord({ cacheDir: cacheDir(), runId, release: stores.release, emit, reviewPage });
+      const reviewPage = reviewPageForStaging({ cacheDir: settings.cacheDir, runId, stores, threshold: Number(vars.WORSE_BY) / 100, emit });
+      const result = await stageAndRecord({ cacheDir: settings.cacheDir, runId, release: stores.release, emit, reviewPage, modal: settings.modal, hashWorkers: settings.hashWorkers });
       if (!result.ok) return reportFailure('stage', result.failure, emit);
-      const page = existsSync(pipelineReportPath(cacheDir(), runId)) ? 'report.html' : '';
+      const page = existsSync(pipelineReportPath(settings.cacheDir, runId)) ? 'report.html' : '';
       emit('done', `run ${runId} staged; review ${result.value.diagnosticsPath}${page} then ./build.ts promote RUN_ID=${runId}`);
       return 0;
     }
@@ -147,12 +147,12 @@ function reportFailure(command: string, failure: PublishFailure, emit: PublishEm
     emit('failed', `${command} refused (${failure.reason}): ${failure.message}; nothing was written`, { reason: failure.reason });
   }
   process.stderr.write(`error: ${command} failed: ${failure.reason}\n`);
-  return 1;
+  return exitCode('publish');
 }
 
 function cancelled(command: string, emit: PublishEmit): number {
   emit('cancelled', `${command} cancelled; nothing was written`);
-  return 1;
+  return exitCode('publish');
 }
 
 /** One y/N question on the terminal. */

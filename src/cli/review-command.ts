@@ -1,21 +1,21 @@
 import { parseVariables } from '../variables.ts';
 import { VARIABLES } from '../../tasks/index.ts';
-import { UsageError } from '../report/failures.ts';
+import { UsageError, type UsageReason } from '../report/failures.ts';
 import { checkRunId } from '../run.ts';
 import { openPublishStores, publishConfig } from '../publish/config.ts';
-import { cacheDir } from './settings.ts';
+import type { Settings } from './settings.ts';
 import type { Argv } from './argv.ts';
 
 /** `report` and `diff` (src/review/): argv and the environment read here, the work done there. */
-export async function reviewCommand(name: 'report' | 'diff', words: string[], argv: Argv): Promise<number> {
+export async function reviewCommand(name: 'report' | 'diff', words: string[], argv: Argv, settings: Settings): Promise<number> {
   if (words.length) throw new UsageError('unexpected-argument', `${name} takes no argument '${words[0]}'; pass RUN_ID=<run id> [AGAINST=<version or run id>]`);
   const vars = parseVariables(argv.assignments, VARIABLES);
   if (!vars.RUN_ID) throw new UsageError('missing-run-id', `${name} needs RUN_ID=<run id>; list runs with ./build.ts status`);
   const runId = checkRunId(vars.RUN_ID);
-  const stores = await openPublishStores(publishConfig(vars, process.env, cacheDir()), { action: `${name} of run ${runId}`, write: false });
-  const options = { cacheDir: cacheDir(), runId, stores, threshold: Number(vars.WORSE_BY) / 100, ...(vars.AGAINST && { against: vars.AGAINST }) };
+  const stores = await openPublishStores(publishConfig(vars, settings.publish, settings.cacheDir), { action: `${name} of run ${runId}`, write: false }, { env: settings.publish });
+  const options = { cacheDir: settings.cacheDir, runId, stores, threshold: Number(vars.WORSE_BY) / 100, ...(vars.AGAINST && { against: vars.AGAINST }) };
   const refused = (failure: { reason: string; message: string }): number => {
-    if (['run-not-found', 'unknown-version'].includes(failure.reason)) throw new UsageError(failure.reason, failure.message);
+    if (failure.reason === 'run-not-found' || failure.reason === 'unknown-version') throw new UsageError(failure.reason as UsageReason, failure.message);
     process.stderr.write(`error: ${name} failed (${failure.reason}): ${failure.message}\n`);
     return 1;
   };

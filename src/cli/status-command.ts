@@ -1,5 +1,5 @@
 import type { Argv } from './argv.ts';
-import { cacheDir } from './settings.ts';
+import type { Settings } from './settings.ts';
 import { UsageError } from '../report/failures.ts';
 import { isAlive } from '../caching/action-lock.ts';
 import { checkRunId, listRunIds, readMeta, type RunMeta } from '../run.ts';
@@ -26,14 +26,14 @@ export function gpuHours(meta: RunMeta): { spent: number; saved: number } {
 }
 
 /** `./build.ts status [RUN_ID=...] [--json]`. */
-export async function statusCommand(argv: Argv): Promise<number> {
+export async function statusCommand(argv: Argv, settings: Settings): Promise<number> {
   const vars = parseVariables(argv.assignments, VARIABLES);
-  const dir = cacheDir();
+  const dir = settings.cacheDir;
   if (vars.RUN_ID) {
     const runId = checkRunId(vars.RUN_ID);
     const read = await readMeta(dir, runId);
-    if (!read.ok) throw new UsageError('bad-run', read.message);
-    const meta = read.meta;
+    if (!read.ok) throw new UsageError('bad-run', read.failure.message);
+    const meta = read.value;
     if (argv.flags.json) {
       process.stdout.write(`${JSON.stringify({ ...meta, status: effectiveStatus(meta) })}\n`);
       return 0;
@@ -60,11 +60,11 @@ export async function statusCommand(argv: Argv): Promise<number> {
   for (const id of await listRunIds(dir)) {
     const read = await readMeta(dir, id);
     if (!read.ok) {
-      if (argv.flags.json) process.stdout.write(`${JSON.stringify({ runId: id, status: 'corrupt', error: read.message })}\n`);
-      else rows.push(`${id.padEnd(40)} corrupt: ${read.message}`);
+      if (argv.flags.json) process.stdout.write(`${JSON.stringify({ runId: id, status: 'corrupt', error: read.failure.message })}\n`);
+      else rows.push(`${id.padEnd(40)} corrupt: ${read.failure.message}`);
       continue;
     }
-    const m = read.meta;
+    const m = read.value;
     if (argv.flags.json) {
       process.stdout.write(`${JSON.stringify({ runId: m.runId, status: effectiveStatus(m), sha: m.sha, startedAt: m.startedAt, durationMs: m.durationMs, ...m.counts })}\n`);
       continue;

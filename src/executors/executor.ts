@@ -1,5 +1,5 @@
 import type { OutputRecord } from '../caching/cache.ts';
-import type { Failure } from '../report/failures.ts';
+import type { ExecReason, Failure } from '../report/failures.ts';
 import type { ActionKey } from '../fingerprint.ts';
 
 /**
@@ -47,7 +47,7 @@ export interface PortableAction {
   weight?: number;
 }
 
-export interface ExecFailure extends Failure {
+export interface ExecFailure extends Failure<ExecReason> {
   exitCode?: number;
   /** The last lines of the action's log, shown with the failure. */
   logTail: string;
@@ -77,5 +77,5 @@ export interface Executor {
    * Brings remote-resident outputs into the local content-addressed store (cache/cas), so that a
    * local action (or `fetch`) can use them. Executors whose outputs are always local omit it.
    */
-  materialise?(records: OutputRecord[]): Promise<Failure | null>;
+  materialise?(records: OutputRecord[]): Promise<Failure<ExecReason> | null>;
 }

@@ -1,6 +1,6 @@
 import { resolve, join } from 'node:path';
 import { UsageError } from '../report/failures.ts';
-import { StoreConfigSchema, hfTokenFrom, openStore, type OpenStoreOptions, type StoreConfig } from '../stores/open-store.ts';
+import { StoreConfigSchema, hfTokenFrom, openStore, type OpenStoreOptions, type StoreConfig, type StoreEnv } from '../stores/open-store.ts';
 import type { Store } from '../stores/store.ts';
 
 /**
@@ -28,6 +28,19 @@ export interface PublishConfig {
   gcs?: StoreConfig & { kind: 'gcs' };
 }
 
+/**
+ * The environment variables publishing reads (the CLI passes the ones it read, cli/settings.ts):
+ * defaults of the same-named variables, test endpoints, and the stores' credentials.
+ */
+export interface PublishEnv extends StoreEnv {
+  HF_REPO?: string | undefined;
+  HF_REPO_TYPE?: string | undefined;
+  STORE_DIR?: string | undefined;
+  GCS_BUCKET?: string | undefined;
+  HF_ENDPOINT?: string | undefined;
+  GCS_ENDPOINT?: string | undefined;
+}
+
 /** The opened stores, by role. */
 export interface PublishStores {
   config: PublishConfig;
@@ -45,8 +58,8 @@ export interface PublishStores {
  * Reads the publishing configuration from validated variables and the environment. Throws a
  * UsageError (exit 2, before any work) when it cannot work.
  */
-export function publishConfig(vars: Readonly<Record<string, string | undefined>>, env: NodeJS.ProcessEnv, cacheDir: string): PublishConfig {
-  const pick = (name: string): string | undefined => vars[name] ?? (env[name] || undefined);
+export function publishConfig(vars: Readonly<Record<string, string | undefined>>, env: PublishEnv, cacheDir: string): PublishConfig {
+  const pick = (name: 'HF_REPO' | 'HF_REPO_TYPE' | 'STORE_DIR' | 'GCS_BUCKET'): string | undefined => vars[name] ?? (env[name] || undefined);
   const hfRepo = pick('HF_REPO');
   const storeDir = pick('STORE_DIR');
   const bucket = pick('GCS_BUCKET');
@@ -75,7 +88,7 @@ function validated(config: unknown, variable: string): StoreConfig {
  * `/storage/v1`, every metadata read silently 404s and looks like a missing object, so such a value
  * is refused rather than trusted.
  */
-function gcsEndpoint(env: NodeJS.ProcessEnv): string | undefined {
+function gcsEndpoint(env: PublishEnv): string | undefined {
   const sdkHost = env.STORAGE_EMULATOR_HOST;
   if (sdkHost) {
     const match = /^(https?:\/\/[^/]+)\/storage\/v1\/?$/.exec(sdkHost);
@@ -94,9 +107,9 @@ function gcsEndpoint(env: NodeJS.ProcessEnv): string | undefined {
 export async function openPublishStores(
   config: PublishConfig,
   purpose: { action: string; write: boolean },
-  options: OpenStoreOptions = {},
+  options: Omit<OpenStoreOptions, 'env'> & { env?: PublishEnv } = {},
 ): Promise<PublishStores> {
-  const env = options.env ?? process.env;
+  const env = options.env ?? {};
   const open = async (cfg: StoreConfig): Promise<Store> => {
     const opened = await openStore(cfg, purpose, options);
     if (!opened.ok) throw new UsageError(opened.failure.reason, opened.failure.message);

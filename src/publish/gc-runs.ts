@@ -51,8 +51,8 @@ export async function gcRuns(input: GcInput): Promise<PublishResult<GcOutcome>> 
       if (why.has(id)) continue;
       const read = await readMeta(input.cacheDir, id);
       if (!read.ok) why.set(id, 'meta.json unreadable');
-      else if (read.meta.status === 'promoted') why.set(id, 'promoted');
-      else if (read.meta.status === 'running' && isAlive(read.meta.pid)) why.set(id, 'running');
+      else if (read.value.status === 'promoted') why.set(id, 'promoted');
+      else if (read.value.status === 'running' && isAlive(read.value.pid)) why.set(id, 'running');
     }
     const listed = await stores.release.list('staging/');
     if (!listed.ok) return { ok: false, failure: fromStore(listed.failure, 'listing staging/') };

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { failed, type Failure, type Result } from '../report/failures.ts';
 
 /**
  * Where published things live in a store, in the real pipeline's layout (reference §2.3), and
@@ -86,21 +87,24 @@ export function isAreaFile(rel: string): boolean {
   return kind !== undefined && AREA_DIRS.includes(kind);
 }
 
+/** A run that lacks a file every release has: `missing` is its run-relative path. */
+export type RunIncomplete = Failure<'run-incomplete'> & { missing: string };
+
 /** The files a completed run stages, or the first required one that is missing. */
-export async function stagedRunFiles(runDir: string): Promise<{ ok: true; files: RunFile[] } | { ok: false; missing: string }> {
+export async function stagedRunFiles(runDir: string): Promise<Result<RunFile[], RunIncomplete>> {
   const files: RunFile[] = [];
   for (const kind of AREA_DIRS) {
     const names = await readdir(join(runDir, 'h5s', kind)).catch(() => [] as string[]);
     for (const name of names.filter((n) => n.endsWith('.h5')).sort()) files.push({ localPath: join(runDir, 'h5s', kind, name), rel: `${kind}/${name}` });
   }
   for (const [from, rel] of CALIBRATION_FILES) {
-    if (!existsSync(join(runDir, from))) return { ok: false, missing: from };
+    if (!existsSync(join(runDir, from))) return failed({ reason: 'run-incomplete', message: `${from} is missing`, missing: from });
     files.push({ localPath: join(runDir, from), rel });
   }
   for (const name of RELEASED_DATASETS) {
     if (existsSync(join(runDir, 'artifacts', name))) files.push({ localPath: join(runDir, 'artifacts', name), rel: `datasets/${name}` });
   }
-  return { ok: true, files };
+  return { ok: true, value: files };
 }
 
 /** The diagnostics a run publishes for review: everything its `diagnostics/` target gathered. */

@@ -86,8 +86,8 @@ export interface AlreadyPromoted {
 export async function preflight(input: PreflightInput): Promise<PublishResult<PromotePlan | AlreadyPromoted>> {
   const { stores, runId } = input;
   const read = await readMeta(input.cacheDir, runId);
-  if (!read.ok) return publishFail('run-not-found', read.message);
-  const meta = read.meta;
+  if (!read.ok) return publishFail('run-not-found', read.failure.message);
+  const meta = read.value;
   const section = publishSection(meta);
   const version = input.version ?? meta.version;
   if (meta.status === 'promoted') {
@@ -112,8 +112,8 @@ export async function preflight(input: PreflightInput): Promise<PublishResult<Pr
   const manifestSha256 = sha256Hex(manifestRead.value.bytes);
   if (manifestSha256 !== staging.manifestSha256) return publishFail('staging-mismatch', `${prefix}${MANIFEST_NAME} in ${stores.release.location} is not the manifest this run staged (sha256 ${manifestSha256.slice(0, 12)}, recorded ${staging.manifestSha256.slice(0, 12)})`);
   const parsed = parseManifest(manifestRead.value.bytes);
-  if (!parsed.ok) return publishFail('staging-mismatch', `${prefix}${MANIFEST_NAME} is not a valid manifest (${parsed.message})`);
-  const manifest = parsed.manifest;
+  if (!parsed.ok) return publishFail('staging-mismatch', `${prefix}${MANIFEST_NAME} is not a valid manifest (${parsed.failure.message})`);
+  const manifest = parsed.value;
   if (manifest.run_id !== runId) return publishFail('staging-mismatch', `${prefix}${MANIFEST_NAME} belongs to run ${manifest.run_id}, not ${runId}`);
   const counts = countProblems(manifest);
   if (counts.length > 0) return publishFail('area-count', `run ${runId} does not hold a complete release: ${counts.join(', ')}`);
@@ -212,7 +212,7 @@ async function compareStaging(store: Store, prefix: string, manifest: StagingMan
 async function plannedFiles(dir: string, meta: RunMeta, manifest: StagingManifest, needLocal: boolean): Promise<PublishResult<PlannedFile[]>> {
   const local = new Map<string, string>();
   const collected = await stagedRunFiles(dir);
-  if (collected.ok) for (const f of collected.files) local.set(f.rel, f.localPath);
+  if (collected.ok) for (const f of collected.value) local.set(f.rel, f.localPath);
   const recorded = recordedDigests(meta);
   const out: PlannedFile[] = [];
   for (const [rel, entry] of Object.entries(manifest.files)) {

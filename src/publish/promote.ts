@@ -6,7 +6,8 @@ import { preflight, type PlannedFile, type PromotePlan, type QualityCheck } from
 import { diffTable } from '../review/diff-table.ts';
 import type { PublishStores } from './config.ts';
 import { isAreaFile, MANIFEST_NAME, releaseManifestPath, stagingPrefix, storeUrl } from './layout.ts';
-import { formatBytes, fromStore, progressReporter, type PublishEmit, type PublishFailure, type PublishResult, type StepReport } from './result.ts';
+import { formatBytes, fromStore, progressReporter, publishFail, type PublishEmit, type PublishFailure, type PublishResult, type StepReport } from './result.ts';
+import { failed } from '../report/failures.ts';
 import { addEntry, updateRegistry, type VersionEntry } from './registry.ts';
 import { updateRunPublish } from './run-publish.ts';
 import type { FileWrite, Store, StoreFailure, WriteReport } from '../stores/store.ts';
@@ -160,13 +161,13 @@ async function uploadToGcs(
   // Sources: the run's own files when they still match the manifest, else the staged copy.
   const sources: Array<{ localPath: string; path: string }> = [];
   for (const file of plan.files) {
-    const local = file.localPath ?? (await fetchStaged(file, plan, input, scratch));
-    if (typeof local !== 'string') return { ok: false, failure: local };
-    sources.push({ localPath: local, path: file.production });
+    const local = file.localPath !== undefined ? { ok: true as const, value: file.localPath } : await fetchStaged(file, plan, input, scratch);
+    if (!local.ok) return local;
+    sources.push({ localPath: local.value, path: file.production });
   }
   const manifestLocal = await fetchStaged({ rel: MANIFEST_NAME, production: '', sha256: plan.manifestSha256, size: 0 }, plan, input, scratch);
-  if (typeof manifestLocal !== 'string') return { ok: false, failure: manifestLocal };
-  sources.push({ localPath: manifestLocal, path: releaseManifestPath(plan.version) });
+  if (!manifestLocal.ok) return manifestLocal;
+  sources.push({ localPath: manifestLocal.value, path: releaseManifestPath(plan.version) });
 
   input.emit('gcs', `gcs: uploading ${sources.length} files (${formatBytes(plan.bytes)}) to ${gcs.location} with generation preconditions...`);
   const uploaded = await gcs.putFiles(sources, { message, mode: 'overwrite', onProgress: progressReporter(input.emit) });
@@ -185,12 +186,12 @@ function gcsFailure(gcs: Store, failure: StoreFailure, total: number): PublishFa
 }
 
 /** Downloads a staged file into the scratch directory, verified against the manifest's sha256. */
-async function fetchStaged(file: PlannedFile, plan: PromotePlan, input: PromoteInput, scratch: string): Promise<string | PublishFailure> {
+async function fetchStaged(file: PlannedFile, plan: PromotePlan, input: PromoteInput, scratch: string): Promise<PublishResult<string>> {
   const local = join(scratch, 'staged', file.rel);
   const got = await input.stores.release.download(`${stagingPrefix(plan.runId)}${file.rel}`, local);
-  if (!got.ok) return fromStore(got.failure, `reading the staged ${file.rel}`);
-  if (got.value.sha256 !== file.sha256) return { reason: 'staging-mismatch', message: `staged ${file.rel} changed since preflight (sha256 ${got.value.sha256.slice(0, 12)})` };
-  return local;
+  if (!got.ok) return failed(fromStore(got.failure, `reading the staged ${file.rel}`));
+  if (got.value.sha256 !== file.sha256) return publishFail('staging-mismatch', `staged ${file.rel} changed since preflight (sha256 ${got.value.sha256.slice(0, 12)})`);
+  return { ok: true, value: local };
 }
 
 /** Per-path versions as numbers (GCS generations, local versions), as the registry stores them. */

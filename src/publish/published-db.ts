@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { UsageError } from '../report/failures.ts';
 import type { ActionSpec, ExecOutcome, Executor } from '../executors/executor.ts';
 import { openPublishStores, type PublishConfig, type PublishStores } from './config.ts';
+import type { StoreEnv } from '../stores/open-store.ts';
 import { releaseManifestPath } from './layout.ts';
 import { PIN_VARS, parsePublishedCommand, PUBLISHED_DB_PATH } from './published-input.ts';
 import { currentEntry, readRegistry, type VersionEntry } from './registry.ts';
@@ -23,9 +24,9 @@ export interface PublishedDb {
   wrap(inner: Executor): Executor;
 }
 
-/** Reads the registry; throws a UsageError (before any work) when there is nothing to take. */
-export async function resolvePublishedDb(config: PublishConfig): Promise<PublishedDb> {
-  const stores = await openPublishStores(config, { action: 'BUILD_DB=0 (taking policy_data.db from the registered version)', write: false });
+/** Reads the registry (with the credentials in `env`, if any); throws a UsageError (before any work) when there is nothing to take. */
+export async function resolvePublishedDb(config: PublishConfig, env: StoreEnv): Promise<PublishedDb> {
+  const stores = await openPublishStores(config, { action: 'BUILD_DB=0 (taking policy_data.db from the registered version)', write: false }, { env });
   const read = await readRegistry(stores.registryHome);
   if (!read.ok) throw new UsageError(read.failure.reason, `BUILD_DB=0 cannot read the registry: ${read.failure.message}`);
   const entry = currentEntry(read.value.registry);
@@ -68,7 +69,7 @@ async function releasedSha256(entry: VersionEntry, store: Store, stores: Publish
     const got = await store.download(path, join(dir, 'manifest.json'), { version: pin.version });
     if (!got.ok) return null;
     const parsed = parseManifest(new Uint8Array(await readFile(join(dir, 'manifest.json'))));
-    return parsed.ok ? (parsed.manifest.files[PUBLISHED_DB_PATH]?.sha256 ?? null) : null;
+    return parsed.ok ? (parsed.value.files[PUBLISHED_DB_PATH]?.sha256 ?? null) : null;
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { REGISTRY_PATH } from './layout.ts';
 import { fromStore, publishFail, type PublishEmit, type PublishFailure, type PublishResult } from './result.ts';
 import type { Store, StoreVersion } from '../stores/store.ts';
+import type { Failure, Result, StoreReason } from '../report/failures.ts';
 
 /**
  * The version registry, `version_manifest.json`, in the real schema (reference §5.1):
@@ -61,8 +62,11 @@ export function registryBytes(registry: Registry): Uint8Array {
   return new TextEncoder().encode(`${JSON.stringify({ current, versions, ...rest }, null, 2)}\n`);
 }
 
+/** Why the registry cannot be read: a store's reason, or a corrupt document. */
+export type RegistryReadFailure = Failure<StoreReason | 'registry-corrupt'>;
+
 /** Parses registry bytes; a corrupt registry is a failure, never silently replaced. */
-export function parseRegistry(bytes: Uint8Array, where: string): PublishResult<Registry> {
+export function parseRegistry(bytes: Uint8Array, where: string): Result<Registry, RegistryReadFailure> {
   try {
     return { ok: true, value: RegistrySchema.parse(JSON.parse(new TextDecoder().decode(bytes))) };
   } catch (error) {
@@ -72,7 +76,7 @@ export function parseRegistry(bytes: Uint8Array, where: string): PublishResult<R
 }
 
 /** Reads the registry (empty when it does not exist yet) with the version it was read at. */
-export async function readRegistry(store: Store): Promise<PublishResult<{ registry: Registry; version: StoreVersion | null }>> {
+export async function readRegistry(store: Store): Promise<Result<{ registry: Registry; version: StoreVersion | null }, RegistryReadFailure>> {
   const read = await store.readVersioned(REGISTRY_PATH);
   if (!read.ok) return { ok: false, failure: fromStore(read.failure, `reading the registry`) };
   if (!read.value) return { ok: true, value: { registry: emptyRegistry(), version: null } };

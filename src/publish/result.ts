@@ -1,4 +1,4 @@
-import type { Failure, Result } from '../report/failures.ts';
+import type { Failure, PublishReason, Result, StoreReason } from '../report/failures.ts';
 import type { Event } from '../report/events.ts';
 import { scrubSecrets, type StoreFailure } from '../stores/store.ts';
 
@@ -18,7 +18,7 @@ export interface StepReport {
 }
 
 /** A publishing failure, with the steps' account when it happened mid-way. */
-export interface PublishFailure extends Failure {
+export interface PublishFailure extends Failure<PublishReason> {
   /** The step that failed, when the operation had started writing. */
   step?: string;
   steps?: StepReport[];
@@ -28,13 +28,14 @@ export interface PublishFailure extends Failure {
 export type PublishResult<T> = Result<T, PublishFailure>;
 
 /** Builds a publishing failure value. */
-export const publishFail = (reason: string, message: string, extra: Omit<PublishFailure, 'reason' | 'message'> = {}): { ok: false; failure: PublishFailure } => ({
-  ok: false,
-  failure: { reason, message, ...extra },
-});
+export const publishFail = <R extends PublishReason>(
+  reason: R,
+  message: string,
+  extra: Omit<PublishFailure, 'reason' | 'message'> = {},
+): { ok: false; failure: PublishFailure & { reason: R } } => ({ ok: false, failure: { reason, message, ...extra } });
 
 /** A store failure as a publishing failure (same reason code; message already scrubbed by the store). */
-export const fromStore = (failure: StoreFailure, context: string): PublishFailure => ({ reason: failure.reason, message: `${context}: ${failure.message}` });
+export const fromStore = (failure: StoreFailure, context: string): Failure<StoreReason> => ({ reason: failure.reason, message: `${context}: ${failure.message}` });
 
 /** Emits publishing events; every message and detail passes through the secret scrubber. */
 export type PublishEmit = (step: string, message: string, data?: Record<string, unknown>) => void;

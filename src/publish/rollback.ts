@@ -8,6 +8,7 @@ import { formatBytes, fromStore, publishFail, type PublishEmit, type PublishResu
 import { addEntry, describeEntry, findVersion, readRegistry, updateRegistry, type VersionEntry } from './registry.ts';
 import { parseManifest } from './staging-manifest.ts';
 import { asStoreVersion, type Store, type StoreVersion } from '../stores/store.ts';
+import type { PublishReason } from '../report/failures.ts';
 
 /**
  * `./build.ts rollback VERSION=x NEW_VERSION=y`: republishes version x as a new release y, as the
@@ -94,7 +95,7 @@ async function execute(
   const { stores, emit, target, newVersion } = input;
   const steps: StepReport[] = [];
   const message = `Roll back to ${target} as ${newVersion}`;
-  const fail = (step: string, reason: string, text: string): PublishResult<RollbackOutcome> => {
+  const fail = (step: string, reason: PublishReason, text: string): PublishResult<RollbackOutcome> => {
     steps.push({ step, status: 'failed', detail: text });
     if (step !== 'registry') steps.push({ step: 'registry', status: 'not-done', detail: `registry untouched: ${newVersion} not registered` });
     return { ok: false, failure: { reason, message: text, step, steps } };
@@ -178,8 +179,8 @@ async function pinnedOnRelease(old: VersionEntry, input: RollbackInput, scratch:
   let paths: string[];
   if (got.ok) {
     const parsed = parseManifest(new Uint8Array(await readFile(join(scratch, 'release-manifest.json'))));
-    if (!parsed.ok) return publishFail('registry-corrupt', `${manifestPath} at ${commit} is unreadable (${parsed.message})`);
-    paths = [...Object.keys(parsed.manifest.files).map(productionPath), manifestPath];
+    if (!parsed.ok) return publishFail('registry-corrupt', `${manifestPath} at ${commit} is unreadable (${parsed.failure.message})`);
+    paths = [...Object.keys(parsed.value.files).map(productionPath), manifestPath];
   } else if (got.failure.reason === 'not-found' && old.gcs) {
     paths = Object.keys(old.gcs.generations);
   } else {

@@ -58,8 +58,8 @@ export async function updateRunPublish(
   status?: RunStatus,
 ): Promise<RunMeta> {
   const read = await readMeta(cacheDir, runId);
-  if (!read.ok) throw new Error(read.message);
-  const meta: RunMeta = { ...read.meta, publish: change(publishSection(read.meta)), ...(status && { status }) };
+  if (!read.ok) throw new Error(read.failure.message);
+  const meta: RunMeta = { ...read.value, publish: change(publishSection(read.value)), ...(status && { status }) };
   await writeMeta(runDir(cacheDir, runId), meta);
   return meta;
 }

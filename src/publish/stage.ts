@@ -5,10 +5,12 @@ import { z } from 'zod';
 import { diagnosticsPrefix, diagnosticsRunFiles, isAreaFile, MANIFEST_NAME, REVIEW_PAGE, stagedRunFiles, stagingPrefix, storeUrl } from './layout.ts';
 import { formatBytes, fromStore, progressReporter, publishFail, type PublishEmit, type PublishResult } from './result.ts';
 import { readMeta, runDir, type RunMeta } from '../run.ts';
+import type { Failure } from '../report/failures.ts';
 import { updateRunPublish, type StagingRecord } from './run-publish.ts';
 import { buildManifest, countProblems, manifestBytes, type ManifestFile, type StagingManifest } from './staging-manifest.ts';
 import { sha256Hex, type PutFile, type Store, type WriteReport } from '../stores/store.ts';
 import { recordedDigests, verifiedRunFile } from './recorded-digests.ts';
+import type { ModalSettings } from '../executors/modal/config.ts';
 
 /**
  * The end of `./build.ts pipeline`: a completed run's diagnostics go to
@@ -41,16 +43,16 @@ export async function stageRun(input: StageInput): Promise<PublishResult<Staging
     return publishFail('run-not-completed', `run ${meta.runId} is ${meta.status}; only a completed run is staged${meta.status === 'promoted' ? ' (it was already promoted)' : ''}`);
   }
   const collected = await stagedRunFiles(input.runDir);
-  if (!collected.ok) return publishFail('run-incomplete', `run ${meta.runId} has no ${collected.missing}; it cannot be staged`);
+  if (!collected.ok) return publishFail(collected.failure.reason, `run ${meta.runId} has no ${collected.failure.missing}; it cannot be staged`);
   const files: Array<ManifestFile & { localPath: string }> = [];
   const recorded = recordedDigests(meta);
-  for (const file of collected.files) {
+  for (const file of collected.value) {
     const digest = await verifiedRunFile(input.runDir, file.localPath, recorded);
     if (!digest.ok) return publishFail(digest.failure.reason, `run ${meta.runId} is not staged: ${digest.failure.message}`);
     files.push({ ...file, sha256: digest.value.sha256, size: digest.value.size });
   }
   const mismatch = await crossCheckRunManifest(input.runDir, files);
-  if (mismatch) return publishFail('run-manifest-mismatch', `run ${meta.runId}: h5s/manifest.json disagrees with the files on disk (${mismatch}); the run is not staged`);
+  if (mismatch) return publishFail(mismatch.reason, `run ${meta.runId}: h5s/manifest.json disagrees with the files on disk (${mismatch.message}); the run is not staged`);
 
   const manifest = buildManifest({ version: meta.version, createdAt: meta.finishedAt ?? meta.startedAt, runId: meta.runId, files });
   for (const problem of countProblems(manifest)) emit('warning', `warning: staged area count ${problem}; promote will refuse this run`);
@@ -103,24 +105,28 @@ export async function stageRun(input: StageInput): Promise<PublishResult<Staging
   }
 }
 
-/** Compares the area files with the run's own manifest (built by the example/real Python), if any. */
-async function crossCheckRunManifest(runDir: string, files: ManifestFile[]): Promise<string | null> {
+/**
+ * Compares the area files with the run's own manifest (built by the example/real Python), if any:
+ * null when they agree, else the first difference.
+ */
+async function crossCheckRunManifest(runDir: string, files: ManifestFile[]): Promise<Failure<'run-manifest-mismatch'> | null> {
   const text = await readFile(join(runDir, 'h5s', MANIFEST_NAME), 'utf8').catch(() => null);
   if (text === null) return null;
+  const mismatch = (message: string) => ({ reason: 'run-manifest-mismatch' as const, message });
   let listed: z.infer<typeof RunManifestSchema>;
   try {
     listed = RunManifestSchema.parse(JSON.parse(text));
   } catch {
-    return 'h5s/manifest.json is unreadable';
+    return mismatch('h5s/manifest.json is unreadable');
   }
   const ours = new Map(files.map((f) => [f.rel, f]));
   for (const [rel, entry] of Object.entries(listed.files)) {
     const file = ours.get(rel);
-    if (!file) return `${rel} is listed but missing`;
-    if (file.sha256 !== entry.sha256 || file.size !== entry.size_bytes) return `${rel} has sha256 ${file.sha256.slice(0, 12)}, listed ${entry.sha256.slice(0, 12)}`;
+    if (!file) return mismatch(`${rel} is listed but missing`);
+    if (file.sha256 !== entry.sha256 || file.size !== entry.size_bytes) return mismatch(`${rel} has sha256 ${file.sha256.slice(0, 12)}, listed ${entry.sha256.slice(0, 12)}`);
   }
   const extra = files.find((f) => isAreaFile(f.rel) && !(f.rel in listed.files));
-  return extra ? `${extra.rel} is not listed` : null;
+  return extra ? mismatch(`${extra.rel} is not listed`) : null;
 }
 
 const counts = (report: WriteReport) => ({ written: report.written, skipped: report.skipped, version: report.batchVersion });
@@ -143,19 +149,32 @@ function describeTotals(totals: Record<string, number>): string {
  * `publish.stageError` so promote can say why it refuses). Used at the end of `pipeline` and by
  * `./build.ts stage RUN_ID=...`, which retries a failed publishing step.
  */
-export async function stageAndRecord(input: { cacheDir: string; runId: string; release: Store; emit: PublishEmit; reviewPage?: StageInput['reviewPage'] }): Promise<PublishResult<StagingRecord>> {
+export interface StageRecordInput {
+  cacheDir: string;
+  runId: string;
+  release: Store;
+  emit: PublishEmit;
+  /** How to reach the Modal volume for outputs left there (default: the default app and volume, this process's environment). */
+  modal?: ModalSettings;
+  /** Whether downloads may be verified in hashing worker threads (default true). */
+  hashWorkers?: boolean;
+  /** Builds the review page from the manifest being staged (src/review/report.ts). */
+  reviewPage?: StageInput['reviewPage'];
+}
+
+export async function stageAndRecord(input: StageRecordInput): Promise<PublishResult<StagingRecord>> {
   const read = await readMeta(input.cacheDir, input.runId);
-  if (!read.ok) return publishFail('run-not-found', read.message);
+  if (!read.ok) return publishFail('run-not-found', read.failure.message);
   // EXECUTOR=modal leaves outputs on the Modal volume (a cache hit holds only their records): bring them into the run first.
-  if (read.meta.status === 'completed' && Object.values(read.meta.targets).some((t) => t.executor === 'modal')) {
+  if (read.value.status === 'completed' && Object.values(read.value.targets).some((t) => t.executor === 'modal')) {
     try {
-      await (await import('../executors/modal/fetch.ts')).fetchRunOutputs({ cacheDir: input.cacheDir, runId: input.runId });
+      await (await import('../executors/modal/fetch.ts')).fetchRunOutputs({ cacheDir: input.cacheDir, runId: input.runId, modal: input.modal ?? {}, hashWorkers: input.hashWorkers ?? true });
     } catch (error) {
       return publishFail('remote-outputs-unavailable', `run ${input.runId}: ${(error as Error).message}`);
     }
   }
-  const staged = await stageRun({ runDir: runDir(input.cacheDir, input.runId), meta: read.meta, release: input.release, emit: input.emit, ...(input.reviewPage && { reviewPage: input.reviewPage }) });
-  if (read.meta.status !== 'completed') return staged;
+  const staged = await stageRun({ runDir: runDir(input.cacheDir, input.runId), meta: read.value, release: input.release, emit: input.emit, ...(input.reviewPage && { reviewPage: input.reviewPage }) });
+  if (read.value.status !== 'completed') return staged;
   await updateRunPublish(input.cacheDir, input.runId, (s) => {
     const { stageError: _old, ...rest } = s;
     return staged.ok ? { ...rest, staging: staged.value } : { ...rest, stageError: `${staged.failure.reason}: ${staged.failure.message}` };

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { EXPECTED_AREA_COUNTS, FILE_KINDS, kindOf, type FileKind } from './layout.ts';
 import type { Sha256Hex } from '../stores/store.ts';
+import { failed, type Failure, type Result } from '../report/failures.ts';
 
 /**
  * `staging/{run_id}/manifest.json`: the real pipeline's local-area manifest (reference §5.3,
@@ -62,12 +63,12 @@ export function buildManifest(input: { version: string; createdAt: string; runId
 export const manifestBytes = (manifest: StagingManifest): Uint8Array => new TextEncoder().encode(`${JSON.stringify(manifest, null, 2)}\n`);
 
 /** Parses manifest bytes; a corrupt manifest is a failure, never trusted. */
-export function parseManifest(bytes: Uint8Array): { ok: true; manifest: StagingManifest } | { ok: false; message: string } {
+export function parseManifest(bytes: Uint8Array): Result<StagingManifest, Failure<'manifest-corrupt'>> {
   try {
-    return { ok: true, manifest: StagingManifestSchema.parse(JSON.parse(new TextDecoder().decode(bytes))) };
+    return { ok: true, value: StagingManifestSchema.parse(JSON.parse(new TextDecoder().decode(bytes))) };
   } catch (error) {
     const why = error instanceof z.ZodError ? `${error.issues[0]?.path.join('.')}: ${error.issues[0]?.message}` : (error as Error).message;
-    return { ok: false, message: why };
+    return failed({ reason: 'manifest-corrupt', message: why });
   }
 }
 

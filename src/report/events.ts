@@ -1,3 +1,5 @@
+import type { SkipReason, TargetReason } from './failures.ts';
+
 /**
  * Events are data; loggers are views of them (logger.ts). `--json` prints these objects as NDJSON,
  * one per line, and the tests assert on that stream.
@@ -14,7 +16,8 @@ export type Event =
       key?: string;
       durationMs?: number;
       executor?: string;
-      reason?: string;
+      /** Why it failed (a failed target), or why it did not run (a skipped one). */
+      reason?: TargetReason | SkipReason;
       error?: string;
     }
   | { event: 'expand'; target: string; children: number; childPrefix: string }

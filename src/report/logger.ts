@@ -1,4 +1,5 @@
 import type { Event } from './events.ts';
+import { unreachable } from './failures.ts';
 
 /** A view of the event stream. */
 export interface Logger {
@@ -33,6 +34,8 @@ function line(e: Event): string | null {
       return `${e.status}: ${e.built} built, ${e.cached} cached, ${e.failed} failed, ${e.skipped} skipped in ${(e.durationMs / 1000).toFixed(2)}s${e.replayedFrom ? `; nothing changed since run ${e.replayedFrom}` : ''}  (run ${e.runId})`;
     case 'target-start':
       return null;
+    default:
+      return unreachable(e);
   }
 }
 

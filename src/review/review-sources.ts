@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Failure, Result } from '../report/failures.ts';
+import type { Failure, PublishReason, Result } from '../report/failures.ts';
 import type { PublishStores } from '../publish/config.ts';
 import { MANIFEST_NAME, releaseManifestPath, stagedRunFiles, stagingPrefix } from '../publish/layout.ts';
 import { currentEntry, findVersion, readRegistry, type Registry } from '../publish/registry.ts';
@@ -43,20 +43,20 @@ const parseJson = (text: string): unknown => {
   }
 };
 
-const fail = (reason: string, message: string): { ok: false; failure: Failure } => ({ ok: false, failure: { reason, message } });
+const fail = (reason: PublishReason, message: string): { ok: false; failure: Failure<PublishReason> } => ({ ok: false, failure: { reason, message } });
 
 /** A run from the local cache. With the release store given, a staged run's manifest is read from staging. */
 export async function runSide(options: { cacheDir: string; runId: string; release?: Store; manifest?: ManifestFiles }): Promise<Result<ReviewSide>> {
   const read = await readMeta(options.cacheDir, options.runId);
-  if (!read.ok) return fail('run-not-found', read.message);
+  if (!read.ok) return fail('run-not-found', read.failure.message);
   const dir = runDir(options.cacheDir, options.runId);
   const diagnostics = await readDiagnostics(
     (name) => readFile(join(dir, 'diagnostics', name), 'utf8').catch((error: NodeJS.ErrnoException) => (error.code === 'ENOENT' ? null : Promise.reject(error))),
     `run ${options.runId}'s diagnostics/`,
   );
   const notes = [...diagnostics.notes];
-  const manifest = options.manifest ?? (await runManifest(dir, read.meta, options.release, notes));
-  return { ok: true, value: { kind: 'run', label: `run ${options.runId}`, runId: options.runId, version: read.meta.version, meta: read.meta, diagnostics, manifest, notes } };
+  const manifest = options.manifest ?? (await runManifest(dir, read.value, options.release, notes));
+  return { ok: true, value: { kind: 'run', label: `run ${options.runId}`, runId: options.runId, version: read.value.version, meta: read.value, diagnostics, manifest, notes } };
 }
 
 /** The staged manifest's files, else those the run's files would stage (hashed here). */
@@ -65,16 +65,16 @@ async function runManifest(dir: string, meta: RunMeta, release: Store | undefine
   if (staging && release && staging.store === release.location) {
     const got = await release.readVersioned(`${stagingPrefix(meta.runId)}${MANIFEST_NAME}`);
     const parsed = got.ok && got.value ? parseManifest(got.value.bytes) : null;
-    if (parsed?.ok) return parsed.manifest.files;
+    if (parsed?.ok) return parsed.value.files;
     notes.push(`the staged manifest of run ${meta.runId} could not be read from ${release.location}; listing the run's own files instead`);
   }
   const collected = await stagedRunFiles(dir);
   if (!collected.ok) {
-    notes.push(`run ${meta.runId} has no ${collected.missing}: what promote would publish is unknown`);
+    notes.push(`run ${meta.runId} has no ${collected.failure.missing}: what promote would publish is unknown`);
     return null;
   }
   const files: Record<string, { sha256: string; size_bytes: number }> = {};
-  for (const f of collected.files) {
+  for (const f of collected.value) {
     const d = await digestFile(f.localPath);
     files[f.rel] = { sha256: d.sha256, size_bytes: d.size };
   }
@@ -118,7 +118,7 @@ export async function versionSide(options: { stores: PublishStores; version?: st
   let manifest: ManifestFiles | null = null;
   const released = await fromStore(releaseManifestPath(entry.version)).catch(() => null);
   const parsed = released ? parseManifest(new TextEncoder().encode(released)) : null;
-  if (parsed?.ok) manifest = parsed.manifest.files;
+  if (parsed?.ok) manifest = parsed.value.files;
   else notes.push(`${releaseManifestPath(entry.version)} is not in ${store.location}: file changes against ${entry.version} are unknown`);
   return {
     ok: true,

@@ -49,15 +49,27 @@ export interface StorePurpose {
   write: boolean;
 }
 
+/**
+ * The environment variables opening a store reads (the CLI passes the ones it read, cli/settings.ts):
+ * credentials and the GCS emulator. Unset means none: no token, real GCS.
+ */
+export interface StoreEnv {
+  HF_TOKEN?: string | undefined;
+  HUGGING_FACE_TOKEN?: string | undefined;
+  STORAGE_EMULATOR_HOST?: string | undefined;
+  GOOGLE_APPLICATION_CREDENTIALS?: string | undefined;
+  CLOUDSDK_CONFIG?: string | undefined;
+}
+
 /** Knobs that tests and the CLI pass through to every store. */
 export interface OpenStoreOptions {
-  env?: NodeJS.ProcessEnv;
+  env?: StoreEnv;
   retry?: RetryPolicy;
   requestTimeoutMs?: number;
 }
 
 /** The HF token from config or the environment variables the Hub tooling uses. */
-export function hfTokenFrom(config: { token?: string | undefined }, env: NodeJS.ProcessEnv): string | undefined {
+export function hfTokenFrom(config: { token?: string | undefined }, env: StoreEnv): string | undefined {
   return config.token ?? env.HF_TOKEN ?? env.HUGGING_FACE_TOKEN ?? undefined;
 }
 
@@ -68,7 +80,7 @@ export async function openStore(config: unknown, purpose: StorePurpose, options:
     const issue = parsed.error.issues[0];
     return storeFail('config-invalid', `invalid store configuration for ${purpose.action}: ${issue?.path.join('.') || 'config'}: ${issue?.message ?? 'invalid'}`);
   }
-  const env = options.env ?? process.env;
+  const env = options.env ?? {};
   const common = {
     ...(options.retry && { retry: options.retry }),
     ...(options.requestTimeoutMs !== undefined && { requestTimeoutMs: options.requestTimeoutMs }),
@@ -119,7 +131,7 @@ export async function openStore(config: unknown, purpose: StorePurpose, options:
 }
 
 /** GOOGLE_APPLICATION_CREDENTIALS, or gcloud's application-default credentials file. */
-function hasGoogleCredentials(env: NodeJS.ProcessEnv): boolean {
+function hasGoogleCredentials(env: StoreEnv): boolean {
   if (env.GOOGLE_APPLICATION_CREDENTIALS) return existsSync(env.GOOGLE_APPLICATION_CREDENTIALS);
   const configDir = env.CLOUDSDK_CONFIG ?? join(homedir(), '.config', 'gcloud');
   return existsSync(join(configDir, 'application_default_credentials.json'));

@@ -5,7 +5,7 @@
  * (`test/stores.contract.test.ts`) holds every implementation to the same semantics.
  *
  * Design choices that every implementation honours:
- * - Expected failures are values (`StoreResult`), discriminated by a kebab-case `reason`; only bugs
+ * - Expected failures are values (`StoreResult`), discriminated by a `StoreReason` (report/failures.ts); only bugs
  *   throw. Failure messages never contain a credential (see {@link scrubSecrets}).
  * - Every write reports the version the backend assigned (HF commit OID, GCS generation, local
  *   counter), taken from the write's own response, so callers can pin later reads to it.
@@ -18,7 +18,7 @@ import { constants } from 'node:fs';
 import { mkdir, open, rename, rm } from 'node:fs/promises';
 import { NotRegularFile, xxh128Hasher, type Digest } from '../caching/hash.ts';
 import { dirname } from 'node:path';
-import type { Failure, Result } from '../report/failures.ts';
+import type { Failure, Result, StoreReason } from '../report/failures.ts';
 
 /** Which backend a store talks to; also the `kind` of its config. */
 export type StoreKind = 'local' | 'hf' | 'gcs';
@@ -142,36 +142,8 @@ export interface VersionedBytes {
   version: StoreVersion;
 }
 
-/** Stable failure codes of the store layer. */
-export type StoreFailureReason =
-  /** A conditional write lost: the document (HF: the branch) changed since it was read. */
-  | 'conflict'
-  /** The path (or the pinned version of it) does not exist. */
-  | 'not-found'
-  /** An append-only batch would have replaced existing different content; nothing was written. */
-  | 'append-only-violation'
-  /** A credential needed for this action is not configured. */
-  | 'auth-missing'
-  /** The backend refused the credential (401/403). */
-  | 'auth-rejected'
-  /** 429/5xx/dropped connection, still failing after the retry budget. */
-  | 'transient'
-  /** A request exceeded its time limit, still failing after the retry budget. */
-  | 'timeout'
-  /** Bytes read back or sent do not match their digest. */
-  | 'checksum-mismatch'
-  /** A store path that is absolute, contains `..`, empty segments or control characters. */
-  | 'invalid-path'
-  /** Store configuration that cannot work (bad repo id, bad token format...). */
-  | 'config-invalid'
-  /** A local file could not be read or written. */
-  | 'io-error'
-  /** Any other refusal by the backend (4xx), reported with its status. */
-  | 'remote-error';
-
 /** A store failure. `completed` lists what a non-atomic batch (GCS, local) did before failing. */
-export interface StoreFailure extends Failure {
-  reason: StoreFailureReason;
+export interface StoreFailure extends Failure<StoreReason> {
   /** The store path concerned, when there is one. */
   path?: string;
   /** HTTP status from the backend, when there was one. */
@@ -188,7 +160,7 @@ export const storeOk = <T>(value: T): StoreResult<T> => ({ ok: true, value });
 
 /** Builds a failure value. */
 export const storeFail = <T = never>(
-  reason: StoreFailureReason,
+  reason: StoreReason,
   message: string,
   extra: Omit<StoreFailure, 'reason' | 'message'> = {},
 ): StoreResult<T> => ({ ok: false, failure: { reason, message, ...extra } });
@@ -365,7 +337,7 @@ export async function withRetry<T>(
 }
 
 /** Maps an HTTP status to the failure reason every store uses for it. */
-export function reasonForStatus(status: number): StoreFailureReason {
+export function reasonForStatus(status: number): StoreReason {
   if (status === 401 || status === 403) return 'auth-rejected';
   if (status === 404) return 'not-found';
   if (status === 409 || status === 412) return 'conflict';
@@ -379,7 +351,7 @@ const TRANSIENT_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ENOTFOU
 const TIMEOUT_CODES = new Set(['ETIMEDOUT', 'ESOCKETTIMEDOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT']);
 
 /** Classifies an error without an HTTP status (network drop, abort, timeout) by walking its causes. */
-export function reasonForNetworkError(error: unknown): StoreFailureReason | undefined {
+export function reasonForNetworkError(error: unknown): StoreReason | undefined {
   for (let e: unknown = error, depth = 0; e && typeof e === 'object' && depth < 5; depth++) {
     const { name, code, message } = e as { name?: unknown; code?: unknown; message?: unknown };
     if (name === 'TimeoutError' || (typeof code === 'string' && TIMEOUT_CODES.has(code))) return 'timeout';

@@ -1,18 +1,31 @@
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { Environment } from '../../target.ts';
 import { StandinTransport } from './standin.ts';
 import { ModalCliTransport, type ModalTransport } from './transport.ts';
 
-/**
- * Where the Modal pieces are and which transport to use, from the environment:
- *   MODAL_STANDIN_DIR=<dir>   use the local stand-in with <dir> as its volume and call store
- *   MODAL_STANDIN_FAULT=kill-after-spawn   (tests) the stand-in kills the orchestrator right after a call starts
- *   BUILD_MODAL_APP           deployed app name (default policyengine-us-data-build)
- *   BUILD_MODAL_VOLUME        volume name (default pipeline-artifacts)
- *   BUILD_MODAL_PYTHON        Python with the pinned modal + xxhash
- *                             (default node_modules/.cache/modal-venv/bin/python, made by modal_app/setup.sh)
- */
+/** Where the Modal pieces are and which transport to use, as the CLI read them from the environment (cli/settings.ts). */
+export interface ModalSettings {
+  /** BUILD_MODAL_APP: the deployed app's name (default policyengine-us-data-build). */
+  app?: string;
+  /** BUILD_MODAL_VOLUME: the volume's name (default pipeline-artifacts). */
+  volume?: string;
+  /**
+   * BUILD_MODAL_PYTHON: a Python with the pinned modal + xxhash (default
+   * node_modules/.cache/modal-venv/bin/python, made by modal_app/setup.sh).
+   */
+  python?: string;
+  /** MODAL_STANDIN_DIR: use the local stand-in with this directory as its volume and call store. */
+  standinDir?: string;
+  /** BUILD_MODAL_BATCH_QUIET_MS: the batching window's quiet time. */
+  batchQuietMs?: number;
+  /** MODAL_STANDIN_FAULT=kill-after-spawn (tests only): the stand-in kills the orchestrator right after a call starts. */
+  fault?: 'kill-after-spawn';
+  /** What the Modal client (and the stand-in's containers) run in: the whole environment, with the Modal token. */
+  env?: Environment;
+}
+
 export const DEFAULT_APP = 'policyengine-us-data-build';
 export const DEFAULT_VOLUME = 'pipeline-artifacts';
 
@@ -26,27 +39,26 @@ export function modalAppDir(): string {
   throw new Error('modal_app/runner_core.py not found above the build tool');
 }
 
-export function modalPython(env: NodeJS.ProcessEnv = process.env): string {
-  if (env.BUILD_MODAL_PYTHON) return env.BUILD_MODAL_PYTHON;
+export function modalPython(s: ModalSettings): string {
+  if (s.python) return s.python;
   const venv = join(dirname(modalAppDir()), 'node_modules', '.cache', 'modal-venv', 'bin', 'python');
   return existsSync(venv) ? venv : 'python3';
 }
 
-/** The transport the environment asks for. */
-export function transportFromEnv(env: NodeJS.ProcessEnv = process.env): ModalTransport {
-  const volume = env.BUILD_MODAL_VOLUME || DEFAULT_VOLUME;
+/** The transport the settings ask for. */
+export function modalTransport(s: ModalSettings): ModalTransport {
+  const volume = s.volume ?? DEFAULT_VOLUME;
   const appDir = modalAppDir();
-  if (env.MODAL_STANDIN_DIR) {
-    const fault = env.MODAL_STANDIN_FAULT === 'kill-after-spawn' ? ('kill-after-spawn' as const) : undefined;
-    return new StandinTransport({ dir: resolve(env.MODAL_STANDIN_DIR), python: modalPython(env), appDir, volume, ...(fault && { fault }) });
-  }
-  return new ModalCliTransport({ python: modalPython(env), appDir, app: env.BUILD_MODAL_APP || DEFAULT_APP, volume });
+  const env = s.env ? { env: s.env } : {};
+  if (s.standinDir) return new StandinTransport({ dir: resolve(s.standinDir), python: modalPython(s), appDir, volume, ...env, ...(s.fault && { fault: s.fault }) });
+  return new ModalCliTransport({ python: modalPython(s), appDir, app: s.app ?? DEFAULT_APP, volume, ...env });
 }
 
 /** The transport an output record names (`remote` is a transport id): what `fetch` downloads through. */
-export function transportForRecord(remote: string, env: NodeJS.ProcessEnv = process.env): ModalTransport | null {
+export function transportForRecord(remote: string, s: ModalSettings): ModalTransport | null {
   const appDir = modalAppDir();
-  if (remote.startsWith('standin:')) return new StandinTransport({ dir: remote.slice('standin:'.length), python: modalPython(env), appDir, volume: env.BUILD_MODAL_VOLUME || DEFAULT_VOLUME });
-  if (remote.startsWith('modal:')) return new ModalCliTransport({ python: modalPython(env), appDir, app: env.BUILD_MODAL_APP || DEFAULT_APP, volume: remote.slice('modal:'.length) });
+  const env = s.env ? { env: s.env } : {};
+  if (remote.startsWith('standin:')) return new StandinTransport({ dir: remote.slice('standin:'.length), python: modalPython(s), appDir, volume: s.volume ?? DEFAULT_VOLUME, ...env });
+  if (remote.startsWith('modal:')) return new ModalCliTransport({ python: modalPython(s), appDir, app: s.app ?? DEFAULT_APP, volume: remote.slice('modal:'.length), ...env });
   return null;
 }

@@ -5,7 +5,7 @@ import { UsageError } from '../../report/failures.ts';
 import type { ActionKey } from '../../fingerprint.ts';
 import type { Digest } from '../../caching/hash.ts';
 import { readMeta, runDir } from '../../run.ts';
-import { transportForRecord } from './config.ts';
+import { transportForRecord, type ModalSettings } from './config.ts';
 import { VolumeSync } from './sync.ts';
 
 export interface FetchedOutputs {
@@ -22,12 +22,23 @@ export interface FetchedOutputs {
  * digest). For `fetch`, and for anything that reads a finished run's files, e.g. staging: a run
  * whose remote targets were cache hits holds only their records, not their bytes.
  */
-export async function fetchRunOutputs(o: { cacheDir: string; runId: string; targets?: string[] }): Promise<FetchedOutputs> {
+export interface FetchOptions {
+  cacheDir: string;
+  runId: string;
+  /** Default: every built or cached target of the run. */
+  targets?: string[];
+  /** How to reach the transports the records name (app, Python, the client's environment). */
+  modal: ModalSettings;
+  /** Whether downloads may be verified in hashing worker threads (not BUILD_HASH_WORKERS=0). */
+  hashWorkers: boolean;
+}
+
+export async function fetchRunOutputs(o: FetchOptions): Promise<FetchedOutputs> {
   const read = await readMeta(o.cacheDir, o.runId);
-  if (!read.ok) throw new UsageError('bad-run', read.message);
-  const meta = read.meta;
+  if (!read.ok) throw new UsageError('bad-run', read.failure.message);
+  const meta = read.value;
   const names = o.targets ?? Object.keys(meta.targets).filter((n) => ['built', 'cached'].includes(meta.targets[n]!.outcome));
-  const memo = new DigestMemo(join(o.cacheDir, 'digests.json'));
+  const memo = new DigestMemo(join(o.cacheDir, 'digests.json'), { workers: o.hashWorkers });
   await memo.load();
   const cache = new Cache(o.cacheDir, memo);
   const wanted: { path: string; record: OutputRecord }[] = [];
@@ -45,9 +56,9 @@ export async function fetchRunOutputs(o: { cacheDir: string; runId: string; targ
   let downloaded = 0;
   for (const { record } of wanted) if (record.remote) byTransport.set(record.remote, [...(byTransport.get(record.remote) ?? []), record.digest]);
   for (const [remote, digests] of byTransport) {
-    const transport = transportForRecord(remote);
+    const transport = transportForRecord(remote, o.modal);
     if (!transport) throw new UsageError('unknown-remote', `outputs live on ${remote}, which this build does not know how to reach`);
-    downloaded += await new VolumeSync({ transport, cacheDir: o.cacheDir, repo: '', blobPath: (d) => cache.blobPath(d), stored: (d) => cache.adopt(d as Digest) }).fetchBlobs(digests);
+    downloaded += await new VolumeSync({ transport, cacheDir: o.cacheDir, repo: '', blobPath: (d) => cache.blobPath(d), stored: (d) => cache.adopt(d as Digest), hashWorkers: o.hashWorkers }).fetchBlobs(digests);
   }
   const run = runDir(o.cacheDir, meta.runId);
   const files: string[] = [];

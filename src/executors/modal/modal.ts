@@ -1,11 +1,11 @@
 import { appendFile, writeFile } from 'node:fs/promises';
 import type { OutputRecord } from '../../caching/cache.ts';
-import { UsageError, type Failure } from '../../report/failures.ts';
+import { UsageError, type ExecReason, type Failure } from '../../report/failures.ts';
 import { readMeta } from '../../run.ts';
 import type { Pipeline, Vars } from '../../target.ts';
 import type { ActionSpec, ExecFailure, ExecOutcome, Executor, PortableAction } from '../executor.ts';
 import { ModalBatcher, type BatchItem } from './batcher.ts';
-import { transportFromEnv } from './config.ts';
+import { modalTransport, type ModalSettings } from './config.ts';
 import { CallJournal, type JournalEntry } from './journal.ts';
 import { BATCH_FUNCTION, FUNCTIONS, isGpuClass, PROTOCOL, volumePaths, type RemoteAction, type RemoteResult, type RunRequest } from './protocol.ts';
 import { VolumeSync } from './sync.ts';
@@ -37,6 +37,8 @@ export interface ModalExecutorOptions {
   /** Batching window for weighted actions: quiet time, and the cap after the first arrival. */
   batchQuietMs?: number;
   batchMaxWaitMs?: number;
+  /** Whether downloaded outputs may be verified in hashing worker threads (default true). */
+  hashWorkers?: boolean;
 }
 
 interface BatchedAction extends BatchItem {
@@ -61,7 +63,7 @@ export class ModalExecutor implements Executor {
     this.o = o;
     this.transport = o.transport;
     this.journal = new CallJournal(o.cacheDir);
-    this.sync = new VolumeSync({ transport: o.transport, cacheDir: o.cacheDir, repo: o.repo, blobPath: o.blobPath });
+    this.sync = new VolumeSync({ transport: o.transport, cacheDir: o.cacheDir, repo: o.repo, blobPath: o.blobPath, ...(o.hashWorkers !== undefined && { hashWorkers: o.hashWorkers }) });
     this.waiter = new CallWaiter(o.transport, o.pollSeconds ?? 20);
     this.batcher = new ModalBatcher<BatchedAction>({
       quietMs: o.batchQuietMs ?? 500,
@@ -112,7 +114,7 @@ export class ModalExecutor implements Executor {
   }
 
   /** Brings remote-resident blobs into the local store, for a local action or `fetch`. */
-  async materialise(records: OutputRecord[]): Promise<Failure | null> {
+  async materialise(records: OutputRecord[]): Promise<Failure<ExecReason> | null> {
     const elsewhere = records.find((r) => r.remote && r.remote !== this.transport.id);
     if (elsewhere) {
       return { reason: 'remote-elsewhere', message: `output ${elsewhere.digest} lives on ${elsewhere.remote}, not on ${this.transport.id}; fetch it from there or rebuild it` };
@@ -189,7 +191,7 @@ export class ModalExecutor implements Executor {
       return fail(spec, 'call-lost', `Modal call ${entry.callId} is unknown to ${this.transport.id}`);
     }
     if (state.state !== 'done') {
-      const failed = state.state === 'failed' ? state : { reason: 'call-lost', message: 'the call never finished' };
+      const failed = state.state === 'failed' ? state : { reason: 'call-lost' as const, message: 'the call never finished' };
       return fail(spec, failed.reason, `${failed.message} (Modal call ${entry.callId}, ${entry.function})`);
     }
     const result = state.value.results.find((r) => r.key === spec.key);
@@ -238,7 +240,7 @@ export class ModalExecutor implements Executor {
   }
 }
 
-function fail(spec: ActionSpec, reason: string, message: string): { ok: false; failure: ExecFailure } {
+function fail(spec: ActionSpec, reason: ExecReason, message: string): { ok: false; failure: ExecFailure } {
   return { ok: false, failure: { reason, message: `${spec.target}: ${message}`, logTail: '' } };
 }
 
@@ -275,6 +277,10 @@ export interface ModalSetup {
   projectDir: string;
   /** Where the local cache keeps a blob (input uploads read it). */
   blobPath: (digest: string) => string;
+  /** Which transport, app and volume, as the CLI read them from the environment. */
+  settings: ModalSettings;
+  /** Whether downloaded outputs may be verified in hashing worker threads (not BUILD_HASH_WORKERS=0). */
+  hashWorkers: boolean;
 }
 
 /**
@@ -291,10 +297,10 @@ export async function createModalExecutor(o: ModalSetup): Promise<Executor> {
     if (!fn) throw new UsageError('unknown-resource-class', `${node.target.name} asks for resource class ${resourceClass}, which has no Modal function; use one of ${Object.keys(FUNCTIONS).join(', ')}`);
     functions.add(fn);
   }
-  const transport = transportFromEnv();
+  const transport = modalTransport(o.settings);
   await transport.check([...functions].sort());
   if (o.vars.RESUME) await seedJournalFromRun(o.cacheDir, o.vars.RESUME, transport.id);
-  const quiet = Number(process.env.BUILD_MODAL_BATCH_QUIET_MS);
+  const quiet = o.settings.batchQuietMs;
   return new ModalExecutor({
     transport,
     cacheDir: o.cacheDir,
@@ -302,8 +308,9 @@ export async function createModalExecutor(o: ModalSetup): Promise<Executor> {
     sha: o.sha,
     projectDir: o.projectDir,
     blobPath: o.blobPath,
-    pollSeconds: process.env.MODAL_STANDIN_DIR ? 1 : 20,
-    ...(quiet > 0 ? { batchQuietMs: quiet } : {}),
+    pollSeconds: o.settings.standinDir ? 1 : 20,
+    ...(quiet !== undefined ? { batchQuietMs: quiet } : {}),
+    hashWorkers: o.hashWorkers,
   });
 }
 
@@ -313,9 +320,9 @@ export async function createModalExecutor(o: ModalSetup): Promise<Executor> {
  */
 async function seedJournalFromRun(cacheDir: string, runId: string, transportId: string): Promise<void> {
   const read = await readMeta(cacheDir, runId);
-  if (!read.ok) throw new UsageError('bad-run', `RESUME=${runId}: ${read.message}`);
+  if (!read.ok) throw new UsageError('bad-run', `RESUME=${runId}: ${read.failure.message}`);
   const journal = new CallJournal(cacheDir);
-  for (const t of Object.values(read.meta.targets)) {
+  for (const t of Object.values(read.value.targets)) {
     const r = t.remote;
     if (t.outcome !== 'running' || !t.key || !r || typeof r.callId !== 'string' || r.transport !== transportId) continue;
     if (await journal.read(t.key)) continue;

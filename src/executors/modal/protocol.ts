@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { REMOTE_REASONS } from '../../report/failures.ts';
 
 /**
  * What crosses the process boundary between the orchestrator and the runner
@@ -57,10 +58,19 @@ export interface RunRequest {
   actions: RemoteAction[];
 }
 
+/**
+ * A failure reason as the client, the runner or the stand-in sends it (report/failures.ts lists
+ * them); one this build does not know (a newer runner) is kept as `remote-error`, its message intact.
+ */
+export const remoteReasonSchema = z.enum(REMOTE_REASONS).catch('remote-error');
+
+/** A failure the client reports for a whole operation (`{"error": ...}`). */
+export const remoteFailureSchema = z.object({ reason: remoteReasonSchema, message: z.string() });
+
 export const remoteResultSchema = z.object({
   key: z.string(),
   ok: z.boolean(),
-  reason: z.string().optional(),
+  reason: remoteReasonSchema.optional(),
   message: z.string().optional(),
   exitCode: z.number().nullable().optional(),
   outputs: z.record(z.string(), z.object({ digest: z.string().regex(/^[0-9a-f]{32}$/), size: z.number().int().nonnegative() })),
@@ -82,7 +92,7 @@ export type RunResponse = z.infer<typeof runResponseSchema>;
 export const callStateSchema = z.union([
   z.object({ state: z.literal('running') }),
   z.object({ state: z.literal('done'), value: runResponseSchema }),
-  z.object({ state: z.literal('failed'), reason: z.string(), message: z.string() }),
+  z.object({ state: z.literal('failed'), reason: remoteReasonSchema, message: z.string() }),
   z.object({ state: z.literal('unknown') }),
 ]);
 export type CallState = z.infer<typeof callStateSchema>;

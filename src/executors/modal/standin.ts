@@ -4,6 +4,7 @@ import { closeSync, openSync } from 'node:fs';
 import { appendFile, copyFile, mkdir, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { UsageError } from '../../report/failures.ts';
+import type { Environment } from '../../target.ts';
 import { isAlive } from '../../caching/action-lock.ts';
 import { callStateSchema, type CallState, type RunRequest } from './protocol.ts';
 import { runProcess, type ModalTransport } from './transport.ts';
@@ -27,6 +28,8 @@ export interface StandinOptions {
   volume: string;
   /** A fault to inject (tests only, MODAL_STANDIN_FAULT): `kill-after-spawn` SIGKILLs this process right after a call starts. */
   fault?: 'kill-after-spawn';
+  /** The environment the stand-in's containers run in (the CLI passes the one it read); default this process's own. */
+  env?: Environment;
 }
 
 export class StandinTransport implements ModalTransport {
@@ -49,7 +52,7 @@ export class StandinTransport implements ModalTransport {
 
   /** The stand-in's "deployed app" is modal_app/runner.py itself: its functions must exist there. */
   async check(functions: string[]): Promise<void> {
-    const probe = await runProcess(this.o.python, ['-c', 'import xxhash']);
+    const probe = await runProcess(this.o.python, ['-c', 'import xxhash'], { env: this.o.env });
     if (probe.code !== 0) throw new UsageError('modal-client-missing', `the Modal stand-in needs a Python with xxhash; ${this.o.python} has none (run modal_app/setup.sh or set BUILD_MODAL_PYTHON)`);
     const app = await readFile(join(this.o.appDir, 'runner.py'), 'utf8');
     const defined = new Set([...app.matchAll(/^def (run_\w+)\(/gm)].map((m) => m[1]));
@@ -102,7 +105,7 @@ export class StandinTransport implements ModalTransport {
         const child = spawn(this.o.python, [join(this.o.appDir, 'standin.py'), this.o.dir, id], {
           detached: true,
           stdio: ['ignore', log, log],
-          env: process.env,
+          env: this.o.env,
         });
         if (child.pid === undefined) throw new Error(`could not start ${this.o.python}`);
         await writeFile(join(dir, 'pid'), String(child.pid));

@@ -26,6 +26,8 @@ export interface VolumeSyncOptions {
   blobPath: (digest: string) => string;
   /** Told of each blob fetched and verified here, so the digest memo need not read it again. */
   stored?: (digest: string) => void;
+  /** Whether downloads may be verified in hashing worker threads (default true; BUILD_HASH_WORKERS=0 says no). */
+  hashWorkers?: boolean;
 }
 
 export class VolumeSync {
@@ -147,7 +149,7 @@ export class VolumeSync {
     try {
       await this.o.transport.get(wanted.map((d) => ({ remote: volumePaths.blob(d), local: tmp(d) })));
       for (const d of wanted) {
-        const got = await digestFile(tmp(d));
+        const got = await digestFile(tmp(d), { workers: this.o.hashWorkers ?? true });
         if (got.digest !== d) throw new Error(`downloaded ${volumePaths.blob(d)} hashes to ${got.digest}: the volume copy is corrupt`);
         await chmod(tmp(d), 0o444);
         await rename(tmp(d), this.o.blobPath(d));
@@ -161,4 +163,4 @@ export class VolumeSync {
 }
 
 /** Replace refs would let objects differ from the pinned SHA's: the mirror is built without them. */
-const gitPinned = (cwd: string, args: string[]) => git(cwd, args, { GIT_NO_REPLACE_OBJECTS: '1' });
+const gitPinned = (cwd: string, args: string[]) => git(cwd, args, ['--no-replace-objects']);

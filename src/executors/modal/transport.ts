@@ -2,9 +2,10 @@ import { spawn } from 'node:child_process';
 import { copyFile, link, mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
-import { UsageError } from '../../report/failures.ts';
+import { UsageError, type RemoteReason } from '../../report/failures.ts';
+import type { Environment } from '../../target.ts';
 import { modalCli } from './cli.ts';
-import { callStateSchema, VOLUME_ROOT, type CallState, type RunRequest } from './protocol.ts';
+import { callStateSchema, remoteFailureSchema, VOLUME_ROOT, type CallState, type RunRequest } from './protocol.ts';
 
 /**
  * How the executor reaches Modal: volume transfers and calls. Two implementations: the real one
@@ -43,10 +44,14 @@ export interface ModalTransport {
   wait(ids: string[], timeoutS: number): Promise<Record<string, CallState>>;
 }
 
-/** A failure of the transport itself (auth, quota, unreachable...), carrying the executor's reason. */
+/**
+ * A failure of the transport itself (auth, quota, unreachable...), carrying its remote reason.
+ * Thrown inside the Modal executor (through its sync, batching and waiting) and turned into the
+ * action's failure value at the executor's boundary (modal.ts `execute`, `materialise`).
+ */
 export class TransportError extends Error {
-  readonly reason: string;
-  constructor(reason: string, message: string) {
+  readonly reason: RemoteReason;
+  constructor(reason: RemoteReason, message: string) {
     super(message);
     this.reason = reason;
   }
@@ -58,10 +63,10 @@ export interface ProcessResult {
   stderr: string;
 }
 
-/** Runs a program with `input` on stdin; never rejects for a non-zero exit. */
-export function runProcess(program: string, args: string[], o: { input?: string; env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<ProcessResult> {
+/** Runs a program with `input` on stdin, in `env` (default: this process's own); never rejects for a non-zero exit. */
+export function runProcess(program: string, args: string[], o: { input?: string; env?: Environment | undefined; cwd?: string } = {}): Promise<ProcessResult> {
   return new Promise((resolve) => {
-    const child = spawn(program, args, { env: o.env ?? process.env, cwd: o.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(program, args, { env: o.env, cwd: o.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
@@ -82,6 +87,8 @@ export interface RealTransportOptions {
   volume: string;
   /** Parallel `modal volume get` processes. */
   downloads?: number;
+  /** The environment the client runs in (the CLI passes the one it read); default this process's own. */
+  env?: Environment;
 }
 
 /** The real Modal: `client.py` for calls, `python -m modal volume ...` for transfers. */
@@ -97,24 +104,26 @@ export class ModalCliTransport implements ModalTransport {
   }
 
   private async client(op: string, request: unknown): Promise<Record<string, unknown>> {
-    const run = await runProcess(this.o.python, [join(this.o.appDir, 'client.py'), op], { input: JSON.stringify(request) });
+    const run = await runProcess(this.o.python, [join(this.o.appDir, 'client.py'), op], { input: JSON.stringify(request), env: this.o.env });
     let out: Record<string, unknown>;
     try {
       out = JSON.parse(run.stdout.trim().split('\n').pop() ?? '') as Record<string, unknown>;
     } catch {
       throw new TransportError('modal-client-failed', `modal_app/client.py ${op} exited with ${run.code}: ${lastLines(run.stderr || run.stdout)}`);
     }
-    const error = out.error as { reason: string; message: string } | undefined;
-    if (error) throw new TransportError(error.reason, error.message);
+    if (out.error !== undefined) {
+      const error = remoteFailureSchema.safeParse(out.error);
+      throw error.success ? new TransportError(error.data.reason, error.data.message) : new TransportError('modal-client-failed', `modal_app/client.py ${op} answered a malformed error: ${JSON.stringify(out.error)}`);
+    }
     return out;
   }
 
   private async cli(argv: string[]): Promise<ProcessResult> {
-    return runProcess(this.o.python, ['-m', 'modal', ...argv]);
+    return runProcess(this.o.python, ['-m', 'modal', ...argv], { env: this.o.env });
   }
 
   async check(functions: string[]): Promise<void> {
-    const probe = await runProcess(this.o.python, ['-c', 'import modal, xxhash']);
+    const probe = await runProcess(this.o.python, ['-c', 'import modal, xxhash'], { env: this.o.env });
     if (probe.code !== 0) {
       throw new UsageError('modal-client-missing', `${this.o.python} cannot import modal and xxhash; run modal_app/setup.sh (or set BUILD_MODAL_PYTHON): ${lastLines(probe.stderr)}`);
     }
