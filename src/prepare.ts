@@ -11,6 +11,7 @@ import { Graph } from './graph.ts';
 import type { Layout, Pipeline, Profile, Vars } from './target.ts';
 import { parseVariables, type VarSpec } from './variables.ts';
 import { importModule } from './util/dynamic-import.ts';
+import { loadPythonIndex, type PythonIndex } from './python/python-index.ts';
 
 /**
  * What the CLI hands the engine from the pipeline declaration (tasks/, or BUILD_TASKS): the
@@ -129,11 +130,25 @@ export async function prepare(o: PrepareOptions): Promise<Prepared> {
 
 /** The scheduler options that follow from a prepared build (shared by build, dry run and explain). */
 export function schedulerInputs(p: Prepared, cache: Cache) {
-  return { graph: p.graph, goals: p.goals, vars: p.vars, cache, memo: p.memo, sourceRoot: join(p.tree, p.layout.projectDir), adaptersDir: adaptersDir(), cacheDir: p.cacheDir };
+  return { graph: p.graph, goals: p.goals, vars: p.vars, cache, memo: p.memo, sourceRoot: join(p.tree, p.layout.projectDir), adaptersDir: adaptersDir(), cacheDir: p.cacheDir, pythonIndex: lazyPythonIndex(p) };
+}
+
+/**
+ * The pinned tree's Python index, read on first use (a replay never needs it) and memoised
+ * beside the tree, as `cache/trees/<sha>.python-index.json`: the tree at a SHA never changes.
+ */
+export function lazyPythonIndex(p: Prepared): () => PythonIndex {
+  let index: PythonIndex | undefined;
+  return () =>
+    (index ??= loadPythonIndex({
+      projectDir: join(p.tree, p.layout.projectDir),
+      memoFile: join(p.cacheDir, 'trees', `${p.sha}.python-index.json`),
+      adaptersDir: adaptersDir(),
+    }).index);
 }
 
 /** This build system's adapter scripts, run by commands as `{adapters}/<file>`. */
-function adaptersDir(): string {
+export function adaptersDir(): string {
   return join(projectRoot(), 'tasks', 'adapters');
 }
 
