@@ -12,7 +12,7 @@ import { allocateRun, startingMeta, writeMeta } from '../run.ts';
  * the raw arguments (re-executed without `--detach`), `argv` and `goals` as the CLI parsed them.
  */
 export async function detach(args: string[], argv: Argv, goals: string[] | 'default'): Promise<number> {
-  const p = await prepareBuild(argv, goals);
+  const p = await prepareBuild(argv, goals, { preflight: true });
   const { runId, dir } = await allocateRun(p.cacheDir, p.version, p.sha, new Date());
   await mkdir(dir, { recursive: true });
   const log = await open(join(dir, 'run.log'), 'a');

@@ -75,6 +75,8 @@ export function moduleFacts(source: string): ModuleFacts {
     if (t.kind !== 'string') continue;
     const text = t.fstring ? t.pattern : t.value;
     if (text.length < 200 && !/\s/.test(text) && FILE_NAME.test(text)) fileNames.add(text);
+    // Literals inside an f-string's fields: f"sqlite:///{STORAGE_FOLDER / 'policy_data.db'}".
+    if (t.fstring) for (const m of t.value.matchAll(/(['"])([^'"\s]{1,200})\1/g)) if (FILE_NAME.test(m[2]!)) fileNames.add(m[2]!);
   }
   return { imports, mainGuard, moduleCode, argparse: argparseFacts(lines, all), fileNames: [...fileNames].sort() };
 }
