@@ -28,6 +28,7 @@ export function makePipeline(profile: Profile): Pipeline {
     description: `${module} -> ${output}`,
     deps: ['python-env', ...deps],
     sources: [...COMMON, `${module.replaceAll('.', '/')}.py`, ...sources],
+    pythonModules: [module],
     vars,
     command: (v) =>
       real ? collect(py(module), `storage/${output}`, art(output)) : py(module, ...args(v), '--output', art(output)),
@@ -45,6 +46,7 @@ export function makePipeline(profile: Profile): Pipeline {
       description: `${national ? 'national' : 'state'} weight fit (GPU on Modal)`,
       deps: ['python-env', 'calibration-package'],
       sources: [...COMMON, 'policyengine_us_data/calibration/**/*.py', 'calibration/target_config.yaml'],
+      pythonModules: ['policyengine_us_data.calibration.unified_calibration'],
       vars: [epochs, gpu, 'SEED'],
       env: ['EXAMPLE_FIT_SLEEP_MS'],
       command: (v) => [
@@ -98,6 +100,7 @@ export function makePipeline(profile: Profile): Pipeline {
           description: 'policy_data.db: the 13 ETL modules of `make database`',
           deps: ['python-env'],
           sources: [...COMMON, 'policyengine_us_data/db/**/*.py', ...(real ? ['Makefile', 'storage/calibration/raw_inputs/**'] : [])],
+          pythonModules: real ? [] : ['policyengine_us_data.db.build_database'],
           vars: ['YEAR'],
           // BUILD_DB=0: a download of the registered version's database, pinned (src/published-input.ts).
           command: (v) =>
@@ -151,6 +154,7 @@ export function makePipeline(profile: Profile): Pipeline {
           description: 'calibration_package.pkl: the target matrix over cloned households',
           deps: ['python-env', 'database', 'source-imputed-cps'],
           sources: [...COMMON, 'policyengine_us_data/calibration/**/*.py', 'calibration/target_config.yaml'],
+          pythonModules: ['policyengine_us_data.calibration.unified_calibration'],
           vars: ['N_CLONES', 'SEED'],
           command: (v) => [
             ...py('policyengine_us_data.calibration.unified_calibration'),
@@ -176,6 +180,7 @@ export function makePipeline(profile: Profile): Pipeline {
           description: 'the areas to build, enumerated from the database',
           deps: ['python-env', 'database'],
           sources: [...COMMON, 'policyengine_us_data/calibration/area_catalog.py'],
+          pythonModules: ['policyengine_us_data.calibration.area_catalog'],
           vars: [],
           command: () => py('policyengine_us_data.calibration.area_catalog', '--db-path', art('policy_data.db'), '--output', art('areas.json')),
           outputs: ['artifacts/areas.json'],
@@ -189,6 +194,7 @@ export function makePipeline(profile: Profile): Pipeline {
           description: 'manifest.json: sha256 and size of every area file',
           deps: ['python-env', 'areas'],
           sources: [...COMMON],
+          pythonModules: ['policyengine_us_data.utils.manifest'],
           vars: [],
           command: () => py('policyengine_us_data.utils.manifest', '--h5-dir', '{run}/h5s', '--output', '{run}/h5s/manifest.json'),
           outputs: ['h5s/manifest.json'],
