@@ -74,13 +74,8 @@ async function cleanOldRuns(stores: PublishStores, dir: string, runId: string, k
  * pin of the registered database is resolved before scheduling, and its variables join the
  * build's, so the pin enters the database target's command (see published-input.ts).
  */
-/** BUILD_DB when the command line does not set it: 0 (take the registered database) for a real checkout. */
-export function defaultBuildDb(profile: Profile): string {
-  return profile === 'real' && !process.env.BUILD_TASKS ? '0' : '1';
-}
-
 export async function resolveBuildDb(vars: Vars, profile: Profile): Promise<{ vars: Vars; published: PublishedDb | null }> {
-  const decided = { ...vars, BUILD_DB: vars.BUILD_DB ?? defaultBuildDb(profile) };
+  const decided = { ...vars, BUILD_DB: vars.BUILD_DB ?? (profile === 'real' && !process.env.BUILD_TASKS ? '0' : '1') };
   if (decided.BUILD_DB !== '0') return { vars: decided, published: null };
   const { resolvePublishedDb } = await import('../publish/published-db.ts');
   const published = await resolvePublishedDb(publishConfig(decided, process.env, cacheDir()));

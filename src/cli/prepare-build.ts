@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { detectLayout, makePipeline as makeExamplePipeline, VARIABLES } from '../../tasks/index.ts';
 import type { Argv } from './argv.ts';
-import { defaultBuildDb, resolveBuildDb } from './pipeline-publish.ts';
+import { resolveBuildDb } from './pipeline-publish.ts';
 import { prepare, type PipelineDeclaration, type Prepared } from '../prepare.ts';
 import type { PublishedDb } from '../publish/published-db.ts';
 import { UsageError } from '../report/failures.ts';
@@ -18,17 +18,16 @@ export interface PreparedBuild extends Prepared {
 /**
  * prepare() with the pipeline declaration, then BUILD_DB: the engine knows neither tasks/ nor
  * publishing, so the CLI brings both (pipeline-publish.ts resolves the registered database).
- * With `preflight` (every build, dry runs included), a real checkout's plan is checked against
- * its pinned tree first (check-command.ts), before the registry is asked or anything runs.
+ * With `preflight` (every build, dry runs included), a real checkout's plan, with the variables
+ * the build will use, is then checked against its pinned tree (check-command.ts) before anything
+ * runs or is dispatched.
  */
 export async function prepareBuild(argv: Argv, goals: string[] | 'default', o: { preflight?: boolean } = {}): Promise<PreparedBuild> {
   const p = await prepare({ assignments: argv.assignments, goals, declaration: pipelineDeclaration() });
-  if (o.preflight && p.layout.profile === 'real') {
-    const { preflight } = await import('./check-command.ts');
-    preflight({ ...p, vars: { ...p.vars, BUILD_DB: p.vars.BUILD_DB ?? defaultBuildDb(p.layout.profile) } });
-  }
   const { vars, published } = await resolveBuildDb(p.vars, p.layout.profile);
-  return { ...p, vars, published };
+  const prepared = { ...p, vars, published };
+  if (o.preflight && p.layout.profile === 'real') (await import('./check-command.ts')).preflight(prepared);
+  return prepared;
 }
 
 /** tasks/: its variables and layout detection, and its targets (or BUILD_TASKS's). */
