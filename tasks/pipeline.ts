@@ -15,6 +15,8 @@ const collect = (command: string[], from: string, to: string) => ['sh', '-c', `$
 
 export function makePipeline(profile: Profile): Pipeline {
   const real = profile === 'real';
+  /** The calibration target config (the twin keeps it at its root; wt-calib moves it to the real path). */
+  const targetConfig = real ? 'policyengine_us_data/calibration/target_config.yaml' : 'calibration/target_config.yaml';
   const dataset = (
     name: string,
     module: string,
@@ -45,7 +47,7 @@ export function makePipeline(profile: Profile): Pipeline {
       name: national ? 'fit-national' : 'fit-regional',
       description: `${national ? 'national' : 'state'} weight fit (GPU on Modal)`,
       deps: ['python-env', 'calibration-package'],
-      sources: [...COMMON, 'policyengine_us_data/calibration/**/*.py', 'calibration/target_config.yaml'],
+      sources: [...COMMON, 'policyengine_us_data/calibration/**/*.py', targetConfig],
       pythonModules: ['policyengine_us_data.calibration.unified_calibration'],
       vars: [epochs, gpu, 'SEED'],
       env: ['EXAMPLE_FIT_SLEEP_MS'],
@@ -54,7 +56,7 @@ export function makePipeline(profile: Profile): Pipeline {
         '--device', real ? 'cuda' : 'cpu',
         '--epochs', v[epochs]!,
         '--package-path', art('calibration_package.pkl'),
-        '--target-config', 'calibration/target_config.yaml',
+        '--target-config', targetConfig,
         '--beta', '0.65',
         '--lambda-l0', national ? '2e-2' : '1e-7',
         '--lambda-l2', national ? '1e-12' : '1e-8',
@@ -153,7 +155,7 @@ export function makePipeline(profile: Profile): Pipeline {
           name: 'calibration-package',
           description: 'calibration_package.pkl: the target matrix over cloned households',
           deps: ['python-env', 'database', 'source-imputed-cps'],
-          sources: [...COMMON, 'policyengine_us_data/calibration/**/*.py', 'calibration/target_config.yaml'],
+          sources: [...COMMON, 'policyengine_us_data/calibration/**/*.py', targetConfig],
           pythonModules: ['policyengine_us_data.calibration.unified_calibration'],
           vars: ['N_CLONES', 'SEED'],
           command: (v) => [
@@ -163,7 +165,7 @@ export function makePipeline(profile: Profile): Pipeline {
             '--dataset', art('source_imputed_stratified_extended_cps_2024.h5'),
             '--package-output', art('calibration_package.pkl'),
             '--n-clones', v.N_CLONES!,
-            '--target-config', 'calibration/target_config.yaml',
+            '--target-config', targetConfig,
             '--seed', v.SEED!,
           ],
           outputs: ['artifacts/calibration_package.pkl', 'artifacts/calibration_package_meta.json'],

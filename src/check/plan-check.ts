@@ -5,7 +5,7 @@ import { adaptersNamed } from '../placeholders.ts';
 import { cliSurface } from '../python/cli-surface.ts';
 import type { PyFile, PythonIndex } from '../python/python-index.ts';
 import type { MakefileMirror, Target, Vars } from '../target.ts';
-import { didYouMean } from '../util/did-you-mean.ts';
+import { didYouMean, nearestNames } from '../util/did-you-mean.ts';
 import { invocations, type Invocation } from './invocations.ts';
 import { readMakefile, recipeModules, type Makefile } from './makefile.ts';
 
@@ -277,7 +277,7 @@ class PlanChecker {
     const makefile = this.readMakefile();
     const rule = makefile?.rules.get(mirror.makeTarget);
     if (!rule) {
-      this.problem(mirror.targets[0] ?? label, `the chain ${mirror.targets.join(', ')} mirrors make ${mirror.makeTarget}, but the Makefile at ${this.o.sha} has no such target; fix the mirror`);
+      this.problem(mirror.targets[0] ?? label, `the chain ${mirror.targets.join(', ')} mirrors make ${mirror.makeTarget}, but the Makefile has no target ${mirror.makeTarget} at ${this.o.sha}; fix the mirror`);
       return;
     }
     const recipe = recipeModules(rule.recipe);
@@ -336,7 +336,12 @@ class PlanChecker {
     this.treeFiles ??= listFiles(this.o.projectDir);
     const base = posix.basename(path.replace(/\/$/, ''));
     const same = this.treeFiles.filter((f) => posix.basename(f) === base);
-    return same.length ? same.slice(0, 3).join(' or ') : undefined;
+    if (same.length) return same.slice(0, 3).join(' or ');
+    // Renamed in place: a near name in the same directory.
+    const dir = posix.dirname(path.replace(/\/$/, ''));
+    const siblings = this.treeFiles.filter((f) => posix.dirname(f) === dir).map((f) => posix.basename(f));
+    const near = nearestNames(base, siblings).map((n) => posix.join(dir, n));
+    return near.length ? near.join(' or ') : undefined;
   }
 }
 
