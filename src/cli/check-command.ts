@@ -41,7 +41,8 @@ export function planReport(p: Prepared, goals: string[]): PlanReport {
 }
 
 /**
- * The preflight of every build of a checkout that is not the twin (profile `real`): before
+ * The preflight of every build of a checkout that is not the twin (profile `real`, the tasks/
+ * declaration; prepare-build.ts leaves BUILD_TASKS harnesses alone): before
  * anything runs or is dispatched, a plan that does not match the pinned tree is a usage error
  * listing every problem (exit 2).
  */

@@ -26,7 +26,8 @@ export async function prepareBuild(argv: Argv, goals: string[] | 'default', o: {
   const p = await prepare({ assignments: argv.assignments, goals, declaration: pipelineDeclaration() });
   const { vars, published } = await resolveBuildDb(p.vars, p.layout.profile);
   const prepared = { ...p, vars, published };
-  if (o.preflight && p.layout.profile === 'real') (await import('./check-command.ts')).preflight(prepared);
+  // BUILD_TASKS declarations (benchmarks, tests) are harnesses, not the pipeline: `check` still reads them.
+  if (o.preflight && p.layout.profile === 'real' && !process.env.BUILD_TASKS) (await import('./check-command.ts')).preflight(prepared);
   return prepared;
 }
 
