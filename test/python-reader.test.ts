@@ -212,4 +212,24 @@ describe('the memo', () => {
     expect(rebuilt.fromMemo).toBe(false);
     expect(paths(rebuilt.index, 'a.py')).toEqual(['a.py']);
   });
+
+  it("a new tree takes the facts of unchanged files from the newest other tree's memo, by digest", () => {
+    const a = project({ 'a.py': 'import b\n', 'b.py': '', 'c.py': '' });
+    // Tree A's memo, marked: its facts for c.py claim an import that c.py does not have.
+    const memoA = JSON.parse(readFileSync(a.memo, 'utf8'));
+    memoA.files['c.py'].imports.push({ level: 0, module: 'b', names: [], from: false, line: 1 });
+    const treesDir = join(a.dir, 'trees');
+    mkdirSync(treesDir);
+    writeFileSync(join(treesDir, 'A.python-index.json'), JSON.stringify(memoA));
+    // Tree B: a.py changed, c.py the same bytes.
+    const b = join(a.dir, 'tree-b');
+    mkdirSync(b);
+    writeFileSync(join(b, 'a.py'), 'x = 1\n');
+    writeFileSync(join(b, 'b.py'), '');
+    writeFileSync(join(b, 'c.py'), '');
+    const { index, fromMemo } = loadPythonIndex({ projectDir: b, memoFile: join(treesDir, 'B.python-index.json'), adaptersDir: join(a.dir, 'adapters') });
+    expect(fromMemo).toBe(false);
+    expect(paths(index, 'a.py')).toEqual(['a.py']);
+    expect(paths(index, 'c.py')).toEqual(['b.py', 'c.py']);
+  });
 });

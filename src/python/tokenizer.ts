@@ -27,10 +27,11 @@ export interface LogicalLine {
   tokens: Token[];
 }
 
-const NAME_START = /[\p{L}\p{Nl}_]/u;
-const NAME_REST = /[\p{L}\p{Nl}\p{Mn}\p{Mc}\p{Nd}\p{Pc}_]/u;
+/** An identifier, matched in one step where the scanner stands (sticky). */
+const NAME = /[\p{L}\p{Nl}_][\p{L}\p{Nl}\p{Mn}\p{Mc}\p{Nd}\p{Pc}_]*/uy;
 /** Longest first, so `**=` is one operator. */
 const OPERATORS = ['**=', '//=', '>>=', '<<=', '...', '->', ':=', '==', '!=', '<=', '>=', '**', '//', '<<', '>>', '+=', '-=', '*=', '/=', '%=', '&=', '|=', '^=', '@='];
+const MULTI_START = new Set(OPERATORS.map((o) => o[0]!));
 const STRING_PREFIX = /^(?:[rRbBuUfFtT]{1,2})?$/;
 
 /** Splits Python source into logical lines of tokens. */
@@ -102,7 +103,7 @@ export function logicalLines(source: string): LogicalLine[] {
       push({ kind: 'number', value: s.number(), line: s.line });
       continue;
     }
-    const op = OPERATORS.find((o) => s.startsWith(o)) ?? c;
+    const op = (MULTI_START.has(c) && OPERATORS.find((o) => s.startsWith(o))) || c;
     for (let i = 0; i < op.length; i++) s.next();
     if (op === '(' || op === '[' || op === '{') depth++;
     else if ((op === ')' || op === ']' || op === '}') && depth > 0) depth--;
@@ -137,11 +138,14 @@ class Scanner {
   }
 
   matchName(): string | null {
-    if (!NAME_START.test(this.peek())) return null;
-    const start = this.pos;
-    this.next();
-    while (!this.done() && NAME_REST.test(this.peek())) this.next();
-    return this.src.slice(start, this.pos);
+    const c = this.src.charCodeAt(this.pos);
+    // Fast rejection of ASCII that cannot start a name (digits, operators, spaces, quotes).
+    if (c < 128 && !((c >= 97 && c <= 122) || (c >= 65 && c <= 90) || c === 95)) return null;
+    NAME.lastIndex = this.pos;
+    const m = NAME.exec(this.src);
+    if (!m) return null;
+    this.pos += m[0].length;
+    return m[0];
   }
 
   number(): string {
