@@ -126,16 +126,21 @@ describe('checkPlan on a small tree', () => {
     'pkg/nomain.py': 'def helper():\n    return 1\n',
     'pkg/hand.py': 'import sys\n\nif __name__ == "__main__":\n    print(sys.argv[1:])\n',
     'config/c.yaml': 'x: 1\n',
+    '../adapters/lister.py': 'import argparse\nimport sys\n\nsys.path.insert(0, ".")\nfrom pkg.ds import OUT\n\np = argparse.ArgumentParser()\np.add_argument("--db-path")\np.parse_args()\n',
   };
   const py = (module: string, ...args: string[]) => ['{python}', '-m', module, ...args];
+  /** The files under `<root>/tree`, adapters beside it in `<root>/adapters`; returns the tree. */
+  const treeOf = (root: string) => {
+    for (const [rel, text] of Object.entries(files)) {
+      mkdirSync(dirname(join(root, 'tree', rel)), { recursive: true });
+      writeFileSync(join(root, 'tree', rel), text);
+    }
+    return join(root, 'tree');
+  };
   const target = (t: Partial<Target> & Pick<Target, 'name' | 'command'>): Node => ({ kind: 'target', target: { deps: [], sources: [], vars: [], outputs: [], ...t } });
 
   it('names each problem on one line, notes what it cannot check, and passes what is right', () => {
-    const dir = scratch();
-    for (const [rel, text] of Object.entries(files)) {
-      mkdirSync(dirname(join(dir, rel)), { recursive: true });
-      writeFileSync(join(dir, rel), text);
-    }
+    const dir = treeOf(scratch());
     const pipeline: Pipeline = {
       defaultGoals: [],
       nodes: [
@@ -152,10 +157,12 @@ describe('checkPlan on a small tree', () => {
         target({ name: 'nosuch', command: () => ['make', 'databse'] }),
         target({ name: 'ext', command: () => ['python3', '-m', 'pytest', 'tests/unit/'] }),
         target({ name: 'written', command: () => ['sh', '-c', 'echo > {run}/artifacts/w.txt'], outputs: ['artifacts/w.txt'] }),
+        target({ name: 'adapter', command: () => ['{python}', '{adapters}/lister.py', '--db-path', '{run}/artifacts/a.txt', '--bogus'], deps: ['a'], outputs: ['artifacts/list.json'] }),
+        target({ name: 'noadapter', command: () => ['{python}', '{adapters}/gone.py'] }),
       ],
       mirrorsMakefile: [{ makeTarget: 'database', targets: ['a', 'b'] }],
     };
-    const { index } = loadPythonIndex({ projectDir: dir, memoFile: join(dir, 'memo.json'), adaptersDir: join(dir, 'adapters') });
+    const { index } = loadPythonIndex({ projectDir: dir, memoFile: join(dir, 'memo.json'), adaptersDir: join(dir, '..', 'adapters') });
     const graph = new Graph(pipeline);
     const report = checkPlan({ graph, goals: [...graph.nodes.keys()], vars: {}, projectDir: dir, index, storageDir: STORAGE, mirrors: pipeline.mirrorsMakefile!, sha: 'abc' });
     const lines = report.problems.map((p) => `${p.target}: ${p.message}`);
@@ -176,6 +183,8 @@ describe('checkPlan on a small tree', () => {
       /^ext: python -m pytest passes tests\/unit\/, which does not exist in the tree at abc; fix the path$/,
       /^b: runs pkg\.db\.b with flags \[--year\], but Makefile:7 passes \[\]; pass the recipe's flags$/,
       /^a: declares output artifacts\/a\.txt, but its command names neither/,
+      /^adapter: python \{adapters\}\/lister\.py passes --bogus, which \{adapters\}\/lister\.py's argparse does not define \(it exits 2\); its flags are --db-path$/,
+      /^noadapter: python \{adapters\}\/gone\.py: tasks\/adapters\/gone\.py does not exist; fix the script path$/,
     ];
     for (const re of expected) expect(lines.filter((l) => re.test(l)), `${re}\n${lines.join('\n')}`).toHaveLength(1);
     expect(lines).toHaveLength(expected.length);
@@ -183,11 +192,7 @@ describe('checkPlan on a small tree', () => {
   });
 
   it('a chain that leaves the Makefile order is named at the first difference', () => {
-    const dir = scratch();
-    for (const [rel, text] of Object.entries(files)) {
-      mkdirSync(dirname(join(dir, rel)), { recursive: true });
-      writeFileSync(join(dir, rel), text);
-    }
+    const dir = treeOf(scratch());
     const pipeline: Pipeline = {
       defaultGoals: [],
       nodes: [
@@ -195,7 +200,7 @@ describe('checkPlan on a small tree', () => {
         target({ name: 'a', command: () => py('pkg.db.a', '--year', '2024'), pythonModules: ['pkg.db.a'] }),
       ],
     };
-    const { index } = loadPythonIndex({ projectDir: dir, memoFile: join(dir, 'memo.json'), adaptersDir: join(dir, 'adapters') });
+    const { index } = loadPythonIndex({ projectDir: dir, memoFile: join(dir, 'memo.json'), adaptersDir: join(dir, '..', 'adapters') });
     const graph = new Graph(pipeline);
     const run = (targets: string[]) => checkPlan({ graph, goals: [], vars: {}, projectDir: dir, index, storageDir: STORAGE, mirrors: [{ makeTarget: 'database', targets }], sha: 'abc' }).problems;
     expect(run(['a', 'b'])).toEqual([]);

@@ -139,8 +139,9 @@ class PlanChecker {
   /** `python <script> args`: an adapter of this build system or a script of the tree. */
   private pythonScript(t: Target, run: Extract<Invocation, { kind: 'python-script' }>): PyFile[] {
     const adapter = /^\{adapters\}\/(.+)$/.exec(run.script);
-    const file: PyFile = adapter ? { root: 'adapters', path: adapter[1]! } : { root: 'tree', path: posix.normalize(run.script) };
+    // Another placeholder or an absolute path is outside what check can read.
     if (!adapter && (run.script.startsWith('{') || run.script.startsWith('/'))) return [];
+    const file: PyFile = adapter ? { root: 'adapters', path: adapter[1]! } : { root: 'tree', path: posix.normalize(run.script) };
     if (!this.o.index.facts(file)) {
       const where = adapter ? `tasks/adapters/${file.path} does not exist` : `${file.path} does not exist in the tree at ${this.o.sha}`;
       this.problem(t.name, `python ${run.script}: ${where}; fix the script path`);
@@ -183,9 +184,12 @@ class PlanChecker {
   /** Relative path arguments that point into the tree must exist (a value after an output flag may be new). */
   private paths(t: Target, what: string, args: string[]): void {
     for (let i = 0; i < args.length; i++) {
-      const [flag, inline] = args[i]!.startsWith('--') && args[i]!.includes('=') ? args[i]!.split(/=(.*)/s) : [args[i - 1] ?? '', args[i]!];
-      const value = inline!;
-      if (!looksLikeTreePath(value) || /out/i.test(flag ?? '')) continue;
+      const arg = args[i]!;
+      // `--flag=value` or `--flag value`: the flag says whether the value may be a new file.
+      const inline = /^(--[^=]+)=(.*)$/s.exec(arg);
+      const flag = inline ? inline[1]! : (args[i - 1] ?? '');
+      const value = inline ? inline[2]! : arg;
+      if (!looksLikeTreePath(value) || /out/i.test(flag)) continue;
       this.counts.paths++;
       if (existsSync(join(this.o.projectDir, value))) continue;
       const hint = this.sameName(value);
