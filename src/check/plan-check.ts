@@ -28,7 +28,8 @@ import { readMakefile, recipeModules, type Makefile } from './makefile.ts';
  *   build system runs (trusted). A storage copy must come from the storage folder, and (the weak
  *   part) some file the step runs must name the file's basename in a string literal or f-string.
  *   An input placed into storage must be a declared output of a dependency.
- * One line per problem, naming the target, the flag or path and the fix.
+ * One line per problem, naming the target, the flag or path and the fix. Not checked: flag values
+ * (types, choices), required flags and positional arguments, and what an adapter writes.
  */
 export interface PlanLine {
   target: string;
@@ -94,8 +95,10 @@ class PlanChecker {
     const argv = t.command(this.o.vars);
     const runs = invocations(argv);
     const declared = new Set(t.pythonModules ?? []);
+    const ran = new Set(runs.flatMap((r) => (r.kind === 'python-module' ? [r.module] : [])));
     for (const entry of declared) {
-      if (entry.startsWith('{adapters}/') || this.o.index.entryFiles(entry).length > 0) continue;
+      // A missing module the command runs is named once, by its invocation.
+      if (ran.has(entry) || entry.startsWith('{adapters}/') || this.o.index.entryFiles(entry).length > 0) continue;
       this.problem(t.name, `pythonModules names ${entry}, which is not a module of the tree at ${this.o.sha}; ${this.movedHint(entry) ?? 'fix or remove it'}`);
     }
     const written: PyFile[] = [];
@@ -331,7 +334,7 @@ class PlanChecker {
     const last = dotted.slice(dotted.lastIndexOf('.') + 1);
     const modules = this.o.index.moduleNames();
     const moved = modules.filter((m) => m.endsWith(`.${last}`) || m === last);
-    if (moved.length) return `it is now ${moved.slice(0, 3).join(' or ')}?`;
+    if (moved.length) return `did it move to ${moved.slice(0, 3).join(' or ')}?`;
     return didYouMean(dotted, modules);
   }
 
