@@ -88,6 +88,30 @@ describe('imports', () => {
     expect(index.moduleEntry('missing.module')).toBeNull();
   });
 
+  it("follows a package's lazy __getattr__ exports (utils/__init__.py) for a name that is no submodule", () => {
+    const { index } = project({
+      'pkg/__init__.py': '',
+      'pkg/utils/__init__.py': [
+        'from importlib import import_module',
+        '_LAZY_MODULES = ("pkg.utils.loss", "pkg.utils.seed", "numpy.linalg")',
+        'def __getattr__(name):',
+        '    for m in _LAZY_MODULES:',
+        '        module = import_module(m)',
+        '        if hasattr(module, name):',
+        '            return getattr(module, name)',
+        '    raise AttributeError(name)',
+        '',
+      ].join('\n'),
+      'pkg/utils/loss.py': 'def build_loss_matrix():\n    pass\n',
+      'pkg/utils/seed.py': '',
+      'pkg/utils/plain.py': '',
+      'pkg/lazy_user.py': 'from pkg.utils import build_loss_matrix\n',
+      'pkg/submodule_user.py': 'from pkg.utils import plain\n',
+    });
+    expect(paths(index, 'pkg.lazy_user')).toEqual(['pkg/__init__.py', 'pkg/lazy_user.py', 'pkg/utils/__init__.py', 'pkg/utils/loss.py', 'pkg/utils/seed.py']);
+    expect(paths(index, 'pkg.submodule_user')).toEqual(['pkg/__init__.py', 'pkg/submodule_user.py', 'pkg/utils/__init__.py', 'pkg/utils/plain.py']);
+  });
+
   it("resolves an adapter's imports in its own directory first, then in the project", () => {
     const { index } = project({ 'pkg/__init__.py': '', 'pkg/api.py': 'from pkg import util\n', 'pkg/util.py': '' }, { 'area_list.py': 'import sys\nimport _shared\nfrom pkg.api import f\n', '_shared.py': '' });
     expect(paths(index, '{adapters}/area_list.py')).toEqual(['pkg/__init__.py', 'pkg/api.py', 'pkg/util.py', '{adapters}/_shared.py', '{adapters}/area_list.py']);

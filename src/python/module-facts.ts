@@ -6,8 +6,9 @@ import { logicalLines, type LogicalLine, type Token } from './tokenizer.ts';
  * anything (a `__main__` guard or module-level calls), and its argparse surface. Plain data, so a
  * pinned tree's facts can be memoised as JSON (python-index.ts).
  *
- * It does not see: imports by string (`importlib.import_module("x")`, `__import__`, the lazy
- * `__getattr__` exports of a package `__init__`), a statement after `:` on its header's line
+ * It does not see: imports by string (`importlib.import_module("x")`, `__import__`), except a
+ * package's lazy `__getattr__` exports, over-approximated by every module name its strings hold
+ * (`lazyModules`); a statement after `:` on its header's line
  * (`if x: import y`), flags built at run time (`add_argument(*names)`, a flag in a variable),
  * subparsers, and calls to a parser helper through an alias of an alias.
  */
@@ -20,6 +21,12 @@ export interface ModuleFacts {
   argparse: ArgparseFacts;
   /** String literals that look like file names (`x.h5`, `policy_data.db`), f-strings as patterns with `\0` per field. */
   fileNames: string[];
+  /**
+   * For a module with a module-level `__getattr__` (a package's lazy exports, as
+   * policyengine_us_data/utils/__init__.py), the dotted module names its string literals hold:
+   * `from pkg import name` of a name that is no submodule may import any of them.
+   */
+  lazyModules?: string[];
 }
 
 /** `import a.b` (names empty, level 0) or `from ..a import b, c` (level 2, module `a`). */
@@ -78,7 +85,12 @@ export function moduleFacts(source: string): ModuleFacts {
     // Literals inside an f-string's fields: f"sqlite:///{STORAGE_FOLDER / 'policy_data.db'}".
     if (t.fstring) for (const m of t.value.matchAll(/(['"])([^'"\s]{1,200})\1/g)) if (FILE_NAME.test(m[2]!)) fileNames.add(m[2]!);
   }
-  return { imports, mainGuard, moduleCode, argparse: argparseFacts(lines, all), fileNames: [...fileNames].sort() };
+  const facts: ModuleFacts = { imports, mainGuard, moduleCode, argparse: argparseFacts(lines, all), fileNames: [...fileNames].sort() };
+  if (lines.some((l) => l.indent === 0 && isName(l.tokens[0], 'def') && isName(l.tokens[1], '__getattr__'))) {
+    const dottedNames = all.filter((t) => t.kind === 'string' && !t.fstring && /^[A-Za-z_]\w*(\.[A-Za-z_]\w*)+$/.test(t.value)).map((t) => (t as { value: string }).value);
+    if (dottedNames.length) facts.lazyModules = [...new Set(dottedNames)].sort();
+  }
+  return facts;
 }
 
 /** `a; b` is two statements with the line's indent (their imports count, and so does a call). */

@@ -16,7 +16,7 @@ import { moduleFacts, type ImportStatement, type ModuleFacts } from './module-fa
  * (`cache/trees/<sha>.python-index.json`): a build reads one file instead of ~300 sources.
  * PYTHON_INDEX_SCHEMA is part of the replay's inputs key, since what the reader finds decides keys.
  */
-export const PYTHON_INDEX_SCHEMA = 1;
+export const PYTHON_INDEX_SCHEMA = 2;
 
 /** A file of the project (path relative to the project directory), or an adapter script of this build system. */
 export type PyFile = { root: 'tree' | 'adapters'; path: string };
@@ -32,6 +32,7 @@ const factsSchema = z.object({
   moduleCode: z.boolean(),
   argparse: z.object({ flags: z.array(z.string()), calls: z.array(z.string()), parserFunctions: z.record(z.string(), z.unknown()) }).loose(),
   fileNames: z.array(z.string()),
+  lazyModules: z.array(z.string()).optional(),
 });
 const memoSchema = z.object({ schema: z.literal(PYTHON_INDEX_SCHEMA), files: z.record(z.string(), factsSchema), digests: z.record(z.string(), z.string()) });
 
@@ -148,10 +149,19 @@ export class PythonIndex {
       if (!base) continue;
       const set = this.set(base.root);
       for (const p of [...this.parents(set, base.dotted), set.find(base.dotted)!.file]) if (p) add({ root: base.root, path: p });
-      // `from a import b`: b may be a submodule, which Python then imports.
+      // `from a import b`: b may be a submodule, which Python then imports; any other name of a
+      // package with lazy exports may import each module they name.
+      let lazy = false;
       for (const name of stmt.from ? stmt.names : []) {
         const sub = name === '*' ? null : set.find(`${base.dotted}.${name}`)?.file;
         if (sub) add({ root: base.root, path: sub });
+        else lazy = true;
+      }
+      const pkg = set.find(base.dotted)?.file;
+      for (const m of lazy && pkg ? (set.facts.get(pkg)?.lazyModules ?? []) : []) {
+        const found = set.find(m);
+        if (!found) continue;
+        for (const p of [...this.parents(set, m), found.file]) if (p) add({ root: base.root, path: p });
       }
     }
     return [...out.values()];
