@@ -63,6 +63,7 @@ export class PythonIndex {
   private readonly tree: FileSet;
   private readonly adapters: FileSet;
   private readonly closures = new Map<string, PyFile[]>();
+  private readonly imports = new Map<string, PyFile[]>();
 
   constructor(o: { tree: Map<string, ModuleFacts>; adapters: Map<string, ModuleFacts> }) {
     this.tree = new FileSet(o.tree);
@@ -138,8 +139,18 @@ export class PythonIndex {
     return file ? { root, path: file } : null;
   }
 
-  /** The files a file imports directly (resolved; third-party imports dropped). */
+  /** The files a file imports directly (resolved; third-party imports dropped), resolved once per file. */
   importsOf(file: PyFile): PyFile[] {
+    const key = `${file.root}:${file.path}`;
+    let imports = this.imports.get(key);
+    if (!imports) {
+      imports = this.resolveImports(file);
+      this.imports.set(key, imports);
+    }
+    return imports;
+  }
+
+  private resolveImports(file: PyFile): PyFile[] {
     const facts = this.facts(file);
     if (!facts) return [];
     const out = new Map<string, PyFile>();
