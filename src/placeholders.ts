@@ -34,3 +34,10 @@ export async function resolveArgv(command: string[], values: Record<string, stri
   return argv;
 }
 
+
+/** The adapter files a command template names (`{adapters}/<file>` anywhere in a token). */
+export function adaptersNamed(command: string[]): string[] {
+  const names = new Set<string>();
+  for (const token of command) for (const m of token.matchAll(/\{adapters\}\/([A-Za-z0-9_./-]+)/g)) names.add(m[1]!);
+  return [...names].sort();
+}

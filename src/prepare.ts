@@ -10,6 +10,7 @@ import { Graph } from './graph.ts';
 import type { Environment, Layout, Pipeline, Profile, Vars } from './target.ts';
 import { parseVariables, type VarSpec } from './variables.ts';
 import { importModule } from './util/dynamic-import.ts';
+import { loadPythonIndex, type PythonIndex } from './python/python-index.ts';
 
 /** What tasks/ (or BUILD_TASKS) exports as `makePipeline`. */
 export type PipelineFactory = (profile: Profile, vars?: Vars) => Pipeline;
@@ -159,12 +160,26 @@ export async function prepare(o: PrepareOptions): Promise<Prepared> {
 export function schedulerInputs(p: Prepared, cache: Cache) {
   return {
     graph: p.graph, goals: p.goals, vars: p.vars, cache, memo: p.memo, sourceRoot: join(p.tree, p.layout.projectDir), adaptersDir: adaptersDir(p.root),
-    cacheDir: p.cacheDir, envsDir: p.envsDir, env: p.env,
+    cacheDir: p.cacheDir, envsDir: p.envsDir, env: p.env, pythonIndex: lazyPythonIndex(p),
   };
 }
 
+/**
+ * The pinned tree's Python index, read on first use (a replay never needs it) and memoised
+ * beside the tree, as `cache/trees/<sha>.python-index.json`: the tree at a SHA never changes.
+ */
+export function lazyPythonIndex(p: Prepared): () => PythonIndex {
+  let index: PythonIndex | undefined;
+  return () =>
+    (index ??= loadPythonIndex({
+      projectDir: join(p.tree, p.layout.projectDir),
+      memoFile: join(p.cacheDir, 'trees', `${p.sha}.python-index.json`),
+      adaptersDir: adaptersDir(p.root),
+    }).index);
+}
+
 /** This build system's adapter scripts, run by commands as `{adapters}/<file>`. */
-function adaptersDir(root: string): string {
+export function adaptersDir(root: string): string {
   return join(root, 'tasks', 'adapters');
 }
 

@@ -6,6 +6,7 @@ import { digestBytes, type Digest } from './caching/hash.ts';
 import { expandFanout, type Graph } from './graph.ts';
 import type { OutputRecord } from './output-record.ts';
 import { envDirOf } from './placeholders.ts';
+import { PYTHON_INDEX_SCHEMA } from './python/python-index.ts';
 import { listRunIds, makeRunId, readMeta, type RunMeta, type TargetOutcome } from './run.ts';
 import type { SchedulerReport } from './scheduler.ts';
 import type { Environment, Target, Vars } from './target.ts';
@@ -16,9 +17,12 @@ import type { Environment, Target, Vars } from './target.ts';
  * of ~500 targets).
  *
  * Why it is the same build: a target's action key hashes its declared parts (command, variables,
- * declared environment, outputs), the files its source patterns match in the pinned tree (fixed by
- * the SHA), and its upstream outputs' digests. The inputs key below hashes the first two for every
- * target, fan-out children included (expanded from the recorded outputs, as the scheduler would).
+ * declared environment, outputs), its sources and its upstream outputs' digests. Its sources are
+ * the files its patterns match in the pinned tree, plus the import closure of its Python modules
+ * and adapters (src/python/); both are fixed by the SHA once the patterns, the declared
+ * `pythonModules`, the adapters' bytes (adaptersDigest) and the Python reader's schema are fixed,
+ * so the inputs key hashes those, never the files. It does so for every target, fan-out children
+ * included (expanded from the recorded outputs, as the scheduler would).
  * With equal inputs keys, the recorded upstream outputs give the recorded keys, target by target,
  * in dependency order. A replay still requires every entry to exist and every blob to be one the
  * digest memo knows by its stat; anything else (a missing, changed or collected blob) falls back
@@ -26,7 +30,7 @@ import type { Environment, Target, Vars } from './target.ts';
  */
 
 /** Bump when the inputs key's meaning changes: runs recorded under another schema never replay. */
-const REPLAY_SCHEMA = 1;
+const REPLAY_SCHEMA = 2;
 
 /** What a build is asked to do, as prepare() resolved it. */
 export interface BuildInputs {
@@ -87,8 +91,10 @@ function selectedTargets(inputs: BuildInputs, meta: RunMeta, cache: Cache): { ta
 
 /** The digest of everything but bytes that the run's action keys depend on (see the module note). */
 function inputsKeyOf(inputs: BuildInputs, targets: Target[]): string {
-  const declared = targets.map((t) => ({ name: t.name, deps: t.deps, sources: t.sources, outputs: t.outputs, ...declaredParts(t, inputs.vars, inputs.env) }));
-  return digestBytes(JSON.stringify({ schema: REPLAY_SCHEMA, fingerprint: FINGERPRINT_SCHEMA, sha: inputs.sha, goals: inputs.goals, adapters: inputs.adaptersDigest, targets: declared }));
+  const declared = targets.map((t) => ({ name: t.name, deps: t.deps, sources: t.sources, pythonModules: t.pythonModules ?? [], outputs: t.outputs, ...declaredParts(t, inputs.vars, inputs.env) }));
+  return digestBytes(
+    JSON.stringify({ schema: REPLAY_SCHEMA, fingerprint: FINGERPRINT_SCHEMA, python: PYTHON_INDEX_SCHEMA, sha: inputs.sha, goals: inputs.goals, adapters: inputs.adaptersDigest, targets: declared }),
+  );
 }
 
 /** The inputs key of a run that just completed, to record in its meta.json (null if it cannot be replayed). */

@@ -15,8 +15,10 @@ import { listSources } from './source-files.ts';
 import { mkdirOnce } from './util/fs-atomic.ts';
 import type { TargetOutcome } from './run.ts';
 import type { Environment, ExecutorKind, Target, Vars } from './target.ts';
-import { envDirOf, resolveArgv } from './placeholders.ts';
+import { adaptersNamed, envDirOf, resolveArgv } from './placeholders.ts';
 import { scrubOutcome, secretsOf } from './secret-env.ts';
+import type { PythonIndex } from './python/python-index.ts';
+import { pythonEntries, pythonSourceFiles } from './python/python-sources.ts';
 
 /** Where a real (not dry) run puts things; absent in a dry run. */
 export interface Workspace {
@@ -39,6 +41,12 @@ export interface TargetBuildOptions {
    * of that target (keyed `{adapters}/<file>`), so editing an adapter rebuilds what runs it.
    */
   adaptersDir: string;
+  /**
+   * The pinned tree's Python index (src/python/), loaded on first use: the import closure of a
+   * target's `pythonModules` and of the adapters its command runs is part of its sources.
+   * Absent only where no target declares Python modules (the scheduler's unit tests).
+   */
+  pythonIndex?: () => PythonIndex;
   workspace?: Workspace;
   executors: Partial<Record<ExecutorKind, Executor>>;
   executorFor: (target: Target) => ExecutorKind;
@@ -127,6 +135,8 @@ export class TargetBuilder {
   private readonly sourceDigests = new Map<string, Promise<Digest>>();
   /** Source pattern -> matching files, expanded once per run (see source-files.ts). */
   private readonly patternCache = new Map<string, Promise<string[]>>();
+  /** Python entry modules -> the files they import (the 489 areas share one worker's closure). */
+  private readonly pythonFiles = new Map<string, { id: string; path: string }[]>();
   /** Directories this run already created: ~500 actions share a handful of output directories. */
   private readonly createdDirs = new Set<string>();
   /** Local batchable actions wait here until every started one has arrived, then run in `-j` LPT batches. */
@@ -173,16 +183,30 @@ export class TargetBuilder {
   }
 
   /**
-   * Source digests of a target. Globs and digests are shared by every target of the run as
-   * promises: the 489 area targets start together and ask for the same files at once.
+   * Source digests of a target: the files its globs match, the adapters its command names, and
+   * every project file that its Python modules and those adapters import (python-sources.ts), by
+   * path, so `explain` names an imported file that changed. Globs and digests are shared by every
+   * target of the run as promises: the 489 area targets start together and ask for the same files.
    */
   private async sources(target: Target): Promise<Record<string, Digest>> {
     const out: Record<string, Digest> = {};
     for (const file of await listSources(this.o.sourceRoot, target.sources, this.patternCache)) {
       out[file] = await this.digestOnce(file, join(this.o.sourceRoot, file));
     }
-    for (const name of adaptersNamed(target.command(this.o.vars))) {
+    const adapters = adaptersNamed(target.command(this.o.vars));
+    for (const name of adapters) {
       out[`{adapters}/${name}`] = await this.digestOnce(`{adapters}/${name}`, join(this.o.adaptersDir, name));
+    }
+    const entries = pythonEntries(target, adapters);
+    if (entries.length > 0) {
+      if (!this.o.pythonIndex) throw new Error(`${target.name} declares Python modules, but the build has no Python index`);
+      const key = entries.join('\n');
+      let files = this.pythonFiles.get(key);
+      if (!files) {
+        files = pythonSourceFiles(this.o.pythonIndex(), entries, { sourceRoot: this.o.sourceRoot, adaptersDir: this.o.adaptersDir });
+        this.pythonFiles.set(key, files);
+      }
+      for (const { id, path } of files) out[id] ??= await this.digestOnce(id, path);
     }
     return out;
   }
@@ -468,9 +492,3 @@ export class TargetBuilder {
   }
 }
 
-/** The adapter files a command template names (`{adapters}/<file>` anywhere in a token). */
-function adaptersNamed(command: string[]): string[] {
-  const names = new Set<string>();
-  for (const token of command) for (const m of token.matchAll(/\{adapters\}\/([A-Za-z0-9_./-]+)/g)) names.add(m[1]!);
-  return [...names].sort();
-}

@@ -85,6 +85,11 @@ export interface FanOut {
   /** Children are named `<childPrefix><id>`, so `./build.ts h5:states/AL` can pick one. */
   childPrefix: string;
   expand: (input: { readJson: (runPath: string) => unknown; vars: Vars }) => Target[];
+  /**
+   * One child as `expand` would make it for a typical item (one area), so `./build.ts check` can
+   * verify the children's command before the inputs that list them exist.
+   */
+  sample?: (vars: Vars) => Target;
 }
 
 export type Node = { kind: 'target'; target: Target } | { kind: 'fanout'; fanout: FanOut };
@@ -101,9 +106,22 @@ export interface Layout {
   projectDir: string;
 }
 
+/**
+ * A chain of targets, one per `python -m` module of a Makefile rule's recipe (the database as the
+ * Makefile's ETL modules, each its own target): `./build.ts check` verifies that the targets run
+ * the recipe's modules in the recipe's order, with the same flags.
+ */
+export interface MakefileMirror {
+  makeTarget: string;
+  /** Target names, in the order of the recipe. */
+  targets: string[];
+}
+
 /** The whole pipeline as declared in tasks/: its nodes and the variables it accepts. */
 export interface Pipeline {
   nodes: Node[];
   /** The targets `./build.ts pipeline` builds. */
   defaultGoals: string[];
+  /** Chains that mirror a Makefile rule, checked against the pinned tree's Makefile. */
+  mirrorsMakefile?: MakefileMirror[];
 }

@@ -30,6 +30,7 @@ export function areaFanOut(): FanOut {
     deps: ['python-env', 'area-list', 'database', 'source-imputed-cps', 'fit-regional', 'fit-national'],
     childPrefix: 'h5:',
     expand: ({ readJson }) => z.array(areaSchema).parse(readJson('artifacts/areas.json')).map(areaTarget),
+    sample: () => areaTarget({ type: 'state', id: 'AL', path: 'states/AL.h5', weight: 7 }),
   };
 }
 
@@ -55,6 +56,7 @@ export function areaTarget(area: Area): Target {
     deps: ['python-env', 'database', 'source-imputed-cps', national ? 'fit-national' : 'fit-regional'],
     // The override file is this area's own input: editing it rebuilds this area alone.
     sources: [...AREA_CODE, `calibration/area_overrides/${area.path.replace(/\.h5$/, '')}.json`],
+    pythonModules: ['modal_app.worker_script'],
     vars: ['N_CLONES', 'SEED'],
     command: (v) => worker([item], v),
     // Locally, areas that miss together run as a few worker processes (the worker takes many items).

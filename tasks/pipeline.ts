@@ -13,6 +13,8 @@ const py = (module: string, ...args: string[]) => ['{python}', '-m', module, ...
 
 export function makePipeline(profile: Profile, vars: Vars = {}): Pipeline {
   const real = profile === 'real';
+  /** The calibration target config (the twin keeps it at its root; the real one lives in the package). */
+  const targetConfig = real ? 'policyengine_us_data/calibration/target_config.yaml' : 'calibration/target_config.yaml';
   const fit = (national: boolean): Target => {
     const prefix = national ? 'national_' : '';
     const files = ['calibration_weights.npy', 'geography_assignment.npz', 'unified_run_config.json', 'unified_diagnostics.csv', 'calibration_log.csv'];
@@ -23,7 +25,8 @@ export function makePipeline(profile: Profile, vars: Vars = {}): Pipeline {
       name: national ? 'fit-national' : 'fit-regional',
       description: `${national ? 'national' : 'state'} weight fit (GPU on Modal)`,
       deps: ['python-env', 'calibration-package'],
-      sources: [...COMMON, 'policyengine_us_data/calibration/**/*.py', 'calibration/target_config.yaml'],
+      sources: [...COMMON, 'policyengine_us_data/calibration/**/*.py', targetConfig],
+      pythonModules: ['policyengine_us_data.calibration.unified_calibration'],
       vars: [epochs, gpu, 'SEED'],
       env: ['EXAMPLE_FIT_SLEEP_MS'],
       command: (v) => [
@@ -31,7 +34,7 @@ export function makePipeline(profile: Profile, vars: Vars = {}): Pipeline {
         '--device', real ? 'cuda' : 'cpu',
         '--epochs', v[epochs]!,
         '--package-path', art('calibration_package.pkl'),
-        '--target-config', 'calibration/target_config.yaml',
+        '--target-config', targetConfig,
         '--beta', '0.65',
         '--lambda-l0', national ? '2e-2' : '1e-7',
         '--lambda-l2', national ? '1e-12' : '1e-8',
@@ -80,7 +83,8 @@ export function makePipeline(profile: Profile, vars: Vars = {}): Pipeline {
           name: 'calibration-package',
           description: 'calibration_package.pkl: the target matrix over cloned households',
           deps: ['python-env', 'database', 'source-imputed-cps'],
-          sources: [...COMMON, 'policyengine_us_data/calibration/**/*.py', 'calibration/target_config.yaml'],
+          sources: [...COMMON, 'policyengine_us_data/calibration/**/*.py', targetConfig],
+          pythonModules: ['policyengine_us_data.calibration.unified_calibration'],
           vars: ['N_CLONES', 'SEED'],
           command: (v) => [
             ...py('policyengine_us_data.calibration.unified_calibration'),
@@ -89,7 +93,7 @@ export function makePipeline(profile: Profile, vars: Vars = {}): Pipeline {
             '--dataset', art('source_imputed_stratified_extended_cps_2024.h5'),
             '--package-output', art('calibration_package.pkl'),
             '--n-clones', v.N_CLONES!,
-            '--target-config', 'calibration/target_config.yaml',
+            '--target-config', targetConfig,
             '--seed', v.SEED!,
           ],
           outputs: ['artifacts/calibration_package.pkl', 'artifacts/calibration_package_meta.json'],
@@ -106,6 +110,7 @@ export function makePipeline(profile: Profile, vars: Vars = {}): Pipeline {
           description: 'the areas to build, enumerated from the database',
           deps: ['python-env', 'database'],
           sources: [...COMMON, 'policyengine_us_data/calibration/area_catalog.py'],
+          pythonModules: ['policyengine_us_data.calibration.area_catalog'],
           vars: [],
           command: () => py('policyengine_us_data.calibration.area_catalog', '--db-path', art('policy_data.db'), '--output', art('areas.json')),
           outputs: ['artifacts/areas.json'],
@@ -119,6 +124,7 @@ export function makePipeline(profile: Profile, vars: Vars = {}): Pipeline {
           description: 'manifest.json: sha256 and size of every area file',
           deps: ['python-env', 'areas'],
           sources: [...COMMON],
+          pythonModules: ['policyengine_us_data.utils.manifest'],
           vars: [],
           command: () => py('policyengine_us_data.utils.manifest', '--h5-dir', '{run}/h5s', '--output', '{run}/h5s/manifest.json'),
           outputs: ['h5s/manifest.json'],

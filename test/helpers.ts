@@ -1,5 +1,5 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -128,4 +128,25 @@ export function built(result: CliResult): string[] {
 
 export function cleanup(...dirs: string[]): void {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
+}
+
+/**
+ * The real policyengine-us-data at e01a0384, as a git bundle beside the project (`shared/fixtures`
+ * in a parent directory: CI has it at ../shared; a worktree may sit one level deeper), or null.
+ */
+export function realFixtureBundle(): string | null {
+  for (const up of ['..', '../..']) {
+    const bundle = resolve(ROOT, up, 'shared', 'fixtures', 'policyengine-us-data-e01a0384.bundle');
+    if (existsSync(bundle)) return bundle;
+  }
+  return null;
+}
+
+/** A fresh clone of the real fixture (a git repository of its own, so tests may commit mutations). */
+export function cloneRealFixture(bundle: string): string {
+  const repo = join(tempDir('real-fixture'), 'pe');
+  execFileSync('git', ['clone', '-q', bundle, repo]);
+  git(repo, 'config', 'user.email', 'test@example.com');
+  git(repo, 'config', 'user.name', 'Test');
+  return repo;
 }

@@ -164,3 +164,65 @@ describe('whole-run replay', () => {
     expect(built(walked)).toEqual([]);
   });
 });
+
+/**
+ * The import closure of a target's Python modules is part of its sources, fixed by the SHA once
+ * the declared `pythonModules` are: the inputs key covers the declaration, the SHA covers the files.
+ */
+describe('replay and the Python import closure', () => {
+  const PY_DECLARATION = `
+export function makePipeline() {
+  return {
+    defaultGoals: ['py'],
+    nodes: [{ kind: 'target', target: { name: 'py', deps: [], sources: [], vars: [], pythonModules: PYTHON_MODULES,
+      command: () => ['python3', '-m', 'pkg.run', '{run}/artifacts/out.txt'], outputs: ['artifacts/out.txt'] } }],
+  };
+}
+`;
+  let root: string;
+  let repo: string;
+  let tasks: string;
+  let cache: string;
+  const declare = (modules: string[]) => writeFileSync(tasks, PY_DECLARATION.replace('PYTHON_MODULES', JSON.stringify(modules)));
+  const build = async () => {
+    const r = await cli(['pipeline', `REPO=${repo}`, '--json'], { cache, env: { BUILD_TASKS: tasks } });
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    return r;
+  };
+
+  beforeAll(() => {
+    root = tempDir('replay-python');
+    repo = join(root, 'repo');
+    tasks = join(root, 'tasks.mjs');
+    cache = join(root, 'cache');
+    git(root, 'init', '-q', '-b', 'main', repo);
+    git(repo, 'config', 'user.email', 'test@example.com');
+    git(repo, 'config', 'user.name', 'Test');
+    mkdirSync(join(repo, 'pkg'));
+    writeFileSync(join(repo, 'pkg', '__init__.py'), '');
+    writeFileSync(join(repo, 'pkg', 'run.py'), 'import sys\n\n\ndef main():\n    from pkg import helper\n    open(sys.argv[1], "w").write(helper.TEXT)\n\n\nif __name__ == "__main__":\n    main()\n');
+    writeFileSync(join(repo, 'pkg', 'helper.py'), 'TEXT = "one"\n');
+    git(repo, 'add', '-A');
+    git(repo, 'commit', '-q', '-m', 'init');
+  });
+  afterAll(() => cleanup(root));
+
+  it('declaring pythonModules is a new key, never a replay; an imported file changed by a commit rebuilds', async () => {
+    declare([]);
+    expect(built(await build())).toEqual(['py']);
+    expect(summary(await build()).replayedFrom).toBeDefined();
+
+    declare(['pkg.run']);
+    const declared = await build();
+    expect(summary(declared).replayedFrom).toBeUndefined();
+    // Same bytes out, but the key now hashes pkg/__init__.py, pkg/run.py and pkg/helper.py.
+    expect(built(declared)).toEqual(['py']);
+    expect(summary(await build()).replayedFrom).toBe(summary(declared).runId);
+
+    commitChange(repo, 'pkg/helper.py', 'TEXT = "two"\n');
+    const edited = await build();
+    expect(summary(edited).replayedFrom).toBeUndefined();
+    expect(built(edited)).toEqual(['py']);
+    expect(readFileSync(join(cache, 'runs', summary(edited).runId as string, 'artifacts', 'out.txt'), 'utf8')).toBe('two');
+  });
+});

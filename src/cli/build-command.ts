@@ -51,7 +51,7 @@ export async function buildCommand(o: BuildOptions): Promise<{ code: number; rep
   const started = Date.now();
   // Publishing configuration and credentials are checked before any work (pipeline-publish.ts).
   const publishing = await pipelinePublishing(o.argv, o.goals, o.settings);
-  const p = await prepareBuild(o.argv, o.goals, o.settings);
+  const p = await prepareBuild(o.argv, o.goals, o.settings, { preflight: true });
   const cache = new Cache(p.cacheDir, p.memo);
   const emit = (e: Event) => o.logger.emit(e);
 

@@ -49,6 +49,14 @@ export const COMMANDS: readonly Command[] = [
     run: async (c) => (await import('./explain-command.ts')).explainCommand(c.words, c.argv, c.settings),
   },
   {
+    name: 'check',
+    usage: ['check [<target>...] [REPO=<checkout>] [VAR=value ...]'],
+    summary: 'verify the plan against the pinned tree, statically: modules, flags, Make targets, paths, outputs',
+    flags: ['json'],
+    network: false,
+    run: async (c) => (await import('./check-command.ts')).checkCommand(c),
+  },
+  {
     name: 'graph',
     usage: ['graph [--dot]'],
     summary: 'print the target graph as Mermaid (or DOT); a fan-out is one node',

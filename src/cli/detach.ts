@@ -18,7 +18,7 @@ export async function detach(args: string[], argv: Argv, goals: string[] | 'defa
   // A dry run builds nothing and records no run: detached, it left a run that never started,
   // reported as `interrupted` once the background process had printed its plan and exited.
   if (argv.flags.dryRun) throw new UsageError('dry-run-detached', '-n prints a plan and runs nothing, so there is nothing to detach; drop --detach (or -n)');
-  const p = await prepareBuild(argv, goals, settings);
+  const p = await prepareBuild(argv, goals, settings, { preflight: true });
   const secret = missingSecret(p.graph, p.goals, settings.env);
   if (secret) throw secret;
   const { runId, dir } = await allocateRun(p.cacheDir, p.version, p.sha, new Date());

@@ -18,11 +18,17 @@ export interface PreparedBuild extends Prepared {
 /**
  * prepare() with the pipeline declaration, then BUILD_DB: the engine knows neither tasks/ nor
  * publishing, so the CLI brings both (pipeline-publish.ts resolves the registered database).
+ * With `preflight` (every build, dry runs included), a real checkout's plan, with the variables
+ * the build will use, is then checked against its pinned tree (check-command.ts) before anything
+ * runs or is dispatched.
  */
-export async function prepareBuild(argv: Argv, goals: string[] | 'default', settings: Settings): Promise<PreparedBuild> {
+export async function prepareBuild(argv: Argv, goals: string[] | 'default', settings: Settings, o: { preflight?: boolean } = {}): Promise<PreparedBuild> {
   const p = await prepare({ assignments: argv.assignments, goals, declaration: pipelineDeclaration(settings.tasksFile), settings });
   const { vars, published } = await resolveBuildDb(p.vars, settings);
-  return { ...p, vars, published };
+  const prepared = { ...p, vars, published };
+  // BUILD_TASKS declarations (benchmarks, tests) are harnesses, not the pipeline: `check` still reads them.
+  if (o.preflight && p.layout.profile === 'real' && !settings.tasksFile) (await import('./check-command.ts')).preflight(prepared);
+  return prepared;
 }
 
 /** tasks/: its variables and layout detection, and its targets (or those of `tasksFile`, BUILD_TASKS). */

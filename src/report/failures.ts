@@ -257,6 +257,8 @@ export type UsageReason =
   | 'unknown-resource-class'
   /** No Python with the Modal client (or, for the stand-in, xxhash). */
   | 'modal-client-missing'
+  /** `check` (or a build's preflight) found the plan does not match the pinned tree. */
+  | 'plan-check'
   /** `-n --detach`: a dry run has nothing to detach. */
   | 'dry-run-detached'
   /** NODE_EXTRA_CA_CERTS names a file that cannot be read or holds no certificate. */

@@ -1,0 +1,62 @@
+import { join } from 'node:path';
+import { STORAGE } from '../../tasks/index.ts';
+import { checkPlan, type PlanReport } from '../check/plan-check.ts';
+import { lazyPythonIndex, prepare, type Prepared } from '../prepare.ts';
+import { UsageError } from '../report/failures.ts';
+import type { CommandContext } from './command.ts';
+import { pipelineDeclaration } from './prepare-build.ts';
+
+/**
+ * `./build.ts check [<target>...] [REPO=...] [VAR=...]`: the plan against the pinned tree,
+ * statically (src/check/plan-check.ts says what is verified), for every target (or the named
+ * ones and what they need). Prints one line per problem and exits 2, or a one-line summary and
+ * exits 0. BUILD_DB is checked as a build of the database (its ETL commands), whatever a build's
+ * default would be.
+ */
+export async function checkCommand(c: CommandContext): Promise<number> {
+  const p = await prepare({ assignments: c.argv.assignments, goals: c.words.length ? c.words : 'default', declaration: pipelineDeclaration(c.settings.tasksFile), settings: c.settings });
+  const goals = c.words.length ? p.goals : [...p.graph.nodes.keys()];
+  const report = planReport(p, goals);
+  const json = c.argv.flags.json;
+  const out = (line: string, event: Record<string, unknown>) => process.stdout.write(json ? `${JSON.stringify(event)}\n` : `${line}\n`);
+  for (const n of report.notes) out(`note: ${n.target}: ${n.message}`, { event: 'check-note', ...n });
+  for (const e of report.problems) out(`${e.target}: ${e.message}`, { event: 'check-problem', ...e });
+  const summary = summaryLine(p, report);
+  out(summary, { event: 'check-summary', problems: report.problems.length, notes: report.notes.length, ...report.counts, sha: p.sha });
+  return report.problems.length ? 2 : 0;
+}
+
+/** The check of a prepared build's plan, for `check` and the preflight of a build. */
+export function planReport(p: Prepared, goals: string[]): PlanReport {
+  return checkPlan({
+    graph: p.graph,
+    goals,
+    vars: p.vars,
+    projectDir: join(p.tree, p.layout.projectDir),
+    index: lazyPythonIndex(p)(),
+    storageDir: STORAGE,
+    mirrors: p.pipeline.mirrorsMakefile ?? [],
+    sha: p.sha.slice(0, 12),
+  });
+}
+
+/**
+ * The preflight of every build of a checkout that is not the twin (profile `real`, the tasks/
+ * declaration; prepare-build.ts leaves BUILD_TASKS harnesses alone): before
+ * anything runs or is dispatched, a plan that does not match the pinned tree is a usage error
+ * listing every problem (exit 2).
+ */
+export function preflight(p: Prepared): void {
+  if (p.layout.profile !== 'real') return;
+  const report = planReport(p, p.goals);
+  if (report.problems.length === 0) return;
+  const lines = report.problems.map((e) => `  ${e.target}: ${e.message}`);
+  throw new UsageError('plan-check', `the plan does not match ${p.repo} at ${p.sha.slice(0, 12)} (${report.problems.length} problem(s); nothing was run):\n${lines.join('\n')}`);
+}
+
+function summaryLine(p: Prepared, r: PlanReport): string {
+  const at = `${p.repo} at ${p.sha.slice(0, 12)}`;
+  const what = `${r.counts.targets} targets, ${r.counts.modules} Python entry points, ${r.counts.paths} tree paths`;
+  const notes = r.notes.length ? `; ${r.notes.length} note(s)` : '';
+  return r.problems.length ? `check: ${r.problems.length} problem(s) in the plan for ${at} (${what}${notes})` : `check: the plan matches ${at} (${what}${notes})`;
+}
