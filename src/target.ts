@@ -70,6 +70,11 @@ export interface FanOut {
   /** Children are named `<childPrefix><id>`, so `./build.ts h5:states/AL` can pick one. */
   childPrefix: string;
   expand: (input: { readJson: (runPath: string) => unknown; vars: Vars }) => Target[];
+  /**
+   * A representative child, for plans made before the items are known: a dry run shows its
+   * command (a real checkout's `-n` then names the worker's flags without building the area list).
+   */
+  sample?: () => Target;
 }
 
 export type Node = { kind: 'target'; target: Target } | { kind: 'fanout'; fanout: FanOut };

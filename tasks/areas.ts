@@ -47,6 +47,7 @@ export function areaFanOut(): FanOut {
     deps: ['python-env', 'area-list', 'database', 'source-imputed-cps', 'fit-regional', 'fit-national'],
     childPrefix: 'h5:',
     expand: ({ readJson }) => z.array(areaSchema).parse(readJson('artifacts/areas.json')).map(areaTarget),
+    sample: () => areaTarget({ type: 'state', id: 'AL', path: 'states/AL.h5', weight: 7 }),
   };
 }
 
