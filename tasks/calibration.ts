@@ -86,7 +86,7 @@ function fit(national: boolean): Target {
     sources: CALIBRATION_CODE,
     pythonModules: [UNIFIED],
     vars: [epochs, gpu, 'N_CLONES'],
-    env: ['EXAMPLE_FIT_SLEEP_MS'],
+    env: ['EXAMPLE_FIT_SLEEP_MS', 'EXAMPLE_FIT_FAIL_AT_EPOCH'],
     command: (v) =>
       adapter('fit.py', '--total-epochs', v[epochs]!, ...(national ? ['--prefix', prefix] : []), '--collect-into', '{run}/artifacts', '--',
         ...py(UNIFIED, '--device', 'cuda', '--package-path', art('calibration_package.pkl'), '--target-config', TARGET_CONFIG,

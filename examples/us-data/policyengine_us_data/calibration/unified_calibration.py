@@ -50,7 +50,10 @@ Differences from the real module, on purpose:
 - `--county-level`, `--workers`, `--domain-variables`, `--hierarchical-domains`,
   the chunked-matrix flags and `--skip-source-impute` are accepted and
   recorded but do not change the method;
-- EXAMPLE_FIT_SLEEP_MS=n sleeps n ms per epoch, so tests can kill a fit mid-run.
+- EXAMPLE_FIT_SLEEP_MS=n sleeps n ms per epoch, so tests can kill a fit mid-run;
+  EXAMPLE_FIT_FAIL_AT_EPOCH=n (with --log-freq) exits 1 right after the
+  checkpoint of the chunk that reaches epoch n, unless the fit started at or
+  past n: a preempted fit whose rerun, with the same environment, resumes.
 """
 
 import argparse
@@ -604,6 +607,7 @@ def fit_l0_weights(problem, target_names, achievable, epochs, seed, initial_weig
     if start_epoch > 0:
         print("Continuing for %d additional epochs (total after run: %d)" % (epochs, start_epoch + epochs), file=sys.stderr)
     sleep_ms = float(os.environ.get("EXAMPLE_FIT_SLEEP_MS", "0") or 0)
+    fail_at = int(os.environ["EXAMPLE_FIT_FAIL_AT_EPOCH"]) if os.environ.get("EXAMPLE_FIT_FAIL_AT_EPOCH") else None
 
     logging = log_freq is not None and log_path is not None
     if logging:
@@ -640,6 +644,9 @@ def fit_l0_weights(problem, target_names, achievable, epochs, seed, initial_weig
                         '"%s",%r,%r,%d,%r,%r,%r,%r,%r,%s\n'
                         % (target_names[i], est, tgt, absolute_epoch, err, rel_err, abs(err), abs(rel_err), rel_err ** 2, bool(achievable[i]))
                     )
+            if fail_at is not None and start_epoch < fail_at <= absolute_epoch:
+                print("EXAMPLE_FIT_FAIL_AT_EPOCH: stopping after the checkpoint of epoch %d" % absolute_epoch, file=sys.stderr)
+                sys.exit(1)
     else:
         _adam_epochs(problem, state, start_epoch, epochs, learning_rate, sleep_ms)
         if checkpoint_path is not None:
