@@ -12,12 +12,17 @@ cannot be read is set aside as CKPT.unreadable and the fit starts over.
 
 The fit writes its side files beside --output, unprefixed, and names them on stdout
 (OUTPUT_PATH:, GEOGRAPHY_PATH:, ...). They stay there (the epoch log must stay beside the
-checkpoint for a resumed fit to append to it); copies go to DIR as PREFIX<name>.
+checkpoint for a resumed fit to append to it); copies go to DIR as PREFIX<name>. Once collected,
+the files are recorded in `fit_collected.json` beside the checkpoint: when the same action runs
+again (its cache entry lost, or a remote call whose result never arrived), a fit already at TOTAL
+epochs is collected again rather than resumed for 0 epochs, so its outputs keep their bytes (a
+0-epoch resume would record `epochs: 0` and `resume_from` in its run config).
 
 Exit status: the fit's when it fails; 1 when a marker or file is missing or the checkpoint does
 not end at TOTAL epochs; 2 on bad usage.
 """
 
+import json
 import os
 import re
 import shutil
@@ -95,9 +100,38 @@ def copy_atomic(src, dest):
     os.replace(tmp, dest)
 
 
+def collect(found, wanted, into, prefix):
+    os.makedirs(into, exist_ok=True)
+    for marker, name in wanted.items():
+        copy_atomic(found[marker], os.path.join(into, prefix + name))
+
+
+def completed_before(record, total, wanted):
+    """The files a completed run of this action collected, if they are all still there."""
+    try:
+        with open(record) as f:
+            previous = json.load(f)
+    except (OSError, ValueError):
+        return None
+    here = os.path.dirname(record)
+    found = {m: os.path.join(here, rel) for m, rel in previous.get("files", {}).items()}
+    if previous.get("total") != total or any(m not in found or not os.path.isfile(found[m]) for m in wanted):
+        return None
+    return found
+
+
 def main(argv):
     total, prefix, into, checkpoint, command = parse(argv)
+    wanted = {m: n for m, n in COLLECTED.items() if m != "CAL_LOG_PATH" or flag_value(command, "--log-freq") is not None}
+    record = os.path.join(os.path.dirname(os.path.abspath(checkpoint)), "fit_collected.json")
     done = epochs_done(checkpoint)
+    found = completed_before(record, total, wanted) if done == total else None
+    if found:
+        collect(found, wanted, into, prefix)
+        print("fit: this action already completed %d epochs (%s); collected its %d files again into %s" % (total, record, len(wanted), into), flush=True)
+        return 0
+    if os.path.exists(record):
+        os.remove(record)
     remaining = max(0, total - (done or 0))
     if done is None:
         print("fit: no checkpoint at %s; running %d epochs" % (checkpoint, total), flush=True)
@@ -119,13 +153,13 @@ def main(argv):
     after = epochs_done(checkpoint)
     if after != total:
         fail("the checkpoint ends at epoch %s, not at the requested %d" % (after, total))
-    wanted = {m: n for m, n in COLLECTED.items() if m != "CAL_LOG_PATH" or flag_value(command, "--log-freq") is not None}
     missing = [m for m in wanted if m not in found or not os.path.isfile(found[m])]
     if missing:
         fail("the fit did not announce (or write) %s on stdout" % ", ".join("%s:" % m for m in missing))
-    os.makedirs(into, exist_ok=True)
-    for marker, name in wanted.items():
-        copy_atomic(found[marker], os.path.join(into, prefix + name))
+    collect(found, wanted, into, prefix)
+    with open(record + ".tmp", "w") as f:
+        json.dump({"total": total, "files": {m: os.path.relpath(found[m], os.path.dirname(record)) for m in wanted}}, f, indent=2)
+    os.replace(record + ".tmp", record)
     print("fit: %d epochs in total; collected %d files into %s with prefix %r" % (total, len(wanted), into, prefix), flush=True)
     return 0
 
