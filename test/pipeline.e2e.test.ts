@@ -58,7 +58,8 @@ describe('example pipeline end to end', () => {
       'resume_from', 'checkpoint_output', 'domain_variables', 'hierarchical_domains', 'target_config', 'n_targets', 'n_records', 'weight_format', 'weight_sum',
       'weight_nonzero', 'mean_error_pct', 'elapsed_seconds', 'artifacts', 'git_commit', 'git_branch', 'git_dirty', 'package_version',
     ]);
-    const results = diagnostics('validation_results.csv').trim().split('\n');
+    // csv.DictWriter, as the real code writes it: CRLF line ends.
+    const results = diagnostics('validation_results.csv').trim().split('\r\n');
     expect(results[0]).toBe('area_type,area_id,display_name,district,variable,target_name,period,target_value,sim_value,error,rel_error,abs_error,rel_abs_error,sanity_check,sanity_reason,in_training');
     expect(new Set(results.slice(1).map((r) => r.split(',')[0]))).toEqual(new Set(['states', 'districts', 'cities', 'national']));
     expect(diagnostics('calibration_package_validation.txt')).toMatch(/=== Calibration Package Validation ===[\s\S]*RESULT: (PASS|FAIL)/);
