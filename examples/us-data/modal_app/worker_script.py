@@ -162,6 +162,7 @@ def _validation_setup(args):
 
 
 def _validate(request, path, targets, training, period):
+    from policyengine_us_data.calibration.publish_local_area import written_arrays
     from policyengine_us_data.calibration.validate_staging import validate_area
     from policyengine_us_data.utils.h5io import read_dataset
 
@@ -172,9 +173,9 @@ def _validate(request, path, targets, training, period):
     pairs = [(t, tr) for t, tr in zip(targets, training) if t["geo_level"] == level and (level == "national" or t["geographic_id"] in ids)]
     if not pairs:
         return []
-    data, entities, _ = read_dataset(path)
+    area = written_arrays(path) or read_dataset(path)[:2]
     return validate_area(
-        (data, entities), [t for t, _ in pairs], [tr for _, tr in pairs],
+        area, [t for t, _ in pairs], [tr for _, tr in pairs],
         AREA_DIRS[request["area_type"]], request["area_id"], request["display_name"], period,
     )
 

@@ -139,6 +139,13 @@ def load_calibration_geography(weights_path, n_records, n_clones=None, geography
 
 
 _DATASETS = {}
+#: The arrays of the file build_h5 wrote last, so the worker validates it without reading it back.
+_LAST_WRITTEN = {}
+
+
+def written_arrays(path):
+    """``(variables, entities)`` of the file build_h5 just wrote at ``path``, else None."""
+    return _LAST_WRITTEN.get(str(path))
 
 
 def _dataset(path):
@@ -196,5 +203,7 @@ def build_h5(weights, geography, dataset_path, output_path, cd_subset=None, coun
     ents = dict(entities)
     ents["original_household_id"] = "household"
     write_dataset(str(output_path), out, ents, period, attrs={"n_clone_columns": np.int64(k)})
+    _LAST_WRITTEN.clear()
+    _LAST_WRITTEN[str(output_path)] = (out, ents)
     print("built %s (%d households, %d persons)" % (os.path.basename(str(output_path)), k, total))
     return output_path
