@@ -24,10 +24,12 @@ not end at TOTAL epochs; 2 on bad usage.
 
 import json
 import os
+import pickle
 import re
 import shutil
 import subprocess
 import sys
+import zipfile
 
 #: stdout marker -> file name in the run's artifacts (before the prefix).
 COLLECTED = {
@@ -83,12 +85,15 @@ def epochs_done(checkpoint):
     """epochs_completed of the checkpoint, read by the package itself (torch.load in the real one)."""
     if not os.path.exists(checkpoint):
         return None
-    sys.path.insert(0, os.getcwd())
-    from policyengine_us_data.calibration.unified_calibration import load_fit_checkpoint
-
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
     try:
+        from policyengine_us_data.calibration.unified_calibration import load_fit_checkpoint
+
         return int(load_fit_checkpoint(checkpoint, device="cpu").get("epochs_completed", 0))
-    except Exception as exc:
+    except ImportError as exc:  # the environment, not the checkpoint: keep it for a fixed environment
+        fail("cannot read the checkpoint %s: %s (is the fit's environment complete?)" % (checkpoint, exc))
+    except (ValueError, RuntimeError, EOFError, OSError, KeyError, pickle.UnpicklingError, zipfile.BadZipFile) as exc:
         os.replace(checkpoint, checkpoint + ".unreadable")
         print("fit: WARNING: checkpoint %s is unreadable (%s); set aside as .unreadable, starting over" % (checkpoint, exc), flush=True)
         return None
