@@ -17,10 +17,11 @@ const UNIFIED = 'policyengine_us_data.calibration.unified_calibration';
 export const PACKAGE_WORKERS = '50';
 
 /**
- * `--log-freq` of both fits, as the real pipeline passes it (PL:866, 885): at 1000 epochs, 10 rows
+ * `--log-freq` of both fits, as the real pipeline passes it (PL:867, 888): at 1000 epochs, 10 rows
  * per target in calibration_log.csv and a checkpoint every 100 epochs (a preempted fit loses at
- * most 100). Kept rather than made smaller for denser curves: the real fit adds weight jitter in
- * its first chunk only, so the chunk length changes the numbers, and ours must match production's.
+ * most 100). Kept rather than made smaller for denser curves: the real fit trains in chunks of this
+ * length and turns its weight jitter off after the first chunk (UC:897), so the value can change
+ * the weights, and ours should be production's.
  */
 export const LOG_FREQ = '100';
 
