@@ -130,13 +130,15 @@ export async function prepare(o: PrepareOptions): Promise<Prepared> {
   await mkdir(dir, { recursive: true });
   const tree = await materialiseTree(repo, sha, join(dir, 'trees'));
   const layout = declaration.detectLayout(tree);
+  // Defaults can differ by profile (a real checkout: 430 clones, 1000 epochs); the words were valid above.
+  const profileVars = parseVariables(o.assignments, declaration.variables, layout.profile);
   // makePipeline is a pure factory: the example profile reuses the graph checked above.
   const pipeline = layout.profile === 'example' ? example : makePipeline(layout.profile, vars);
   const graph = pipeline === example ? staticGraph : new Graph(pipeline);
   const memo = new DigestMemo(join(dir, 'digests.json'), { workers: settings.hashWorkers });
   await memo.load();
   return {
-    vars,
+    vars: profileVars,
     cacheDir: dir,
     envsDir: settings.envsDir,
     root: settings.root,
@@ -150,7 +152,7 @@ export async function prepare(o: PrepareOptions): Promise<Prepared> {
     pipeline,
     graph,
     goals: wanted,
-    version: vars.VERSION ?? projectVersion(join(tree, layout.projectDir)),
+    version: profileVars.VERSION ?? projectVersion(join(tree, layout.projectDir)),
     memo,
     adaptersDigest: adaptersDigest(adaptersDir(settings.root)),
   };

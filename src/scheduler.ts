@@ -192,7 +192,9 @@ export class Scheduler {
   ): Promise<void> {
     if (fanout.deps.some((d) => this.states.get(d)?.kind === 'unknown')) {
       this.states.set(fanout.name, { kind: 'unknown' });
-      this.o.emit({ event: 'plan', target: fanout.name, action: 'run', why: 'fan-out; its items are known once its inputs are built' });
+      const sample = this.o.showCommands ? fanout.sample?.() : undefined;
+      const example = sample ? { why: `fan-out; its items are known once its inputs are built (for example ${sample.name})`, command: sample.command(this.o.vars).join(' ') } : undefined;
+      this.o.emit({ event: 'plan', target: fanout.name, action: 'run', why: 'fan-out; its items are known once its inputs are built', ...example });
       return;
     }
     const outputsOf = (dep: string) => {

@@ -1,5 +1,5 @@
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
-import { rm, rename, writeFile } from 'node:fs/promises';
+import { copyFile, rm, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type ActionEntry, type ActionResult, type Cache, type OutputRecord } from './caching/cache.ts';
 import type { DigestMemo } from './caching/digest-memo.ts';
@@ -139,6 +139,8 @@ export class TargetBuilder {
   private readonly pythonFiles = new Map<string, { id: string; path: string }[]>();
   /** Directories this run already created: ~500 actions share a handful of output directories. */
   private readonly createdDirs = new Set<string>();
+  /** Adapter file -> its blob, ingested once per run for remote actions. */
+  private readonly adapterBlobs = new Map<string, Promise<OutputRecord>>();
   /** Local batchable actions wait here until every started one has arrived, then run in `-j` LPT batches. */
   private readonly batcher: LocalBatcher<PreparedAction> | null;
   /** Batchable targets that joined a batch (they leave the batcher through it, not through build). */
@@ -353,7 +355,7 @@ export class TargetBuilder {
       target: target.name,
       argv: await resolveArgv(fp.command, placeholders),
       // What a remote executor needs; a local action never reads it (489 areas would build it for nothing).
-      ...(executor.kind === 'local' ? {} : { portable: this.portable(target, fp) }),
+      ...(executor.kind === 'local' ? {} : { portable: await this.portable(target, fp, ws.runDir) }),
       cwd,
       env,
       outputs,
@@ -417,8 +419,12 @@ export class TargetBuilder {
     this.finishDone({ target, key, outputs: records, outcome: 'built', result, durationMs: outcome.durationMs });
   }
 
-  /** The action as a remote executor needs it: unresolved command, upstream outputs, Python env. */
-  private portable(target: Target, fp: Fingerprint): PortableAction {
+  /**
+   * The action as a remote executor needs it: unresolved command, upstream outputs, Python env.
+   * The adapters it runs are not in the pinned tree: each travels as an input blob placed at
+   * `{run}/.adapters/<file>`, and the command names them there.
+   */
+  private async portable(target: Target, fp: Fingerprint, runDir: string): Promise<PortableAction> {
     const inputs: Record<string, OutputRecord> = {};
     let pythonEnv: PortableAction['pythonEnv'];
     for (const dep of target.deps) {
@@ -431,8 +437,22 @@ export class TargetBuilder {
       }
       Object.assign(inputs, state.outputs);
     }
+    for (const name of adaptersNamed(fp.command)) inputs[`${REMOTE_ADAPTERS}/${name}`] = await this.adapterBlob(name, runDir);
+    const command = fp.command.map((t) => t.replaceAll('{adapters}/', `{run}/${REMOTE_ADAPTERS}/`));
     const weight = target.resources?.(this.o.vars).weight;
-    return { command: fp.command, inputs, outputs: target.outputs, ...(pythonEnv ? { pythonEnv } : {}), ...(weight !== undefined ? { weight } : {}) };
+    return { command, inputs, outputs: target.outputs, ...(pythonEnv ? { pythonEnv } : {}), ...(weight !== undefined ? { weight } : {}) };
+  }
+
+  /** An adapter's bytes in the store (ingested from a copy: ingesting makes its file a read-only blob). */
+  private adapterBlob(name: string, runDir: string): Promise<OutputRecord> {
+    let record = this.adapterBlobs.get(name);
+    if (!record) {
+      const copy = join(runDir, REMOTE_ADAPTERS, name);
+      mkdirOnce(join(copy, '..'), this.createdDirs);
+      record = copyFile(join(this.o.adaptersDir, name), copy).then(() => this.o.cache.ingest(copy));
+      this.adapterBlobs.set(name, record);
+    }
+    return record;
   }
 
   /**
@@ -492,3 +512,5 @@ export class TargetBuilder {
   }
 }
 
+/** Where a remote action finds the adapters it runs, relative to its run directory. */
+const REMOTE_ADAPTERS = '.adapters';

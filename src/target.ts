@@ -86,10 +86,10 @@ export interface FanOut {
   childPrefix: string;
   expand: (input: { readJson: (runPath: string) => unknown; vars: Vars }) => Target[];
   /**
-   * One child as `expand` would make it for a typical item (one area), so `./build.ts check` can
-   * verify the children's command before the inputs that list them exist.
+   * One child as `expand` would make it for a typical item (one area), for plans made before the
+   * items are known: `./build.ts check` verifies the children's command, and a dry run shows it.
    */
-  sample?: (vars: Vars) => Target;
+  sample?: () => Target;
 }
 
 export type Node = { kind: 'target'; target: Target } | { kind: 'fanout'; fanout: FanOut };

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { UsageError } from './report/failures.ts';
+import type { Profile } from './target.ts';
 import { didYouMean } from './util/did-you-mean.ts';
 
 /**
@@ -11,6 +12,11 @@ export interface VarSpec {
   description: string;
   /** Default value; `undefined` means "unset" (the variable is optional). */
   default?: string;
+  /**
+   * A different default for a profile (a real checkout runs 430 clones, the example 3): applied
+   * once the pinned tree's profile is known, so only prepare() sees it; other commands see `default`.
+   */
+  profileDefaults?: Partial<Record<Profile, string>>;
   schema: z.ZodType<string>;
   /** How to fix a bad value, appended to the error. */
   hint: string;
@@ -28,9 +34,10 @@ export function isAssignment(word: string): boolean {
 
 /**
  * Validates `VAR=value` words against the declared variables and returns every variable's value
- * (defaults filled in). Unknown names list the valid ones and the nearest (`households` -> HOUSEHOLDS).
+ * (defaults filled in, the profile's where it has its own). Unknown names list the valid ones and
+ * the nearest (`households` -> HOUSEHOLDS).
  */
-export function parseVariables(words: string[], specs: VarSpec[]): Record<string, string> {
+export function parseVariables(words: string[], specs: VarSpec[], profile?: Profile): Record<string, string> {
   const byName = new Map(specs.map((s) => [s.name, s]));
   const values: Record<string, string> = {};
   for (const word of words) {
@@ -51,7 +58,8 @@ export function parseVariables(words: string[], specs: VarSpec[]): Record<string
     values[name] = parsed.data;
   }
   for (const spec of specs) {
-    if (!(spec.name in values) && spec.default !== undefined) values[spec.name] = spec.default;
+    const fallback = (profile && spec.profileDefaults?.[profile]) ?? spec.default;
+    if (!(spec.name in values) && fallback !== undefined) values[spec.name] = fallback;
   }
   return values;
 }

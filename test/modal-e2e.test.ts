@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseArgv } from '../src/cli/argv.ts';
@@ -134,19 +134,18 @@ describe('EXECUTOR=modal on the example pipeline (stand-in)', () => {
     expect(new Map([...entries(cache('B'))].map(([t, e]) => [t, e.key]))).toEqual(new Map([...entries(cache('A'))].map(([t, e]) => [t, e.key])));
   });
 
-  it('one stale area rebuilds alone, as a batch of one (its override file changed in a new commit)', async () => {
-    mkdirSync(join(repo, 'calibration', 'area_overrides', 'districts'), { recursive: true });
-    commitChange(repo, 'calibration/area_overrides/districts/DE-01.json', '{"weight_scale": 1.5}\n', 'DE-01 override');
+  it('a change to the area worker rebuilds the areas alone, in LPT batches; only the new commit travels', async () => {
     const before = new Set(standinCalls(standin).map((c) => c.id));
     const puts = transfers(standin).filter((t) => t.op === 'put');
+    const file = 'modal_app/worker_script.py';
+    commitChange(repo, file, `${readFileSync(join(repo, file), 'utf8')}\n# a comment that changes no output\n`, 'worker comment');
     const r = await remote(GOALS, 'B');
     expect(r.code, r.stderr).toBe(0);
-    const built = [...outcomes(r)].filter(([, o]) => o === 'built').map(([t]) => t);
-    expect(built).toEqual(['h5:districts/DE-01']);
-    const stale = meta(cache('B'), runIdOf(r)).targets['h5:districts/DE-01']!.key!;
+    const built = [...outcomes(r)].filter(([, o]) => o === 'built').map(([t]) => t).sort();
+    expect(built).toEqual(REMOTE.filter((t) => t.startsWith('h5:')).sort());
     const fresh = standinCalls(standin).filter((c) => !before.has(c.id));
-    expect(fresh).toEqual([{ id: expect.any(String), function: 'run_areas', keys: [stale] }]);
-    // Only the new commit travelled, as a small incremental bundle.
+    expect(fresh.map((c) => [c.function, c.keys.length]).sort()).toEqual([['run_areas', 1], ['run_areas', 3]]);
+    // Only the new commit travelled, as a small incremental bundle (the adapters were on the volume).
     const sent = transfers(standin).filter((t) => t.op === 'put').slice(puts.length);
     expect(sent.map((t) => t.paths)).toEqual([[expect.stringMatching(/^build\/git\/bundles\/[0-9a-f]{40}\.bundle$/)]]);
     expect(sent[0]!.bytes).toBeLessThan(2000);
@@ -235,7 +234,7 @@ describe('EXECUTOR=modal on the example pipeline (stand-in)', () => {
       const t = runId && existsSync(join(runs, runId, 'meta.json')) ? meta(cache('A'), runId).targets['fit-regional'] : undefined;
       if (t?.remote?.callId) [key, callId] = [t.key!, t.remote.callId as string];
     }
-    const checkpoint = join(standin, 'volume', 'build', 'checkpoints', key, 'calibration_weights.checkpoint.npz');
+    const checkpoint = join(standin, 'volume', 'build', 'checkpoints', key, 'calibration_weights.checkpoint.pt');
     for (const deadline = Date.now() + 60_000; !existsSync(checkpoint); await new Promise((r) => setTimeout(r, 50))) {
       if (Date.now() > deadline) throw new Error(`no checkpoint at ${checkpoint}`);
     }
@@ -248,12 +247,15 @@ describe('EXECUTOR=modal on the example pipeline (stand-in)', () => {
     const r = await cli(['fit-regional', ...vars], { cache: cache('A'), env: slow });
     expect(r.code, r.stderr).toBe(0);
     const log = readFileSync(join(runs, runIdOf(r), 'logs', 'fit-regional.log'), 'utf8');
-    // The example checkpoints where it logs: every EPOCHS/20 = 12 epochs (tasks/pipeline.ts --log-freq).
-    const resumed = new RegExp(`Resuming from .*/checkpoints/${key}/calibration_weights\\.checkpoint\\.npz at epoch (\\d+) of 250`).exec(log);
+    const resumed = new RegExp(`fit: checkpoint .*/checkpoints/${key}/calibration_weights\\.checkpoint\\.pt at epoch (100|200) of 250; running (150|50) more`).exec(log);
     expect(resumed, log).not.toBeNull();
-    const epoch = Number(resumed![1]);
-    expect(epoch > 0 && epoch < 250 && epoch % 12 === 0, `resumed at epoch ${epoch}`).toBe(true);
+    expect(Number(resumed![1]) + Number(resumed![2])).toBe(250);
     expect(fitCalls(key)).toHaveLength(2);
+    // The epoch log stayed beside the checkpoint on the volume and was appended up to 250, no further.
+    const entry = parseEntry(readFileSync(join(cache('A'), 'actions', key.slice(0, 2), `${key}.json`), 'utf8')) as Entry;
+    const out = entry.outputs['artifacts/calibration_log.csv']!;
+    const rows = readFileSync(join(standin, 'volume', 'build', 'cas', out.digest.slice(0, 2), out.digest), 'utf8').trim().split('\n').slice(1);
+    expect([...new Set(rows.map((row) => Number(row.split(',').at(-7))))]).toEqual([100, 200, 250]);
   });
 
   it('./build.ts fetch downloads a remote-resident output into the run, verified', async () => {

@@ -38,12 +38,33 @@ describe('example pipeline end to end', () => {
     expect(readdirSync(join(dir, 'h5s', 'districts'))).toHaveLength(436);
     expect(existsSync(join(dir, 'h5s', 'cities', 'NYC.h5'))).toBe(true);
     expect(existsSync(join(dir, 'h5s', 'national', 'US.h5'))).toBe(true);
+    // The real manifest lists states, districts and cities; national is published on its own.
     const manifest = JSON.parse(readFileSync(join(dir, 'h5s', 'manifest.json'), 'utf8'));
-    expect(Object.keys(manifest.files)).toHaveLength(489);
-    for (const f of ['calibration_weights.npy', 'national_calibration_weights.npy', 'policy_data.db', 'calibration_package.pkl']) {
+    expect(Object.keys(manifest.files)).toHaveLength(488);
+    expect(manifest.totals).toMatchObject({ states: 51, districts: 436, cities: 1 });
+    for (const f of ['calibration_weights.npy', 'national_calibration_weights.npy', 'policy_data.db', 'calibration_package.pkl', 'calibration_package_meta.json', 'stacked_blocks.npy', 'national_geo_labels.json']) {
       expect(existsSync(join(dir, 'artifacts', f)), f).toBe(true);
     }
-    expect(readdirSync(join(dir, 'diagnostics')).sort()).toContain('unified_diagnostics.csv');
+    const diagnostics = (f: string) => readFileSync(join(dir, 'diagnostics', f), 'utf8');
+    expect(readdirSync(join(dir, 'diagnostics')).sort()).toEqual([
+      'calibration_log.csv', 'calibration_package_validation.txt', 'national_calibration_log.csv', 'national_unified_diagnostics.csv',
+      'national_unified_run_config.json', 'national_validation.txt', 'unified_diagnostics.csv', 'unified_run_config.json', 'validation_results.csv',
+    ]);
+    // The real formats (contract §10): column headers, the package report, the national checks.
+    expect(diagnostics('unified_diagnostics.csv').split('\n')[0]).toBe('target,true_value,estimate,rel_error,abs_rel_error,achievable');
+    expect(diagnostics('calibration_log.csv').split('\n')[0]).toBe('target_name,estimate,target,epoch,error,rel_error,abs_error,rel_abs_error,loss,achievable');
+    expect(Object.keys(JSON.parse(diagnostics('unified_run_config.json')))).toEqual([
+      'dataset', 'db_path', 'skip_source_impute', 'n_clones', 'lambda_l0', 'beta', 'lambda_l2', 'learning_rate', 'epochs', 'epochs_total', 'device', 'seed',
+      'resume_from', 'checkpoint_output', 'domain_variables', 'hierarchical_domains', 'target_config', 'n_targets', 'n_records', 'weight_format', 'weight_sum',
+      'weight_nonzero', 'mean_error_pct', 'elapsed_seconds', 'artifacts', 'git_commit', 'git_branch', 'git_dirty', 'package_version',
+    ]);
+    // csv.DictWriter, as the real code writes it: CRLF line ends.
+    const results = diagnostics('validation_results.csv').trim().split('\r\n');
+    expect(results[0]).toBe('area_type,area_id,display_name,district,variable,target_name,period,target_value,sim_value,error,rel_error,abs_error,rel_abs_error,sanity_check,sanity_reason,in_training');
+    expect(new Set(results.slice(1).map((r) => r.split(',')[0]))).toEqual(new Set(['states', 'districts', 'cities', 'national']));
+    expect(diagnostics('calibration_package_validation.txt')).toMatch(/=== Calibration Package Validation ===[\s\S]*RESULT: (PASS|FAIL)/);
+    expect(diagnostics('national_validation.txt')).toMatch(/STRUCTURAL CHECKS[\s\S]*\d+\/\d+ passed, \d+ failed/);
+    expect(JSON.parse(readFileSync(join(dir, 'artifacts', 'calibration_package_meta.json'), 'utf8'))).toMatchObject({ n_clones: 2, seed: 42, package_scope: 'minimal' });
     // One NDJSON target line per target, and a summary last.
     const targetLines = first.events.filter((e) => e.event === 'target');
     expect(targetLines.length).toBe((s.built as number) + (s.cached as number));
@@ -106,12 +127,15 @@ describe('example pipeline end to end', () => {
     expect(o.get('calibration-package')).toBe('built');
   });
 
-  it("one area's input changes: only that area rebuilds", async () => {
-    commitChange(repo, 'calibration/area_overrides/states/DC.json', '{"weight_scale": 1.25}\n');
+  it('a change to the area worker rebuilds the areas only, and their identical files stop there', async () => {
+    const file = 'modal_app/worker_script.py';
+    commitChange(repo, file, `${readFileSync(join(repo, file), 'utf8')}\n# a comment that changes no output\n`);
     const r = await run();
     latest = r;
     expect(r.code).toBe(0);
-    expect(built(r)).toEqual(['h5:states/DC', 'manifest']);
+    const rebuilt = built(r);
+    expect(rebuilt).toHaveLength(489);
+    expect(rebuilt.every((t) => t.startsWith('h5:'))).toBe(true);
   });
 
   it('status lists runs and shows one target by target; graph prints Mermaid and DOT', async () => {

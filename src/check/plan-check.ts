@@ -75,11 +75,11 @@ class PlanChecker {
   }
 
   run(): PlanReport {
-    const { graph, goals, vars } = this.o;
+    const { graph, goals } = this.o;
     for (const name of graph.select(goals).names) {
       const node = graph.get(name);
       if (node.kind === 'target') this.target(node.target);
-      else if (node.fanout.sample) this.target(node.fanout.sample(vars));
+      else if (node.fanout.sample) this.target(node.fanout.sample());
       else this.problem(name, `fan-out ${name} declares no sample child, so its command cannot be checked; add \`sample\` (one child as expand() would make it)`);
     }
     for (const mirror of this.o.mirrors) this.mirror(mirror);

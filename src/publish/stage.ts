@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { diagnosticsPrefix, diagnosticsRunFiles, isAreaFile, MANIFEST_NAME, REVIEW_PAGE, stagedRunFiles, stagingPrefix, storeUrl } from './layout.ts';
+import { diagnosticsPrefix, diagnosticsRunFiles, isAreaFile, kindOf, MANIFEST_NAME, REVIEW_PAGE, stagedRunFiles, stagingPrefix, storeUrl } from './layout.ts';
 import { formatBytes, fromStore, progressReporter, publishFail, type PublishEmit, type PublishResult } from './result.ts';
 import { readMeta, runDir, type RunMeta } from '../run.ts';
 import type { Failure } from '../report/failures.ts';
@@ -33,8 +33,14 @@ export interface StageInput {
   reviewPage?: (manifest: StagingManifest) => Promise<string | null>;
 }
 
-/** The `files` part of the Python-built `h5s/manifest.json`, which staging cross-checks. */
-const RunManifestSchema = z.object({ files: z.record(z.string(), z.object({ sha256: z.string(), size_bytes: z.number() })) });
+/**
+ * The `files` part of the Python-built `h5s/manifest.json`, which staging cross-checks, and its
+ * `totals`, whose keys name the kinds it covers (the real manifest leaves national out).
+ */
+const RunManifestSchema = z.object({
+  files: z.record(z.string(), z.object({ sha256: z.string(), size_bytes: z.number() })),
+  totals: z.record(z.string(), z.number()).optional(),
+});
 
 /** Stages one completed run (see the module comment); writes nothing but diagnostics and staging. */
 export async function stageRun(input: StageInput): Promise<PublishResult<StagingRecord>> {
@@ -125,7 +131,8 @@ async function crossCheckRunManifest(runDir: string, files: ManifestFile[]): Pro
     if (!file) return mismatch(`${rel} is listed but missing`);
     if (file.sha256 !== entry.sha256 || file.size !== entry.size_bytes) return mismatch(`${rel} has sha256 ${file.sha256.slice(0, 12)}, listed ${entry.sha256.slice(0, 12)}`);
   }
-  const extra = files.find((f) => isAreaFile(f.rel) && !(f.rel in listed.files));
+  const covered = (rel: string) => !listed.totals || kindOf(rel)! in listed.totals;
+  const extra = files.find((f) => isAreaFile(f.rel) && covered(f.rel) && !(f.rel in listed.files));
   return extra ? mismatch(`${extra.rel} is not listed`) : null;
 }
 

@@ -1,6 +1,6 @@
-"""Target-config loading and matching (mirrors `load_target_config`,
-`_match_rules` and `apply_target_config` of the real `unified_calibration`,
-which use PyYAML; this example parses the small YAML subset it needs).
+"""The YAML reader behind `unified_calibration.load_target_config` (the real
+one uses PyYAML; the example parses the small subset its target configs use:
+top-level `include:` / `exclude:` lists of flat `key: value` rules, `#` comments).
 """
 
 from policyengine_us_data.utils.io import UsageError
@@ -62,25 +62,3 @@ def load_target_config(path):
     except OSError as exc:
         raise UsageError("cannot read target config %s: %s" % (path, exc.strerror))
     return parse_target_config(text, path)
-
-
-def _matches(rule, variable, geo_level, domain):
-    if rule["variable"] != variable:
-        return False
-    if "geo_level" in rule and rule["geo_level"] != geo_level:
-        return False
-    if "domain_variable" in rule and rule["domain_variable"] != (domain or ""):
-        return False
-    return True
-
-
-def keep_mask(config, variables, geo_levels, domains):
-    """Boolean list: include rules first (if any), then exclude rules."""
-    include, exclude = config.get("include", []), config.get("exclude", [])
-    out = []
-    for var, geo, dom in zip(variables, geo_levels, domains):
-        keep = True if not include else any(_matches(r, var, geo, dom) for r in include)
-        if keep and exclude:
-            keep = not any(_matches(r, var, geo, dom) for r in exclude)
-        out.append(keep)
-    return out

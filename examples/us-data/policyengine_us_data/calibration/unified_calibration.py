@@ -3,38 +3,66 @@ calibration): clone the stratified CPS N times, assign every clone a
 congressional district, build the sparse target-by-column matrix from
 `policy_data.db`, then fit L0-gated clone-level weights.
 
-Build the package (S2 `build_package`):
+The command line is the real one (the same parser flags, defaults and
+checks), and so are the outputs, their locations and the stdout markers.
+
+Build the package (the real Modal wrapper's command, RCR:383-403):
 
     python -m policyengine_us_data.calibration.unified_calibration --device cpu \
-        --epochs 0 --build-only --db-path DB --dataset DS \
-        --package-output calibration_package.pkl --n-clones 3 \
-        --target-config calibration/target_config.yaml [--seed 42]
+        --epochs 0 --db-path DB --dataset DS --build-only --package-output PKG \
+        [--workers W] --n-clones N
 
-Fit from a package (S3 `fit_from_package`):
+  writes PKG (a pickle) and prints only `validate_package`'s report on stdout.
+  The `calibration_package_meta.json` sidecar is not written here (the real
+  Modal wrapper writes it).
 
-    python -m policyengine_us_data.calibration.unified_calibration --device cpu \
-        --epochs 200 --package-path calibration_package.pkl \
-        --target-config calibration/target_config.yaml --beta 0.65 \
-        --lambda-l0 1e-7 --lambda-l2 1e-8 --learning-rate 0.15 --log-freq 100 \
-        --seed 42 --output-dir DIR --checkpoint-output CKPT [--resume-from CKPT] \
-        [--national]
+Fit from a package (the real pipeline's fits, PL:853-889):
+
+    python -m policyengine_us_data.calibration.unified_calibration --device cuda \
+        --epochs E --package-path PKG \
+        --target-config policyengine_us_data/calibration/target_config.yaml \
+        --beta 0.65 --lambda-l0 1e-7 --lambda-l2 1e-8 --log-freq 100 \
+        [--n-clones N] [--output DIR/calibration_weights.npy] \
+        [--resume-from CKPT] [--checkpoint-output CKPT]
+
+  writes, beside --output and unprefixed: the weights, `geography_assignment.npz`
+  (with `n_clones = --n-clones`, default 430, as the real one),
+  `stacked_blocks.npy`, `geo_labels.json`, `unified_run_config.json`,
+  `unified_diagnostics.csv` and (with --log-freq) `calibration_log.csv`, and
+  announces them as OUTPUT_PATH:, CHECKPOINT_PATH:, GEOGRAPHY_PATH:,
+  BLOCKS_PATH:, GEO_LABELS_PATH:, CONFIG_PATH:, LOG_PATH:, CAL_LOG_PATH:.
+  With --resume-from, **--epochs counts additional epochs** (as the real code);
+  the epoch log beside --output is appended when it exists.
 
 Differences from the real module, on purpose:
 - plain numpy (Adam on log-weights and hard-concrete gate logits with the
-  deterministic gate; no torch, no sampling noise) so a run is bit-for-bit
-  reproducible and a resumed fit equals an uninterrupted one;
-- `--epochs` is the TOTAL number of epochs, also when resuming (the real
-  resume treats it as additional epochs);
+  deterministic gate; no torch) so a run is bit-for-bit reproducible. The
+  checkpoint (whatever its name, `.checkpoint.pt` by default) is an `.npz`
+  archive holding the optimiser state too, so a killed and resumed fit equals
+  an uninterrupted one; `load_fit_checkpoint` reads it as the real one reads a
+  torch checkpoint;
 - the L0 and L2 penalties are means over columns (L2 on w / w_initial), so
   the real hyper-parameters give sensible strengths at this tiny scale;
-- nothing time-, host- or path-dependent is written into any output.
+- nothing time-, host- or location-dependent is written into any output: a
+  path is recorded relative to the project directory when inside it, else as
+  its file name; `created_at` and `elapsed_seconds` are fixed; the git fields
+  come from GIT_COMMIT / GIT_BRANCH only (the real code's fallback);
+- `--county-level`, `--workers`, `--domain-variables`, `--hierarchical-domains`,
+  the chunked-matrix flags and `--skip-source-impute` are accepted and
+  recorded but do not change the method;
+- EXAMPLE_FIT_SLEEP_MS=n sleeps n ms per epoch, so tests can kill a fit mid-run;
+  EXAMPLE_FIT_FAIL_AT_EPOCH=n (with --log-freq) exits 1 right after the
+  checkpoint of the chunk that reaches epoch n, unless the fit started at or
+  past n: a preempted fit whose rerun, with the same environment, resumes.
 """
 
 import argparse
+import json
 import os
 import sys
 import time
 
+from policyengine_us_data.calibration.calibration_utils import STATE_DEPENDENT
 from policyengine_us_data.utils.io import UsageError, require_file, run_main
 
 PRESETS = {"local": 1e-8, "national": 1e-4}
@@ -46,46 +74,79 @@ LOG_WEIGHT_JITTER_SD = 0.05
 LOG_ALPHA_JITTER_SD = 0.01
 LAMBDA_L2 = 1e-12
 LEARNING_RATE = 0.15
-DEFAULT_EPOCHS = 200
-DEFAULT_N_CLONES = 3
+DEFAULT_EPOCHS = 100
+DEFAULT_N_CLONES = 430
 ADAM_B1, ADAM_B2, ADAM_EPS = 0.9, 0.999, 1e-8
-PACKAGE_FORMAT = "policyengine-us-data-example/calibration-package/1"
-CHECKPOINT_FORMAT = "policyengine-us-data-example/fit-checkpoint/1"
-COUNT_VARIABLES = {"person_count": "person", "household_count": "household", "tax_unit_count": "household"}
-STATE_DEPENDENT = {"state_income_tax"}
-GEO_CONSTRAINTS = ("state_fips", "congressional_district_geoid")
+HERE = os.path.dirname(os.path.abspath(__file__))
+PROJECT_ROOT = os.path.dirname(os.path.dirname(HERE))
+STORAGE_FOLDER = os.path.join(os.path.dirname(HERE), "storage")
+DEFAULT_TARGET_CONFIG_PATH = os.path.join(HERE, "target_config.yaml")
+#: The example writes no wall-clock time into its outputs (the real fields hold the time of the run).
+FIXED_CREATED_AT = "1970-01-01T00:00:00"
+CHECKPOINT_FORMAT_VERSION = 1
+
+
+def get_git_provenance():
+    """The real function runs git in the cwd and falls back to GIT_COMMIT / GIT_BRANCH;
+    the example takes the fallback only, so its outputs never depend on where it runs."""
+    from policyengine_us_data.utils.io import package_version
+
+    return {
+        "git_commit": os.environ.get("GIT_COMMIT") or None,
+        "git_branch": os.environ.get("GIT_BRANCH") or None,
+        "git_dirty": None,
+        "package_version": package_version(),
+    }
+
+
+def recorded_path(path):
+    """A path as the example records it: project-relative inside the project, else its file name."""
+    if path is None:
+        return None
+    absolute = os.path.abspath(path)
+    if os.path.commonpath([absolute, PROJECT_ROOT]) == PROJECT_ROOT:
+        return os.path.relpath(absolute, PROJECT_ROOT)
+    return os.path.basename(absolute)
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description="Unified L0 calibration (example)")
-    p.add_argument("--dataset", default=None, help="source-imputed stratified CPS .h5")
-    p.add_argument("--db-path", default=None, help="policy_data.db")
-    p.add_argument("--output", default=None, help="weights .npy (default OUTPUT_DIR/[national_]calibration_weights.npy)")
-    p.add_argument("--output-dir", default=".", help="directory for fit outputs (default .)")
-    p.add_argument("--n-clones", type=int, default=DEFAULT_N_CLONES)
-    p.add_argument("--preset", choices=sorted(PRESETS), default=None)
-    p.add_argument("--lambda-l0", type=float, default=None)
-    p.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS, help="TOTAL epochs (also when resuming)")
-    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--domain-variables", default=None)
-    p.add_argument("--hierarchical-domains", default=None)
+    p = argparse.ArgumentParser(description="Unified L0 calibration pipeline")
+    p.add_argument("--dataset", default=None, help="Path to CPS h5 file")
+    p.add_argument("--db-path", default=None, help="Path to policy_data.db")
+    p.add_argument("--output", default=None, help="Path to save weights (.npy)")
+    p.add_argument("--n-clones", type=int, default=DEFAULT_N_CLONES, help="Number of clones (default: %d)" % DEFAULT_N_CLONES)
+    p.add_argument("--preset", choices=list(PRESETS.keys()), default=None, help="L0 preset: local or national")
+    p.add_argument("--lambda-l0", type=float, default=None, help="Custom L0 penalty (overrides preset)")
+    p.add_argument(
+        "--epochs", type=int, default=DEFAULT_EPOCHS,
+        help="Training epochs (default: %d). When --resume-from is set, this is the number of ADDITIONAL epochs "
+        "to run beyond the checkpoint, not a new total." % DEFAULT_EPOCHS,
+    )
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="Device for training")
+    p.add_argument("--seed", type=int, default=42, help="Random seed for geography assignment")
+    p.add_argument("--domain-variables", type=str, default=None)
+    p.add_argument("--hierarchical-domains", type=str, default=None)
     p.add_argument("--skip-takeup-rerandomize", action="store_true")
     p.add_argument("--skip-source-impute", action="store_true", default=True)
     p.add_argument("--no-skip-source-impute", dest="skip_source_impute", action="store_false")
-    p.add_argument("--target-config", default=None)
-    p.add_argument("--county-level", action="store_true", help="accepted; the example has no counties")
-    p.add_argument("--build-only", action="store_true")
-    p.add_argument("--package-path", default=None)
-    p.add_argument("--package-output", default=None)
+    p.add_argument("--target-config", default=None, help="Path to target include/exclude YAML config")
+    p.add_argument("--all-active-targets", action="store_true")
+    p.add_argument("--county-level", action="store_true")
+    p.add_argument("--build-only", action="store_true", help="Build matrix + save package, skip fitting")
+    p.add_argument("--chunked-matrix", action="store_true")
+    p.add_argument("--chunk-size", type=int, default=25_000)
+    p.add_argument("--chunk-dir", default=None)
+    p.add_argument("--keep-chunks", action="store_true")
+    p.add_argument("--resume-chunks", action="store_true")
+    p.add_argument("--package-path", default=None, help="Load pre-built calibration package (skip matrix build)")
+    p.add_argument("--package-output", default=None, help="Where to save calibration package")
     p.add_argument("--beta", type=float, default=BETA)
     p.add_argument("--lambda-l2", type=float, default=LAMBDA_L2)
     p.add_argument("--learning-rate", type=float, default=LEARNING_RATE)
-    p.add_argument("--log-freq", type=int, default=None)
-    p.add_argument("--workers", type=int, default=1, help="accepted; the example builds in one thread")
-    p.add_argument("--checkpoint-output", default=None)
-    p.add_argument("--resume-from", default=None)
-    p.add_argument("--national", action="store_true", help="fit national targets only; outputs get the national_ prefix")
+    p.add_argument("--log-freq", type=int, default=None, help="Epochs between per-target CSV log entries")
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--resume-from", default=None, help="Resume from a .checkpoint.pt (or warm-start from a .npy)")
+    p.add_argument("--checkpoint-output", default=None, help="Where to save resumable fit checkpoints (default: <output>.checkpoint.pt)")
     args = p.parse_args(argv)
     if args.n_clones < 1:
         raise UsageError("--n-clones must be >= 1")
@@ -97,168 +158,143 @@ def parse_args(argv=None):
         raise UsageError("--beta must be > 0")
     if args.learning_rate <= 0:
         raise UsageError("--learning-rate must be > 0")
-    if args.build_only and args.package_path:
-        raise UsageError("--build-only and --package-path are mutually exclusive")
-    if args.build_only and not args.package_output:
-        raise UsageError("--build-only needs --package-output")
-    if not args.package_path:
-        require_file(args.dataset, "dataset (--dataset)")
-        require_file(args.db_path, "database (--db-path)")
-    if args.lambda_l0 is None:
-        args.lambda_l0 = PRESETS[args.preset or ("national" if args.national else "local")]
     return args
 
 
-# ----------------------------------------------------------------------------
-# Targets and matrix
-# ----------------------------------------------------------------------------
+def load_target_config(path):
+    """The include/exclude rules of a target config YAML (`exclude` defaults to [])."""
+    from policyengine_us_data.calibration.target_config import load_target_config as load
+
+    config = load(path)
+    config.setdefault("exclude", [])
+    return config
 
 
-def load_db_targets(db_path, period):
-    """Active baseline targets of ``period`` with their non-geo constraints."""
-    import sqlite3
-
-    conn = sqlite3.connect("file:%s?mode=ro" % db_path, uri=True)
-    try:
-        rows = conn.execute(
-            "SELECT o.target_id, o.stratum_id, o.variable, o.value, o.geo_level,"
-            " o.geographic_id, COALESCE(o.domain_variable, '')"
-            " FROM target_overview o WHERE o.active = 1 AND o.period = ? AND o.reform_id = 0"
-            " ORDER BY o.target_id",
-            (int(period),),
-        ).fetchall()
-        cons = conn.execute(
-            "SELECT stratum_id, constraint_variable, operation, value FROM stratum_constraints"
-            " ORDER BY stratum_id, constraint_variable, operation"
-        ).fetchall()
-        from policyengine_us_data.db._common import district_population
-
-        pops = district_population(conn, int(period))
-    except sqlite3.DatabaseError as exc:
-        raise UsageError("cannot read targets from %s: %s" % (db_path, exc))
-    finally:
-        conn.close()
-    constraints = {}
-    for sid, var, op, val in cons:
-        if var not in GEO_CONSTRAINTS:
-            constraints.setdefault(sid, []).append((var, op, val))
-    targets = []
-    for tid, sid, var, value, geo, gid, dom in rows:
-        if value is None or value == 0:
-            continue  # relative error undefined
-        targets.append(
-            {
-                "target_id": tid,
-                "variable": var,
-                "value": float(value),
-                "geo_level": geo,
-                "geographic_id": str(gid),
-                "domain_variable": dom,
-                "constraints": tuple(constraints.get(sid, ())),
-            }
+def _match_rules(targets, rules):
+    """For each target (a dict with variable, geo_level, domain_variable): does any rule match?"""
+    def hit(rule, t):
+        return (
+            rule["variable"] == t["variable"]
+            and ("geo_level" not in rule or rule["geo_level"] == t["geo_level"])
+            and ("domain_variable" not in rule or rule["domain_variable"] == (t["domain_variable"] or ""))
         )
-    if not targets:
-        raise UsageError("no active targets for period %s in %s" % (period, db_path))
-    return targets, pops
+
+    return [any(hit(rule, t) for rule in rules) for t in targets]
 
 
-def target_name(t):
-    from policyengine_us_data.utils.geography import STATE_CODES, get_district_friendly_name
-
-    geo = t["geo_level"]
-    if geo == "district":
-        where = get_district_friendly_name(int(t["geographic_id"]))
-    elif geo == "state":
-        where = STATE_CODES[int(t["geographic_id"])]
-    else:
-        where = "US"
-    name = "%s/%s/%s" % (geo, where, t["variable"])
-    if t["constraints"]:
-        name += "/" + "&".join("%s%s%s" % c for c in t["constraints"])
-    return sys.intern(name)
+def apply_target_config(targets, config):
+    """Boolean keep-list: `include` first (when present), then `exclude` removes from it."""
+    include, exclude = config.get("include", []), config.get("exclude", [])
+    keep = _match_rules(targets, include) if include else [True] * len(targets)
+    if exclude:
+        keep = [k and not x for k, x in zip(keep, _match_rules(targets, exclude))]
+    return keep
 
 
-def _parse_value(raw):
-    if raw in ("True", "true"):
-        return True
-    if raw in ("False", "false"):
-        return False
-    return float(raw)
+def _sha256(path):
+    from policyengine_us_data.utils.io import sha256_file
+
+    return sha256_file(path)
 
 
-def _compare(a, op, b):
-    if op == "==":
-        return a == b
-    if op == "!=":
-        return a != b
-    if op == ">":
-        return a > b
-    if op == ">=":
-        return a >= b
-    if op == "<":
-        return a < b
-    if op == "<=":
-        return a <= b
-    raise UsageError("unsupported constraint operation %r" % op)
+# ----------------------------------------------------------------------------
+# Package
+# ----------------------------------------------------------------------------
 
 
-class Features:
-    """Per-record (household) contributions for (variable, constraints)."""
+def build_package(dataset_path, db_path, n_clones, seed, target_config, target_config_path):
+    """The calibration package: the target matrix over cloned households, its targets and metadata."""
+    import numpy as np
 
-    def __init__(self, data, entities):
-        import numpy as np
+    from policyengine_us_data.calibration.calibration_utils import Features, load_db_targets, target_name
+    from policyengine_us_data.calibration.publish_local_area import synthetic_blocks
+    from policyengine_us_data.utils.h5io import read_dataset
 
-        from policyengine_us_data.utils.simulation import person_household_row
+    t0 = time.perf_counter()
+    data, entities, period = read_dataset(dataset_path)
+    for need in ("household_id", "person_household_id", "household_weight"):
+        if need not in data:
+            raise UsageError("%s lacks %s" % (dataset_path, need))
+    targets, district_pops = load_db_targets(db_path, period)
+    if target_config:
+        targets = [t for t, k in zip(targets, apply_target_config(targets, target_config)) if k]
+        if not targets:
+            raise UsageError("target config %s keeps no targets" % target_config_path)
+    n_records = len(data["household_id"])
+    cd_geoid, state_fips = assign_geography(district_pops, n_records, n_clones, seed)
+    features = Features(data, entities)
+    rows, cols, vals = build_matrix(targets, features, cd_geoid, state_fips, n_records)
+    w0 = initial_weights(
+        targets, rows, cols, vals, features, cd_geoid, data["household_weight"].astype(np.float64), n_records, n_clones,
+    )
+    metadata = {
+        "dataset_path": recorded_path(dataset_path),
+        "db_path": recorded_path(db_path),
+        "n_clones": n_clones,
+        "n_records": n_records * n_clones,
+        "base_n_records": n_records,
+        "seed": seed,
+        "created_at": FIXED_CREATED_AT,
+        "target_config_path": recorded_path(target_config_path),
+        "package_scope": "minimal" if target_config else "all_active_targets",
+        "matrix_builder": "precompute",
+        "chunk_size": None,
+        "chunk_dir": None,
+    }
+    metadata.update(get_git_provenance())
+    metadata["dataset_sha256"] = _sha256(dataset_path)
+    metadata["db_sha256"] = _sha256(db_path)
+    if target_config_path:
+        metadata["target_config_sha256"] = _sha256(target_config_path)
+    package = {
+        "X_sparse": {"format": "coo", "shape": (len(targets), n_records * n_clones), "row": rows, "col": cols, "data": vals},
+        "targets_df": {
+            "target_id": np.array([t["target_id"] for t in targets], dtype=np.int64),
+            "stratum_id": np.array([t["stratum_id"] for t in targets], dtype=np.int64),
+            "variable": np.array([t["variable"] for t in targets], dtype=str),
+            "geo_level": np.array([t["geo_level"] for t in targets], dtype=str),
+            "geographic_id": np.array([t["geographic_id"] for t in targets], dtype=str),
+            "domain_variable": np.array([t["domain_variable"] for t in targets], dtype=str),
+            "value": np.array([t["value"] for t in targets], dtype=np.float64),
+        },
+        "target_names": [target_name(t) for t in targets],
+        "metadata": metadata,
+        "initial_weights": w0,
+        "cd_geoid": np.array([str(c) for c in cd_geoid], dtype=str),
+        "block_geoid": synthetic_blocks(cd_geoid),
+    }
+    print(
+        "Built matrix: %d targets x %d columns (%d records x %d clones), nnz=%d in %.2fs"
+        % (len(targets), n_records * n_clones, n_records, n_clones, len(vals), time.perf_counter() - t0),
+        file=sys.stderr,
+    )
+    return package
 
-        self.np = np
-        self.data = data
-        self.entities = entities
-        self.rows = person_household_row(data["household_id"], data["person_household_id"])
-        self.n = len(data["household_id"])
-        self.cache = {}
 
-    def _entity(self, var):
-        if var in COUNT_VARIABLES:
-            return COUNT_VARIABLES[var]
-        if var in STATE_DEPENDENT:
-            return "household"
-        if var not in self.entities:
-            raise UsageError("dataset has no variable %r needed by a target" % var)
-        return self.entities[var]
+def save_calibration_package(path, package):
+    import pickle
 
-    def _values(self, var):
-        np = self.np
-        if var == "person_count":
-            return np.ones(len(self.rows))
-        if var in ("household_count", "tax_unit_count"):
-            return np.ones(self.n)
-        if var == "state_income_tax":  # recomputed per clone state: base = AGI
-            return np.maximum(self.data["adjusted_gross_income"], 0.0)
-        return self.data[var].astype(np.float64)
+    from policyengine_us_data.utils.io import atomic_path
 
-    def get(self, variable, constraints):
-        key = (variable, constraints)
-        if key in self.cache:
-            return self.cache[key]
-        np = self.np
-        ent = self._entity(variable)
-        vals = self._values(variable)
-        mask = np.ones(len(vals), dtype=bool)
-        for cvar, op, raw in constraints:
-            cent = self._entity(cvar)
-            cvals = self.data[cvar]
-            m = _compare(cvals, op, _parse_value(raw))
-            if cent == ent:
-                mask &= m
-            elif ent == "household":  # person constraint on household target: any member
-                mask &= np.bincount(self.rows, weights=m, minlength=self.n) > 0
-            else:  # household constraint on person target: broadcast
-                mask &= m[self.rows]
-        contrib = np.where(mask, vals, 0.0)
-        if ent == "person":
-            contrib = np.bincount(self.rows, weights=contrib, minlength=self.n)
-        self.cache[key] = contrib
-        return contrib
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            pickle.dump(package, f, protocol=4)
+    print("Calibration package saved to %s" % path, file=sys.stderr)
+
+
+def load_calibration_package(path):
+    import pickle
+
+    require_file(path, "calibration package (--package-path)")
+    try:
+        with open(path, "rb") as f:
+            package = pickle.load(f)
+    except (pickle.UnpicklingError, EOFError, AttributeError, ImportError) as exc:
+        raise UsageError("cannot load calibration package %s: %s" % (path, exc))
+    if not isinstance(package, dict) or not isinstance(package.get("X_sparse"), dict) or package["X_sparse"].get("format") != "coo":
+        raise UsageError("%s is not an example calibration package" % path)
+    return package
+
 
 
 def assign_geography(district_pops, n_records, n_clones, seed):
@@ -356,122 +392,6 @@ def initial_weights(targets, rows, cols, vals, features, cd_geoid, base_weight, 
     return w
 
 
-def build_package(args):
-    import numpy as np
-
-    from policyengine_us_data.calibration.target_config import keep_mask, load_target_config
-    from policyengine_us_data.utils.h5io import read_dataset
-    from policyengine_us_data.utils.io import package_version, sha256_file
-
-    t0 = time.perf_counter()
-    data, entities, period = read_dataset(args.dataset)
-    for need in ("household_id", "person_household_id", "household_weight"):
-        if need not in data:
-            raise UsageError("%s lacks %s" % (args.dataset, need))
-    targets, district_pops = load_db_targets(args.db_path, period)
-    config_sha = None
-    if args.target_config:
-        config = load_target_config(args.target_config)
-        mask = keep_mask(
-            config,
-            [t["variable"] for t in targets],
-            [t["geo_level"] for t in targets],
-            [t["domain_variable"] for t in targets],
-        )
-        targets = [t for t, k in zip(targets, mask) if k]
-        config_sha = sha256_file(args.target_config)
-        if not targets:
-            raise UsageError("target config %s keeps no targets" % args.target_config)
-    n_records = len(data["household_id"])
-    cd_geoid, state_fips = assign_geography(district_pops, n_records, args.n_clones, args.seed)
-    features = Features(data, entities)
-    rows, cols, vals = build_matrix(targets, features, cd_geoid, state_fips, n_records)
-    w0 = initial_weights(
-        targets, rows, cols, vals, features, cd_geoid, data["household_weight"].astype(np.float64),
-        n_records, args.n_clones,
-    )
-    names = [target_name(t) for t in targets]
-    metadata = {
-        "base_n_records": n_records,
-        "dataset_sha256": sha256_file(args.dataset),
-        "db_sha256": sha256_file(args.db_path),
-        "matrix_builder": "example_coo",
-        "n_clones": args.n_clones,
-        "n_columns": n_records * args.n_clones,
-        "n_records": n_records,
-        "n_targets": len(targets),
-        "nnz": int(len(vals)),
-        "package_format": PACKAGE_FORMAT,
-        "package_scope": "target_config" if args.target_config else "all_active_targets",
-        "package_version": package_version(),
-        "period": int(period),
-        "seed": args.seed,
-        "skip_county": not args.county_level,
-        "target_config_sha256": config_sha,
-    }
-    package = {
-        "X_sparse": {
-            "format": "coo",
-            "shape": (len(targets), n_records * args.n_clones),
-            "row": rows,
-            "col": cols,
-            "data": vals,
-        },
-        "targets_df": {
-            "target_id": np.array([t["target_id"] for t in targets], dtype=np.int64),
-            "variable": np.array([t["variable"] for t in targets], dtype=str),
-            "geo_level": np.array([t["geo_level"] for t in targets], dtype=str),
-            "geographic_id": np.array([t["geographic_id"] for t in targets], dtype=str),
-            "domain_variable": np.array([t["domain_variable"] for t in targets], dtype=str),
-            "value": np.array([t["value"] for t in targets], dtype=np.float64),
-        },
-        "targets": np.array([t["value"] for t in targets], dtype=np.float64),
-        "target_names": names,
-        "metadata": metadata,
-        "initial_weights": w0,
-        "cd_geoid": cd_geoid.astype(np.int64),
-        "state_fips": state_fips.astype(np.int64),
-        "block_geoid": None,
-    }
-    print(
-        "Built matrix: %d targets x %d columns (%d records x %d clones), nnz=%d in %.2fs"
-        % (len(targets), n_records * args.n_clones, n_records, args.n_clones, len(vals), time.perf_counter() - t0)
-    )
-    return package
-
-
-def save_package(path, package):
-    import pickle
-
-    from policyengine_us_data.utils.io import atomic_path, write_json
-
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as f:
-            pickle.dump(package, f, protocol=4)
-    meta_path = os.path.join(os.path.dirname(os.path.abspath(path)), "calibration_package_meta.json")
-    write_json(meta_path, package["metadata"])
-    return meta_path
-
-
-def load_package(path):
-    import pickle
-
-    require_file(path, "calibration package (--package-path)")
-    try:
-        with open(path, "rb") as f:
-            package = pickle.load(f)
-    except (pickle.UnpicklingError, EOFError, AttributeError, ImportError) as exc:
-        raise UsageError("cannot load calibration package %s: %s" % (path, exc))
-    if not isinstance(package, dict) or package.get("metadata", {}).get("package_format") != PACKAGE_FORMAT:
-        raise UsageError("%s is not an example calibration package" % path)
-    return package
-
-
-# ----------------------------------------------------------------------------
-# Fit
-# ----------------------------------------------------------------------------
-
-
 class Problem:
     def __init__(self, rows, cols, vals, targets, n_cols, beta, lambda_l0, lambda_l2, w0):
         import numpy as np
@@ -528,298 +448,402 @@ class Problem:
         return est, float(np.mean(r * r)), float(np.mean(np.abs(r)))
 
 
-def signature(package_sha, national, n_cols, n_targets):
-    return "%s|national=%d|cols=%d|targets=%d" % (package_sha, int(national), n_cols, n_targets)
+# ----------------------------------------------------------------------------
+# Checkpoints (the real ones are torch files; the example's are .npz archives)
+# ----------------------------------------------------------------------------
 
 
-def init_state(problem, seed):
+def build_checkpoint_signature(rows, cols, vals, targets, target_names, lambda_l0, beta, lambda_l2, learning_rate):
+    """What a checkpoint must match (structure: fatal) or should match (hyper-parameters: a warning)."""
+    import hashlib
+
+    import numpy as np
+
+    def digest(*arrays):
+        h = hashlib.sha256()
+        for a in arrays:
+            h.update(np.ascontiguousarray(a).tobytes())
+        return h.hexdigest()
+
+    return {
+        "x_sha256": digest(rows, cols, vals),
+        "targets_sha256": digest(np.asarray(targets, dtype=np.float64)),
+        "target_names_sha256": hashlib.sha256("\n".join(target_names).encode()).hexdigest(),
+        "lambda_l0": float(lambda_l0),
+        "beta": float(beta),
+        "lambda_l2": float(lambda_l2),
+        "learning_rate": float(learning_rate),
+    }
+
+
+def checkpoint_signature_mismatches(stored, current):
+    fatal = ["%s differs" % k for k in ("x_sha256", "targets_sha256", "target_names_sha256") if stored.get(k) != current[k]]
+    soft = ["%s %s -> %s" % (k, stored.get(k), current[k]) for k in ("lambda_l0", "beta", "lambda_l2", "learning_rate") if stored.get(k) != current[k]]
+    return fatal, soft
+
+
+def save_fit_checkpoint(path, state, epochs_completed, signature):
+    import numpy as np
+
+    from policyengine_us_data.utils.h5io import write_npz
+
+    arrays = {"model_state_dict/%s" % k: state[k] for k in ("log_w", "log_alpha", "m_w", "v_w", "m_a", "v_a")}
+    arrays["format_version"] = np.array(CHECKPOINT_FORMAT_VERSION, dtype=np.int64)
+    arrays["epochs_completed"] = np.array(int(epochs_completed), dtype=np.int64)
+    arrays["signature"] = np.array(json.dumps(signature, sort_keys=True))
+    write_npz(path, arrays)
+    print("Calibration checkpoint saved to %s (epoch %d)" % (path, epochs_completed), file=sys.stderr)
+
+
+def load_fit_checkpoint(path, device="cpu"):
+    """A saved fit checkpoint as the real one returns it: {format_version, epochs_completed,
+    signature, model_state_dict}. FileNotFoundError when absent, ValueError when not a checkpoint."""
+    import numpy as np
+
+    if not os.path.exists(path):
+        raise FileNotFoundError("Checkpoint not found: %s" % path)
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            d = {k: z[k] for k in z.files}
+    except (OSError, ValueError) as exc:
+        raise ValueError("Invalid checkpoint file: %s (%s)" % (path, exc))
+    state = {k[len("model_state_dict/"):]: v for k, v in d.items() if k.startswith("model_state_dict/")}
+    if not state or "epochs_completed" not in d:
+        raise ValueError("Invalid checkpoint file: %s" % path)
+    return {
+        "format_version": int(d["format_version"]),
+        "epochs_completed": int(d["epochs_completed"]),
+        "signature": json.loads(str(d["signature"])),
+        "model_state_dict": state,
+    }
+
+
+def resolve_resume_artifact(resume_from):
+    """A .npy weights path prefers its sibling checkpoint (as the real code)."""
+    if not os.path.exists(resume_from):
+        raise UsageError("Resume artifact not found: %s" % resume_from)
+    if resume_from.endswith(".npy"):
+        sibling = resume_from[: -len(".npy")] + ".checkpoint.pt"
+        if os.path.exists(sibling):
+            return "checkpoint", sibling
+        return "weights", resume_from
+    return "checkpoint", resume_from
+
+
+# ----------------------------------------------------------------------------
+# Fit
+# ----------------------------------------------------------------------------
+
+
+def init_state(problem, seed, initial_weights):
     import numpy as np
 
     rng = np.random.default_rng([seed, 8])
     n = problem.N
     la0 = np.log(INIT_KEEP_PROB / (1 - INIT_KEEP_PROB))
     return {
-        "log_w": np.log(problem.w0) + rng.normal(0.0, LOG_WEIGHT_JITTER_SD, n),
+        "log_w": np.log(initial_weights) + rng.normal(0.0, LOG_WEIGHT_JITTER_SD, n),
         "log_alpha": la0 + rng.normal(0.0, LOG_ALPHA_JITTER_SD, n),
         "m_w": np.zeros(n),
         "v_w": np.zeros(n),
         "m_a": np.zeros(n),
         "v_a": np.zeros(n),
-        "epochs_completed": 0,
-        "log_epoch": [],
-        "log_loss": [],
-        "log_mre": [],
     }
 
 
-def save_checkpoint(path, state, sig, hparams):
-    import numpy as np
-
-    from policyengine_us_data.utils.h5io import write_npz
-
-    write_npz(
-        path,
-        {
-            "format": np.array(CHECKPOINT_FORMAT),
-            "signature": np.array(sig),
-            "hparams": np.array(hparams, dtype=np.float64),
-            "epochs_completed": np.array(state["epochs_completed"], dtype=np.int64),
-            "log_w": state["log_w"],
-            "log_alpha": state["log_alpha"],
-            "m_w": state["m_w"],
-            "v_w": state["v_w"],
-            "m_a": state["m_a"],
-            "v_a": state["v_a"],
-            "log_epoch": np.array(state["log_epoch"], dtype=np.int64),
-            "log_loss": np.array(state["log_loss"], dtype=np.float64),
-            "log_mre": np.array(state["log_mre"], dtype=np.float64),
-        },
-    )
-
-
-def load_checkpoint(path, sig, hparams, n_cols):
-    import numpy as np
-
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            d = {k: z[k] for k in z.files}
-    except (OSError, ValueError) as exc:
-        raise UsageError("cannot read checkpoint %s: %s" % (path, exc))
-    if str(d.get("format", "")) != CHECKPOINT_FORMAT:
-        raise UsageError("%s is not an example fit checkpoint" % path)
-    if str(d["signature"]) != sig:
-        raise UsageError(
-            "checkpoint %s was made for a different package/targets (%s != %s)" % (path, d["signature"], sig)
-        )
-    if not np.array_equal(d["hparams"], np.array(hparams, dtype=np.float64)):
-        print("WARNING: checkpoint hyper-parameters differ from this run (%s vs %s)" % (list(d["hparams"]), hparams))
-    if len(d["log_w"]) != n_cols:
-        raise UsageError("checkpoint %s has %d columns, package has %d" % (path, len(d["log_w"]), n_cols))
-    return {
-        "log_w": d["log_w"],
-        "log_alpha": d["log_alpha"],
-        "m_w": d["m_w"],
-        "v_w": d["v_w"],
-        "m_a": d["m_a"],
-        "v_a": d["v_a"],
-        "epochs_completed": int(d["epochs_completed"]),
-        "log_epoch": [int(x) for x in d["log_epoch"]],
-        "log_loss": [float(x) for x in d["log_loss"]],
-        "log_mre": [float(x) for x in d["log_mre"]],
-    }
-
-
-def run_fit(problem, state, epochs, lr, log_freq, on_checkpoint, sleep_ms):
+def _adam_epochs(problem, state, first_epoch, count, lr, sleep_ms):
+    """Epochs first_epoch+1 .. first_epoch+count (bias correction by absolute epoch)."""
     np = problem.np
-    ckpt_every = log_freq or 100
-
-    def log_now(epoch):
-        w = problem.weights(state["log_w"], state["log_alpha"])
-        _, loss, mre = problem.metrics(w)
-        total, _, _ = problem.loss_and_grads(state["log_w"], state["log_alpha"])
-        state["log_epoch"].append(epoch)
-        state["log_loss"].append(total)
-        state["log_mre"].append(mre)
-        print("  epoch %5d  loss %.6g  mean_rel_error %.4f" % (epoch, total, mre), flush=True)
-
-    if state["epochs_completed"] == 0 and not state["log_epoch"]:
-        log_now(0)
-    for epoch in range(state["epochs_completed"] + 1, epochs + 1):
+    for epoch in range(first_epoch + 1, first_epoch + count + 1):
         _, g_w, g_a = problem.loss_and_grads(state["log_w"], state["log_alpha"])
         b1t, b2t = 1.0 - ADAM_B1 ** epoch, 1.0 - ADAM_B2 ** epoch
         for p, g, m, v in (("log_w", g_w, "m_w", "v_w"), ("log_alpha", g_a, "m_a", "v_a")):
             state[m] = ADAM_B1 * state[m] + (1.0 - ADAM_B1) * g
             state[v] = ADAM_B2 * state[v] + (1.0 - ADAM_B2) * g * g
             state[p] = state[p] - lr * (state[m] / b1t) / (np.sqrt(state[v] / b2t) + ADAM_EPS)
-        state["epochs_completed"] = epoch
         if sleep_ms:
             time.sleep(sleep_ms / 1000.0)
-        if (log_freq and epoch % log_freq == 0) or epoch == epochs:
-            log_now(epoch)
-        if epoch % ckpt_every == 0 or epoch == epochs:
-            on_checkpoint()
 
 
-def fit_main(args, package, package_sha):
+def fit_l0_weights(problem, target_names, achievable, epochs, seed, initial_weights, learning_rate, log_freq, log_path, resume_from, checkpoint_path):
+    """The real fit loop: resume from a checkpoint's epochs_completed, run ``epochs`` more
+    (in chunks of ``log_freq`` with a checkpoint and a log row set after each), return the weights."""
     import numpy as np
 
-    from policyengine_us_data.calibration.target_config import keep_mask, load_target_config
-    from policyengine_us_data.utils.h5io import write_npy, write_npz
-    from policyengine_us_data.utils.io import (
-        atomic_write_text,
-        package_version,
-        sha256_file,
-        write_json,
+    signature = build_checkpoint_signature(
+        problem.rows, problem.cols, problem.vals, problem.t, target_names,
+        problem.l0, problem.beta, problem.l2, learning_rate,
     )
+    state = init_state(problem, seed, initial_weights)
+    start_epoch = 0
+    if resume_from is not None:
+        kind, path = resolve_resume_artifact(resume_from)
+        if kind == "weights":
+            w = np.load(path, allow_pickle=False)
+            if w.shape != (problem.N,):
+                raise UsageError("Resume weights at %s must have shape (%d,), got %s" % (path, problem.N, w.shape))
+            state = init_state(problem, seed, np.maximum(w, 1e-12))
+            print("Warm-starting calibration from saved weights at %s" % path, file=sys.stderr)
+        else:
+            try:
+                checkpoint = load_fit_checkpoint(path)
+            except ValueError as exc:
+                raise UsageError(str(exc))
+            fatal, soft = checkpoint_signature_mismatches(checkpoint["signature"], signature)
+            if fatal:
+                raise UsageError("Checkpoint is structurally incompatible with the requested run: " + "; ".join(fatal))
+            if soft:
+                print("WARNING: Resuming with hyperparameter change(s): %s" % "; ".join(soft), file=sys.stderr)
+            if len(checkpoint["model_state_dict"]["log_w"]) != problem.N:
+                raise UsageError("checkpoint %s has %d columns, the package has %d" % (path, len(checkpoint["model_state_dict"]["log_w"]), problem.N))
+            state = {k: np.asarray(v) for k, v in checkpoint["model_state_dict"].items()}
+            start_epoch = checkpoint["epochs_completed"]
+            print("Resuming calibration from checkpoint %s at epoch %d" % (path, start_epoch), file=sys.stderr)
+    print(
+        "L0 calibration: %d targets, %d features, lambda_l0=%.1e, beta=%.2f, lambda_l2=%.1e, lr=%.3f, epochs=%d"
+        % (problem.T, problem.N, problem.l0, problem.beta, problem.l2, learning_rate, epochs),
+        file=sys.stderr,
+    )
+    if start_epoch > 0:
+        print("Continuing for %d additional epochs (total after run: %d)" % (epochs, start_epoch + epochs), file=sys.stderr)
+    sleep_ms = float(os.environ.get("EXAMPLE_FIT_SLEEP_MS", "0") or 0)
+    fail_at = int(os.environ["EXAMPLE_FIT_FAIL_AT_EPOCH"]) if os.environ.get("EXAMPLE_FIT_FAIL_AT_EPOCH") else None
 
-    t0 = time.perf_counter()
-    meta = package["metadata"]
+    logging = log_freq is not None and log_path is not None
+    if logging:
+        os.makedirs(os.path.dirname(os.path.abspath(log_path)), exist_ok=True)
+        if start_epoch > 0 and os.path.exists(log_path):
+            print("Appending epoch log to %s from epoch %d" % (log_path, start_epoch), file=sys.stderr)
+        else:
+            with open(log_path, "w") as f:
+                f.write("target_name,estimate,target,epoch,error,rel_error,abs_error,rel_abs_error,loss,achievable\n")
+        done = 0
+        while done < epochs:
+            chunk = min(log_freq, epochs - done)
+            _adam_epochs(problem, state, start_epoch + done, chunk, learning_rate, sleep_ms)
+            done += chunk
+            absolute_epoch = start_epoch + done
+            weights = problem.weights(state["log_w"], state["log_alpha"])
+            y_pred = problem.estimate(weights)
+            if checkpoint_path is not None:
+                save_fit_checkpoint(checkpoint_path, state, absolute_epoch, signature)
+            rel = (y_pred - problem.t) / problem.abs_t
+            nz = int(np.count_nonzero(weights))
+            print(
+                "Epoch %4d: mean_error=%.4f%%, max_error=%.1f%%, total_loss=%.3f, active=%d/%d (%.1f%% sparse)"
+                % (absolute_epoch, 100 * np.mean(np.abs(rel)), 100 * np.max(np.abs(rel)), np.sum(rel ** 2), nz, problem.N,
+                   (1 - nz / problem.N) * 100),
+                flush=True,
+            )
+            with open(log_path, "a") as f:
+                for i in range(problem.T):
+                    est, tgt = float(y_pred[i]), float(problem.t[i])
+                    err = est - tgt
+                    rel_err = err / tgt if tgt != 0 else 0
+                    f.write(
+                        '"%s",%r,%r,%d,%r,%r,%r,%r,%r,%s\n'
+                        % (target_names[i], est, tgt, absolute_epoch, err, rel_err, abs(err), abs(rel_err), rel_err ** 2, bool(achievable[i]))
+                    )
+            if fail_at is not None and start_epoch < fail_at <= absolute_epoch:
+                print("EXAMPLE_FIT_FAIL_AT_EPOCH: stopping after the checkpoint of epoch %d" % absolute_epoch, file=sys.stderr)
+                sys.exit(1)
+    else:
+        _adam_epochs(problem, state, start_epoch, epochs, learning_rate, sleep_ms)
+        if checkpoint_path is not None:
+            save_fit_checkpoint(checkpoint_path, state, start_epoch + epochs, signature)
+    return problem.weights(state["log_w"], state["log_alpha"])
+
+
+def fit_from_package(args, package, target_config, output_path, cal_log_path, checkpoint_output_path, lambda_l0):
+    """Applies the target config to the package, fits, and returns what the outputs need."""
+    import numpy as np
+
     X = package["X_sparse"]
     tdf = package["targets_df"]
-    names = list(package["target_names"])
     n_targets_pkg, n_cols = X["shape"]
-    keep = np.ones(n_targets_pkg, dtype=bool)
-    config_sha = None
-    if args.target_config:
-        config = load_target_config(args.target_config)
-        keep &= np.array(
-            keep_mask(config, list(tdf["variable"]), list(tdf["geo_level"]), list(tdf["domain_variable"])),
-            dtype=bool,
-        )
-        config_sha = sha256_file(args.target_config)
-    if args.national:
-        keep &= tdf["geo_level"] == "national"
+    if target_config:
+        rows_as_targets = [
+            {"variable": v, "geo_level": g, "domain_variable": d}
+            for v, g, d in zip(tdf["variable"], tdf["geo_level"], tdf["domain_variable"])
+        ]
+        keep = np.array(apply_target_config(rows_as_targets, target_config), dtype=bool)
+    else:
+        keep = np.ones(n_targets_pkg, dtype=bool)
     if not keep.any():
-        raise UsageError("no targets left to fit (check --target-config / --national)")
+        raise UsageError("no targets left to fit (check --target-config)")
     new_index = np.full(n_targets_pkg, -1, dtype=np.int64)
     new_index[keep] = np.arange(int(keep.sum()))
     sel = keep[X["row"]]
     rows = new_index[X["row"][sel]]
     cols = X["col"][sel]
     vals = X["data"][sel]
-    targets = package["targets"][keep]
-    names = [n for n, k in zip(names, keep) if k]
-    w0 = package["initial_weights"]
-    problem = Problem(rows, cols, vals, targets, n_cols, args.beta, args.lambda_l0, args.lambda_l2, w0)
-
-    prefix = "national_" if args.national else ""
-    out_dir = args.output_dir
-    os.makedirs(out_dir, exist_ok=True)
-    weights_path = args.output or os.path.join(out_dir, prefix + "calibration_weights.npy")
-    geo_path = os.path.join(out_dir, prefix + "geography_assignment.npz")
-    config_path = os.path.join(out_dir, prefix + "unified_run_config.json")
-    diag_path = os.path.join(out_dir, prefix + "unified_diagnostics.csv")
-    cal_log_path = os.path.join(out_dir, prefix + "calibration_log.csv")
-
-    sig = signature(package_sha, args.national, n_cols, len(targets))
-    hparams = [args.beta, args.lambda_l0, args.lambda_l2, args.learning_rate, args.seed]
-    state = None
-    if args.resume_from:
-        if os.path.isfile(args.resume_from):
-            state = load_checkpoint(args.resume_from, sig, hparams, n_cols)
-            if state["epochs_completed"] > args.epochs:
-                raise UsageError(
-                    "checkpoint has %d epochs but --epochs is %d (epochs is the total)"
-                    % (state["epochs_completed"], args.epochs)
-                )
-            print("Resuming from %s at epoch %d of %d" % (args.resume_from, state["epochs_completed"], args.epochs))
-        else:
-            print("No checkpoint at %s; starting fresh" % args.resume_from)
-    if state is None:
-        state = init_state(problem, args.seed)
-
-    def on_checkpoint():
-        if args.checkpoint_output:
-            save_checkpoint(args.checkpoint_output, state, sig, hparams)
-
-    initial_w = problem.weights(*(init_state(problem, args.seed)[k] for k in ("log_w", "log_alpha")))
-    init_est, _, init_mre = problem.metrics(initial_w)
-    sleep_ms = float(os.environ.get("EXAMPLE_FIT_SLEEP_MS", "0") or 0)
-    print(
-        "Fitting %d targets x %d columns (%s, epochs=%d, lr=%g, beta=%g, l0=%g, l2=%g)"
-        % (len(targets), n_cols, "national" if args.national else "regional", args.epochs,
-           args.learning_rate, args.beta, args.lambda_l0, args.lambda_l2)
+    targets = tdf["value"][keep]
+    names = [n for n, k in zip(package["target_names"], keep) if k]
+    problem = Problem(rows, cols, vals, targets, n_cols, args.beta, lambda_l0, args.lambda_l2, package["initial_weights"])
+    achievable = np.bincount(rows, weights=np.abs(vals), minlength=len(targets)) > 0
+    weights = fit_l0_weights(
+        problem, names, achievable, args.epochs, args.seed, package["initial_weights"], args.learning_rate,
+        args.log_freq, cal_log_path, args.resume_from, checkpoint_output_path,
     )
-    run_fit(problem, state, args.epochs, args.learning_rate, args.log_freq, on_checkpoint, sleep_ms)
-    if args.epochs == 0:
-        on_checkpoint()
+    return problem, names, achievable, weights
 
-    weights = problem.weights(state["log_w"], state["log_alpha"])
-    final_est, _, final_mre = problem.metrics(weights)
-    write_npy(weights_path, weights.astype(np.float64))
-    write_npz(
-        geo_path,
-        {
-            "cd_geoid": package["cd_geoid"],
-            "state_fips": package["state_fips"],
-            "n_records": np.array(meta["n_records"], dtype=np.int64),
-            "n_clones": np.array(meta["n_clones"], dtype=np.int64),
-            "seed": np.array(meta["seed"], dtype=np.int64),
-        },
-    )
-    lines = ["target_name,target_value,initial_estimate,final_estimate,rel_error"]
-    for name, t, a, b in zip(names, targets, init_est, final_est):
-        lines.append("%s,%r,%r,%r,%r" % (name, float(t), float(a), float(b), float((b - t) / abs(t))))
-    atomic_write_text(diag_path, "\n".join(lines) + "\n")
-    log_lines = ["epoch,loss,mean_rel_error"]
-    for e, l, m in zip(state["log_epoch"], state["log_loss"], state["log_mre"]):
-        log_lines.append("%d,%r,%r" % (e, l, m))
-    atomic_write_text(cal_log_path, "\n".join(log_lines) + "\n")
 
-    artifacts = {
-        prefix + "calibration_weights.npy": "sha256:" + sha256_file(weights_path),
-        prefix + "geography_assignment.npz": "sha256:" + sha256_file(geo_path),
-    }
-    if args.checkpoint_output and os.path.isfile(args.checkpoint_output):
-        artifacts[prefix + "calibration_weights.checkpoint.npz"] = "sha256:" + sha256_file(args.checkpoint_output)
-    run_config = {
-        "artifacts": artifacts,
-        "beta": args.beta,
-        "dataset_sha256": meta["dataset_sha256"],
-        "db_sha256": meta["db_sha256"],
-        "device": args.device,
-        "domain_variables": args.domain_variables,
-        "epochs": args.epochs,
-        "epochs_total": state["epochs_completed"],
-        "hierarchical_domains": args.hierarchical_domains,
-        "initial_mean_error_pct": round(100.0 * init_mre, 6),
-        "lambda_l0": args.lambda_l0,
-        "lambda_l2": args.lambda_l2,
-        "learning_rate": args.learning_rate,
-        "log_freq": args.log_freq,
-        "mean_error_pct": round(100.0 * final_mre, 6),
-        "n_clones": meta["n_clones"],
-        "n_records": meta["n_records"],
-        "n_targets": len(targets),
-        "national": bool(args.national),
-        "package_sha256": package_sha,
-        "package_version": package_version(),
-        "seed": args.seed,
-        "skip_source_impute": args.skip_source_impute,
-        "target_config_sha256": config_sha,
-        "weight_format": "clone_level",
-        "weight_nonzero": int(np.count_nonzero(weights)),
-        "weight_sum": round(float(weights.sum()), 4),
-    }
-    write_json(config_path, run_config)
-    print(
-        "Fit done: mean relative error %.4f -> %.4f, %d/%d nonzero weights (%.2fs)"
-        % (init_mre, final_mre, run_config["weight_nonzero"], n_cols, time.perf_counter() - t0)
-    )
-    print("OUTPUT_PATH:%s" % weights_path)
-    print("GEOGRAPHY_PATH:%s" % geo_path)
-    print("LOG_PATH:%s" % diag_path)
-    print("CAL_LOG_PATH:%s" % cal_log_path)
-    print("CONFIG_PATH:%s" % config_path)
-    if args.checkpoint_output:
-        print("CHECKPOINT_PATH:%s" % args.checkpoint_output)
-    return 0
+def write_diagnostics(path, names, targets, estimates, achievable):
+    """unified_diagnostics.csv: target,true_value,estimate,rel_error,abs_rel_error,achievable (as pandas writes it)."""
+    import csv
+    import io
+
+    from policyengine_us_data.utils.io import atomic_write_text
+
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["target", "true_value", "estimate", "rel_error", "abs_rel_error", "achievable"])
+    errors = []
+    for name, t, e, a in zip(names, targets, estimates, achievable):
+        rel = (float(e) - float(t)) / abs(float(t)) if t != 0 else 0.0
+        w.writerow([name, repr(float(t)), repr(float(e)), repr(rel), repr(abs(rel)), bool(a)])
+        if a:
+            errors.append(abs(rel) * 100)
+    atomic_write_text(path, buf.getvalue())
+    return sum(errors) / len(errors) if errors else 0.0
 
 
 def main(argv=None):
     args = parse_args(argv)
+    print("CLI args: %s" % vars(args), file=sys.stderr)
     if args.device == "cuda":
-        print("NOTE: the example fits on CPU with numpy; --device cuda is recorded only")
-    from policyengine_us_data.utils.io import sha256_file
+        print("NOTE: the example fits on CPU with numpy; --device cuda is recorded only", file=sys.stderr)
+
+    dataset_path = args.dataset or os.path.join(STORAGE_FOLDER, "source_imputed_stratified_extended_cps_2024.h5")
+    if not args.package_path and not os.path.exists(dataset_path):
+        raise UsageError("Dataset not found: %s; run 'make data' first, or pass --dataset with a valid path" % dataset_path)
+    db_path = args.db_path or os.path.join(STORAGE_FOLDER, "calibration", "policy_data.db")
+    output_path = args.output or os.path.join(STORAGE_FOLDER, "calibration", "calibration_weights.npy")
+    if args.lambda_l0 is not None:
+        lambda_l0 = args.lambda_l0
+    elif args.preset is not None:
+        lambda_l0 = PRESETS[args.preset]
+    else:
+        lambda_l0 = PRESETS["local"]
+    if args.build_only and args.resume_from:
+        raise UsageError("--resume-from cannot be used with --build-only")
+    if args.all_active_targets and args.target_config:
+        raise UsageError("--all-active-targets cannot be used with --target-config")
+    target_config = target_config_path = None
+    if not args.all_active_targets:
+        target_config_path = args.target_config or DEFAULT_TARGET_CONFIG_PATH
+        target_config = load_target_config(target_config_path)
+    package_output_path = args.package_output
+    if args.build_only and not package_output_path:
+        package_output_path = os.path.join(STORAGE_FOLDER, "calibration", "calibration_package.pkl")
+    output_dir = os.path.dirname(os.path.abspath(output_path))
+    cal_log_path = os.path.join(output_dir, "calibration_log.csv") if args.log_freq is not None else None
+    checkpoint_output_path = None
+    if not args.build_only:
+        checkpoint_output_path = args.checkpoint_output or os.path.splitext(output_path)[0] + ".checkpoint.pt"
+    t_start = time.time()
 
     if args.package_path:
-        package = load_package(args.package_path)
-        package_sha = sha256_file(args.package_path)
+        package = load_calibration_package(args.package_path)
     else:
-        package = build_package(args)
-        if args.package_output:
-            meta_path = save_package(args.package_output, package)
-            print("PACKAGE_PATH:%s" % args.package_output)
-            print("PACKAGE_META_PATH:%s" % meta_path)
-            package_sha = sha256_file(args.package_output)
-        else:
-            import hashlib
-            import pickle
-
-            package_sha = hashlib.sha256(pickle.dumps(package, protocol=4)).hexdigest()
+        require_file(db_path, "database (--db-path)")
+        package = build_package(dataset_path, db_path, args.n_clones, args.seed, target_config, target_config_path)
+        if package_output_path:
+            save_calibration_package(package_output_path, package)
         if args.build_only:
+            from policyengine_us_data.calibration.validate_package import format_report, validate_package
+
+            print(format_report(validate_package(package)))
+            print("Build-only complete. Package saved.", file=sys.stderr)
             return 0
-    return fit_main(args, package, package_sha)
+
+    problem, names, achievable, weights = fit_from_package(
+        args, package, target_config, output_path, cal_log_path, checkpoint_output_path, lambda_l0,
+    )
+    import numpy as np
+
+    from policyengine_us_data.calibration.calibration_utils import save_geo_labels
+    from policyengine_us_data.calibration.publish_local_area import GeographyAssignment, save_geography
+    from policyengine_us_data.utils.h5io import write_npy
+    from policyengine_us_data.utils.io import atomic_write_text
+
+    os.makedirs(output_dir, exist_ok=True)
+    diag_path = os.path.join(output_dir, "unified_diagnostics.csv")
+    mean_error_pct = write_diagnostics(diag_path, names, problem.t, problem.estimate(weights), achievable)
+    write_npy(output_path, weights.astype(np.float64))
+    print("OUTPUT_PATH:%s" % output_path)
+    if checkpoint_output_path and os.path.exists(checkpoint_output_path):
+        print("CHECKPOINT_PATH:%s" % checkpoint_output_path)
+
+    blocks = np.asarray(package["block_geoid"], dtype=str)
+    geography_path = os.path.join(output_dir, "geography_assignment.npz")
+    save_geography(
+        GeographyAssignment(
+            block_geoid=blocks,
+            cd_geoid=np.asarray(package["cd_geoid"], dtype=str),
+            county_fips=np.array([b[:5] for b in blocks], dtype="U5"),
+            state_fips=np.array([int(b[:2]) for b in blocks], dtype=np.int32),
+            n_records=int(package["metadata"]["base_n_records"]),
+            n_clones=args.n_clones,
+        ),
+        geography_path,
+    )
+    print("GEOGRAPHY_PATH:%s" % geography_path)
+    blocks_path = os.path.join(output_dir, "stacked_blocks.npy")
+    write_npy(blocks_path, blocks)
+    print("BLOCKS_PATH:%s" % blocks_path)
+    geo_labels_path = os.path.join(output_dir, "geo_labels.json")
+    save_geo_labels(sorted(set(str(c) for c in package["cd_geoid"])), geo_labels_path)
+    print("GEO_LABELS_PATH:%s" % geo_labels_path)
+
+    epochs_total = args.epochs
+    if checkpoint_output_path and os.path.exists(checkpoint_output_path):
+        epochs_total = load_fit_checkpoint(checkpoint_output_path)["epochs_completed"]
+    run_config = {
+        "dataset": recorded_path(dataset_path),
+        "db_path": recorded_path(db_path),
+        "skip_source_impute": args.skip_source_impute,
+        "n_clones": args.n_clones,
+        "lambda_l0": lambda_l0,
+        "beta": args.beta,
+        "lambda_l2": args.lambda_l2,
+        "learning_rate": args.learning_rate,
+        "epochs": args.epochs,
+        "epochs_total": epochs_total,
+        "device": args.device,
+        "seed": args.seed,
+        "resume_from": recorded_path(args.resume_from),
+        "checkpoint_output": recorded_path(checkpoint_output_path),
+        "domain_variables": [x.strip() for x in args.domain_variables.split(",")] if args.domain_variables else None,
+        "hierarchical_domains": [x.strip() for x in args.hierarchical_domains.split(",")] if args.hierarchical_domains else None,
+        "target_config": args.target_config,
+        "n_targets": len(names),
+        "n_records": int(problem.N),
+        "weight_format": "clone_level",
+        "weight_sum": float(weights.sum()),
+        "weight_nonzero": int((weights > 0).sum()),
+        "mean_error_pct": float(mean_error_pct),
+        "elapsed_seconds": 0.0,
+        "artifacts": {
+            "calibration_weights.npy": "sha256:" + _sha256(output_path),
+            "geography_assignment.npz": "sha256:" + _sha256(geography_path),
+        },
+    }
+    if checkpoint_output_path and os.path.exists(checkpoint_output_path):
+        run_config["artifacts"]["calibration_weights.checkpoint.pt"] = "sha256:" + _sha256(checkpoint_output_path)
+    run_config.update(get_git_provenance())
+    config_path = os.path.join(output_dir, "unified_run_config.json")
+    atomic_write_text(config_path, json.dumps(run_config, indent=2))
+    print(
+        "Fit done: %d targets, mean error %.2f%%, %d/%d nonzero weights (%.2fs)"
+        % (len(names), mean_error_pct, run_config["weight_nonzero"], problem.N, time.time() - t_start),
+        file=sys.stderr,
+    )
+    print("CONFIG_PATH:%s" % config_path)
+    print("LOG_PATH:%s" % diag_path)
+    if cal_log_path:
+        print("CAL_LOG_PATH:%s" % cal_log_path)
+    return 0
 
 
 if __name__ == "__main__":

@@ -1,95 +1,75 @@
-"""Mirrors `policyengine_us_data.utils.manifest` (`generate_manifest`, run by
-`validate_staging`): sha256 + size of every local-area H5 under a run
-directory, with per-kind totals.
+"""Mirrors `policyengine_us_data.utils.manifest`: checksums, the local-area
+`manifest.json` and its verification. Like the real module it has no command
+line; the real pipeline calls `generate_manifest` inline (local_area.py:574-590).
 
-    python -m policyengine_us_data.utils.manifest --h5-dir DIR --run-id R \
-        --version V --output manifest.json
-
-Output (sorted keys, no created_at so it is deterministic):
-{"files": {"states/AL.h5": {"sha256", "size_bytes"}, ...}, "run_id",
- "totals": {"cities", "districts", "national", "states", "total_size_bytes"},
- "version"}. Unlike the real manifest, national/US.h5 is included.
-
-`--verify` checks an existing manifest instead (mirrors `verify_manifest`):
-prints {valid, missing, checksum_mismatch, verified} and exits 1 if invalid.
+The manifest covers states, districts and cities by default (national is not
+in it, as in the real one). `created_at` is fixed in the example, so its
+outputs stay byte-deterministic (the real one records the current UTC time).
 """
 
-import argparse
+import hashlib
 import json
-import os
+from pathlib import Path
 
-from policyengine_us_data.utils.io import UsageError, canonical_json, run_main, sha256_file, write_json
+#: The example writes no wall-clock time into its outputs.
+FIXED_CREATED_AT = "1970-01-01T00:00:00Z"
 
-KINDS = (("states", "states"), ("districts", "districts"), ("cities", "cities"), ("national", "national"))
+
+def compute_file_checksum(file_path):
+    """Hex SHA-256 of a file."""
+    sha256 = hashlib.sha256()
+    with open(file_path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            sha256.update(chunk)
+    return sha256.hexdigest()
 
 
-def generate_manifest(h5_dir, run_id, version):
-    if not os.path.isdir(h5_dir):
-        raise UsageError("h5 directory not found: %s" % h5_dir)
-    files = {}
-    totals = {key: 0 for key, _ in KINDS}
-    total_size = 0
-    for key, sub in KINDS:
-        folder = os.path.join(h5_dir, sub)
-        if not os.path.isdir(folder):
+def generate_manifest(staging_dir, subdir, version=None, categories=None):
+    """{version, created_at, files: {"states/AL.h5": {sha256, size_bytes}}, totals} of
+    every H5 under ``staging_dir/subdir/<category>/``."""
+    if categories is None:
+        categories = ["states", "districts", "cities"]
+    manifest = {
+        "version": version or subdir,
+        "created_at": FIXED_CREATED_AT,
+        "files": {},
+        "totals": {cat: 0 for cat in categories},
+    }
+    manifest["totals"]["total_size_bytes"] = 0
+    sub_path = Path(staging_dir) / subdir
+    for category in categories:
+        category_dir = sub_path / category
+        if not category_dir.exists():
             continue
-        for name in sorted(os.listdir(folder)):
-            path = os.path.join(folder, name)
-            if not name.endswith(".h5") or not os.path.isfile(path):
-                continue
-            size = os.path.getsize(path)
-            files["%s/%s" % (sub, name)] = {"sha256": sha256_file(path), "size_bytes": size}
-            totals[key] += 1
-            total_size += size
-    totals["total_size_bytes"] = total_size
-    return {"files": files, "run_id": run_id, "totals": totals, "version": version}
+        for h5_file in sorted(category_dir.glob("*.h5")):
+            size = h5_file.stat().st_size
+            manifest["files"]["%s/%s" % (category, h5_file.name)] = {"sha256": compute_file_checksum(h5_file), "size_bytes": size}
+            manifest["totals"][category] += 1
+            manifest["totals"]["total_size_bytes"] += size
+    return manifest
 
 
-def verify_manifest(h5_dir, manifest):
-    missing, mismatch, verified = [], [], 0
-    for rel, info in sorted(manifest.get("files", {}).items()):
-        path = os.path.join(h5_dir, rel)
-        if not os.path.isfile(path):
-            missing.append(rel)
-        elif sha256_file(path) != info["sha256"]:
-            mismatch.append(rel)
+def verify_manifest(staging_dir, manifest, subdir=None):
+    sub_path = Path(staging_dir) / (subdir or manifest["version"])
+    result = {"valid": True, "missing": [], "checksum_mismatch": [], "verified": 0}
+    for rel_path, info in manifest["files"].items():
+        path = sub_path / rel_path
+        if not path.exists():
+            result["missing"].append(rel_path)
+            result["valid"] = False
+        elif compute_file_checksum(path) != info["sha256"]:
+            result["checksum_mismatch"].append(rel_path)
+            result["valid"] = False
         else:
-            verified += 1
-    return {"valid": not missing and not mismatch, "missing": missing, "checksum_mismatch": mismatch, "verified": verified}
+            result["verified"] += 1
+    return result
 
 
-def main(argv=None):
-    p = argparse.ArgumentParser(description="Generate (or verify) the local-area manifest.json")
-    p.add_argument("--h5-dir", required=True)
-    p.add_argument("--run-id", default="")
-    p.add_argument("--version", default=None, help="default: pyproject version")
-    p.add_argument("--output", default=None, help="default: H5_DIR/manifest.json")
-    p.add_argument("--verify", default=None, metavar="MANIFEST", help="verify an existing manifest")
-    args = p.parse_args(argv)
-    if args.verify:
-        try:
-            with open(args.verify) as f:
-                manifest = json.load(f)
-        except (OSError, ValueError) as exc:
-            raise UsageError("cannot read manifest %s: %s" % (args.verify, exc))
-        result = verify_manifest(args.h5_dir, manifest)
-        print(canonical_json(result, indent=None), end="")
-        return 0 if result["valid"] else 1
-    version = args.version
-    if version is None:
-        from policyengine_us_data.utils.io import package_version
-
-        version = package_version()
-    manifest = generate_manifest(args.h5_dir, args.run_id, version)
-    output = args.output or os.path.join(args.h5_dir, "manifest.json")
-    write_json(output, manifest)
-    t = manifest["totals"]
-    print(
-        "manifest: %d states, %d districts, %d cities, %d national, %d bytes -> %s"
-        % (t["states"], t["districts"], t["cities"], t["national"], t["total_size_bytes"], output)
-    )
-    return 0
+def save_manifest(manifest, output_path):
+    with open(output_path, "w") as f:
+        json.dump(manifest, f, indent=2)
 
 
-if __name__ == "__main__":
-    run_main(main)
+def load_manifest(manifest_path):
+    with open(manifest_path, "r") as f:
+        return json.load(f)
