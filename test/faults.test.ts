@@ -113,7 +113,7 @@ const url = 'https://localhost:' + server.address().port + '/';
 const viaFetch = () => fetch(url).then((r) => r.text(), (e) => 'refused');
 const viaHttps = () => new Promise((res) => https.get(url, { agent: new https.Agent() }, (r) => { let b = ''; r.on('data', (d) => (b += d)); r.on('end', () => res(b)); }).on('error', () => res('refused')));
 const before = [await viaFetch(), await viaHttps()];
-loadExtraCaCerts();
+loadExtraCaCerts({ caCerts: { stashed: process.env.BUILD_EXTRA_CA_CERTS, active: Boolean(process.env.NODE_EXTRA_CA_CERTS) } });
 const after = [await viaFetch(), await viaHttps()];
 server.close();
 process.stdout.write(JSON.stringify({ before, after }));
@@ -198,19 +198,19 @@ describe('issue 13, item 5: non-regular files in cas/', () => {
 
   it('a blob that is a directory or a FIFO is removed and rebuilt; cache verify reports it (with -n, only reports) and never hangs', async () => {
     const cache = join(scratch(), 'cache');
-    const build = ['uprating', `REPO=${repo}`, ...SMALL, '--json'];
+    const build = ['db-create-tables', `REPO=${repo}`, ...SMALL, '--json'];
     const first = await cli(build, { cache });
     expect(first.code, first.stderr).toBe(0);
     const runId = summary(first).runId as string;
     const meta = JSON.parse(readFileSync(join(cache, 'runs', runId, 'meta.json'), 'utf8'));
-    const digest = meta.targets.uprating.outputs['artifacts/uprating_factors.csv'].digest as string;
+    const digest = meta.targets['db-create-tables'].outputs['artifacts/policy_data.db'].digest as string;
     const blob = join(cache, 'cas', digest.slice(0, 2), digest);
     for (const make of [(p: string) => mkdirSync(p), (p: string) => execFileSync('mkfifo', [p])]) {
       rmSync(blob, { force: true });
       make(blob);
       const rebuilt = await bounded(build, cache);
       expect(rebuilt.code, rebuilt.stdout).toBe(0);
-      expect(outcomes(rebuilt).get('uprating')).toBe('built');
+      expect(outcomes(rebuilt).get('db-create-tables')).toBe('built');
       expect(rebuilt.stdout).toMatch(/not a regular file in the cache \(a (directory|FIFO); removed\)/);
       expect(statSync(blob).isFile()).toBe(true);
     }
@@ -326,10 +326,10 @@ describe('issue 13, item 2: a build waiting on a lock says so', () => {
 
   it('a build blocked by a live holder of its action lock prints the target, the holder and since when, and goes on once the holder is gone', async () => {
     const cache = join(scratch(), 'cache');
-    const build = ['uprating', `REPO=${repo}`, ...SMALL, '--json'];
+    const build = ['db-create-tables', `REPO=${repo}`, ...SMALL, '--json'];
     const first = await cli(build, { cache });
     expect(first.code, first.stderr).toBe(0);
-    const key = JSON.parse(readFileSync(join(cache, 'runs', summary(first).runId as string, 'meta.json'), 'utf8')).targets.uprating.key as string;
+    const key = JSON.parse(readFileSync(join(cache, 'runs', summary(first).runId as string, 'meta.json'), 'utf8')).targets['db-create-tables'].key as string;
     rmSync(join(cache, 'actions', key.slice(0, 2), `${key}.json`)); // so the next build must run it
     const holder = spawn('sleep', ['120'], { stdio: 'ignore', detached: true });
     started.push(holder);
@@ -339,10 +339,10 @@ describe('issue 13, item 2: a build waiting on a lock says so', () => {
     linkSync(owner, join(cache, 'locks', `${key}.lock`));
     const waiting = startGroup(build, cache);
     const line = await waitFor('the waiting message', () => parseEvents(waiting.output()).find((e) => e.event === 'warning' && String(e.message).includes('waiting for')), 120_000);
-    expect(line.message).toMatch(new RegExp(`^uprating: waiting for another build \\(pid ${holder.pid}\\), which holds the lock on the same action, since \\d{4}-\\d\\d-\\d\\dT`));
+    expect(line.message).toMatch(new RegExp(`^db-create-tables: waiting for another build \\(pid ${holder.pid}\\), which holds the lock on the same action, since \\d{4}-\\d\\d-\\d\\dT`));
     expect(waiting.exitCode).toBeNull();
     holder.kill('SIGKILL');
     expect(await exited(waiting), waiting.output()).toBe(0);
-    expect(outcomes({ code: 0, stdout: waiting.output(), stderr: '', events: parseEvents(waiting.output()) }).get('uprating')).toBe('built');
+    expect(outcomes({ code: 0, stdout: waiting.output(), stderr: '', events: parseEvents(waiting.output()) }).get('db-create-tables')).toBe('built');
   }, 300_000);
 });
