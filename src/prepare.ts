@@ -127,9 +127,16 @@ export async function prepare(o: PrepareOptions): Promise<Prepared> {
   };
 }
 
-/** The scheduler options that follow from a prepared build (shared by build, dry run and explain). */
-export function schedulerInputs(p: Prepared, cache: Cache) {
-  return { graph: p.graph, goals: p.goals, vars: p.vars, cache, memo: p.memo, sourceRoot: join(p.tree, p.layout.projectDir), adaptersDir: adaptersDir(), cacheDir: p.cacheDir };
+/**
+ * The scheduler options that follow from a prepared build (shared by build, dry run and explain);
+ * `interpreter` is the one the CLI found for the project's requires-python (src/python-env/).
+ */
+export function schedulerInputs(p: Prepared & { interpreter?: string }, cache: Cache) {
+  return {
+    graph: p.graph, goals: p.goals, vars: p.vars, cache, memo: p.memo, sourceRoot: join(p.tree, p.layout.projectDir), adaptersDir: adaptersDir(), cacheDir: p.cacheDir,
+    hdf5DigestScript: join(projectRoot(), 'src', 'python-env', 'hdf5_digest.py'),
+    ...(p.interpreter ? { interpreter: p.interpreter } : {}),
+  };
 }
 
 /** This build system's adapter scripts, run by commands as `{adapters}/<file>`. */

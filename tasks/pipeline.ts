@@ -2,6 +2,7 @@ import type { Pipeline, Target, Vars } from '../src/target.ts';
 import type { Profile } from './layout.ts';
 import { areaFanOut, art, COMMON } from './areas.ts';
 import { PUBLISHED_DB_PATH, publishedInputCommand } from '../src/publish/published-input.ts';
+import { pythonEnvTarget } from './python-env.ts';
 
 /**
  * The PolicyEngine US data pipeline, declared once. The same targets drive the built-in example
@@ -75,22 +76,7 @@ export function makePipeline(profile: Profile): Pipeline {
   return {
     defaultGoals: ['manifest', 'diagnostics'],
     nodes: [
-      {
-        kind: 'target',
-        target: {
-          name: 'python-env',
-          description: 'the pipeline Python environment, keyed by its requirements',
-          deps: [],
-          sources: real ? ['pyproject.toml', 'uv.lock'] : ['requirements.txt'],
-          vars: [],
-          command: () =>
-            real
-              ? ['sh', '-c', 'uv export --frozen --no-emit-project -o {out}.req && uv venv {out} && uv pip install --python {out}/bin/python -r {out}.req']
-              : ['sh', '-c', 'python3 -m venv {out} && {out}/bin/pip install --disable-pip-version-check --no-input -q -r requirements.txt'],
-          outputs: [],
-          environment: true,
-        },
-      },
+      { kind: 'target', target: pythonEnvTarget(profile) },
       {
         kind: 'target',
         target: {
@@ -107,11 +93,14 @@ export function makePipeline(profile: Profile): Pipeline {
                 ? collect(['make', 'database', `YEAR=${v.YEAR}`, 'PYTHON={python}'], 'storage/calibration/policy_data.db', art('policy_data.db'))
                 : py('policyengine_us_data.db.build_database', '--year', v.YEAR!, '--db-path', art('policy_data.db')),
           outputs: ['artifacts/policy_data.db'],
+          // SQLite header counters vary with write history and library: cut off on content.
+          contentDigest: { 'artifacts/policy_data.db': 'sqlite' },
         },
       },
       { kind: 'target', target: dataset('uprating', 'policyengine_us_data.utils.uprating', 'uprating_factors.csv', [], () => []) },
       { kind: 'target', target: dataset('acs', 'policyengine_us_data.datasets.acs.acs', 'acs_2022.h5', [], (v) => ['--households', v.HOUSEHOLDS!, '--seed', v.SEED!], ['HOUSEHOLDS', 'SEED']) },
-      { kind: 'target', target: dataset('irs-puf', 'policyengine_us_data.datasets.puf.irs_puf', 'irs_puf_2015.h5', [], (v) => ['--households', v.HOUSEHOLDS!, '--seed', v.SEED!], ['HOUSEHOLDS', 'SEED']) },
+      // The real irs_puf.py writes a pandas HDFStore, whose object headers hold time.time(): cut off on content.
+      { kind: 'target', target: { ...dataset('irs-puf', 'policyengine_us_data.datasets.puf.irs_puf', 'irs_puf_2015.h5', [], (v) => ['--households', v.HOUSEHOLDS!, '--seed', v.SEED!], ['HOUSEHOLDS', 'SEED']), contentDigest: { 'artifacts/irs_puf_2015.h5': 'hdf5' } } },
       {
         kind: 'target',
         target: dataset('cps', 'policyengine_us_data.datasets.cps.cps', 'cps_2024.h5', ['database'], (v) => ['--households', v.HOUSEHOLDS!, '--seed', v.SEED!, '--db-path', art('policy_data.db')], ['HOUSEHOLDS', 'SEED']),

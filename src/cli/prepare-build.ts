@@ -1,4 +1,6 @@
-import { resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { detectLayout, makePipeline as makeExamplePipeline, VARIABLES } from '../../tasks/index.ts';
 import type { Argv } from './argv.ts';
@@ -8,21 +10,56 @@ import type { PublishedDb } from '../publish/published-db.ts';
 import { UsageError } from '../report/failures.ts';
 import type { Pipeline, Profile } from '../target.ts';
 import { importModule } from '../util/dynamic-import.ts';
+import { planPython, PYTHON_VERSION_VAR } from '../python-env/python-env.ts';
 
-/** A prepared build with BUILD_DB decided, as `build`, `--detach` and `explain` use it. */
+/** A prepared build with BUILD_DB and the Python interpreter decided, as `build`, `--detach` and `explain` use it. */
 export interface PreparedBuild extends Prepared {
   /** BUILD_DB=0: the registered database to download instead of running the ETL. */
   published: PublishedDb | null;
+  /** The interpreter the pipeline's Python environment is made from (absent when no target builds one). */
+  interpreter?: string;
 }
 
 /**
- * prepare() with the pipeline declaration, then BUILD_DB: the engine knows neither tasks/ nor
- * publishing, so the CLI brings both (pipeline-publish.ts resolves the registered database).
+ * prepare() with the pipeline declaration, then BUILD_DB and the Python interpreter: the engine
+ * knows neither tasks/ nor publishing nor this machine's environment, so the CLI brings them
+ * (pipeline-publish.ts resolves the registered database, python-env/ the interpreter).
  */
 export async function prepareBuild(argv: Argv, goals: string[] | 'default'): Promise<PreparedBuild> {
   const p = await prepare({ assignments: argv.assignments, goals, declaration: pipelineDeclaration() });
-  const { vars, published } = await resolveBuildDb(p.vars, p.layout.profile);
-  return { ...p, vars, published };
+  const decided = await resolveBuildDb(p.vars, p.layout.profile);
+  const python = resolvePython({ ...p, vars: decided.vars });
+  return { ...p, vars: python ? { ...decided.vars, [PYTHON_VERSION_VAR]: python.version } : decided.vars, published: decided.published, ...(python ? { interpreter: python.path } : {}) };
+}
+
+/**
+ * When the build selects a Python environment target: the interpreter satisfying the pinned
+ * project's requires-python, found on this machine (a UsageError, before any work, when there is none).
+ */
+function resolvePython(p: Prepared): { path: string; version: string } | null {
+  const selected = p.graph.select(p.goals).names;
+  const wantsEnv = selected.some((name) => {
+    const node = p.graph.get(name);
+    return node.kind === 'target' && node.target.environment;
+  });
+  if (!wantsEnv) return null;
+  const env = process.env;
+  const home = env.HOME ?? homedir();
+  const pyenvRoot = env.PYENV_ROOT ?? (existsSync(join(home, '.pyenv')) ? join(home, '.pyenv') : undefined);
+  const plan = planPython({
+    projectDir: join(p.tree, p.layout.projectDir),
+    substitute: p.vars.PY_SUBSTITUTE,
+    search: {
+      pathDirs: (env.PATH ?? '').split(':').filter(Boolean),
+      ...(pyenvRoot ? { pyenvRoot } : {}),
+      ...(env.PYENV_VERSION ? { pyenvVersion: env.PYENV_VERSION } : {}),
+      cwd: process.cwd(),
+      uvPythonDir: env.UV_PYTHON_INSTALL_DIR ?? join(env.XDG_DATA_HOME ?? join(home, '.local', 'share'), 'uv', 'python'),
+      memoFile: join(p.cacheDir, 'interpreters.json'),
+      ...(p.vars.PYTHON ? { explicit: p.vars.PYTHON } : {}),
+    },
+  });
+  return plan.interpreter;
 }
 
 /** tasks/: its variables and layout detection, and its targets (or BUILD_TASKS's). */

@@ -8,7 +8,7 @@ import { restoredCaEnv } from './network.ts';
  * dist/cli.cjs (the bundle) or src/ (tsx, tests), so it is found by walking up.
  * The cache defaults to `<root>/cache`; BUILD_CACHE_DIR moves it (tests give every case its own).
  * Python environments may be shared between caches with BUILD_ENVS_DIR, since they are keyed by
- * their requirements alone.
+ * their requirements and interpreter version alone.
  */
 export function projectRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
@@ -49,6 +49,18 @@ export function baseActionEnv(): Record<string, string> {
     if (value !== undefined && isMachineEnv(name)) env[name] = value;
   }
   return { ...env, ...restoredCaEnv() };
+}
+
+/**
+ * Provenance for the run's actions, as the real code reads it: `get_git_provenance`
+ * (unified_calibration.py:69-119) asks git in its working directory and falls back to GIT_COMMIT
+ * and GIT_BRANCH. The run's tree has no .git, but it lives in the cache, which may sit inside a
+ * checkout (this one's `cache/`): GIT_CEILING_DIRECTORIES stops git's search at the run
+ * directory, so git finds no repository and the pinned SHA is recorded. Per run, never in a key
+ * (the SHA is already in every key through the sources; the branch must not be).
+ */
+export function provenanceEnv(o: { sha: string; branch: string; runDir: string }): Record<string, string> {
+  return { GIT_COMMIT: o.sha, GIT_BRANCH: o.branch, GIT_CEILING_DIRECTORIES: o.runDir };
 }
 
 /**
