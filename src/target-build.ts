@@ -367,6 +367,8 @@ export class TargetBuilder {
     if (target.environment) {
       await writeFile(join(a.envTmp, '.complete'), key);
       await rename(a.envTmp, a.envDir).catch(async () => rm(a.envTmp, { recursive: true, force: true }));
+      // An entry with no outputs (the environment lives in envs/): what `explain` and dry-run reasons diff against.
+      this.o.cache.commit({ key, target: target.name, fingerprint: fp, outputs: {}, executor: executor.kind, durationMs: outcome.durationMs, createdAt: new Date().toISOString() });
       return this.finishDone({ target, key, outputs: { env: { digest: key, size: 0 } }, outcome: 'built', envDir: a.envDir, durationMs: outcome.durationMs });
     }
     const records: Record<string, OutputRecord> = {};

@@ -55,44 +55,42 @@ type Memo = Record<string, [number, number, number, string]>;
 const PROBE = "import platform; print(platform.python_implementation().lower() + '-' + platform.python_version())";
 
 /**
- * The interpreters in preference order, each probed only when `wanted` asks for the next one:
+ * The interpreters in preference order, each probed only when the caller asks for the next one:
  * PATH first (`python3`, then `python3.N` newest first), then pyenv's versions and uv's Pythons,
  * newest first. A candidate that does not run is skipped.
  */
 export function* interpreters(search: InterpreterSearch): Generator<Interpreter> {
   const memo = readMemo(search.memoFile);
-  let changed = false;
   const seen = new Set<string>();
+  for (const candidate of candidates(search)) {
+    let real: string;
+    try {
+      real = realpathSync(candidate.path);
+    } catch {
+      continue;
+    }
+    if (seen.has(real)) continue;
+    seen.add(real);
+    const st = statSync(real, { throwIfNoEntry: false });
+    if (!st?.isFile()) continue;
+    const known = memo[real];
+    let version = known && known[0] === st.size && known[1] === st.mtimeMs && known[2] === st.ino ? known[3] : null;
+    if (!version) {
+      version = probe(real);
+      if (!version) continue;
+      memo[real] = [st.size, st.mtimeMs, st.ino, version];
+      saveMemo(search.memoFile, memo);
+    }
+    yield { path: real, version, where: candidate.where };
+  }
+}
+
+/** Saved at once (the caller may stop at the first interpreter that fits); a first discovery probes a handful. */
+function saveMemo(file: string, memo: Memo): void {
   try {
-    for (const candidate of candidates(search)) {
-      let real: string;
-      try {
-        real = realpathSync(candidate.path);
-      } catch {
-        continue;
-      }
-      if (seen.has(real)) continue;
-      seen.add(real);
-      const st = statSync(real, { throwIfNoEntry: false });
-      if (!st?.isFile()) continue;
-      const known = memo[real];
-      let version = known && known[0] === st.size && known[1] === st.mtimeMs && known[2] === st.ino ? known[3] : null;
-      if (!version) {
-        version = probe(real);
-        if (!version) continue;
-        memo[real] = [st.size, st.mtimeMs, st.ino, version];
-        changed = true;
-      }
-      yield { path: real, version, where: candidate.where };
-    }
-  } finally {
-    if (changed) {
-      try {
-        writeFileAtomicSync(search.memoFile, JSON.stringify(memo));
-      } catch {
-        // Only an optimisation: the next build probes again.
-      }
-    }
+    writeFileAtomicSync(file, JSON.stringify(memo));
+  } catch {
+    // Only an optimisation: the next build probes again.
   }
 }
 
