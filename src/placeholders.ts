@@ -19,6 +19,9 @@ export function envsDir(cacheDir: string): string {
   return process.env.BUILD_ENVS_DIR ?? join(cacheDir, 'envs');
 }
 
+/** The fingerprint an environment was built for, kept inside it (environments have no cache entry). */
+export const ENV_FINGERPRINT = '.fingerprint.json';
+
 /** Where the environment built for action `key` lives; it is usable once its `.complete` marker exists. */
 export function envDirOf(cacheDir: string, key: string): { dir: string; complete: boolean } {
   const dir = join(envsDir(cacheDir), key);

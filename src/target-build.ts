@@ -14,7 +14,7 @@ import { listSources } from './source-files.ts';
 import { mkdirOnce } from './util/fs-atomic.ts';
 import type { TargetOutcome } from './run.ts';
 import type { ExecutorKind, Target, Vars } from './target.ts';
-import { envDirOf, envsDir, resolveArgv } from './placeholders.ts';
+import { ENV_FINGERPRINT, envDirOf, envsDir, resolveArgv } from './placeholders.ts';
 import { contentDigest } from './caching/content-digest.ts';
 import { unservedPinInLog } from './python-env/env-failure.ts';
 
@@ -365,10 +365,10 @@ export class TargetBuilder {
       return this.finishFailed({ target, reason: unserved ? 'unserved-pin' : reason, message, key, ...(outcome.remote ? { remote: outcome.remote } : {}) });
     }
     if (target.environment) {
+      // Its fingerprint beside it (it has no cache entry): what `explain` and dry-run reasons diff against.
+      await writeFile(join(a.envTmp, ENV_FINGERPRINT), JSON.stringify(fp));
       await writeFile(join(a.envTmp, '.complete'), key);
       await rename(a.envTmp, a.envDir).catch(async () => rm(a.envTmp, { recursive: true, force: true }));
-      // An entry with no outputs (the environment lives in envs/): what `explain` and dry-run reasons diff against.
-      this.o.cache.commit({ key, target: target.name, fingerprint: fp, outputs: {}, executor: executor.kind, durationMs: outcome.durationMs, createdAt: new Date().toISOString() });
       return this.finishDone({ target, key, outputs: { env: { digest: key, size: 0 } }, outcome: 'built', envDir: a.envDir, durationMs: outcome.durationMs });
     }
     const records: Record<string, OutputRecord> = {};

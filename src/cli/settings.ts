@@ -41,10 +41,12 @@ export function projectVersion(projectDir: string): string {
 
 /**
  * The environment an action sees: enough to find tools and reach package indexes, plus fixed
- * Python settings for reproducible bytes. Declared env (per target) is added on top and hashed.
+ * Python settings for reproducible bytes, and unbuffered output so a Python step's log keeps its
+ * prints and its traceback in order (the failure shows the log's tail). Declared env (per target)
+ * is added on top and hashed.
  */
 export function baseActionEnv(): Record<string, string> {
-  const env: Record<string, string> = { PYTHONHASHSEED: '0', PYTHONDONTWRITEBYTECODE: '1', LC_ALL: 'C.UTF-8' };
+  const env: Record<string, string> = { PYTHONHASHSEED: '0', PYTHONDONTWRITEBYTECODE: '1', PYTHONUNBUFFERED: '1', LC_ALL: 'C.UTF-8' };
   for (const [name, value] of Object.entries(process.env)) {
     if (value !== undefined && isMachineEnv(name)) env[name] = value;
   }
