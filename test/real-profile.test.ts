@@ -36,7 +36,7 @@ describe('REPO=<a real checkout>', () => {
     expect(r.stdout).toContain('make database YEAR=2024');
     expect(r.stdout).toContain('-m policyengine_us_data.datasets.cps.cps');
     expect(r.stdout).toMatch(/unified_calibration --device cuda --epochs 200 .* --lambda-l0 2e-2 .* --national/);
-    expect(r.stdout).toContain('uv export --frozen');
+    expect(r.stdout).toContain('"$uv" export --quiet --frozen --no-hashes --no-emit-project --extra l0');
     const runs = await cli(['status'], { cache });
     expect(runs.stdout).toMatch(/no runs yet/);
   });
