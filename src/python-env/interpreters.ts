@@ -138,18 +138,21 @@ function* candidates(search: InterpreterSearch): Generator<Candidate> {
 
 /** `python3`, then every `python3.N` on PATH (newest first), each resolved as a shell would. */
 function* onPath(search: InterpreterSearch): Generator<Candidate> {
+  yield* onPathNamed(search, 'python3');
+  // Listed only when python3 did not do: PATH directories such as /usr/bin are long.
   const minors = new Set<string>();
   for (const dir of search.pathDirs) for (const name of listDir(dir)) if (/^python3\.[0-9]+$/.test(name)) minors.add(name);
-  const names = ['python3', ...newestFirst([...minors], (n) => n.slice('python'.length))];
-  for (const name of names) {
-    const dir = search.pathDirs.find((d) => isExecutableFile(join(d, name)));
-    if (!dir) continue;
-    const file = join(dir, name);
-    if (isShim(file)) {
-      for (const c of pyenvSelected(search, name)) yield { path: c, where: `${name} on PATH (pyenv shim)` };
-    } else {
-      yield { path: file, where: `${name} on PATH` };
-    }
+  for (const name of newestFirst([...minors], (n) => n.slice('python'.length))) yield* onPathNamed(search, name);
+}
+
+function* onPathNamed(search: InterpreterSearch, name: string): Generator<Candidate> {
+  const dir = search.pathDirs.find((d) => isExecutableFile(join(d, name)));
+  if (!dir) return;
+  const file = join(dir, name);
+  if (isShim(file)) {
+    for (const c of pyenvSelected(search, name)) yield { path: c, where: `${name} on PATH (pyenv shim)` };
+  } else {
+    yield { path: file, where: `${name} on PATH` };
   }
 }
 
