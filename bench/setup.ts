@@ -60,7 +60,7 @@ export async function snapshotEngine(root: string, work: string, log: (l: string
   const engineDir = join(work, 'engine');
   await rm(engineDir, { recursive: true, force: true });
   await mkdir(engineDir, { recursive: true });
-  for (const entry of ['build.ts', 'src', 'tasks', 'scripts', 'package.json', 'tsconfig.json']) {
+  for (const entry of ['build.ts', 'src', 'tasks', 'scripts', 'package.json', 'package-lock.json', 'tsconfig.json']) {
     if (existsSync(join(root, entry))) await cp(join(root, entry), join(engineDir, entry), { recursive: true });
   }
   await mkdir(join(engineDir, 'bench'), { recursive: true });

@@ -1,4 +1,4 @@
-// Bundles the CLI into dist/cli.cjs, one file with no transpilation at start-up, run by the loader
+// Bundles the CLI into dist/cli.cjs (and its source map), one file with no transpilation at start-up, run by the loader
 // dist/cli.mjs through a V8 code cache (scripts/cli-loader.mjs says why). Heavy clients (zx,
 // @huggingface/hub, @google-cloud/storage) stay external and are imported lazily, with a real
 // import(), by the commands that use them; xxhash-addon is a native module and stays external too.
@@ -23,6 +23,11 @@ await build({
   // The loader compiles the file with vm.Script: `import.meta.url` becomes the file's URL.
   define: { 'import.meta.url': '__importMetaUrl' },
   banner: { js: "const __importMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
+  // dist/cli.cjs.map, named at the end of the bundle: an internal error's stack is mapped back to
+  // src/ lines through it (src/util/source-mapped-stack.ts). Without the sources' text, which
+  // stays in the checkout the bundle was made from; only read when such an error is printed.
+  sourcemap: 'linked',
+  sourcesContent: false,
   logLevel: 'warning',
   plugins: [zodEnglishOnly()],
 });

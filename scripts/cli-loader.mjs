@@ -25,12 +25,15 @@ try {
 } catch {
   // first start after bundling
 }
-const script = new vm.Script(`(function (exports, require, module, __filename, __dirname) {${readFileSync(file, 'utf8')}\n})`, {
+// The wrapper takes a line of its own, and lineOffset hides it: stack traces give the file's own
+// lines and columns, which its source map (cli.cjs.map) translates.
+const script = new vm.Script(`(function (exports, require, module, __filename, __dirname) {\n${readFileSync(file, 'utf8')}\n})`, {
   filename: file,
+  lineOffset: -1,
   cachedData,
 });
 // A script compiled from a code cache has no loader for a native import(): the bundle imports
-// packages and BUILD_TASKS modules through this one (src/dynamic-import.ts), resolved from dist/.
+// packages and BUILD_TASKS modules through this one (src/util/dynamic-import.ts), resolved from dist/.
 globalThis[Symbol.for('build.import')] = (specifier) => import(specifier);
 const stale = !cachedData || script.cachedDataRejected;
 const module = { exports: {} };

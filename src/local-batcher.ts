@@ -22,6 +22,8 @@ export interface LocalBatcherOptions<T extends BatchableAction> {
   runDir: string;
   signal: AbortSignal;
   emit: Emit;
+  /** Records a batch member as running from its batch's start (the review's timeline reads it). */
+  started: (action: T, startedAt: string) => void;
   /** Runs one action on its own: a batch of one, or each action of a failed batch again. */
   runOne: (action: T) => Promise<void>;
   /** Checks and stores one action of a batch on the batch's outcome. */
@@ -90,7 +92,11 @@ export class LocalBatcher<T extends BatchableAction> {
     if (actions.length === 1) return this.o.runOne(actions[0]!);
     const first = actions[0]!;
     const batch = first.target.batch!;
-    for (const a of actions) this.o.emit({ event: 'target-start', target: a.target.name, executor: a.executor.kind });
+    const startedAt = new Date().toISOString();
+    for (const a of actions) {
+      this.o.emit({ event: 'target-start', target: a.target.name, executor: a.executor.kind });
+      this.o.started(a, startedAt);
+    }
     const argv = await resolveArgv(batch.command(actions.map((a) => a.target.batch!.item), this.o.vars), first.placeholders);
     const logFile = join(this.o.runDir, 'logs', `batch-${batch.group}-${first.target.name.replace(/[/:]/g, '_')}.log`);
     const outcome = await first.executor.execute({ ...first.spec, argv, logFile, outputs: actions.flatMap((a) => a.spec.outputs) });

@@ -16,7 +16,10 @@ export class RunRecorder {
   }
 
   record = (target: string, outcome: TargetOutcome): void => {
-    this.meta.targets[target] = outcome;
+    // A target that ran keeps the start its `running` record had, and gets its end: the review's timeline.
+    const startedAt = outcome.startedAt ?? this.meta.targets[target]?.startedAt;
+    const ended = startedAt && outcome.outcome !== 'running' && !outcome.finishedAt ? { finishedAt: new Date().toISOString() } : {};
+    this.meta.targets[target] = startedAt ? { ...outcome, startedAt, ...ended } : outcome;
     this.timer ??= setTimeout(() => {
       this.timer = undefined;
       void this.flush();

@@ -36,6 +36,8 @@ export const targetOutcomeSchema = z.object({
   key: z.string().optional(),
   executor: z.string().optional(),
   startedAt: z.string().optional(),
+  /** When a target that ran settled (for a batch member: when its batch's outputs were checked). */
+  finishedAt: z.string().optional(),
   durationMs: z.number().optional(),
   error: z.string().optional(),
   /** Remote bookkeeping: call id, resource class, queue/run seconds, GPU seconds. */

@@ -152,6 +152,7 @@ export class TargetBuilder {
           runDir: o.workspace.runDir,
           signal: o.signal,
           emit: o.emit,
+          started: (a, startedAt) => o.record(a.target.name, { outcome: 'running', key: a.spec.key, executor: a.executor.kind, startedAt }),
           runOne: (a) => this.runAction(a),
           settle: (a, outcome) => this.settle(a, outcome),
         })

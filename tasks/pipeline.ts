@@ -58,7 +58,10 @@ export function makePipeline(profile: Profile): Pipeline {
         '--lambda-l0', national ? '2e-2' : '1e-7',
         '--lambda-l2', national ? '1e-12' : '1e-8',
         '--learning-rate', '0.15',
-        '--log-freq', '100',
+        // The real pipeline logs every 100 epochs (modal_app/pipeline.py: 10 points at its default
+        // 1,000 epochs, each a full per-target log and checkpoint); the example logs 20 times per fit
+        // whatever EPOCHS is, so the review's loss curves have enough points to judge convergence.
+        '--log-freq', real ? '100' : String(Math.max(1, Math.floor(Number(v[epochs]) / 20))),
         '--seed', v.SEED!,
         '--output-dir', '{run}/artifacts',
         '--checkpoint-output', checkpoint,

@@ -7,6 +7,7 @@ export const GPU_TYPES = ['T4', 'A10', 'A100-40GB', 'A100-80GB', 'H100'] as cons
 
 const gpu = z.enum(GPU_TYPES);
 const text = z.string().min(1, 'must not be empty');
+const percent = z.string().regex(/^[0-9]+(\.[0-9]+)?$/, 'must be a non-negative number');
 
 /**
  * Every variable `./build.ts` accepts. Which of them change a target's outputs (and so its key)
@@ -41,5 +42,11 @@ export const VARIABLES: VarSpec[] = [
   { name: 'STORE_DIR', description: 'local store directory used when HF_REPO is unset (default: <cache>/store)', schema: text, hint: 'pass a directory path' },
   { name: 'PUBLISH', description: '1 publishes diagnostics and staging at the end of `pipeline`; 0 skips it', default: '1', schema: flag, hint: 'use 0 or 1' },
   { name: 'NEW_VERSION', description: 'the version a rollback is published as', schema: z.string().regex(/^[0-9A-Za-z.+-]+$/, 'letters, digits, . + - only'), hint: 'use a version like 1.72.5' },
+  // Review (src/review/): what `report` and `diff` compare with, and promote's quality gates.
+  { name: 'AGAINST', description: 'what report and diff compare a run with: a registered version or another run id (default: the current version)', schema: z.string().regex(/^[0-9A-Za-z._+-]+$/, 'letters, digits, . _ + - only'), hint: 'pass a version listed by ./build.ts versions or a run id' },
+  { name: 'WORSE_BY', description: 'a target counts as worse when its |relative error| grew by more than this many percentage points (report, diff, promote)', default: '5', schema: percent, hint: 'use a number of percentage points, e.g. 5' },
+  { name: 'MAX_MEAN_ERROR', description: "promote refuses when a fit's mean |relative error| is above this percentage (off unless set)", schema: percent, hint: 'use a percentage, e.g. 25' },
+  { name: 'MAX_REGRESSION', description: "promote refuses when a fit's mean |relative error| rose by more than this many points against the current version (off unless set)", schema: percent, hint: 'use a number of percentage points, e.g. 2' },
+  { name: 'FORCE', description: 'promote despite failed quality gates; the failures are recorded in the registry entry', default: '0', schema: flag, hint: 'use 0 or 1' },
   { name: 'KEEP', description: 'unpromoted runs kept by gc and --clean-old-runs (newest first)', default: '5', schema: nonNegativeInt, hint: 'use a whole number, e.g. 5' },
 ];

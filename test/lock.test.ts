@@ -116,7 +116,7 @@ describe('acquireLock', () => {
     const worker = join(freshDir(), 'worker.mjs');
     writeFileSync(
       worker,
-      `import { acquireLock } from ${JSON.stringify(join(process.cwd(), 'src', 'lock.ts'))};
+      `import { acquireLock } from ${JSON.stringify(join(process.cwd(), 'src', 'caching', 'action-lock.ts'))};
 import { readdirSync, rmSync, writeFileSync } from 'node:fs';
 const [dir, go] = process.argv.slice(2);
 while (Date.now() < Number(go)) {}

@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import type { Digest } from './hash.ts';
+import type { Digest } from './digest.ts';
 
 /**
  * A pool of worker threads that hash large files, one file per worker at a time, so several

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import { createRequire } from 'node:module';
+import type { Digest } from './digest.ts';
 
 /**
  * Digests are XXH3-128 (hex, 32 chars, identical to `xxhsum -H2`) from the native `xxhash-addon`.
@@ -18,8 +19,11 @@ import { createRequire } from 'node:module';
  * - while the main thread streams one large file, further files of POOL_MIN_BYTES and more go to a
  *   pool of worker threads (hash-pool.ts, one per core), so many large artifacts hash on every
  *   core; a single file never pays a worker's start-up.
+ *
+ * The Digest brand lives in digest.ts (the worker pool needs it without this module) and is
+ * re-exported here for the callers that hash.
  */
-export type Digest = string & { readonly __brand: 'Digest' };
+export type { Digest };
 
 interface XXHash128 {
   update(data: Uint8Array): void;

@@ -112,6 +112,22 @@ export const COMMANDS: readonly Command[] = [
     run: async (c) => (await import('./fetch-command.ts')).fetchCommand(c.words, c.argv),
   },
   {
+    name: 'report',
+    usage: ['report RUN_ID=<run> [AGAINST=<version|run>] [WORSE_BY=<points>]'],
+    summary: "write the run's review page (one self-contained HTML file) against production, and print its path",
+    flags: ['json'],
+    network: true,
+    run: async (c) => (await import('./review-command.ts')).reviewCommand('report', c.words, c.argv),
+  },
+  {
+    name: 'diff',
+    usage: ['diff RUN_ID=<run> [AGAINST=<version|run>] [WORSE_BY=<points>]'],
+    summary: "the review's key numbers against production (or another run) as a table",
+    flags: ['json'],
+    network: true,
+    run: async (c) => (await import('./review-command.ts')).reviewCommand('diff', c.words, c.argv),
+  },
+  {
     name: 'vars',
     usage: ['vars'],
     summary: 'list every variable with its default and meaning',

@@ -2,6 +2,7 @@ import { parseArgv, type Argv } from './argv.ts';
 import { checkFlags, COMMANDS, needsNetwork, resolveCommand } from './commands.ts';
 import { UsageError } from '../report/failures.ts';
 import { jsonLogger, plainLogger, ttyLogger, type Logger } from '../report/logger.ts';
+import { sourceMappedStack } from '../util/source-mapped-stack.ts';
 
 function makeLogger(argv: Argv): Logger {
   if (argv.flags.json) return jsonLogger();
@@ -70,6 +71,6 @@ function usageFailure(error: unknown, json: boolean): number {
     process.stderr.write(`error: ${error.message}\n`);
     return 2;
   }
-  process.stderr.write(`internal error: ${(error as Error)?.stack ?? String(error)}\n`);
+  process.stderr.write(`internal error: ${sourceMappedStack(error)}\n`);
   return 70;
 }

@@ -1,10 +1,11 @@
+import { existsSync } from 'node:fs';
 import type { Argv } from './argv.ts';
 import { cacheDir } from './settings.ts';
 import type { Event } from '../report/events.ts';
 import { openPublishStores, publishConfig, type PublishStores } from '../publish/config.ts';
 import type { PublishedDb } from '../publish/published-db.ts';
 import { publishEmitter } from '../publish/result.ts';
-import { storeUrl } from '../publish/layout.ts';
+import { REVIEW_PAGE, storeUrl } from '../publish/layout.ts';
 import type { Profile, Vars } from '../target.ts';
 import { parseVariables } from '../variables.ts';
 import { VARIABLES } from '../../tasks/index.ts';
@@ -45,9 +46,12 @@ export async function pipelinePublishing(argv: Argv, goals: string[] | 'default'
       let code = 0;
       if (stage) {
         const { stageAndRecord } = await import('../publish/stage.ts');
-        const staged = await stageAndRecord({ cacheDir: dir, runId, release: stores.release, emit });
+        const { pipelineReportPath, reviewPageForStaging } = await import('../review/report.ts');
+        const reviewPage = reviewPageForStaging({ cacheDir: dir, runId, stores, threshold: Number(vars.WORSE_BY) / 100, emit });
+        const staged = await stageAndRecord({ cacheDir: dir, runId, release: stores.release, emit, reviewPage });
         if (staged.ok) {
-          emit('staged', `review the diagnostics at ${storeUrl(stores.release.location, staged.value.diagnosticsPath)}, then: ./build.ts promote RUN_ID=${runId}`);
+          const page = existsSync(pipelineReportPath(dir, runId)) ? REVIEW_PAGE : '';
+          emit('staged', `review the run at ${storeUrl(stores.release.location, staged.value.diagnosticsPath)}${page}, then: ./build.ts promote RUN_ID=${runId}`);
         } else {
           emit('failed', `publishing FAILED (${staged.failure.reason}): ${staged.failure.message}; the run is completed but not staged: retry with ./build.ts stage RUN_ID=${runId}`, { reason: staged.failure.reason });
           code = 1;

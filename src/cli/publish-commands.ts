@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { createInterface } from 'node:readline/promises';
 import type { CommandContext } from './command.ts';
 import { cacheDir } from './settings.ts';
@@ -40,6 +41,11 @@ export async function publishCommand(name: 'promote' | 'versions' | 'rollback' |
         stores,
         emit,
         dryRun: argv.flags.dryRun,
+        quality: {
+          gates: { ...(vars.MAX_MEAN_ERROR && { maxMeanError: Number(vars.MAX_MEAN_ERROR) / 100 }), ...(vars.MAX_REGRESSION && { maxRegression: Number(vars.MAX_REGRESSION) / 100 }) },
+          threshold: Number(vars.WORSE_BY) / 100,
+          force: vars.FORCE === '1',
+        },
         confirm: (plan) => (argv.flags.yes ? Promise.resolve(true) : ask(`Promote run ${plan.runId} as version ${plan.version} to production? [y/N] `)),
       });
       if (!result.ok) return reportFailure('promote', result.failure, emit);
@@ -89,9 +95,12 @@ export async function publishCommand(name: 'promote' | 'versions' | 'rollback' |
       const stores = await openPublishStores(config, { action: `staging of run ${runId}`, write: true });
       const emit = publishEmitter((e) => logger.emit(e), stores.secrets);
       const { stageAndRecord } = await import('../publish/stage.ts');
-      const result = await stageAndRecord({ cacheDir: cacheDir(), runId, release: stores.release, emit });
+      const { pipelineReportPath, reviewPageForStaging } = await import('../review/report.ts');
+      const reviewPage = reviewPageForStaging({ cacheDir: cacheDir(), runId, stores, threshold: Number(vars.WORSE_BY) / 100, emit });
+      const result = await stageAndRecord({ cacheDir: cacheDir(), runId, release: stores.release, emit, reviewPage });
       if (!result.ok) return reportFailure('stage', result.failure, emit);
-      emit('done', `run ${runId} staged; review ${result.value.diagnosticsPath} then ./build.ts promote RUN_ID=${runId}`);
+      const page = existsSync(pipelineReportPath(cacheDir(), runId)) ? 'report.html' : '';
+      emit('done', `run ${runId} staged; review ${result.value.diagnosticsPath}${page} then ./build.ts promote RUN_ID=${runId}`);
       return 0;
     }
   }

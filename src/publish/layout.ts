@@ -29,6 +29,9 @@ export const storeUrl = (location: string, path: string): string => `${location.
 /** `calibration/runs/{run_id}/diagnostics/`: append-only run diagnostics (real prefix, not `runs/`). */
 export const diagnosticsPrefix = (runId: string): string => `calibration/runs/${runId}/diagnostics/`;
 
+/** The run's review page, published among its diagnostics (`calibration/runs/{run_id}/diagnostics/report.html`). */
+export const REVIEW_PAGE = 'report.html';
+
 /** A release's manifest, committed with its production files so a version can be re-read at its pin. */
 export const releaseManifestPath = (version: string): string => `releases/${version}/${MANIFEST_NAME}`;
 

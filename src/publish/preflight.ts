@@ -2,11 +2,14 @@ import { join } from 'node:path';
 import type { PublishStores } from './config.ts';
 import { MANIFEST_NAME, productionPath, releaseManifestPath, stagedRunFiles, stagingPrefix } from './layout.ts';
 import { fromStore, publishFail, type PublishResult } from './result.ts';
-import { describeEntry, findVersion, readRegistry, type VersionEntry } from './registry.ts';
+import { describeEntry, findVersion, readRegistry, type Registry, type VersionEntry } from './registry.ts';
 import { readMeta, runDir, type RunMeta } from '../run.ts';
 import { publishSection, type StagingRecord } from './run-publish.ts';
 import { countProblems, parseManifest, type StagingManifest } from './staging-manifest.ts';
 import { digestFile, sha256Hex, type Store } from '../stores/store.ts';
+import { gateFailures, type QualityGates } from '../review/quality-gates.ts';
+import { reviewNumbers, type ReviewNumbers } from '../review/review-numbers.ts';
+import { readSides } from '../review/review-sources.ts';
 
 /**
  * Everything promote checks before its first production write, and the plan it then follows.
@@ -38,6 +41,24 @@ export interface PromotePlan {
   destinations: string[];
   /** The registry already has this run's entry: production is done, only the rest remains. */
   registered?: VersionEntry;
+  /** The run against the current version (src/review/), and the quality gates it failed. */
+  review?: PlannedReview;
+}
+
+/** What preflight checks of the run's quality (tasks/variables.ts: WORSE_BY, MAX_MEAN_ERROR, MAX_REGRESSION, FORCE). */
+export interface QualityCheck {
+  gates: QualityGates;
+  /** Worse-by threshold, a fraction. */
+  threshold: number;
+  /** FORCE=1: promote past failed gates, recording them. */
+  force: boolean;
+}
+
+/** The review promote shows in its plan. */
+export interface PlannedReview {
+  numbers: ReviewNumbers | null;
+  /** Failed gates, one line each with the numbers; non-empty only when forced. */
+  forced: string[];
 }
 
 /** What preflight checks. */
@@ -49,6 +70,8 @@ export interface PreflightInput {
   stores: PublishStores;
   /** Scratch directory for small staged files that must be downloaded to be checked. */
   scratch: string;
+  /** Quality gates; without them the review is still computed for the plan, and nothing is refused. */
+  quality?: QualityCheck;
 }
 
 /** A run that was already promoted as this version: nothing to do. */
@@ -111,6 +134,9 @@ export async function preflight(input: PreflightInput): Promise<PublishResult<Pr
     return publishFail('version-exists', `${releaseManifestPath(version)} in ${stores.release.location} holds another run's release of ${version}; pass VERSION=<another version>`);
   }
 
+  const review = ours ? undefined : await checkQuality(input, { manifest: manifest.files, registry: registry.value.registry });
+  if (review && !review.ok) return review;
+
   const files = await plannedFiles(runDir(input.cacheDir, runId), manifest, Boolean(stores.gcs) && !ours);
   const destinations = [stores.release.location, ...(stores.gcs ? [stores.gcs.location] : []), `registry ${stores.registryHome.location}`, ...(stores.registryMirror ? [`registry mirror ${stores.registryMirror.location}`] : [])];
   return {
@@ -126,8 +152,22 @@ export async function preflight(input: PreflightInput): Promise<PublishResult<Pr
       bytes: files.reduce((sum, f) => sum + f.size, 0),
       destinations,
       ...(ours && { registered: existing }),
+      ...(review && { review: review.value }),
     },
   };
+}
+
+/** The run against the current version; refuses when a gate fails and FORCE is not set. */
+async function checkQuality(input: PreflightInput, known: { manifest: StagingManifest['files']; registry: Registry }): Promise<PublishResult<PlannedReview>> {
+  const quality = input.quality ?? { gates: {}, threshold: 0.05, force: false };
+  const sides = await readSides({ cacheDir: input.cacheDir, runId: input.runId, stores: input.stores, known, scope: 'targets' });
+  const numbers = sides.ok ? reviewNumbers(sides.value.run, sides.value.base, quality.threshold) : null;
+  const gated = quality.gates.maxMeanError !== undefined || quality.gates.maxRegression !== undefined;
+  const failures = numbers ? gateFailures(numbers, quality.gates) : gated && !sides.ok ? [`the review could not be read (${sides.failure.message}), so the quality gates cannot be checked`] : [];
+  if (failures.length > 0 && !quality.force) {
+    return publishFail('quality-gate', `run ${input.runId} fails its quality gates: ${failures.join('; ')}; review it with ./build.ts report RUN_ID=${input.runId}, or pass FORCE=1 to promote anyway (recorded in the registry entry)`);
+  }
+  return { ok: true, value: { numbers, forced: failures } };
 }
 
 /** Lists the staging prefix and compares it with the manifest: missing, extra and different files. */

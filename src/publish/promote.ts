@@ -2,7 +2,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { acquireLease, releaseLease } from './lease.ts';
-import { preflight, type PlannedFile, type PromotePlan } from './preflight.ts';
+import { preflight, type PlannedFile, type PromotePlan, type QualityCheck } from './preflight.ts';
+import { diffTable } from '../review/diff-table.ts';
 import type { PublishStores } from './config.ts';
 import { isAreaFile, MANIFEST_NAME, releaseManifestPath, stagingPrefix, storeUrl } from './layout.ts';
 import { formatBytes, fromStore, progressReporter, type PublishEmit, type PublishFailure, type PublishResult, type StepReport } from './result.ts';
@@ -35,6 +36,8 @@ export interface PromoteInput {
   confirm: (plan: PromotePlan) => Promise<boolean>;
   now?: () => Date;
   leaseTtlMs?: number;
+  /** Quality gates checked in preflight (FORCE recorded in the entry as `quality_override`). */
+  quality?: QualityCheck;
 }
 
 /** How a promote that did not fail ended. */
@@ -47,7 +50,7 @@ export type PromoteOutcome =
 export async function promote(input: PromoteInput): Promise<PublishResult<PromoteOutcome>> {
   const scratch = await mkdtemp(join(tmpdir(), 'promote-'));
   try {
-    const checked = await preflight({ cacheDir: input.cacheDir, runId: input.runId, ...(input.version && { version: input.version }), stores: input.stores, scratch });
+    const checked = await preflight({ cacheDir: input.cacheDir, runId: input.runId, ...(input.version && { version: input.version }), stores: input.stores, scratch, ...(input.quality && { quality: input.quality }) });
     if (!checked.ok) return checked;
     if ('alreadyPromoted' in checked.value) {
       input.emit('done', `run ${input.runId} is already promoted as ${checked.value.version}; nothing to do`);
@@ -127,6 +130,7 @@ async function execute(plan: PromotePlan, input: PromoteInput, scratch: string):
       gcs: stores.config.gcs && generations ? { bucket: stores.config.gcs.bucket, generations } : null,
       pipeline_run_id: plan.runId,
       diagnostics_path: plan.staging.diagnosticsPath,
+      ...(plan.review?.forced.length && { quality_override: { forced: true, failed: plan.review.forced } }),
       ...(stores.config.release.kind === 'local' && { local: { dir: stores.config.release.dir, versions: numeric(copied.value.files) } }),
     };
   }
@@ -232,6 +236,8 @@ function printPlan(plan: PromotePlan, stores: PublishStores, emit: PublishEmit):
     ...plan.files.filter((f) => !isAreaFile(f.rel)).map((f) => `    ${f.rel} -> ${f.production}  ${formatBytes(f.size)}`),
     `    ${MANIFEST_NAME} -> ${releaseManifestPath(plan.version)}`,
     `  destinations, in order: ${plan.destinations.join(' -> ')}`,
+    ...(plan.review?.numbers ? ['', ...diffTable(plan.review.numbers).map((l) => `  ${l}`)] : []),
+    ...(plan.review?.forced.length ? ['', `  FORCE=1: promoting past ${plan.review.forced.length} failed quality gate(s), recorded in the registry entry:`, ...plan.review.forced.map((f) => `    ${f}`)] : []),
   ];
   emit('plan', lines.join('\n'), {
     runId: plan.runId,
@@ -239,5 +245,6 @@ function printPlan(plan: PromotePlan, stores: PublishStores, emit: PublishEmit):
     bytes: plan.bytes,
     destinations: plan.destinations,
     files: plan.files.map((f) => ({ from: `${stagingPrefix(plan.runId)}${f.rel}`, to: f.production, size: f.size, sha256: f.sha256 })),
+    ...(plan.review && { review: plan.review }),
   });
 }

@@ -16,10 +16,11 @@ import type { Store, StoreVersion } from '../stores/store.ts';
  * retried on fresh state, so no concurrent update is lost. The home copy (GCS when configured) is
  * authoritative; the mirror (HF, what consumers read) is then refreshed from it.
  *
- * Two extensions, documented because they are not in the Python schema: `gcs` is null when no
+ * Three extensions, documented because they are not in the Python schema: `gcs` is null when no
  * bucket is configured (local or HF-only flows), and entries published to the local store carry
  * `local {dir, versions}`, per-file versions, because the local store's versions are per path
- * rather than snapshots (an HF commit pins the whole repo, so `hf.commit` suffices there).
+ * rather than snapshots (an HF commit pins the whole repo, so `hf.commit` suffices there); and
+ * `quality_override`, present only when promote was forced past failed quality gates.
  */
 export const HfInfoSchema = z.looseObject({ repo: z.string().min(1), commit: z.string().min(1) });
 /** Where a version's objects are on GCS: object name -> generation (upload-returned). */
@@ -38,6 +39,8 @@ export const VersionEntrySchema = z.looseObject({
   pipeline_run_id: z.string().optional(),
   diagnostics_path: z.string().optional(),
   local: LocalInfoSchema.optional(),
+  /** Extension: promote was forced (FORCE=1) past these failed quality gates (src/review/quality-gates.ts). */
+  quality_override: z.looseObject({ forced: z.literal(true), failed: z.array(z.string()) }).optional(),
 });
 export type VersionEntry = z.infer<typeof VersionEntrySchema>;
 

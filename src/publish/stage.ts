@@ -2,11 +2,11 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { diagnosticsPrefix, diagnosticsRunFiles, isAreaFile, MANIFEST_NAME, stagedRunFiles, stagingPrefix, storeUrl } from './layout.ts';
+import { diagnosticsPrefix, diagnosticsRunFiles, isAreaFile, MANIFEST_NAME, REVIEW_PAGE, stagedRunFiles, stagingPrefix, storeUrl } from './layout.ts';
 import { formatBytes, fromStore, progressReporter, publishFail, type PublishEmit, type PublishResult } from './result.ts';
 import { readMeta, runDir, type RunMeta } from '../run.ts';
 import { updateRunPublish, type StagingRecord } from './run-publish.ts';
-import { buildManifest, countProblems, manifestBytes, type ManifestFile } from './staging-manifest.ts';
+import { buildManifest, countProblems, manifestBytes, type ManifestFile, type StagingManifest } from './staging-manifest.ts';
 import { digestFile, sha256Hex, type PutFile, type Store, type WriteReport } from '../stores/store.ts';
 
 /**
@@ -22,6 +22,11 @@ export interface StageInput {
   meta: RunMeta;
   release: Store;
   emit: PublishEmit;
+  /**
+   * Writes the run's review page from the manifest being staged (src/review/report.ts), uploaded
+   * in the same batch as the diagnostics as `report.html`; null when it could not be written.
+   */
+  reviewPage?: (manifest: StagingManifest) => Promise<string | null>;
 }
 
 /** The `files` part of the Python-built `h5s/manifest.json`, which staging cross-checks. */
@@ -52,7 +57,8 @@ export async function stageRun(input: StageInput): Promise<PublishResult<Staging
     const { publish: _ignored, ...reviewed } = meta;
     const metaFile = join(scratch, 'meta.json');
     await writeFile(metaFile, `${JSON.stringify(reviewed, null, 2)}\n`);
-    const diagnostics: PutFile[] = [...(await diagnosticsRunFiles(input.runDir)), { localPath: metaFile, rel: 'meta.json' }].map((f) => ({
+    const page = input.reviewPage ? await input.reviewPage(manifest) : null;
+    const diagnostics: PutFile[] = [...(await diagnosticsRunFiles(input.runDir)), { localPath: metaFile, rel: 'meta.json' }, ...(page ? [{ localPath: page, rel: REVIEW_PAGE }] : [])].map((f) => ({
       localPath: f.localPath,
       path: `${diagnosticsPrefix(meta.runId)}${f.rel}`,
     }));
@@ -133,7 +139,7 @@ function describeTotals(totals: Record<string, number>): string {
  * `publish.stageError` so promote can say why it refuses). Used at the end of `pipeline` and by
  * `./build.ts stage RUN_ID=...`, which retries a failed publishing step.
  */
-export async function stageAndRecord(input: { cacheDir: string; runId: string; release: Store; emit: PublishEmit }): Promise<PublishResult<StagingRecord>> {
+export async function stageAndRecord(input: { cacheDir: string; runId: string; release: Store; emit: PublishEmit; reviewPage?: StageInput['reviewPage'] }): Promise<PublishResult<StagingRecord>> {
   const read = await readMeta(input.cacheDir, input.runId);
   if (!read.ok) return publishFail('run-not-found', read.message);
   // EXECUTOR=modal leaves outputs on the Modal volume (a cache hit holds only their records): bring them into the run first.
@@ -144,7 +150,7 @@ export async function stageAndRecord(input: { cacheDir: string; runId: string; r
       return publishFail('remote-outputs-unavailable', `run ${input.runId}: ${(error as Error).message}`);
     }
   }
-  const staged = await stageRun({ runDir: runDir(input.cacheDir, input.runId), meta: read.meta, release: input.release, emit: input.emit });
+  const staged = await stageRun({ runDir: runDir(input.cacheDir, input.runId), meta: read.meta, release: input.release, emit: input.emit, ...(input.reviewPage && { reviewPage: input.reviewPage }) });
   if (read.meta.status !== 'completed') return staged;
   await updateRunPublish(input.cacheDir, input.runId, (s) => {
     const { stageError: _old, ...rest } = s;

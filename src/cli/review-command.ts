@@ -1,0 +1,33 @@
+import { parseVariables } from '../variables.ts';
+import { VARIABLES } from '../../tasks/index.ts';
+import { UsageError } from '../report/failures.ts';
+import { checkRunId } from '../run.ts';
+import { openPublishStores, publishConfig } from '../publish/config.ts';
+import { cacheDir } from './settings.ts';
+import type { Argv } from './argv.ts';
+
+/** `report` and `diff` (src/review/): argv and the environment read here, the work done there. */
+export async function reviewCommand(name: 'report' | 'diff', words: string[], argv: Argv): Promise<number> {
+  if (words.length) throw new UsageError('unexpected-argument', `${name} takes no argument '${words[0]}'; pass RUN_ID=<run id> [AGAINST=<version or run id>]`);
+  const vars = parseVariables(argv.assignments, VARIABLES);
+  if (!vars.RUN_ID) throw new UsageError('missing-run-id', `${name} needs RUN_ID=<run id>; list runs with ./build.ts status`);
+  const runId = checkRunId(vars.RUN_ID);
+  const stores = await openPublishStores(publishConfig(vars, process.env, cacheDir()), { action: `${name} of run ${runId}`, write: false });
+  const options = { cacheDir: cacheDir(), runId, stores, threshold: Number(vars.WORSE_BY) / 100, ...(vars.AGAINST && { against: vars.AGAINST }) };
+  const refused = (failure: { reason: string; message: string }): number => {
+    if (['run-not-found', 'unknown-version'].includes(failure.reason)) throw new UsageError(failure.reason, failure.message);
+    process.stderr.write(`error: ${name} failed (${failure.reason}): ${failure.message}\n`);
+    return 1;
+  };
+  if (name === 'diff') {
+    const result = await (await import('../review/diff.ts')).diffRun(options);
+    if (!result.ok) return refused(result.failure);
+    process.stdout.write(argv.flags.json ? `${JSON.stringify({ event: 'diff', ...result.value.numbers })}\n` : `${result.value.lines.join('\n')}\n`);
+    return 0;
+  }
+  const result = await (await import('../review/report.ts')).writeReport(options);
+  if (!result.ok) return refused(result.failure);
+  const { path, bytes } = result.value;
+  process.stdout.write(argv.flags.json ? `${JSON.stringify({ event: 'report', path, bytes })}\n` : `review page of run ${runId}: ${path} (${(bytes / 1000).toFixed(0)} kB)\n`);
+  return 0;
+}
