@@ -16,7 +16,7 @@ import type { TargetOutcome } from './run.ts';
 import type { ExecutorKind, Target, Vars } from './target.ts';
 import { ENV_FINGERPRINT, envDirOf, envsDir, resolveArgv } from './placeholders.ts';
 import { contentDigest } from './caching/content-digest.ts';
-import { unservedPinInLog } from './python-env/env-failure.ts';
+import { pinFailureInLog } from './python-env/env-failure.ts';
 
 /** Where a real (not dry) run puts things; absent in a dry run. */
 export interface Workspace {
@@ -361,9 +361,9 @@ export class TargetBuilder {
       const reason = outcome.failure.reason;
       let message = `${outcome.failure.message}${outcome.failure.logTail ? `\n${outcome.failure.logTail}` : ''}`;
       // An environment that cannot be installed as pinned: one line naming the package and the fix.
-      const unserved = target.environment && reason === 'command-failed' ? await unservedPinInLog(a.spec.logFile, this.o.vars.PY_SUBSTITUTE) : null;
-      if (unserved) message = `${target.name}: ${unserved}; full log: ${a.spec.logFile}`;
-      return this.finishFailed({ target, reason: unserved ? 'unserved-pin' : reason, message, key, ...(outcome.remote ? { remote: outcome.remote } : {}) });
+      const pins = target.environment && reason === 'command-failed' ? await pinFailureInLog(a.spec.logFile, this.o.vars.PY_SUBSTITUTE) : null;
+      if (pins) message = `${target.name}: ${pins.line}; full log: ${a.spec.logFile}`;
+      return this.finishFailed({ target, reason: pins?.reason ?? reason, message, key, ...(outcome.remote ? { remote: outcome.remote } : {}) });
     }
     if (target.environment) {
       // Its fingerprint beside it (it has no cache entry): what `explain` and dry-run reasons diff against.

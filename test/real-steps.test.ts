@@ -128,6 +128,15 @@ describe.skipIf(!bundle)('the real policyengine-us-data steps through ./build.ts
     );
   });
 
+  it('substituting policyengine-us alone: one line names the pin it conflicts with', { timeout: 600_000 }, async () => {
+    const r = await build(['python-env', 'PY_SUBSTITUTE=policyengine-us==1.691.1']);
+    expect(r.code, r.stdout + r.stderr).toBe(1);
+    expect(event(r, 'python-env')).toMatchObject({ outcome: 'failed', reason: 'conflicting-pins' });
+    expect(event(r, 'python-env').error).toMatch(
+      /^python-env: the pins cannot be installed together: policyengine-us<=1\.691\.1 depends on policyengine-core>=3\.26\.0, but the lock pins policyengine-core==3\.23\.6; substitute that one too, e\.g\. PY_SUBSTITUTE="policyengine-us==1\.691\.1 policyengine-core==<a version that fits>"; full log: /,
+    );
+  });
+
   it('installs the environment with the explicit substitution and the discovered interpreter', { timeout: 1_800_000 }, async () => {
     const r = await build(['python-env', `PY_SUBSTITUTE=${SUBSTITUTE}`]);
     expect(r.code, r.stdout + r.stderr).toBe(0);

@@ -1,9 +1,11 @@
 import { readFile } from 'node:fs/promises';
 
 /**
- * One line for the commonest way an environment build fails on a pinned project: the package
- * index does not serve a version the lock pins (yanked, deleted, or a mirror that lacks it). The
- * installers say so in several forms; each names the package and the version.
+ * One line for the two ways an environment build of a pinned project fails on the pins
+ * themselves: the package index does not serve a version the lock pins (yanked, deleted, or a
+ * mirror that lacks it), or the pins, once substituted, cannot be installed together (a
+ * substituted package needs a newer version of another pin). The installers say so in several
+ * forms; each names the package and the version.
  */
 const UNSERVED: RegExp[] = [
   // uv pip install: "Because there is no version of policyengine-us==1.637.0 and you require ..."
@@ -14,23 +16,42 @@ const UNSERVED: RegExp[] = [
   /No matching distribution found for ([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;]+)/,
 ];
 
-/** The problem line (what is unserved, and how to substitute), or null when the log shows something else. */
-export function unservedPinLine(log: string, currentSubstitute: string | undefined): string | null {
+/** uv: "cause: Because policyengine-us<=1.691.1 depends on policyengine-core>=3.26.0 and you require policyengine-core==3.23.6, we can conclude ..." */
+const CONFLICT = /Because (\S+ depends on \S+) and you require (\S+), we can conclude/;
+
+export interface EnvFailure {
+  reason: 'unserved-pin' | 'conflicting-pins';
+  line: string;
+}
+
+/** What the log shows went wrong with the pins, or null when it shows something else. */
+export function pinFailure(log: string, currentSubstitute: string | undefined): EnvFailure | null {
+  const current = currentSubstitute?.trim() ? `${currentSubstitute.trim()} ` : '';
   for (const pattern of UNSERVED) {
     const m = pattern.exec(log);
     if (!m) continue;
     const [, name, version] = m as unknown as [string, string, string];
-    const suggested = `${currentSubstitute?.trim() ? `${currentSubstitute.trim()} ` : ''}${name}==<served version>`;
-    return (
-      `the package index does not serve ${name}==${version}, which the lock pins; ` +
-      `substitute a served version explicitly with PY_SUBSTITUTE="${suggested}" (recorded in the environment's key and the run's meta.json)`
-    );
+    return {
+      reason: 'unserved-pin',
+      line:
+        `the package index does not serve ${name}==${version}, which the lock pins; ` +
+        `substitute a served version explicitly with PY_SUBSTITUTE="${current}${name}==<served version>" (recorded in the environment's key and the run's meta.json)`,
+    };
+  }
+  const conflict = CONFLICT.exec(log);
+  if (conflict) {
+    const [, needs, pinned] = conflict as unknown as [string, string, string];
+    const name = pinned.split('==')[0]!;
+    return {
+      reason: 'conflicting-pins',
+      line: `the pins cannot be installed together: ${needs}, but the lock pins ${pinned}; substitute that one too, e.g. PY_SUBSTITUTE="${current}${name}==<a version that fits>"`,
+    };
   }
   return null;
 }
 
-/** unservedPinLine over an action's log file (unreadable: null). */
-export async function unservedPinInLog(logFile: string, currentSubstitute: string | undefined): Promise<string | null> {
+/** pinFailure over an action's log file (unreadable: null). */
+export async function pinFailureInLog(logFile: string, currentSubstitute: string | undefined): Promise<EnvFailure | null> {
   const text = await readFile(logFile, 'utf8').catch(() => '');
-  return unservedPinLine(text, currentSubstitute);
+  return pinFailure(text, currentSubstitute);
 }
