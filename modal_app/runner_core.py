@@ -241,7 +241,8 @@ def ensure_env(root, spec, cwd, shipped_env):
         os.makedirs(os.path.dirname(log), exist_ok=True)
 
         def build(tmp):
-            argv = [t.replace("{out}", tmp) for t in spec["command"]]
+            # {interpreter}: the image's own Python (the laptop's interpreter path means nothing here).
+            argv = [t.replace("{out}", tmp).replace("{interpreter}", "python3") for t in spec["command"]]
             with open(log, "wb") as out:
                 rc = subprocess.run(argv, cwd=cwd, env=action_env(shipped_env), stdout=out, stderr=subprocess.STDOUT).returncode
             if rc != 0:

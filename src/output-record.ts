@@ -7,6 +7,11 @@ import { z } from 'zod';
 export const outputRecordSchema = z.object({
   digest: z.string().regex(/^[0-9a-f]{32}$/),
   size: z.number().int().nonnegative(),
+  /**
+   * A digest of the content, for outputs a target declares in `contentDigest`: what downstream
+   * keys hash instead of `digest`, so bytes that differ only in embedded times cut off.
+   */
+  content: z.string().regex(/^[0-9a-f]{32}$/).optional(),
   /** Set when the bytes live only on a remote volume (Modal); fetched on demand. */
   remote: z.string().optional(),
 });

@@ -159,10 +159,12 @@ export async function prepare(o: PrepareOptions): Promise<Prepared> {
 }
 
 /** The scheduler options that follow from a prepared build (shared by build, dry run and explain). */
-export function schedulerInputs(p: Prepared, cache: Cache) {
+export function schedulerInputs(p: Prepared & { interpreter?: string }, cache: Cache) {
   return {
     graph: p.graph, goals: p.goals, vars: p.vars, cache, memo: p.memo, sourceRoot: join(p.tree, p.layout.projectDir), adaptersDir: adaptersDir(p.root),
     cacheDir: p.cacheDir, envsDir: p.envsDir, env: p.env, pythonIndex: lazyPythonIndex(p),
+    hdf5DigestScript: join(p.root, 'src', 'python-env', 'hdf5_digest.py'),
+    ...(p.interpreter ? { interpreter: p.interpreter } : {}),
   };
 }
 

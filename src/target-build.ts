@@ -15,10 +15,12 @@ import { listSources } from './source-files.ts';
 import { mkdirOnce } from './util/fs-atomic.ts';
 import type { TargetOutcome } from './run.ts';
 import type { Environment, ExecutorKind, Target, Vars } from './target.ts';
-import { adaptersNamed, envDirOf, resolveArgv } from './placeholders.ts';
+import { adaptersNamed, ENV_FINGERPRINT, envDirOf, resolveArgv } from './placeholders.ts';
 import { scrubOutcome, secretsOf } from './secret-env.ts';
 import type { PythonIndex } from './python/python-index.ts';
 import { pythonEntries, pythonSourceFiles } from './python/python-sources.ts';
+import { contentDigest } from './caching/content-digest.ts';
+import { pinFailureInLog } from './python-env/env-failure.ts';
 
 /** Where a real (not dry) run puts things; absent in a dry run. */
 export interface Workspace {
@@ -50,10 +52,20 @@ export interface TargetBuildOptions {
   workspace?: Workspace;
   executors: Partial<Record<ExecutorKind, Executor>>;
   executorFor: (target: Target) => ExecutorKind;
-  /** Base environment for actions (PATH and friends); declared env is added per target. */
+  /**
+   * Base environment for actions (PATH and friends, the run's provenance); declared env is added
+   * per target, and a target that runs in the pipeline's Python environment gets its bin first on PATH.
+   */
   baseEnv: Record<string, string>;
   /** The environment the CLI read: the values of each target's declared env (hashed, and passed to its action). */
   env: Environment;
+  /**
+   * The interpreter found for the project's requires-python (src/python-env/): `{interpreter}` in
+   * the environment target's command, and `{python}` for a target with no environment.
+   */
+  interpreter?: string;
+  /** src/python-env/hdf5_digest.py, for outputs declared `contentDigest: 'hdf5'` (prepare.ts supplies it). */
+  hdf5DigestScript?: string;
   cacheDir: string;
   /** Where Python environments are built (BUILD_ENVS_DIR, default `<cache>/envs`). */
   envsDir: string;
@@ -227,7 +239,8 @@ export class TargetBuilder {
     for (const dep of target.deps) {
       const state = this.states.get(dep);
       if (state?.kind !== 'done') throw new Error(`${target.name}: upstream ${dep} is not built`);
-      for (const [path, record] of Object.entries(state.outputs)) upstream[`${dep} ${path}`] = record.digest;
+      // A declared content digest stands for the bytes (early cutoff past embedded times).
+      for (const [path, record] of Object.entries(state.outputs)) upstream[`${dep} ${path}`] = record.content ?? record.digest;
     }
     return makeFingerprint({
       target: target.name,
@@ -331,6 +344,9 @@ export class TargetBuilder {
     for (const name of target.env ?? []) if (this.o.env[name] !== undefined) env[name] = this.o.env[name]!;
     // Secrets: in this action's environment only (never in the key, the record or a remote call).
     if (executor.kind === 'local') Object.assign(env, secretsOf(target, this.o.env));
+    // `make database` and friends call a bare `python`: the environment's comes first.
+    const pythonEnv = this.envDirFor(target);
+    if (pythonEnv) env.PATH = env.PATH ? `${join(pythonEnv, 'bin')}:${env.PATH}` : join(pythonEnv, 'bin');
     executor.warm?.(env);
     const cwd = await ws.ensureCwd();
     const logFile = join(ws.runDir, 'logs', `${target.name.replace(/[/:]/g, '_')}.log`);
@@ -347,7 +363,9 @@ export class TargetBuilder {
     const envTmp = `${envDir}.tmp-${process.pid}`;
     if (target.environment) await rm(envTmp, { recursive: true, force: true });
     const checkpointDir = join(this.o.cacheDir, 'checkpoints', key);
-    const placeholders: Record<string, string> = { run: ws.runDir, python: this.pythonFor(target), checkpoint: checkpointDir, out: envTmp, adapters: this.o.adaptersDir };
+    const placeholders: Record<string, string> = {
+      run: ws.runDir, python: this.pythonFor(target), checkpoint: checkpointDir, out: envTmp, adapters: this.o.adaptersDir, interpreter: this.o.interpreter ?? 'python3',
+    };
     if (fp.command.some((t) => t.includes('{checkpoint}'))) mkdirSync(checkpointDir, { recursive: true });
     const startedAt = new Date().toISOString();
     const spec: ActionSpec = {
@@ -384,10 +402,15 @@ export class TargetBuilder {
     const { target, key, fp, executor } = a;
     if (!outcome.ok) {
       const reason = outcome.failure.reason;
-      const message = `${outcome.failure.message}${outcome.failure.logTail ? `\n${outcome.failure.logTail}` : ''}`;
-      return this.finishFailed({ target, reason, message, key, ...(outcome.remote ? { remote: outcome.remote } : {}) });
+      let message = `${outcome.failure.message}${outcome.failure.logTail ? `\n${outcome.failure.logTail}` : ''}`;
+      // An environment that cannot be installed as pinned: one line naming the package and the fix.
+      const pins = target.environment && reason === 'command-failed' ? await pinFailureInLog(a.spec.logFile, this.o.vars.PY_SUBSTITUTE) : null;
+      if (pins) message = `${target.name}: ${pins.line}; full log: ${a.spec.logFile}`;
+      return this.finishFailed({ target, reason: pins?.reason ?? reason, message, key, ...(outcome.remote ? { remote: outcome.remote } : {}) });
     }
     if (target.environment) {
+      // Its fingerprint beside it (it has no cache entry): what `explain` and dry-run reasons diff against.
+      await writeFile(join(a.envTmp, ENV_FINGERPRINT), JSON.stringify(fp));
       await writeFile(join(a.envTmp, '.complete'), key);
       await rename(a.envTmp, a.envDir).catch(async () => rm(a.envTmp, { recursive: true, force: true }));
       return this.finishDone({ target, key, outputs: { env: { digest: key, size: 0 } }, outcome: 'built', envDir: a.envDir, durationMs: outcome.durationMs });
@@ -404,6 +427,12 @@ export class TargetBuilder {
         return this.finishFailed({ target, reason: 'missing-output', message: `${target.name}: the command succeeded but did not write ${path}`, key });
       }
       records[path] = await this.o.cache.ingest(file);
+      const kind = target.contentDigest?.[path];
+      if (kind) {
+        const content = await contentDigest(kind, file, { python: this.pythonFor(target), hdf5Script: this.o.hdf5DigestScript ?? 'hdf5_digest.py' });
+        if (!content.ok) return this.finishFailed({ target, reason: 'content-digest', message: `${target.name}: ${path} ${content.message}`, key });
+        records[path] = { ...records[path]!, content: content.digest };
+      }
     }
     const result: ActionResult = {
       key,
@@ -478,13 +507,19 @@ export class TargetBuilder {
     return null;
   }
 
-  /** `{python}`: the interpreter of the environment this target depends on, else the system's. */
-  private pythonFor(target: Target): string {
+  /** The directory of the Python environment this target depends on, if any. */
+  private envDirFor(target: Target): string | undefined {
     for (const dep of target.deps) {
       const state = this.states.get(dep);
-      if (state?.kind === 'done' && state.envDir) return join(state.envDir, 'bin', 'python');
+      if (state?.kind === 'done' && state.envDir) return state.envDir;
     }
-    return 'python3';
+    return undefined;
+  }
+
+  /** `{python}`: the interpreter of the environment this target depends on, else the one found for the project. */
+  private pythonFor(target: Target): string {
+    const dir = this.envDirFor(target);
+    return dir ? join(dir, 'bin', 'python') : (this.o.interpreter ?? 'python3');
   }
 
   private finishDone(o: Done): void {

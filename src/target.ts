@@ -51,6 +51,13 @@ export interface Target {
   command: (vars: Vars) => string[];
   /** Files the command writes, relative to the run directory. */
   outputs: string[];
+  /**
+   * Outputs whose writer embeds time or history in the bytes (SQLite header counters, PyTables'
+   * object-header times), keyed by output path: downstream keys hash a digest of their content
+   * instead of their bytes, so a rebuild that produces the same content stops there (early
+   * cutoff). The blob is still stored by its bytes. See src/caching/content-digest.ts.
+   */
+  contentDigest?: Record<string, 'sqlite' | 'hdf5'>;
   /** Default executor; a variable (EXECUTOR, resolved in tasks/) may override it per target. */
   executor?: ExecutorKind;
   /** Resource class for remote executors, e.g. `cpu` or a GPU type; not part of the key. */

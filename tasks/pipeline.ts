@@ -2,6 +2,7 @@ import type { Pipeline, Vars } from '../src/target.ts';
 import type { Profile } from './layout.ts';
 import { dataGoals, dataNodes } from './data.ts';
 import { CALIBRATION_GOALS, calibrationNodes } from './calibration.ts';
+import { pythonEnvTarget } from './python-env.ts';
 
 /**
  * The PolicyEngine US data pipeline, declared once. The same targets drive the built-in example
@@ -11,26 +12,10 @@ import { CALIBRATION_GOALS, calibrationNodes } from './calibration.ts';
  */
 
 export function makePipeline(profile: Profile, vars: Vars = {}): Pipeline {
-  const real = profile === 'real';
   return {
     defaultGoals: [...CALIBRATION_GOALS, ...dataGoals(vars)],
     nodes: [
-      {
-        kind: 'target',
-        target: {
-          name: 'python-env',
-          description: 'the pipeline Python environment, keyed by its requirements',
-          deps: [],
-          sources: real ? ['pyproject.toml', 'uv.lock'] : ['requirements.txt'],
-          vars: [],
-          command: () =>
-            real
-              ? ['sh', '-c', 'uv export --frozen --no-emit-project -o {out}.req && uv venv {out} && uv pip install --python {out}/bin/python -r {out}.req']
-              : ['sh', '-c', 'python3 -m venv {out} && {out}/bin/pip install --disable-pip-version-check --no-input -q -r requirements.txt'],
-          outputs: [],
-          environment: true,
-        },
-      },
+      { kind: 'target', target: pythonEnvTarget(profile) },
       ...dataNodes(profile, vars),
       ...calibrationNodes(),
     ],

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { flag, nonNegativeInt, positiveInt, type VarSpec } from '../src/variables.ts';
+import { SUBSTITUTION_PATTERN } from '../src/python-env/substitutions.ts';
 
 /** GPU types the real Modal app defines fit functions for (GPU_FUNCTIONS in remote_calibration_runner.py). */
 export const GPU_TYPES = ['T4', 'A10', 'A100-40GB', 'A100-80GB', 'H100'] as const;
@@ -30,6 +31,8 @@ export const VARIABLES: VarSpec[] = [
   { name: 'EXECUTOR', description: 'where heavy targets run: local or modal (never changes a key)', default: 'local', schema: z.enum(['local', 'modal']), hint: 'use local or modal' },
   { name: 'BUILD_DB', description: '1 builds policy_data.db with the ETL chain of `make database` (the real pipeline always does); 0 takes it from the current registered version', default: '1', schema: flag, hint: 'use 0 or 1' },
   { name: 'UNIT_TESTS', description: "1 runs the repository's unit tests (pytest tests/unit/) as a goal of `pipeline`, so a failure stops staging; 0 skips them", default: '1', schema: flag, hint: 'use 0 or 1' },
+  { name: 'PYTHON', description: 'the interpreter the Python environment is made from (default: found for requires-python on PATH, in pyenv, in uv; its version is in the key)', schema: text, hint: 'pass the path of an interpreter, e.g. /usr/bin/python3.13' },
+  { name: 'PY_SUBSTITUTE', description: 'explicit version substitutions for pins the package index does not serve, e.g. "policyengine-us==1.691.1 policyengine-core==3.26.0" (in the environment key and meta.json)', schema: z.string().regex(SUBSTITUTION_PATTERN, 'expected name==version words separated by spaces'), hint: 'write it as PY_SUBSTITUTE="name==version name==version"' },
   { name: 'VERSION', description: 'release version (default: the project version in pyproject.toml at the pinned SHA)', schema: z.string().regex(/^[0-9A-Za-z.+-]+$/, 'letters, digits, . + - only'), hint: 'use a version like 1.72.3' },
   { name: 'RUN_ID', description: 'a run, for status, logs, promote', schema: text, hint: 'pass a run id listed by ./build.ts status' },
   { name: 'RESUME', description: 'a run whose remote calls to reattach to', schema: text, hint: 'pass a run id listed by ./build.ts status' },

@@ -7,6 +7,7 @@ import { mkdirOnce, writeFileAtomicSync } from '../util/fs-atomic.ts';
 import { fingerprintSchema, type ActionKey, type Fingerprint } from '../fingerprint.ts';
 import type { Digest } from './hash.ts';
 import { listRunIds, readMeta } from '../run.ts';
+import { ENV_FINGERPRINT, envDirOf } from '../placeholders.ts';
 import { outputRecordSchema, type OutputRecord } from '../output-record.ts';
 
 export { outputRecordSchema, type OutputRecord } from '../output-record.ts';
@@ -113,6 +114,17 @@ export class Cache {
       const entry = parseEntry(text);
       if (entry.key !== key) return null;
       return { ...entry, fingerprint: fingerprintSchema.parse(JSON.parse(text.slice(text.indexOf('\n') + 1))) };
+    } catch {
+      return this.latestEnvironment(target, key);
+    }
+  }
+
+  /** A Python environment has no entry: its fingerprint is kept inside it (target-build.ts). */
+  private latestEnvironment(target: string, key: string): ActionResult | null {
+    try {
+      const file = join(envDirOf(this.dir, key).dir, ENV_FINGERPRINT);
+      const fingerprint = fingerprintSchema.parse(JSON.parse(readFileSync(file, 'utf8')));
+      return { key, target, outputs: {}, executor: 'local', durationMs: 0, createdAt: statSync(file).mtime.toISOString(), fingerprint };
     } catch {
       return null;
     }

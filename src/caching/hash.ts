@@ -49,6 +49,15 @@ export function addonPath(): string {
 /** The addon segfaults without a seed buffer; seed 0 matches `xxhsum -H2`. */
 const SEED = Buffer.alloc(8);
 
+/** An incremental digest, for bytes hashed piece by piece or transformed first (content-digest.ts). */
+export function createHasher(): { update(data: string | Uint8Array): void; digest(): Digest } {
+  const h = new (xxhash().XXHash128)(SEED);
+  return {
+    update: (data) => h.update(typeof data === 'string' ? Buffer.from(data) : data),
+    digest: () => h.digest().toString('hex') as Digest,
+  };
+}
+
 export function digestBytes(data: string | Uint8Array): Digest {
   const h = new (xxhash().XXHash128)(SEED);
   h.update(typeof data === 'string' ? Buffer.from(data) : data);

@@ -1,7 +1,7 @@
 import type { Argv } from './argv.ts';
 import type { CommandContext } from './command.ts';
 import { Cache } from '../caching/cache.ts';
-import { baseActionEnv, type Settings } from './settings.ts';
+import { baseActionEnv, provenanceEnv, type Settings } from './settings.ts';
 import type { Event } from '../report/events.ts';
 import { exitCode } from '../report/failures.ts';
 import { LocalExecutor } from '../executors/local.ts';
@@ -88,7 +88,7 @@ export async function buildCommand(o: BuildOptions): Promise<{ code: number; rep
       const scheduler = new Scheduler({
         ...schedulerInputs(p, cache),
         workspace: { runDir: dir, ensureCwd: lazyRunTree(p, dir) },
-        executors: await executors(p, cache, o.settings), executorFor: executorChoice(p), baseEnv: baseActionEnv(o.settings),
+        executors: await executors(p, cache, o.settings), executorFor: executorChoice(p), baseEnv: { ...baseActionEnv(o.settings), ...provenanceEnv({ sha: p.sha, branch: p.branch, runDir: dir }) },
         jobs: o.argv.flags.jobs, keepGoing: o.argv.flags.keepGoing, emit, signal: o.signal, record: recorder.record,
       });
       report = await scheduler.run();

@@ -192,15 +192,28 @@ export function projectRoot(): string {
 
 /**
  * The environment an action sees: enough to find tools and reach package indexes, plus fixed
- * Python settings for reproducible bytes, and the CA certificates build.ts moved aside (Node-based
- * tools need them). Declared env (per target) is added on top and hashed.
+ * Python settings for reproducible bytes, unbuffered output so a Python step's log keeps its
+ * prints and its traceback in order (the failure shows the log's tail), and the CA certificates
+ * build.ts moved aside (Node-based tools need them). Declared env (per target) is added on top and hashed.
  */
 export function baseActionEnv(s: Pick<Settings, 'env' | 'caCerts'>): Record<string, string> {
-  const env: Record<string, string> = { PYTHONHASHSEED: '0', PYTHONDONTWRITEBYTECODE: '1', LC_ALL: 'C.UTF-8' };
+  const env: Record<string, string> = { PYTHONHASHSEED: '0', PYTHONDONTWRITEBYTECODE: '1', PYTHONUNBUFFERED: '1', LC_ALL: 'C.UTF-8' };
   for (const [name, value] of Object.entries(s.env)) {
     if (value !== undefined && isMachineEnv(name)) env[name] = value;
   }
   return { ...env, ...(s.caCerts.stashed && { NODE_EXTRA_CA_CERTS: s.caCerts.stashed }) };
+}
+
+/**
+ * Provenance for the run's actions, as the real code reads it: `get_git_provenance`
+ * (unified_calibration.py:69-119) asks git in its working directory and falls back to GIT_COMMIT
+ * and GIT_BRANCH. The run's tree has no .git, but it lives in the cache, which may sit inside a
+ * checkout (this one's `cache/`): GIT_CEILING_DIRECTORIES stops git's search at the run
+ * directory, so git finds no repository and the pinned SHA is recorded. Per run, never in a key
+ * (the SHA is already in every key through the sources; the branch must not be).
+ */
+export function provenanceEnv(o: { sha: string; branch: string; runDir: string }): Record<string, string> {
+  return { GIT_COMMIT: o.sha, GIT_BRANCH: o.branch, GIT_CEILING_DIRECTORIES: o.runDir };
 }
 
 /**

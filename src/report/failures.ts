@@ -92,7 +92,13 @@ export type TargetReason =
   /** A local action needs an output left on the Modal volume, and no executor can fetch it. */
   | 'remote-output'
   /** Another build held the action's lock for longer than the wait's bound. */
-  | 'lock-wait-timeout';
+  | 'lock-wait-timeout'
+  /** The package index does not serve a version the lock pins (PY_SUBSTITUTE substitutes it explicitly). */
+  | 'unserved-pin'
+  /** The pins (with their substitutions) cannot be installed together. */
+  | 'conflicting-pins'
+  /** A content digest (SQLite, HDF5) of an output could not be computed. */
+  | 'content-digest';
 
 /**
  * Why a target did not run (a `skipped` target event). These are sentences rather than codes,
@@ -257,6 +263,12 @@ export type UsageReason =
   | 'unknown-resource-class'
   /** No Python with the Modal client (or, for the stand-in, xxhash). */
   | 'modal-client-missing'
+  /** The pinned project's requires-python cannot be read. */
+  | 'bad-requires-python'
+  /** PY_SUBSTITUTE names a package the lock does not pin, or is malformed. */
+  | 'bad-substitution'
+  /** No interpreter on this machine satisfies the project's requires-python. */
+  | 'python-missing'
   /** `check` (or a build's preflight) found the plan does not match the pinned tree. */
   | 'plan-check'
   /** `-n --detach`: a dry run has nothing to detach. */
