@@ -44,6 +44,8 @@ function storageTarget(o: {
   sources?: string[];
   /** What goes in front of the storage step (the twin's knobs). */
   prefix?: (v: Vars) => string[];
+  /** Outputs compared by content for early cutoff (their bytes embed write history or times). */
+  contentDigest?: Target['contentDigest'];
 }): Target {
   return {
     name: o.name,
@@ -54,6 +56,7 @@ function storageTarget(o: {
     vars: o.vars ?? [],
     command: (v) => [...(o.prefix?.(v) ?? []), ...storageStep(o.files, py(o.module, ...(o.args?.(v) ?? [])))],
     outputs: storageOutputs(o.files),
+    ...(o.contentDigest && { contentDigest: o.contentDigest }),
   };
 }
 
@@ -95,6 +98,8 @@ function databaseChain(): Target[] {
         ...(previous ? { inputs: [{ path: DB_FILE, artifact: stepDb(previous.target) }] } : {}),
         outputs: [{ path: DB_FILE, artifact: stepDb(step.target) }],
       },
+      // SQLite header counters vary with write history and library: cut off on content.
+      contentDigest: { [`artifacts/${stepDb(step.target)}`]: 'sqlite' },
       // YEAR only reaches the steps that take it, so a change of year starts at create_initial_strata.
       ...(step.year ? { vars: ['YEAR'], args: (v: Vars) => ['--year', v.YEAR!] } : {}),
       sources: [
@@ -161,6 +166,8 @@ function datasets(): Target[] {
     storageTarget({
       name: 'irs-puf', description: 'IRS_PUF_2015 from the prerequisites -> irs_puf_2015.h5 (P1)', module: 'policyengine_us_data.datasets.puf.irs_puf',
       deps: ['prerequisites'], files: { inputs: ['puf_2015.csv', 'demographics_2015.csv'], outputs: ['irs_puf_2015.h5'] },
+      // The real irs_puf.py writes a pandas HDFStore, whose object headers hold time.time(): cut off on content.
+      contentDigest: { 'artifacts/irs_puf_2015.h5': 'hdf5' },
     }),
     storageTarget({
       name: 'cps', description: 'CPS_2024_Full and CPS_2024, reading ACS_2022 (P2)', module: 'policyengine_us_data.datasets.cps.cps',
