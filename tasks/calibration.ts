@@ -17,13 +17,13 @@ const UNIFIED = 'policyengine_us_data.calibration.unified_calibration';
 export const PACKAGE_WORKERS = '50';
 
 /**
- * `--log-freq` of both fits, as the real pipeline passes it (PL:867, 888): at 1000 epochs, 10 rows
- * per target in calibration_log.csv and a checkpoint every 100 epochs (a preempted fit loses at
- * most 100). Kept rather than made smaller for denser curves: the real fit trains in chunks of this
- * length and turns its weight jitter off after the first chunk (UC:897), so the value can change
- * the weights, and ours should be production's.
+ * `--log-freq` of both fits is the variable LOG_FREQ: a real checkout defaults to what the real
+ * pipeline passes (PL:867, 888: 100, so 10 rows per target in calibration_log.csv at 1000 epochs
+ * and a checkpoint every 100 epochs: a preempted fit loses at most 100). It is in the fits' keys:
+ * the real fit trains in chunks of this length and turns its weight jitter off after the first
+ * chunk (UC:897), so the value can change the weights. The twin defaults to 10 (20 points at its
+ * 200 epochs), so the review page's curves show convergence.
  */
-export const LOG_FREQ = '100';
 
 /** Files the matrix builder reads from storage (placeholders in the fixture; absent in the twin). */
 const MATRIX_DATA = ['block_cd_distributions.csv.gz', 'block_crosswalk.csv.gz', 'county_cd_distributions.csv', 'national_and_district_rents_2023.csv'].map(
@@ -86,12 +86,12 @@ function fit(national: boolean): Target {
     deps: ['python-env', 'calibration-package'],
     sources: CALIBRATION_CODE,
     pythonModules: [UNIFIED],
-    vars: [epochs, gpu, 'N_CLONES'],
+    vars: [epochs, gpu, 'N_CLONES', 'LOG_FREQ'],
     env: ['EXAMPLE_FIT_SLEEP_MS', 'EXAMPLE_FIT_FAIL_AT_EPOCH'],
     command: (v) =>
       adapter('fit.py', '--total-epochs', v[epochs]!, ...(national ? ['--prefix', prefix] : []), '--collect-into', '{run}/artifacts', '--',
         ...py(UNIFIED, '--device', 'cuda', '--package-path', art('calibration_package.pkl'), '--target-config', TARGET_CONFIG,
-          '--beta', '0.65', '--lambda-l0', national ? '2e-2' : '1e-7', '--lambda-l2', national ? '1e-12' : '1e-8', '--log-freq', LOG_FREQ,
+          '--beta', '0.65', '--lambda-l0', national ? '2e-2' : '1e-7', '--lambda-l2', national ? '1e-12' : '1e-8', '--log-freq', v.LOG_FREQ!,
           '--n-clones', v.N_CLONES!, '--output', '{checkpoint}/calibration_weights.npy', '--checkpoint-output', '{checkpoint}/calibration_weights.checkpoint.pt')),
     outputs: FIT_FILES.map((f) => `artifacts/${prefix}${f}`),
     executor: 'modal',

@@ -24,6 +24,7 @@ export const VARIABLES: VarSpec[] = [
   { name: 'N_CLONES', description: 'clones per household in the calibration package', default: '3', profileDefaults: { real: '430' }, schema: positiveInt, hint: 'use a positive whole number, e.g. 3 (430 in production)' },
   { name: 'EPOCHS', description: 'total epochs of the state (regional) fit', default: '200', profileDefaults: { real: '1000' }, schema: positiveInt, hint: 'use a positive whole number of epochs, e.g. 200' },
   { name: 'NATIONAL_EPOCHS', description: 'total epochs of the national fit', default: '200', profileDefaults: { real: '1000' }, schema: positiveInt, hint: 'use a positive whole number of epochs, e.g. 200' },
+  { name: 'LOG_FREQ', description: 'epochs between the fits\' log rows and checkpoints (--log-freq)', default: '10', profileDefaults: { real: '100' }, schema: positiveInt, hint: 'use a positive whole number of epochs, e.g. 100 (the real pipeline)' },
   { name: 'GPU', description: `GPU of the regional fit on Modal (${GPU_TYPES.join(', ')})`, default: 'T4', schema: gpu, hint: `use one of ${GPU_TYPES.join(', ')}` },
   { name: 'NATIONAL_GPU', description: 'GPU of the national fit on Modal', default: 'T4', schema: gpu, hint: `use one of ${GPU_TYPES.join(', ')}` },
   { name: 'SEED', description: "random seed of the example twin's data (its EXAMPLE_SEED) and of the fits", default: '42', schema: nonNegativeInt, hint: 'use a whole number' },

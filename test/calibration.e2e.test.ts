@@ -13,7 +13,7 @@ describe('calibration on the example (real commands)', () => {
   let repo: string;
   let root: string;
   const cache = (name: string) => join(root, name);
-  const vars = [...SMALL.filter((v) => !v.startsWith('EPOCHS=')), 'EPOCHS=250'];
+  const vars = [...SMALL.filter((v) => !v.startsWith('EPOCHS=')), 'EPOCHS=250', 'LOG_FREQ=100'];
   const build = (goals: string[], cacheName: string, env: Record<string, string> = {}, extra: string[] = []) =>
     cli([...goals, `REPO=${repo}`, ...vars, '--json', ...extra], { cache: cache(cacheName), env });
   const runDir = (r: CliResult, name: string) => join(cache(name), 'runs', summary(r).runId as string);

@@ -221,7 +221,7 @@ describe('EXECUTOR=modal on the example pipeline (stand-in)', () => {
   });
 
   it('a preempted fit resumes from its own checkpoint, kept on the volume under its action key', async () => {
-    const vars = [`REPO=${repo}`, 'HOUSEHOLDS=300', 'N_CLONES=2', 'EPOCHS=250', 'NATIONAL_EPOCHS=30', '--json', 'EXECUTOR=modal'];
+    const vars = [`REPO=${repo}`, 'HOUSEHOLDS=300', 'N_CLONES=2', 'EPOCHS=250', 'LOG_FREQ=100', 'NATIONAL_EPOCHS=30', '--json', 'EXECUTOR=modal'];
     const slow = { ...env, EXAMPLE_FIT_SLEEP_MS: '20' };
     const runs = join(cache('A'), 'runs');
     const known = new Set(readdirSync(runs));
