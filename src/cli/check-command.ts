@@ -4,7 +4,7 @@ import { checkPlan, type PlanReport } from '../check/plan-check.ts';
 import { lazyPythonIndex, prepare, type Prepared } from '../prepare.ts';
 import { UsageError } from '../report/failures.ts';
 import type { CommandContext } from './command.ts';
-import { pipelineDeclaration } from './prepare-build.ts';
+import { pipelineDeclaration } from './pipeline-declaration.ts';
 
 /**
  * `./build.ts check [<target>...] [REPO=...] [VAR=...]`: the plan against the pinned tree,

@@ -198,7 +198,7 @@ export function needsNetwork(command: Command, argv: Argv, settings: Settings): 
 async function refuseMisspeltCommand(word: string, settings: Settings): Promise<void> {
   const hint = didYouMean(word, COMMANDS.map((c) => c.name));
   if (!hint) return;
-  const [{ pipelineFactory }, { Graph }] = await Promise.all([import('./prepare-build.ts'), import('../graph.ts')]);
+  const [{ pipelineFactory }, { Graph }] = await Promise.all([import('./pipeline-declaration.ts'), import('../graph.ts')]);
   const graph = new Graph((await pipelineFactory(settings.tasksFile))('example'));
   if (graph.nodes.has(word) || graph.fanoutFor(word)) return;
   throw new UsageError('unknown-command', `unknown command '${word}'; ${hint}`);

@@ -1,6 +1,6 @@
 import type { Argv } from './argv.ts';
 import type { Settings } from './settings.ts';
-import { pipelineFactory } from './prepare-build.ts';
+import { pipelineFactory } from './pipeline-declaration.ts';
 import { fetchRunOutputs } from '../executors/modal/fetch.ts';
 import { UsageError } from '../report/failures.ts';
 import { checkRunId, listRunIds, readMeta, runDir, type RunMeta } from '../run.ts';

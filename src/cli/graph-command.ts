@@ -2,7 +2,7 @@ import type { Argv } from './argv.ts';
 import type { Settings } from './settings.ts';
 import { parseVariables } from '../variables.ts';
 import { VARIABLES } from '../../tasks/index.ts';
-import { pipelineFactory } from './prepare-build.ts';
+import { pipelineFactory } from './pipeline-declaration.ts';
 import { Graph, nodeDeps, nodeName } from '../graph.ts';
 
 /** `./build.ts graph [--dot]`: the static graph; a fan-out shows as one node. */

@@ -1,16 +1,13 @@
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { detectLayout, makePipeline as makeExamplePipeline, VARIABLES } from '../../tasks/index.ts';
+import { join } from 'node:path';
+import { pipelineDeclaration } from './pipeline-declaration.ts';
 import type { Argv } from './argv.ts';
 import type { Settings } from './settings.ts';
 import type { Environment } from '../target.ts';
 import { resolveBuildDb } from './pipeline-publish.ts';
-import { prepare, type PipelineDeclaration, type PipelineFactory, type Prepared } from '../prepare.ts';
+import { prepare, type Prepared } from '../prepare.ts';
 import type { PublishedDb } from '../publish/published-db.ts';
-import { UsageError } from '../report/failures.ts';
-import { importModule } from '../util/dynamic-import.ts';
 import { planPython, PYTHON_VERSION_VAR } from '../python-env/python-env.ts';
 
 /** A prepared build with BUILD_DB and the Python interpreter decided, as `build`, `--detach` and `explain` use it. */
@@ -65,20 +62,4 @@ function resolvePython(p: Prepared, env: Environment): { path: string; version: 
     },
   });
   return plan.interpreter;
-}
-
-/** tasks/: its variables and layout detection, and its targets (or those of `tasksFile`, BUILD_TASKS). */
-export function pipelineDeclaration(tasksFile: string | undefined): PipelineDeclaration {
-  return { variables: VARIABLES, detectLayout, loadPipeline: () => pipelineFactory(tasksFile) };
-}
-
-/**
- * tasks/ by default. BUILD_TASKS=<file.mjs> loads another pipeline declaration exporting the same
- * `makePipeline(profile, vars?)`: the benchmarks use it for a graph of trivial commands.
- */
-export async function pipelineFactory(file: string | undefined): Promise<PipelineFactory> {
-  if (!file) return makeExamplePipeline;
-  const loaded = await importModule<{ makePipeline?: unknown }>(pathToFileURL(resolve(file)).href);
-  if (typeof loaded.makePipeline !== 'function') throw new UsageError('bad-tasks', `BUILD_TASKS=${file} does not export makePipeline(profile)`);
-  return loaded.makePipeline as PipelineFactory;
 }
