@@ -1,6 +1,6 @@
 import type { Pipeline, Vars } from '../src/target.ts';
 import type { Profile } from './layout.ts';
-import { dataGoals, dataNodes } from './data.ts';
+import { DB_STEPS, dataGoals, dataNodes } from './data.ts';
 import { CALIBRATION_GOALS, calibrationNodes } from './calibration.ts';
 import { pythonEnvTarget } from './python-env.ts';
 
@@ -19,5 +19,7 @@ export function makePipeline(profile: Profile, vars: Vars = {}): Pipeline {
       ...dataNodes(profile, vars),
       ...calibrationNodes(),
     ],
+    // The ETL chain is the Makefile's `database` recipe, module by module: `check` compares them.
+    ...(vars.BUILD_DB === '0' ? {} : { mirrorsMakefile: [{ makeTarget: 'database', targets: DB_STEPS.map((step) => step.target) }] }),
   };
 }

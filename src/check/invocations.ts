@@ -3,8 +3,10 @@ import { shellWords } from './shell-words.ts';
 /**
  * The programs a target's command runs, as `check` reads them: through `env A=B ...`, through
  * `sh -c '<script>' sh args...` (the script's commands, with `"$@"` standing for the args, as
- * tasks/storage.ts writes a storage step) and through `&&` chains. Placeholders (`{run}`,
- * `{python}`, `{adapters}`) stay as written.
+ * tasks/storage.ts writes a storage step: its inputs are copied to `<file>.placing.$$` and renamed,
+ * read here as a copy to `<file>`), through `&&` chains, and through an adapter's `-- <command>`
+ * (tasks/adapters/ wrap the real CLI: the command after `--` is checked too). Placeholders
+ * (`{run}`, `{python}`, `{adapters}`) stay as written.
  */
 export type Invocation =
   | { kind: 'python-module'; module: string; args: string[] }
@@ -29,11 +31,16 @@ export function invocations(argv: string[]): Invocation[] {
     const positional = args.slice(3);
     return shellWords(args[1]).flatMap((command) => invocations(command.flatMap((w) => (w === '$@' ? positional : [w]))));
   }
-  if (PYTHON.test(program)) return [python(args)];
+  if (PYTHON.test(program)) {
+    const run = python(args);
+    if (run.kind !== 'python-script' || !run.script.startsWith('{adapters}/')) return [run];
+    const dashes = run.args.indexOf('--');
+    return dashes < 0 ? [run] : [{ ...run, args: run.args.slice(0, dashes) }, ...invocations(run.args.slice(dashes + 1))];
+  }
   if (program === 'make' || program === '$(MAKE)') return [make(args)];
   if (program === 'cp') {
     const paths = args.filter((a) => !a.startsWith('-'));
-    if (paths.length >= 2) return [{ kind: 'copy', from: paths.slice(0, -1), to: paths[paths.length - 1]! }];
+    if (paths.length >= 2) return [{ kind: 'copy', from: paths.slice(0, -1), to: paths[paths.length - 1]!.replace(/\.placing\.\$\$$/, '') }];
   }
   return [{ kind: 'other', argv: words }];
 }
