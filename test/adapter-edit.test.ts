@@ -29,6 +29,9 @@ describe('editing an adapter', () => {
   beforeAll(() => {
     project = scratch();
     copyFileSync(join(ROOT, 'build.ts'), join(project, 'build.ts'));
+    // The HDF5 content digest helper the build runs for irs_puf_2015.h5 (src/python-env/hdf5_digest.py).
+    mkdirSync(join(project, 'src', 'python-env'), { recursive: true });
+    copyFileSync(join(ROOT, 'src', 'python-env', 'hdf5_digest.py'), join(project, 'src', 'python-env', 'hdf5_digest.py'));
     mkdirSync(join(project, 'dist'));
     for (const name of ['cli.mjs', 'cli.cjs']) copyFileSync(join(ROOT, 'dist', name), join(project, 'dist', name));
     cpSync(join(ROOT, 'tasks', 'adapters'), join(project, 'tasks', 'adapters'), { recursive: true, filter: (src) => !src.includes('__pycache__') });

@@ -33,6 +33,9 @@ describe('adapter scripts in the keys', () => {
     mkdirSync(join(project, 'dist'), { recursive: true });
     for (const name of ['cli.mjs', 'cli.cjs']) copyFileSync(join(ROOT, 'dist', name), join(project, 'dist', name));
     copyFileSync(join(ROOT, 'build.ts'), join(project, 'build.ts'));
+    // The HDF5 content digest helper the build runs for irs_puf_2015.h5 (src/python-env/hdf5_digest.py).
+    mkdirSync(join(project, 'src', 'python-env'), { recursive: true });
+    copyFileSync(join(ROOT, 'src', 'python-env', 'hdf5_digest.py'), join(project, 'src', 'python-env', 'hdf5_digest.py'));
     cpSync(join(ROOT, 'tasks', 'adapters'), join(project, 'tasks', 'adapters'), { recursive: true, filter: (p) => !p.includes('__pycache__') });
     symlinkSync(join(ROOT, 'node_modules'), join(project, 'node_modules'));
     writeFileSync(join(project, 'package.json'), '{"type": "module"}\n');

@@ -203,7 +203,7 @@ describe('issue 13, item 5: non-regular files in cas/', () => {
     expect(first.code, first.stderr).toBe(0);
     const runId = summary(first).runId as string;
     const meta = JSON.parse(readFileSync(join(cache, 'runs', runId, 'meta.json'), 'utf8'));
-    const digest = meta.targets['db-create-tables'].outputs['artifacts/policy_data.db'].digest as string;
+    const digest = meta.targets['db-create-tables'].outputs['artifacts/db/db-create-tables.policy_data.db'].digest as string;
     const blob = join(cache, 'cas', digest.slice(0, 2), digest);
     for (const make of [(p: string) => mkdirSync(p), (p: string) => execFileSync('mkfifo', [p])]) {
       rmSync(blob, { force: true });

@@ -46,7 +46,8 @@ describe('import-closure keys on the example twin', () => {
     const rebuilt = built(second);
     const areas = rebuilt.filter((t) => t.startsWith('h5:'));
     expect(areas).toHaveLength(489);
-    // The area files come out identical, so what reads them (the manifest) stays cached.
-    expect(rebuilt.filter((t) => !t.startsWith('h5:'))).toEqual([]);
+    // The area files come out identical, so what reads them (the manifest) stays cached; the
+    // repository's unit tests read all of its code, so they run again.
+    expect(rebuilt.filter((t) => !t.startsWith('h5:'))).toEqual(['unit-tests']);
   });
 });

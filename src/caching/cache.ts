@@ -55,9 +55,13 @@ export class Cache {
   readonly dir: string;
   private readonly memo: DigestMemo;
 
-  constructor(dir: string, memo: DigestMemo) {
+  /** Where Python environments live (BUILD_ENVS_DIR may share them between caches). */
+  private readonly envsDir: string;
+
+  constructor(dir: string, memo: DigestMemo, envsDir = join(dir, 'envs')) {
     this.dir = dir;
     this.memo = memo;
+    this.envsDir = envsDir;
   }
 
   blobPath(d: string): string {
@@ -122,7 +126,7 @@ export class Cache {
   /** A Python environment has no entry: its fingerprint is kept inside it (target-build.ts). */
   private latestEnvironment(target: string, key: string): ActionResult | null {
     try {
-      const file = join(envDirOf(this.dir, key).dir, ENV_FINGERPRINT);
+      const file = join(envDirOf(this.envsDir, key).dir, ENV_FINGERPRINT);
       const fingerprint = fingerprintSchema.parse(JSON.parse(readFileSync(file, 'utf8')));
       return { key, target, outputs: {}, executor: 'local', durationMs: 0, createdAt: statSync(file).mtime.toISOString(), fingerprint };
     } catch {

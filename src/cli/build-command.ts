@@ -52,7 +52,7 @@ export async function buildCommand(o: BuildOptions): Promise<{ code: number; rep
   // Publishing configuration and credentials are checked before any work (pipeline-publish.ts).
   const publishing = await pipelinePublishing(o.argv, o.goals, o.settings);
   const p = await prepareBuild(o.argv, o.goals, o.settings, { preflight: true });
-  const cache = new Cache(p.cacheDir, p.memo);
+  const cache = new Cache(p.cacheDir, p.memo, p.envsDir);
   const emit = (e: Event) => o.logger.emit(e);
 
   // A secret an action needs (Target.secretEnv) is checked before the run exists; a dry run only warns.

@@ -20,7 +20,7 @@ export async function explainCommand(words: string[], argv: Argv, settings: Sett
   if (words.length !== 1) throw new UsageError('bad-explain', 'explain takes one target, e.g. ./build.ts explain database');
   const name = words[0]!;
   const p = await prepareBuild(argv, [name], settings);
-  const cache = new Cache(p.cacheDir, p.memo);
+  const cache = new Cache(p.cacheDir, p.memo, p.envsDir);
   const inputs = schedulerInputs(p, cache);
   const fingerprints = new Map<string, { target: Target; fp: Fingerprint }>();
   const stale: string[] = [];
