@@ -25,6 +25,7 @@ the same variables.
 
 import os
 import sys
+import time
 from pathlib import Path
 
 import modal
@@ -40,12 +41,19 @@ ROOT = MOUNT + "/build"
 
 app = modal.App(APP_NAME)
 volume = modal.Volume.from_name(VOLUME_NAME, create_if_missing=True)
+#: The repository's requires-python is >=3.12,<3.15; the real image (modal_app/images.py there) uses
+#: 3.14. Environments are built from this interpreter, /usr/local/bin/python3.14 in every container.
+PYTHON_VERSION = "3.14"
 image = (
-    modal.Image.debian_slim(python_version="3.11")
+    modal.Image.debian_slim(python_version=PYTHON_VERSION)
     .apt_install("git", "make")
     .pip_install("xxhash==4.1.0", "uv==0.9.30")
     .add_local_file(Path(__file__).resolve().parent / "runner_core.py", "/root/runner_core.py")
+    .env({"BUILD_IMAGE_PYTHON": "/usr/local/bin/python" + PYTHON_VERSION})
 )
+#: Environment-build claims. A Volume has no atomic create across containers (each commits its
+#: own view, last writer wins), so the claim is a modal.Dict entry put with skip_if_exists.
+env_claims = modal.Dict.from_name(APP_NAME + "-env-claims", create_if_missing=True)
 
 HOURS = 3600
 _COMMON = dict(image=image, volumes={MOUNT: volume})
@@ -55,8 +63,19 @@ _RETRIES = modal.Retries(max_retries=2, initial_delay=30.0, backoff_coefficient=
 _GPU = dict(_COMMON, cpu=8, memory=32 * 1024, timeout=8 * HOURS, retries=_RETRIES)
 
 
+def _claim_env(key):
+    """claim(key) -> release | None over env_claims; a claim older than the stale limit is taken over."""
+    now = time.time()
+    if not env_claims.put(key, now, skip_if_exists=True):
+        held = env_claims.get(key, None)
+        if held is not None and now - held < runner_core.ENV_CLAIM_STALE_SECONDS:
+            return None
+        env_claims.put(key, now)  # stale (its holder died) or released in between
+    return lambda: env_claims.pop(key, None)
+
+
 def _run(request):
-    return runner_core.run_request(request, ROOT, commit=volume.commit, reload=volume.reload)
+    return runner_core.run_request(request, ROOT, commit=volume.commit, reload=volume.reload, claim_env=_claim_env)
 
 
 @app.function(**_COMMON, cpu=8, memory=64 * 1024, timeout=14 * HOURS, retries=_RETRIES, nonpreemptible=True)

@@ -10,8 +10,9 @@ outputs), it:
    arrive as git bundles uploaded by the orchestrator; the checkout is verified with
    `git rev-parse HEAD == sha` and a clean status on every use, else the action is refused:
    code is never taken from someone's working tree or a baked image);
-2. builds (once per key) the Python environment the action names, with the environment
-   target's own command, under `envs/<key>` on the volume;
+2. builds (once per key, claimed so 50 area containers do not race) the Python environment the
+   action names, with the environment target's own command and the image's interpreter, under
+   `envs/<key>` on the volume; it works in every container of the image;
 3. materialises inputs from the volume's content-addressed store (`cas/<aa>/<digest>`);
 4. runs the command in a private scratch run directory (`{run}`), with `{checkpoint}` =
    `checkpoints/<action key>` on the volume, so two fits never share a checkpoint and a
@@ -136,6 +137,15 @@ def _atomic_dir(final, build):
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+def _relative_alternates(tree, mirror):
+    """`clone --shared` links the checkout to the mirror's objects by absolute path; relative (to
+    the checkout's objects directory, the same for its temporary and final names), so the volume
+    works wherever it is mounted."""
+    objects = os.path.join(tree, ".git", "objects")
+    with open(os.path.join(objects, "info", "alternates"), "w") as f:
+        f.write(os.path.relpath(os.path.join(mirror, "objects"), objects) + "\n")
+
+
 def verify_tree(tree, sha):
     """Refuses a checkout whose HEAD is not exactly `sha`, or whose files were modified."""
     head = _git(["-C", tree, "rev-parse", "HEAD"], check=False)
@@ -172,6 +182,7 @@ def ensure_tree(root, sha):
 
         def checkout(tmp):
             _git(["clone", "--quiet", "--shared", "--no-checkout", mirror, tmp])
+            _relative_alternates(tmp, mirror)
             _git(["-C", tmp, "-c", "advice.detachedHead=false", "checkout", "--quiet", "--detach", sha])
 
         _atomic_dir(tree, checkout)
@@ -228,30 +239,124 @@ def tail(path, lines=LOG_TAIL_LINES):
     return "\n".join(text.rstrip().split("\n")[-lines:])
 
 
-def ensure_env(root, spec, cwd, shipped_env):
-    """`envs/<key>/bin/python`, building the environment with its target's command when absent."""
+#: The interpreter every environment is built from: the image's own, at a path that is the same in
+#: every container of the image (`/usr/local/bin/python3.14` on Modal), so a venv's `bin/python`
+#: symlink resolves wherever the volume is mounted. Never a uv-managed download in the building
+#: container's HOME (that is what made an environment work only in the container that built it).
+IMAGE_PYTHON = os.environ.get("BUILD_IMAGE_PYTHON") or sys.executable
+#: How long an environment build may hold its claim before another container takes it over.
+ENV_CLAIM_STALE_SECONDS = float(os.environ.get("BUILD_ENV_CLAIM_STALE_SECONDS") or 3600)
+_ENV_POLL_SECONDS = 2.0
+
+
+def claim_env_file(root):
+    """The stand-in's (and a POSIX volume's) environment claim: `envs/<key>.claim`, created with
+    O_CREAT|O_EXCL (atomic on one file system). Kept apart from the action-key claims on purpose.
+    Returns `claim(key) -> release | None`; a claim older than ENV_CLAIM_STALE_SECONDS (its holder
+    died) is taken over."""
+
+    def claim(key):
+        path = os.path.join(root, "envs", key + ".claim")
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        for _ in range(2):
+            try:
+                fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                try:
+                    stale = time.time() - os.path.getmtime(path) > ENV_CLAIM_STALE_SECONDS
+                except OSError:
+                    stale = True  # released in between: try again
+                if not stale:
+                    return None
+                try:
+                    os.unlink(path)
+                except OSError:
+                    pass
+                continue
+            with os.fdopen(fd, "w") as f:
+                f.write("%d %f\n" % (os.getpid(), time.time()))
+
+            def release():
+                try:
+                    os.unlink(path)
+                except OSError:
+                    pass
+
+            return release
+        return None
+
+    return claim
+
+
+def _env_build_env(shipped_env):
+    """The build's environment: the image's interpreter first on PATH and pinned for uv."""
+    env = action_env(shipped_env)
+    env["PATH"] = os.path.dirname(IMAGE_PYTHON) + os.pathsep + env.get("PATH", "")
+    env["UV_PYTHON"] = IMAGE_PYTHON
+    env["UV_PYTHON_DOWNLOADS"] = "never"
+    return env
+
+
+def check_relocatable(python, image_python=IMAGE_PYTHON):
+    """Refuses an environment whose interpreter does not resolve to the image's own: it would
+    break in any other container (or at another mount point)."""
+    real = os.path.realpath(python)
+    if not os.path.isfile(real):
+        raise Refused("env-failed", "the environment's %s links to %s, which does not exist here; rebuild it from the image's interpreter %s" % (python, real, image_python))
+    if real != os.path.realpath(image_python):
+        raise Refused("env-failed", "the environment's %s links to %s, not to the image's interpreter %s: it would only work in the container that built it" % (python, real, os.path.realpath(image_python)))
+
+
+def ensure_env(root, spec, cwd, shipped_env, claim=None, reload=lambda: None, commit=lambda: None):
+    """`envs/<key>/bin/python`, built once with its target's command when absent.
+
+    One container claims the build (`claim`, atomic create: a file here, a modal.Dict entry on
+    Modal); the others wait for its `.complete`, reloading the volume, and take over if the claim
+    is released without one (the build failed) or goes stale. The build itself still lands by an
+    atomic rename, so even two builders cannot leave a half environment."""
     if not spec:
         return "python3"
     key = spec["key"]
     final = os.path.join(root, "envs", key)
-    if not os.path.isfile(os.path.join(final, ".complete")):
-        os.makedirs(os.path.dirname(final), exist_ok=True)
-        log = os.path.join(root, "logs", "env-%s.log" % key)
-        os.makedirs(os.path.dirname(log), exist_ok=True)
+    complete = os.path.join(final, ".complete")
+    claim = claim or claim_env_file(root)
+    while not os.path.isfile(complete):
+        release = claim(key)
+        if release is None:
+            time.sleep(_ENV_POLL_SECONDS)
+            reload()
+            continue
+        try:
+            reload()
+            if not os.path.isfile(complete):
+                _build_env(root, spec, final, cwd, shipped_env)
+                commit()  # the waiters reload to see it
+        finally:
+            release()
+    python = os.path.join(final, "bin", "python")
+    check_relocatable(python)
+    return python
 
-        def build(tmp):
-            argv = [t.replace("{out}", tmp) for t in spec["command"]]
-            with open(log, "wb") as out:
-                rc = subprocess.run(argv, cwd=cwd, env=action_env(shipped_env), stdout=out, stderr=subprocess.STDOUT).returncode
-            if rc != 0:
-                raise Refused("env-failed", "building the Python environment %s failed (exit %d):\n%s" % (key, rc, tail(log)))
-            with open(os.path.join(tmp, ".complete"), "w") as f:
-                f.write(key)
 
-        if os.path.isdir(final):
-            shutil.rmtree(final, ignore_errors=True)
-        _atomic_dir(final, build)
-    return os.path.join(final, "bin", "python")
+def _build_env(root, spec, final, cwd, shipped_env):
+    key = spec["key"]
+    os.makedirs(os.path.dirname(final), exist_ok=True)
+    log = os.path.join(root, "logs", "env-%s.log" % key)
+    os.makedirs(os.path.dirname(log), exist_ok=True)
+
+    def build(tmp):
+        argv = [t.replace("{out}", tmp) for t in spec["command"]]
+        with open(log, "wb") as out:
+            rc = subprocess.run(argv, cwd=cwd, env=_env_build_env(shipped_env), stdout=out, stderr=subprocess.STDOUT).returncode
+        if rc != 0:
+            raise Refused("env-failed", "building the Python environment %s failed (exit %d):\n%s" % (key, rc, tail(log)))
+        check_relocatable(os.path.join(tmp, "bin", "python"))
+        with open(os.path.join(tmp, ".complete"), "w") as f:
+            f.write(key)
+
+    if os.path.isdir(final):
+        shutil.rmtree(final, ignore_errors=True)
+    _atomic_dir(final, build)
 
 
 def _failure(action, reason, message, started, log_tail="", exit_code=None):
@@ -328,9 +433,10 @@ def _write_result(root, result):
     os.replace(tmp, path)
 
 
-def run_request(request, root, commit=lambda: None, reload=lambda: None):
+def run_request(request, root, commit=lambda: None, reload=lambda: None, claim_env=None):
     """Runs every action of a request (one, or a batch of areas) in order; returns their results.
 
+    `claim_env(key) -> release | None` claims an environment build (default: claim_env_file).
     Expected failures are values in the results; only bugs raise."""
     container_start = time.time()
     actions = request.get("actions") or []
@@ -345,7 +451,7 @@ def run_request(request, root, commit=lambda: None, reload=lambda: None):
             run_dir = os.path.join(scratch, "run")
             export_tree(tree, os.path.join(run_dir, "tree"))
             cwd = os.path.normpath(os.path.join(run_dir, "tree", request.get("projectDir") or "."))
-            python = ensure_env(root, request.get("pythonEnv"), cwd, actions[0]["env"] if actions else {})
+            python = ensure_env(root, request.get("pythonEnv"), cwd, actions[0]["env"] if actions else {}, claim=claim_env, reload=reload, commit=commit)
             commit()
         except Refused as exc:
             now = time.time()

@@ -1,5 +1,5 @@
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdirSync, readFileSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { digestFile } from '../src/caching/hash.ts';
@@ -32,8 +32,11 @@ warnings.simplefilter("ignore")
 import modal, runner
 fns = runner.app.registered_functions
 print(json.dumps({"app": runner.app.name, "functions": {n: getattr(getattr(f, "_spec_", None), "gpus", None) for n, f in fns.items()},
-  "all_functions": all(isinstance(getattr(runner, n), modal.Function) for n in fns), "protocol": runner.runner_core.PROTOCOL}))`,
-    ) as { app: string; functions: Record<string, string | null>; all_functions: boolean; protocol: number };
+  "all_functions": all(isinstance(getattr(runner, n), modal.Function) for n in fns), "protocol": runner.runner_core.PROTOCOL, "python": runner.PYTHON_VERSION}))`,
+    ) as { app: string; functions: Record<string, string | null>; all_functions: boolean; protocol: number; python: string };
+    // The real repository's requires-python: >=3.12,<3.15 (its image uses 3.14).
+    const [major, minor] = got.python.split('.').map(Number);
+    expect(major === 3 && minor! >= 12 && minor! < 15).toBe(true);
     expect(got.app).toBe('policyengine-us-data-build');
     expect(got.all_functions).toBe(true);
     expect(got.protocol).toBe(PROTOCOL);
@@ -138,5 +141,61 @@ print(json.dumps(out))`,
     expect(moved.message).toMatch(new RegExp(`refusing to run: the checkout .* is at [0-9a-f]{40}, not the pinned ${sha}`));
     const absent = run('0'.repeat(40)).results[0]!;
     expect(absent).toMatchObject({ ok: false, reason: 'sha-missing' });
+  });
+
+  it('an environment is built once by concurrent containers, and works from another mount point', async () => {
+    const repo = join(dir, 'env-repo');
+    mkdirSync(repo);
+    git(repo, 'init', '-q', '-b', 'main');
+    writeFileSync(join(repo, 'a.txt'), 'a\n');
+    git(repo, 'add', '-A');
+    git(repo, '-c', 'user.email=t@e', '-c', 'user.name=t', 'commit', '-q', '-m', 'a');
+    const sha = git(repo, 'rev-parse', 'HEAD');
+    git(repo, 'update-ref', 'refs/build/pinned', sha);
+    const first = join(dir, 'mount-a');
+    mkdirSync(join(first, 'build', 'git', 'bundles'), { recursive: true });
+    git(repo, 'bundle', 'create', '-q', join(first, 'build', 'git', 'bundles', `${sha}.bundle`), 'refs/build/pinned');
+    const builds = join(dir, 'env-builds.txt');
+    // The environment target's command: counts its runs, sleeps so the containers overlap, makes a venv.
+    const pythonEnv = { key: 'e'.repeat(32), command: ['sh', '-c', `echo built >> ${builds}; sleep 2; python3 -m venv {out}`] };
+    const request = (key: string) => ({
+      protocol: PROTOCOL,
+      sha,
+      projectDir: '.',
+      pythonEnv,
+      spawnedAt: 0,
+      actions: [{ key, command: ['{python}', '-c', 'import sys; open("{run}/prefix.txt", "w").write(sys.prefix)'], env: {}, inputs: {}, outputs: ['prefix.txt'] }],
+    });
+    const code = (root: string) => `import json, sys, runner_core\nprint(json.dumps(runner_core.run_request(json.load(sys.stdin), ${JSON.stringify(root)})))`;
+    const container = (root: string, key: string) =>
+      new Promise<{ results: { ok: boolean; message?: string; outputs: Record<string, { digest: string }> }[] }>((resolve, reject) => {
+        const child = spawn(python, ['-c', code(root)], { cwd: APP_DIR, env: { ...process.env, PYTHONWARNINGS: 'ignore' } });
+        let out = '';
+        child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+        child.on('error', reject);
+        child.on('close', () => resolve(JSON.parse(out.trim().split('\n').pop()!) as never));
+        child.stdin.end(JSON.stringify(request(key)));
+      });
+    const three = await Promise.all(['k1', 'k2', 'k3'].map((k) => container(join(first, 'build'), k)));
+    for (const r of three) expect(r.results[0], r.results[0]!.message).toMatchObject({ ok: true });
+    expect(readFileSync(builds, 'utf8')).toBe('built\n');
+    // The same volume mounted elsewhere (another container, another path): the env runs from there, unbuilt.
+    const second = join(dir, 'mount-b');
+    renameSync(first, second);
+    const moved = await container(join(second, 'build'), 'k4');
+    expect(moved.results[0], moved.results[0]!.message).toMatchObject({ ok: true });
+    expect(readFileSync(builds, 'utf8')).toBe('built\n');
+    const digest = moved.results[0]!.outputs['prefix.txt']!.digest;
+    const prefix = readFileSync(join(second, 'build', 'cas', digest.slice(0, 2), digest), 'utf8');
+    expect(prefix).toBe(join(second, 'build', 'envs', pythonEnv.key));
+  });
+
+  it('an environment whose interpreter is not the image\'s is refused, naming both', () => {
+    const env = join(dir, 'foreign-env', 'bin');
+    mkdirSync(env, { recursive: true });
+    symlinkSync('/bin/sh', join(env, 'python'));
+    const got = py(python, `import json, runner_core\ntry:\n  runner_core.check_relocatable(${JSON.stringify(join(env, 'python'))})\n  print(json.dumps(None))\nexcept runner_core.Refused as e:\n  print(json.dumps([e.reason, str(e)]))`) as [string, string];
+    expect(got[0]).toBe('env-failed');
+    expect(got[1]).toMatch(/not to the image's interpreter .*: it would only work in the container that built it/);
   });
 });
