@@ -12,7 +12,8 @@ the SHA the orchestrator pinned (this fixes the real pipeline's W1).
 
 Resource classes (tasks/ declare them; src/executors/modal-protocol.ts maps them to these names):
     cpu        run_cpu        8 CPU / 64 GiB, 14 h    (calibration package)
-    cpu batch  run_areas      1 CPU / 16 GiB, 8 h, max 50 containers   (area batches, LPT)
+    cpu batch  run_areas      1 CPU / 16 GiB, 8 h, max 50 containers, non-preemptible
+                              (area batches, LPT; one worker process per batch)
     T4 A10 A100-40GB A100-80GB H100
                run_t4 run_a10 run_a100_40gb run_a100_80gb run_h100
                               GPU + 8 CPU / 32 GiB, 8 h, preemptible, retried (the fits
@@ -83,9 +84,10 @@ def run_cpu(request: dict) -> dict:
     return _run(request)
 
 
-@app.function(**_COMMON, cpu=1, memory=16 * 1024, timeout=8 * HOURS, max_containers=50, retries=_RETRIES)
+@app.function(**_COMMON, cpu=1, memory=16 * 1024, timeout=8 * HOURS, max_containers=50, retries=_RETRIES, nonpreemptible=True)
 def run_areas(request: dict) -> dict:
-    """A batch of area actions (one LPT partition), run in order in one container."""
+    """Area actions (one LPT partition) in one container: each batch group of them as one worker
+    process (runner_core.run_batch); non-preemptible, as the real build_areas_worker."""
     return _run(request)
 
 

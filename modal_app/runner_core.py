@@ -4,7 +4,7 @@ orchestrator, on Modal (modal_app/runner.py) or in the local stand-in (modal_app
 Pure Python (standard library + `xxhash`), no Modal import, so the very same code runs in both
 places and can be tested without an account. Given a request (the pinned SHA, and one or more
 actions: argv with placeholders, env, input digests with their run-relative paths, expected
-outputs), it:
+outputs; optionally batches: one command covering several of them), it:
 
 1. obtains the repository at exactly the pinned SHA from a git mirror on the volume (commits
    arrive as git bundles uploaded by the orchestrator; the checkout is verified with
@@ -29,7 +29,8 @@ Volume layout under `root` (`/vol/build` on Modal, `<stand-in dir>/volume/build`
     trees/<sha>                  verified checkout of <sha>
     envs/<key>                   Python environments, by the key of their target
     checkpoints/<action key>/    resumable state of one action
-    logs/<action key>.log        full log of the last attempt
+    logs/<action key>.log        full log of the last attempt (a batch's log, copied, for its members)
+    logs/batch-<first key>.log   log of a batch command
     results/<action key>.json    the last result of that action
 """
 
@@ -44,7 +45,7 @@ import uuid
 
 #: Bumped whenever the request or result shape changes; the orchestrator sends its own and the
 #: runner refuses a mismatch (redeploy with `modal deploy modal_app/runner.py`).
-PROTOCOL = 1
+PROTOCOL = 2
 
 LOG_TAIL_LINES = 40
 _CHUNK = 8 * 1024 * 1024
@@ -118,8 +119,28 @@ def _git(args, cwd=None, check=True):
     return proc
 
 
-def _has_commit(git_dir, sha):
-    return _git(["--git-dir", git_dir, "cat-file", "-e", sha + "^{commit}"], check=False).returncode == 0
+def _pinned(mirror, sha):
+    return _git(["--git-dir", mirror, "rev-parse", "--verify", "refs/pinned/%s^{commit}" % sha], check=False).stdout.strip()
+
+
+def _import_commit(root, mirror, sha):
+    """What refs/pinned/<sha> resolves to, fetching it from its bundle when absent. Judged by the
+    ref, not the objects: a concurrent import has the objects before it writes the ref, and two
+    imports racing for the ref lock settle on the same value, so a lost race is retried."""
+    got = _pinned(mirror, sha)
+    for attempt in range(5):
+        if got:
+            return got
+        bundle = os.path.join(root, "git", "bundles", sha + ".bundle")
+        if not os.path.isfile(bundle):
+            raise Refused("sha-missing", "commit %s is not in the volume's git mirror and no bundle was uploaded for it" % sha)
+        fetched = _git(["--git-dir", mirror, "fetch", "--quiet", bundle, "+refs/build/pinned:refs/pinned/" + sha], check=False)
+        got = _pinned(mirror, sha)
+        if not got and attempt == 4:
+            raise Refused("git-failed", "importing %s from its bundle failed: %s" % (sha, (fetched.stderr or fetched.stdout).strip()))
+        if not got:
+            time.sleep(0.5)
+    return got
 
 
 def _atomic_dir(final, build):
@@ -167,12 +188,7 @@ def ensure_tree(root, sha):
         if not os.path.isdir(mirror):
             os.makedirs(os.path.dirname(mirror), exist_ok=True)
             _atomic_dir(mirror, lambda tmp: _git(["init", "--quiet", "--bare", tmp]))
-        if not _has_commit(mirror, sha):
-            bundle = os.path.join(root, "git", "bundles", sha + ".bundle")
-            if not os.path.isfile(bundle):
-                raise Refused("sha-missing", "commit %s is not in the volume's git mirror and no bundle was uploaded for it" % sha)
-            _git(["--git-dir", mirror, "fetch", "--quiet", bundle, "+refs/build/pinned:refs/pinned/" + sha])
-        got = _git(["--git-dir", mirror, "rev-parse", "--verify", "refs/pinned/%s^{commit}" % sha], check=False).stdout.strip()
+        got = _import_commit(root, mirror, sha)
         if got != sha:
             raise Refused("sha-mismatch", "refusing to run: the mirror's refs/pinned/%s resolves to %s" % (sha, got or "nothing"))
         marker = os.path.join(root, "git", "shas", sha)
@@ -373,35 +389,38 @@ def _failure(action, reason, message, started, log_tail="", exit_code=None):
     }
 
 
-def run_action(root, action, run_dir, cwd, python, commit):
-    """Runs one action in the scratch run directory; returns its result (never raises Refused)."""
-    started = time.time()
-    key = action["key"]
+def _stage(root, action, run_dir):
+    """Places the action's inputs and clears its outputs in the run directory; a failure message or None."""
     for rel, digest in sorted(action["inputs"].items()):
         src = blob_path(root, digest)
         if not os.path.isfile(src):
-            return _failure(action, "input-missing", "input %s (%s) is not on the volume; rerun to upload it" % (rel, digest), started)
+            return "input %s (%s) is not on the volume; rerun to upload it" % (rel, digest)
         _place(src, os.path.join(run_dir, rel))
     for rel in action["outputs"]:
         out = os.path.join(run_dir, rel)
         if os.path.lexists(out):
             os.unlink(out)
         os.makedirs(os.path.dirname(out), exist_ok=True)
+    return None
+
+
+def _run_logged(root, command, key, run_dir, cwd, python, env, log):
+    """Runs one command with its placeholders filled, all output to `log`; its exit code."""
     checkpoint = os.path.join(root, "checkpoints", key)
-    if any("{checkpoint}" in t for t in action["command"]):
+    if any("{checkpoint}" in t for t in command):
         os.makedirs(checkpoint, exist_ok=True)
-    argv = resolve_argv(action["command"], {"run": run_dir, "python": python, "checkpoint": checkpoint})
-    log = os.path.join(root, "logs", key + ".log")
+    argv = resolve_argv(command, {"run": run_dir, "python": python, "checkpoint": checkpoint})
     os.makedirs(os.path.dirname(log), exist_ok=True)
     with open(log, "wb") as out:
         try:
-            code = subprocess.run(argv, cwd=cwd, env=action_env(action["env"]), stdout=out, stderr=subprocess.STDOUT).returncode
+            return subprocess.run(argv, cwd=cwd, env=action_env(env), stdout=out, stderr=subprocess.STDOUT).returncode
         except OSError as exc:
             out.write(("cannot start %s: %s\n" % (argv[0], exc)).encode())
-            code = 127
-    commit()  # checkpoints and logs survive whatever happens next
-    if code != 0:
-        return _failure(action, "command-failed", "command exited with %d" % code, started, tail(log), code)
+            return 127
+
+
+def _collect(root, action, run_dir, log, started):
+    """Hashes and stores the action's outputs after its command succeeded; its result."""
     outputs = {}
     for rel in action["outputs"]:
         path = os.path.join(run_dir, rel)
@@ -411,7 +430,7 @@ def run_action(root, action, run_dir, cwd, python, commit):
         store_blob(root, path, digest)
         outputs[rel] = {"digest": digest, "size": size}
     result = {
-        "key": key,
+        "key": action["key"],
         "ok": True,
         "exitCode": 0,
         "outputs": outputs,
@@ -420,8 +439,48 @@ def run_action(root, action, run_dir, cwd, python, commit):
         "logTail": tail(log),
     }
     _write_result(root, result)
+    return result
+
+
+def run_action(root, action, run_dir, cwd, python, commit):
+    """Runs one action in the scratch run directory; returns its result (never raises Refused)."""
+    started = time.time()
+    key = action["key"]
+    missing = _stage(root, action, run_dir)
+    if missing:
+        return _failure(action, "input-missing", missing, started)
+    log = os.path.join(root, "logs", key + ".log")
+    code = _run_logged(root, action["command"], key, run_dir, cwd, python, action["env"], log)
+    commit()  # checkpoints and logs survive whatever happens next
+    if code != 0:
+        return _failure(action, "command-failed", "command exited with %d" % code, started, tail(log), code)
+    result = _collect(root, action, run_dir, log, started)
     commit()
     return result
+
+
+def run_batch(root, command, actions, run_dir, cwd, python, commit):
+    """Runs several actions as one process, the target's batch command over their items (one area
+    worker for many areas, as the real build_areas_worker and the local batcher do); each action
+    still gets its own result, log and stored outputs. If staging or the command fails, the actions
+    are run one by one, so a bad item fails alone with its own log."""
+    started = time.time()
+    if any(_stage(root, a, run_dir) for a in actions):
+        return [run_action(root, a, run_dir, cwd, python, commit) for a in actions]
+    log = os.path.join(root, "logs", "batch-%s.log" % actions[0]["key"])
+    code = _run_logged(root, command, actions[0]["key"], run_dir, cwd, python, actions[0]["env"], log)
+    commit()
+    if code != 0:
+        with open(log, "ab") as out:
+            out.write(("\nbatch of %d exited with %d; running its actions one by one\n" % (len(actions), code)).encode())
+        return [run_action(root, a, run_dir, cwd, python, commit) for a in actions]
+    results = []
+    for a in actions:
+        own = os.path.join(root, "logs", a["key"] + ".log")
+        shutil.copyfile(log, own)
+        results.append(_collect(root, a, run_dir, own, started))
+    commit()
+    return results
 
 
 def _write_result(root, result):
@@ -457,7 +516,12 @@ def run_request(request, root, commit=lambda: None, reload=lambda: None, claim_e
             now = time.time()
             return _response(request, container_start, [_failure(a, exc.reason, str(exc), now) for a in actions])
         setup_seconds = time.time() - container_start
-        results = [run_action(root, a, run_dir, cwd, python, commit) for a in actions]
+        by_key = {}
+        for batch in request.get("batches") or []:
+            members = [a for a in actions if a["key"] in set(batch["keys"])]
+            for result in run_batch(root, batch["command"], members, run_dir, cwd, python, commit):
+                by_key[result["key"]] = result
+        results = [by_key.get(a["key"]) or run_action(root, a, run_dir, cwd, python, commit) for a in actions]
         return _response(request, container_start, results, setup_seconds)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

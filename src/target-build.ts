@@ -391,7 +391,8 @@ export class TargetBuilder {
       Object.assign(inputs, state.outputs);
     }
     const weight = target.resources?.(this.o.vars).weight;
-    return { command: fp.command, inputs, outputs: target.outputs, ...(pythonEnv ? { pythonEnv } : {}), ...(weight !== undefined ? { weight } : {}) };
+    const batch = target.batch && { group: target.batch.group, item: target.batch.item, command: (items: unknown[]) => target.batch!.command(items, this.o.vars) };
+    return { command: fp.command, inputs, outputs: target.outputs, ...(pythonEnv ? { pythonEnv } : {}), ...(weight !== undefined ? { weight } : {}), ...(batch ? { batch } : {}) };
   }
 
   /**

@@ -143,8 +143,9 @@ print(json.dumps(out))`,
     expect(absent).toMatchObject({ ok: false, reason: 'sha-missing' });
   });
 
-  it('an environment is built once by concurrent containers, and works from another mount point', async () => {
-    const repo = join(dir, 'env-repo');
+  /** A one-commit repository and a volume root (`<mount>/build`) holding its bundle, as the orchestrator uploads it. */
+  function volumeWithCommit(name: string): { sha: string; mount: string } {
+    const repo = join(dir, `${name}-repo`);
     mkdirSync(repo);
     git(repo, 'init', '-q', '-b', 'main');
     writeFileSync(join(repo, 'a.txt'), 'a\n');
@@ -152,9 +153,53 @@ print(json.dumps(out))`,
     git(repo, '-c', 'user.email=t@e', '-c', 'user.name=t', 'commit', '-q', '-m', 'a');
     const sha = git(repo, 'rev-parse', 'HEAD');
     git(repo, 'update-ref', 'refs/build/pinned', sha);
-    const first = join(dir, 'mount-a');
-    mkdirSync(join(first, 'build', 'git', 'bundles'), { recursive: true });
-    git(repo, 'bundle', 'create', '-q', join(first, 'build', 'git', 'bundles', `${sha}.bundle`), 'refs/build/pinned');
+    const mount = join(dir, `${name}-mount`);
+    mkdirSync(join(mount, 'build', 'git', 'bundles'), { recursive: true });
+    git(repo, 'bundle', 'create', '-q', join(mount, 'build', 'git', 'bundles', `${sha}.bundle`), 'refs/build/pinned');
+    return { sha, mount };
+  }
+
+  it('a batch of actions runs as one process, each with its own result; a failed batch runs them one by one', () => {
+    const { sha, mount } = volumeWithCommit('batch');
+    const root = join(mount, 'build');
+    // Each action's own command writes its output with its process id; the batch command writes all three.
+    const action = (k: string) => ({ key: `key-${k}`, command: ['sh', '-c', `echo $$ > {run}/out-${k}.txt`], env: {}, inputs: {}, outputs: [`out-${k}.txt`] });
+    const actions = ['a', 'b', 'c'].map(action);
+    const run = (batchCommand: string) =>
+      (py(python, `import json, sys, runner_core\nprint(json.dumps(runner_core.run_request(json.load(sys.stdin), ${JSON.stringify(root)})))`, {
+        protocol: PROTOCOL, sha, projectDir: '.', pythonEnv: null, spawnedAt: 0, actions,
+        batches: [{ command: ['sh', '-c', batchCommand], keys: ['key-a', 'key-c'] }],
+      }) as { results: { key: string; ok: boolean; outputs: Record<string, { digest: string }> }[] }).results;
+    const digest = (r: { outputs: Record<string, { digest: string }> }) => Object.values(r.outputs)[0]!.digest;
+
+    const batched = run('for k in a c; do echo $$ > {run}/out-$k.txt; done');
+    expect(batched.map((r) => [r.key, r.ok])).toEqual([['key-a', true], ['key-b', true], ['key-c', true]]);
+    expect(digest(batched[0]!)).toBe(digest(batched[2]!)); // a and c: one process
+    expect(digest(batched[1]!)).not.toBe(digest(batched[0]!)); // b, in no batch: its own
+    expect(readFileSync(join(root, 'logs', 'key-a.log'), 'utf8')).toBe(readFileSync(join(root, 'logs', 'batch-key-a.log'), 'utf8'));
+
+    const retried = run('exit 3');
+    expect(retried.map((r) => [r.key, r.ok])).toEqual([['key-a', true], ['key-b', true], ['key-c', true]]);
+    expect(new Set(retried.map(digest)).size).toBe(3); // three processes: the batch failed, each ran alone
+    expect(readFileSync(join(root, 'logs', 'batch-key-a.log'), 'utf8')).toMatch(/batch of 2 exited with 3; running its actions one by one/);
+  });
+
+  it('the area function is non-preemptible, as the real build_areas_worker', () => {
+    const got = py(python, `import ast, json
+tree = ast.parse(open("runner.py").read())
+out = {}
+for f in tree.body:
+    if isinstance(f, ast.FunctionDef):
+        for d in f.decorator_list:
+            if isinstance(d, ast.Call):
+                out[f.name] = any(k.arg == "nonpreemptible" and getattr(k.value, "value", None) is True for k in d.keywords)
+print(json.dumps(out))`) as Record<string, boolean>;
+    expect(got[BATCH_FUNCTION]).toBe(true);
+    expect(got[FUNCTIONS.cpu!]).toBe(true);
+  });
+
+  it('an environment is built once by concurrent containers, and works from another mount point', async () => {
+    const { sha, mount: first } = volumeWithCommit('env');
     const builds = join(dir, 'env-builds.txt');
     // The environment target's command: counts its runs, sleeps so the containers overlap, makes a venv.
     const pythonEnv = { key: 'e'.repeat(32), command: ['sh', '-c', `echo built >> ${builds}; sleep 2; python3 -m venv {out}`] };
@@ -180,7 +225,7 @@ print(json.dumps(out))`,
     for (const r of three) expect(r.results[0], r.results[0]!.message).toMatchObject({ ok: true });
     expect(readFileSync(builds, 'utf8')).toBe('built\n');
     // The same volume mounted elsewhere (another container, another path): the env runs from there, unbuilt.
-    const second = join(dir, 'mount-b');
+    const second = join(dir, 'env-mount-moved');
     renameSync(first, second);
     const moved = await container(join(second, 'build'), 'k4');
     expect(moved.results[0], moved.results[0]!.message).toMatchObject({ ok: true });
