@@ -328,7 +328,8 @@ def ensure_env(root, spec, cwd, shipped_env, claim=None, reload=lambda: None, co
 
     One container claims the build (`claim`, atomic create: a file here, a modal.Dict entry on
     Modal); the others wait for its `.complete`, reloading the volume, and take over if the claim
-    is released without one (the build failed) or goes stale. The build itself still lands by an
+    is released without one (the build failed) or goes stale. An environment whose interpreter is
+    not this image's (built by an older image) is rebuilt the same way. The build itself lands by an
     atomic rename, so even two builders cannot leave a half environment."""
     if not spec:
         return "python3"
@@ -336,7 +337,8 @@ def ensure_env(root, spec, cwd, shipped_env, claim=None, reload=lambda: None, co
     final = os.path.join(root, "envs", key)
     complete = os.path.join(final, ".complete")
     claim = claim or claim_env_file(root)
-    while not os.path.isfile(complete):
+    python = os.path.join(final, "bin", "python")
+    while not _env_ready(complete, python):
         release = claim(key)
         if release is None:
             time.sleep(_ENV_POLL_SECONDS)
@@ -344,14 +346,23 @@ def ensure_env(root, spec, cwd, shipped_env, claim=None, reload=lambda: None, co
             continue
         try:
             reload()
-            if not os.path.isfile(complete):
+            if not _env_ready(complete, python):
                 _build_env(root, spec, final, cwd, shipped_env)
                 commit()  # the waiters reload to see it
         finally:
             release()
-    python = os.path.join(final, "bin", "python")
-    check_relocatable(python)
     return python
+
+
+def _env_ready(complete, python):
+    """Built, and its interpreter is this image's (one built by an older image is rebuilt)."""
+    if not os.path.isfile(complete):
+        return False
+    try:
+        check_relocatable(python)
+    except Refused:
+        return False
+    return True
 
 
 def _build_env(root, spec, final, cwd, shipped_env):

@@ -1,5 +1,5 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { digestFile } from '../src/caching/hash.ts';
@@ -233,6 +233,13 @@ print(json.dumps(out))`) as Record<string, boolean>;
     const digest = moved.results[0]!.outputs['prefix.txt']!.digest;
     const prefix = readFileSync(join(second, 'build', 'cas', digest.slice(0, 2), digest), 'utf8');
     expect(prefix).toBe(join(second, 'build', 'envs', pythonEnv.key));
+    // An environment an older image built (its python links to an interpreter this image lacks) is rebuilt.
+    const link = join(second, 'build', 'envs', pythonEnv.key, 'bin', 'python');
+    rmSync(link);
+    symlinkSync('/usr/local/bin/python3.9-not-in-this-image', link);
+    const rebuilt = await container(join(second, 'build'), 'k5');
+    expect(rebuilt.results[0], rebuilt.results[0]!.message).toMatchObject({ ok: true });
+    expect(readFileSync(builds, 'utf8')).toBe('built\nbuilt\n');
   });
 
   it('an environment whose interpreter is not the image\'s is refused, naming both', () => {
