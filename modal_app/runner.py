@@ -12,7 +12,8 @@ the SHA the orchestrator pinned (this fixes the real pipeline's W1).
 
 Resource classes (tasks/ declare them; src/executors/modal-protocol.ts maps them to these names):
     cpu        run_cpu        8 CPU / 64 GiB, 14 h    (calibration package)
-    cpu batch  run_areas      1 CPU / 16 GiB, 8 h, max 50 containers   (area batches, LPT)
+    cpu batch  run_areas      1 CPU / 16 GiB, 8 h, max 50 containers, non-preemptible
+                              (area batches, LPT; one worker process per batch)
     T4 A10 A100-40GB A100-80GB H100
                run_t4 run_a10 run_a100_40gb run_a100_80gb run_h100
                               GPU + 8 CPU / 32 GiB, 8 h, preemptible, retried (the fits
@@ -41,12 +42,19 @@ ROOT = MOUNT + "/build"
 
 app = modal.App(APP_NAME)
 volume = modal.Volume.from_name(VOLUME_NAME, create_if_missing=True)
+#: The repository's requires-python is >=3.12,<3.15; the real image (modal_app/images.py there) uses
+#: 3.14. Environments are built from this interpreter, /usr/local/bin/python3.14 in every container.
+PYTHON_VERSION = "3.14"
 image = (
-    modal.Image.debian_slim(python_version="3.11")
+    modal.Image.debian_slim(python_version=PYTHON_VERSION)
     .apt_install("git", "make")
     .pip_install("xxhash==4.1.0", "uv==0.9.30")
     .add_local_file(Path(__file__).resolve().parent / "runner_core.py", "/root/runner_core.py")
+    .env({"BUILD_IMAGE_PYTHON": "/usr/local/bin/python" + PYTHON_VERSION})
 )
+#: Environment-build claims. A Volume has no atomic create across containers (each commits its
+#: own view, last writer wins), so the claim is a modal.Dict entry put with skip_if_exists.
+env_claims = modal.Dict.from_name(APP_NAME + "-env-claims", create_if_missing=True)
 
 HOURS = 3600
 _COMMON = dict(image=image, volumes={MOUNT: volume})
@@ -90,8 +98,19 @@ class DictClaims:
             claims.pop(key)
 
 
+def _claim_env(key):
+    """claim(key) -> release | None over env_claims; a claim older than the stale limit is taken over."""
+    now = time.time()
+    if not env_claims.put(key, now, skip_if_exists=True):
+        held = env_claims.get(key, None)
+        if held is not None and now - held < runner_core.ENV_CLAIM_STALE_SECONDS:
+            return None
+        env_claims.put(key, now)  # stale (its holder died) or released in between
+    return lambda: env_claims.pop(key, None)
+
+
 def _run(request):
-    return runner_core.run_request(request, ROOT, commit=volume.commit, reload=volume.reload, claim_store=DictClaims())
+    return runner_core.run_request(request, ROOT, commit=volume.commit, reload=volume.reload, claim_store=DictClaims(), claim_env=_claim_env)
 
 
 @app.function(**_COMMON, cpu=8, memory=64 * 1024, timeout=14 * HOURS, retries=_RETRIES, nonpreemptible=True)
@@ -99,9 +118,10 @@ def run_cpu(request: dict) -> dict:
     return _run(request)
 
 
-@app.function(**_COMMON, cpu=1, memory=16 * 1024, timeout=8 * HOURS, max_containers=50, retries=_RETRIES)
+@app.function(**_COMMON, cpu=1, memory=16 * 1024, timeout=8 * HOURS, max_containers=50, retries=_RETRIES, nonpreemptible=True)
 def run_areas(request: dict) -> dict:
-    """A batch of area actions (one LPT partition), run in order in one container."""
+    """Area actions (one LPT partition) in one container: each batch group of them as one worker
+    process (runner_core.run_batch); non-preemptible, as the real build_areas_worker."""
     return _run(request)
 
 

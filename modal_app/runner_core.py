@@ -4,14 +4,15 @@ orchestrator, on Modal (modal_app/runner.py) or in the local stand-in (modal_app
 Pure Python (standard library + `xxhash`), no Modal import, so the very same code runs in both
 places and can be tested without an account. Given a request (the pinned SHA, and one or more
 actions: argv with placeholders, env, input digests with their run-relative paths, expected
-outputs), it:
+outputs; optionally batches: one command covering several of them), it:
 
 1. obtains the repository at exactly the pinned SHA from a git mirror on the volume (commits
    arrive as git bundles uploaded by the orchestrator; the checkout is verified with
    `git rev-parse HEAD == sha` and a clean status on every use, else the action is refused:
    code is never taken from someone's working tree or a baked image);
-2. builds (once per key) the Python environment the action names, with the environment
-   target's own command, under `envs/<key>` on the volume;
+2. builds (once per key, claimed so 50 area containers do not race) the Python environment the
+   action names, with the environment target's own command and the image's interpreter, under
+   `envs/<key>` on the volume; it works in every container of the image;
 3. materialises inputs from the volume's content-addressed store (`cas/<aa>/<digest>`);
 4. runs the command in a private scratch run directory (`{run}`), with `{checkpoint}` =
    `checkpoints/<action key>` on the volume, so two fits never share a checkpoint and a
@@ -28,11 +29,14 @@ Volume layout under `root` (`/vol/build` on Modal, `<stand-in dir>/volume/build`
     trees/<sha>                  verified checkout of <sha>
     envs/<key>                   Python environments, by the key of their target
     checkpoints/<action key>/    resumable state of one action
-    logs/<action key>.log        full log of the last attempt
+    logs/<action key>.log        full log of the last attempt (a batch's log, copied, for its members)
+    logs/batch-<first key>.log   log of a batch command
     results/<action key>.json    the last result of that action
     claims/<action key>          the call running that action now (see run_once)
+    envs/<key>.claim             the container building that environment (stand-in; a modal.Dict on Modal)
 """
 
+import contextlib
 import json
 import os
 import shutil
@@ -44,7 +48,7 @@ import uuid
 
 #: Bumped whenever the request or result shape changes; the orchestrator sends its own and the
 #: runner refuses a mismatch (redeploy with `modal deploy modal_app/runner.py`).
-PROTOCOL = 1
+PROTOCOL = 2
 
 LOG_TAIL_LINES = 40
 _CHUNK = 8 * 1024 * 1024
@@ -118,8 +122,28 @@ def _git(args, cwd=None, check=True):
     return proc
 
 
-def _has_commit(git_dir, sha):
-    return _git(["--git-dir", git_dir, "cat-file", "-e", sha + "^{commit}"], check=False).returncode == 0
+def _pinned(mirror, sha):
+    return _git(["--git-dir", mirror, "rev-parse", "--verify", "refs/pinned/%s^{commit}" % sha], check=False).stdout.strip()
+
+
+def _import_commit(root, mirror, sha):
+    """What refs/pinned/<sha> resolves to, fetching it from its bundle when absent. Judged by the
+    ref, not the objects: a concurrent import has the objects before it writes the ref, and two
+    imports racing for the ref lock settle on the same value, so a lost race is retried."""
+    got = _pinned(mirror, sha)
+    for attempt in range(5):
+        if got:
+            return got
+        bundle = os.path.join(root, "git", "bundles", sha + ".bundle")
+        if not os.path.isfile(bundle):
+            raise Refused("sha-missing", "commit %s is not in the volume's git mirror and no bundle was uploaded for it" % sha)
+        fetched = _git(["--git-dir", mirror, "fetch", "--quiet", bundle, "+refs/build/pinned:refs/pinned/" + sha], check=False)
+        got = _pinned(mirror, sha)
+        if not got and attempt == 4:
+            raise Refused("git-failed", "importing %s from its bundle failed: %s" % (sha, (fetched.stderr or fetched.stdout).strip()))
+        if not got:
+            time.sleep(0.5)
+    return got
 
 
 def _atomic_dir(final, build):
@@ -135,6 +159,15 @@ def _atomic_dir(final, build):
     finally:
         if os.path.exists(tmp):
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _relative_alternates(tree, mirror):
+    """`clone --shared` links the checkout to the mirror's objects by absolute path; relative (to
+    the checkout's objects directory, the same for its temporary and final names), so the volume
+    works wherever it is mounted."""
+    objects = os.path.join(tree, ".git", "objects")
+    with open(os.path.join(objects, "info", "alternates"), "w") as f:
+        f.write(os.path.relpath(os.path.join(mirror, "objects"), objects) + "\n")
 
 
 def verify_tree(tree, sha):
@@ -158,12 +191,7 @@ def ensure_tree(root, sha):
         if not os.path.isdir(mirror):
             os.makedirs(os.path.dirname(mirror), exist_ok=True)
             _atomic_dir(mirror, lambda tmp: _git(["init", "--quiet", "--bare", tmp]))
-        if not _has_commit(mirror, sha):
-            bundle = os.path.join(root, "git", "bundles", sha + ".bundle")
-            if not os.path.isfile(bundle):
-                raise Refused("sha-missing", "commit %s is not in the volume's git mirror and no bundle was uploaded for it" % sha)
-            _git(["--git-dir", mirror, "fetch", "--quiet", bundle, "+refs/build/pinned:refs/pinned/" + sha])
-        got = _git(["--git-dir", mirror, "rev-parse", "--verify", "refs/pinned/%s^{commit}" % sha], check=False).stdout.strip()
+        got = _import_commit(root, mirror, sha)
         if got != sha:
             raise Refused("sha-mismatch", "refusing to run: the mirror's refs/pinned/%s resolves to %s" % (sha, got or "nothing"))
         marker = os.path.join(root, "git", "shas", sha)
@@ -173,6 +201,7 @@ def ensure_tree(root, sha):
 
         def checkout(tmp):
             _git(["clone", "--quiet", "--shared", "--no-checkout", mirror, tmp])
+            _relative_alternates(tmp, mirror)
             _git(["-C", tmp, "-c", "advice.detachedHead=false", "checkout", "--quiet", "--detach", sha])
 
         _atomic_dir(tree, checkout)
@@ -229,31 +258,136 @@ def tail(path, lines=LOG_TAIL_LINES):
     return "\n".join(text.rstrip().split("\n")[-lines:])
 
 
-def ensure_env(root, spec, cwd, shipped_env):
-    """`envs/<key>/bin/python`, building the environment with its target's command when absent."""
+#: The interpreter every environment is built from: the image's own, at a path that is the same in
+#: every container of the image (`/usr/local/bin/python3.14` on Modal), so a venv's `bin/python`
+#: symlink resolves wherever the volume is mounted. Never a uv-managed download in the building
+#: container's HOME (that is what made an environment work only in the container that built it).
+IMAGE_PYTHON = os.environ.get("BUILD_IMAGE_PYTHON") or sys.executable
+#: How long an environment build may hold its claim before another container takes it over.
+ENV_CLAIM_STALE_SECONDS = float(os.environ.get("BUILD_ENV_CLAIM_STALE_SECONDS") or 3600)
+_ENV_POLL_SECONDS = 2.0
+
+
+def claim_env_file(root):
+    """The stand-in's (and a POSIX volume's) environment claim: `envs/<key>.claim`, created with
+    O_CREAT|O_EXCL (atomic on one file system). Kept apart from the action-key claims on purpose.
+    Returns `claim(key) -> release | None`; a claim older than ENV_CLAIM_STALE_SECONDS (its holder
+    died) is taken over."""
+
+    def claim(key):
+        path = os.path.join(root, "envs", key + ".claim")
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        for _ in range(2):
+            try:
+                fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                try:
+                    stale = time.time() - os.path.getmtime(path) > ENV_CLAIM_STALE_SECONDS
+                except OSError:
+                    stale = True  # released in between: try again
+                if not stale:
+                    return None
+                try:
+                    os.unlink(path)
+                except OSError:
+                    pass
+                continue
+            with os.fdopen(fd, "w") as f:
+                f.write("%d %f\n" % (os.getpid(), time.time()))
+
+            def release():
+                try:
+                    os.unlink(path)
+                except OSError:
+                    pass
+
+            return release
+        return None
+
+    return claim
+
+
+def _env_build_env(shipped_env):
+    """The build's environment: the image's interpreter first on PATH and pinned for uv."""
+    env = action_env(shipped_env)
+    env["PATH"] = os.path.dirname(IMAGE_PYTHON) + os.pathsep + env.get("PATH", "")
+    env["UV_PYTHON"] = IMAGE_PYTHON
+    env["UV_PYTHON_DOWNLOADS"] = "never"
+    return env
+
+
+def check_relocatable(python, image_python=IMAGE_PYTHON):
+    """Refuses an environment whose interpreter does not resolve to the image's own: it would
+    break in any other container (or at another mount point)."""
+    real = os.path.realpath(python)
+    if not os.path.isfile(real):
+        raise Refused("env-failed", "the environment's %s links to %s, which does not exist here; rebuild it from the image's interpreter %s" % (python, real, image_python))
+    if real != os.path.realpath(image_python):
+        raise Refused("env-failed", "the environment's %s links to %s, not to the image's interpreter %s: it would only work in the container that built it" % (python, real, os.path.realpath(image_python)))
+
+
+def ensure_env(root, spec, cwd, shipped_env, claim=None, reload=lambda: None, commit=lambda: None):
+    """`envs/<key>/bin/python`, built once with its target's command when absent.
+
+    One container claims the build (`claim`, atomic create: a file here, a modal.Dict entry on
+    Modal); the others wait for its `.complete`, reloading the volume, and take over if the claim
+    is released without one (the build failed) or goes stale. An environment whose interpreter is
+    not this image's (built by an older image) is rebuilt the same way. The build itself lands by an
+    atomic rename, so even two builders cannot leave a half environment."""
     if not spec:
         return "python3"
     key = spec["key"]
     final = os.path.join(root, "envs", key)
-    if not os.path.isfile(os.path.join(final, ".complete")):
-        os.makedirs(os.path.dirname(final), exist_ok=True)
-        log = os.path.join(root, "logs", "env-%s.log" % key)
-        os.makedirs(os.path.dirname(log), exist_ok=True)
+    complete = os.path.join(final, ".complete")
+    claim = claim or claim_env_file(root)
+    python = os.path.join(final, "bin", "python")
+    while not _env_ready(complete, python):
+        release = claim(key)
+        if release is None:
+            time.sleep(_ENV_POLL_SECONDS)
+            reload()
+            continue
+        try:
+            reload()
+            if not _env_ready(complete, python):
+                _build_env(root, spec, final, cwd, shipped_env)
+                commit()  # the waiters reload to see it
+        finally:
+            release()
+    return python
 
-        def build(tmp):
-            # {interpreter}: the image's own Python (the laptop's interpreter path means nothing here).
-            argv = [t.replace("{out}", tmp).replace("{interpreter}", "python3") for t in spec["command"]]
-            with open(log, "wb") as out:
-                rc = subprocess.run(argv, cwd=cwd, env=action_env(shipped_env), stdout=out, stderr=subprocess.STDOUT).returncode
-            if rc != 0:
-                raise Refused("env-failed", "building the Python environment %s failed (exit %d):\n%s" % (key, rc, tail(log)))
-            with open(os.path.join(tmp, ".complete"), "w") as f:
-                f.write(key)
 
-        if os.path.isdir(final):
-            shutil.rmtree(final, ignore_errors=True)
-        _atomic_dir(final, build)
-    return os.path.join(final, "bin", "python")
+def _env_ready(complete, python):
+    """Built, and its interpreter is this image's (one built by an older image is rebuilt)."""
+    if not os.path.isfile(complete):
+        return False
+    try:
+        check_relocatable(python)
+    except Refused:
+        return False
+    return True
+
+
+def _build_env(root, spec, final, cwd, shipped_env):
+    key = spec["key"]
+    os.makedirs(os.path.dirname(final), exist_ok=True)
+    log = os.path.join(root, "logs", "env-%s.log" % key)
+    os.makedirs(os.path.dirname(log), exist_ok=True)
+
+    def build(tmp):
+        # {interpreter}: the image's own Python (the laptop's interpreter path means nothing here).
+        argv = [t.replace("{out}", tmp).replace("{interpreter}", IMAGE_PYTHON) for t in spec["command"]]
+        with open(log, "wb") as out:
+            rc = subprocess.run(argv, cwd=cwd, env=_env_build_env(shipped_env), stdout=out, stderr=subprocess.STDOUT).returncode
+        if rc != 0:
+            raise Refused("env-failed", "building the Python environment %s failed (exit %d):\n%s" % (key, rc, tail(log)))
+        check_relocatable(os.path.join(tmp, "bin", "python"))
+        with open(os.path.join(tmp, ".complete"), "w") as f:
+            f.write(key)
+
+    if os.path.isdir(final):
+        shutil.rmtree(final, ignore_errors=True)
+    _atomic_dir(final, build)
 
 
 def _failure(action, reason, message, started, log_tail="", exit_code=None):
@@ -418,52 +552,84 @@ def run_once(root, action, claims, run, reload=lambda: None, poll_s=0.5):
     if done is not None:
         claims.release(key, owner)
         return dict(done, reused=True)
+    with _holding(claims, [key], owner):
+        return run()
+
+
+def run_batch_once(root, actions, claims, run_batch, run_one, reload=lambda: None, poll_s=0.5):
+    """`run_batch()` (one process over all `actions`) when this call claims every one of them, else
+    each through run_once. The batch command covers all its items and cannot be narrowed here, so a
+    batch with a member already run or running elsewhere (a duplicate dispatch) does not run as a
+    batch: its done members are reused, the running ones waited for, the free ones run alone."""
+    owner = _claim_owner()
+    taken = []
+    for a in actions:
+        if _read_result(root, a["key"]) is not None or not claims.take(a["key"], owner):
+            break
+        taken.append(a["key"])
+    # A result may have landed between a read and its claim.
+    if len(taken) == len(actions) and all(_read_result(root, k) is None for k in taken):
+        with _holding(claims, taken, owner):
+            return run_batch()
+    for k in taken:
+        claims.release(k, owner)
+    return [run_once(root, a, claims, lambda a=a: run_one(a), reload, poll_s) for a in actions]
+
+
+@contextlib.contextmanager
+def _holding(claims, keys, owner):
+    """Keeps this call's claims on `keys` fresh (a heartbeat thread) while the body runs; releases them after."""
     import threading
 
     stop = threading.Event()
 
     def heartbeat():
         while not stop.wait(CLAIM_HEARTBEAT_S):
-            claims.refresh(key)
+            for key in keys:
+                claims.refresh(key)
 
     beat = threading.Thread(target=heartbeat, daemon=True)
     beat.start()
     try:
-        return run()
+        yield
     finally:
         stop.set()
-        claims.release(key, owner)
+        for key in keys:
+            claims.release(key, owner)
 
 
-def run_action(root, action, run_dir, cwd, python, commit):
-    """Runs one action in the scratch run directory; returns its result (never raises Refused)."""
-    started = time.time()
-    key = action["key"]
+def _stage(root, action, run_dir):
+    """Places the action's inputs and clears its outputs in the run directory; a failure message or None."""
     for rel, digest in sorted(action["inputs"].items()):
         src = blob_path(root, digest)
         if not os.path.isfile(src):
-            return _failure(action, "input-missing", "input %s (%s) is not on the volume; rerun to upload it" % (rel, digest), started)
+            return "input %s (%s) is not on the volume; rerun to upload it" % (rel, digest)
         _place(src, os.path.join(run_dir, rel))
     for rel in action["outputs"]:
         out = os.path.join(run_dir, rel)
         if os.path.lexists(out):
             os.unlink(out)
         os.makedirs(os.path.dirname(out), exist_ok=True)
+    return None
+
+
+def _run_logged(root, command, key, run_dir, cwd, python, env, log):
+    """Runs one command with its placeholders filled, all output to `log`; its exit code."""
     checkpoint = os.path.join(root, "checkpoints", key)
-    if any("{checkpoint}" in t for t in action["command"]):
+    if any("{checkpoint}" in t for t in command):
         os.makedirs(checkpoint, exist_ok=True)
-    argv = resolve_argv(action["command"], {"run": run_dir, "python": python, "checkpoint": checkpoint})
-    log = os.path.join(root, "logs", key + ".log")
+    argv = resolve_argv(command, {"run": run_dir, "python": python, "checkpoint": checkpoint})
     os.makedirs(os.path.dirname(log), exist_ok=True)
     with open(log, "wb") as out:
         try:
-            code = subprocess.run(argv, cwd=cwd, env=action_env(action["env"]), stdout=out, stderr=subprocess.STDOUT).returncode
+            return subprocess.run(argv, cwd=cwd, env=action_env(env), stdout=out, stderr=subprocess.STDOUT).returncode
         except OSError as exc:
             out.write(("cannot start %s: %s\n" % (argv[0], exc)).encode())
-            code = 127
-    commit()  # checkpoints and logs survive whatever happens next
-    if code != 0:
-        return _failure(action, "command-failed", "command exited with %d" % code, started, tail(log), code)
+            return 127
+
+
+def _collect(root, action, run_dir, log, started):
+    """Hashes and stores the action's outputs after its command succeeded; its result."""
     outputs = {}
     for rel in action["outputs"]:
         path = os.path.join(run_dir, rel)
@@ -473,7 +639,7 @@ def run_action(root, action, run_dir, cwd, python, commit):
         store_blob(root, path, digest)
         outputs[rel] = {"digest": digest, "size": size}
     result = {
-        "key": key,
+        "key": action["key"],
         "ok": True,
         "exitCode": 0,
         "outputs": outputs,
@@ -482,8 +648,48 @@ def run_action(root, action, run_dir, cwd, python, commit):
         "logTail": tail(log),
     }
     _write_result(root, result)
+    return result
+
+
+def run_action(root, action, run_dir, cwd, python, commit):
+    """Runs one action in the scratch run directory; returns its result (never raises Refused)."""
+    started = time.time()
+    key = action["key"]
+    missing = _stage(root, action, run_dir)
+    if missing:
+        return _failure(action, "input-missing", missing, started)
+    log = os.path.join(root, "logs", key + ".log")
+    code = _run_logged(root, action["command"], key, run_dir, cwd, python, action["env"], log)
+    commit()  # checkpoints and logs survive whatever happens next
+    if code != 0:
+        return _failure(action, "command-failed", "command exited with %d" % code, started, tail(log), code)
+    result = _collect(root, action, run_dir, log, started)
     commit()
     return result
+
+
+def run_batch(root, command, actions, run_dir, cwd, python, commit):
+    """Runs several actions as one process, the target's batch command over their items (one area
+    worker for many areas, as the real build_areas_worker and the local batcher do); each action
+    still gets its own result, log and stored outputs. If staging or the command fails, the actions
+    are run one by one, so a bad item fails alone with its own log."""
+    started = time.time()
+    if any(_stage(root, a, run_dir) for a in actions):
+        return [run_action(root, a, run_dir, cwd, python, commit) for a in actions]
+    log = os.path.join(root, "logs", "batch-%s.log" % actions[0]["key"])
+    code = _run_logged(root, command, actions[0]["key"], run_dir, cwd, python, actions[0]["env"], log)
+    commit()
+    if code != 0:
+        with open(log, "ab") as out:
+            out.write(("\nbatch of %d exited with %d; running its actions one by one\n" % (len(actions), code)).encode())
+        return [run_action(root, a, run_dir, cwd, python, commit) for a in actions]
+    results = []
+    for a in actions:
+        own = os.path.join(root, "logs", a["key"] + ".log")
+        shutil.copyfile(log, own)
+        results.append(_collect(root, a, run_dir, own, started))
+    commit()
+    return results
 
 
 def _write_result(root, result):
@@ -495,11 +701,13 @@ def _write_result(root, result):
     os.replace(tmp, path)
 
 
-def run_request(request, root, commit=lambda: None, reload=lambda: None, claim_store=None):
+def run_request(request, root, commit=lambda: None, reload=lambda: None, claim_store=None, claim_env=None):
     """Runs every action of a request (one, or a batch of areas) in order; returns their results.
 
-    Each action runs at most once however many calls ask for its key (`run_once`; `claim_store`:
-    default FileClaims on the volume). Expected failures are values in the results; only bugs raise."""
+    Each action runs at most once however many calls ask for its key (`run_once`, `run_batch_once`;
+    `claim_store`: default FileClaims on the volume). `claim_env(key) -> release | None` claims an
+    environment build (default: claim_env_file). Expected failures are values in the results; only
+    bugs raise."""
     container_start = time.time()
     actions = request.get("actions") or []
     if request.get("protocol") != PROTOCOL:
@@ -513,14 +721,25 @@ def run_request(request, root, commit=lambda: None, reload=lambda: None, claim_s
             run_dir = os.path.join(scratch, "run")
             export_tree(tree, os.path.join(run_dir, "tree"))
             cwd = os.path.normpath(os.path.join(run_dir, "tree", request.get("projectDir") or "."))
-            python = ensure_env(root, request.get("pythonEnv"), cwd, actions[0]["env"] if actions else {})
+            python = ensure_env(root, request.get("pythonEnv"), cwd, actions[0]["env"] if actions else {}, claim=claim_env, reload=reload, commit=commit)
             commit()
         except Refused as exc:
             now = time.time()
             return _response(request, container_start, [_failure(a, exc.reason, str(exc), now) for a in actions])
         setup_seconds = time.time() - container_start
         claims = claim_store or FileClaims(root)
-        results = [run_once(root, a, claims, lambda a=a: run_action(root, a, run_dir, cwd, python, commit), reload) for a in actions]
+
+        def run_one(action):
+            return run_action(root, action, run_dir, cwd, python, commit)
+
+        by_key = {}
+        for batch in request.get("batches") or []:
+            keys = set(batch["keys"])
+            members = [a for a in actions if a["key"] in keys]
+            run = lambda members=members, command=batch["command"]: run_batch(root, command, members, run_dir, cwd, python, commit)
+            for result in run_batch_once(root, members, claims, run, run_one, reload):
+                by_key[result["key"]] = result
+        results = [by_key.get(a["key"]) or run_once(root, a, claims, lambda a=a: run_one(a), reload) for a in actions]
         return _response(request, container_start, results, setup_seconds)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

@@ -466,10 +466,15 @@ export class TargetBuilder {
       }
       Object.assign(inputs, state.outputs);
     }
-    for (const name of adaptersNamed(fp.command)) inputs[`${REMOTE_ADAPTERS}/${name}`] = await this.adapterBlob(name, runDir);
-    const command = fp.command.map((t) => t.replaceAll('{adapters}/', `{run}/${REMOTE_ADAPTERS}/`));
+    const batched = target.batch;
+    // A batch command (one worker over many items) may name adapters too; they ship with each member.
+    const adapters = new Set([...adaptersNamed(fp.command), ...(batched ? adaptersNamed(batched.command([batched.item], this.o.vars)) : [])]);
+    for (const name of adapters) inputs[`${REMOTE_ADAPTERS}/${name}`] = await this.adapterBlob(name, runDir);
+    const remote = (argv: string[]) => argv.map((t) => t.replaceAll('{adapters}/', `{run}/${REMOTE_ADAPTERS}/`));
+    const command = remote(fp.command);
     const weight = target.resources?.(this.o.vars).weight;
-    return { command, inputs, outputs: target.outputs, ...(pythonEnv ? { pythonEnv } : {}), ...(weight !== undefined ? { weight } : {}) };
+    const batch = batched && { group: batched.group, item: batched.item, command: (items: unknown[]) => remote(batched.command(items, this.o.vars)) };
+    return { command, inputs, outputs: target.outputs, ...(pythonEnv ? { pythonEnv } : {}), ...(weight !== undefined ? { weight } : {}), ...(batch ? { batch } : {}) };
   }
 
   /** An adapter's bytes in the store (ingested from a copy: ingesting makes its file a read-only blob). */

@@ -8,6 +8,7 @@ import { digestFile } from '../src/caching/hash.ts';
 import { isAlive } from '../src/caching/action-lock.ts';
 import { cleanup, cli, commitChange, exampleRepo, git, outcomes, SMALL, startCli, summary, tempDir, type CliResult } from './helpers.ts';
 import { modalPython, standinCalls, transfers } from './modal-helpers.ts';
+import type { RunRequest } from '../src/executors/modal/protocol.ts';
 
 /**
  * The example pipeline with EXECUTOR=modal against the local stand-in, through the real CLI: the
@@ -98,6 +99,14 @@ describe('EXECUTOR=modal on the example pipeline (stand-in)', () => {
       areaCalls.set(rem.callId as string, [...(areaCalls.get(rem.callId as string) ?? []), t]);
     }
     expect([...areaCalls.values()].map((ts) => ts.sort()).sort()).toEqual([['h5:cities/NYC'], ['h5:districts/DE-01', 'h5:national/US', 'h5:states/DE']]);
+    // One worker process per batch: in the call of three, the two regional areas are one batch
+    // command over both items (the national area, another batch group, runs its own command).
+    const three = standinCalls(standin).find((c) => c.keys.length === 3)!;
+    const sent = (JSON.parse(readFileSync(join(standin, 'calls', three.id, 'request.json'), 'utf8')) as { request: RunRequest }).request;
+    const regional = ['h5:districts/DE-01', 'h5:states/DE'].map((t) => m.targets[t]!.key!);
+    expect(sent.batches?.map((b) => [...b.keys].sort())).toEqual([regional.sort()]);
+    expect(JSON.parse(sent.batches![0]!.command[sent.batches![0]!.command.indexOf('--work-items') + 1]!)).toHaveLength(2);
+    expect(existsSync(join(standin, 'volume', 'build', 'logs', `batch-${sent.batches![0]!.keys[0]}.log`))).toBe(true);
 
     // Outputs stay on the volume; diagnostics (local) got the fit files downloaded and verified.
     const e = entries(cache('A'));

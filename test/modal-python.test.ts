@@ -1,6 +1,6 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { hostname } from 'node:os';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { digestFile } from '../src/caching/hash.ts';
@@ -33,8 +33,11 @@ warnings.simplefilter("ignore")
 import modal, runner
 fns = runner.app.registered_functions
 print(json.dumps({"app": runner.app.name, "functions": {n: getattr(getattr(f, "_spec_", None), "gpus", None) for n, f in fns.items()},
-  "all_functions": all(isinstance(getattr(runner, n), modal.Function) for n in fns), "protocol": runner.runner_core.PROTOCOL}))`,
-    ) as { app: string; functions: Record<string, string | null>; all_functions: boolean; protocol: number };
+  "all_functions": all(isinstance(getattr(runner, n), modal.Function) for n in fns), "protocol": runner.runner_core.PROTOCOL, "python": runner.PYTHON_VERSION}))`,
+    ) as { app: string; functions: Record<string, string | null>; all_functions: boolean; protocol: number; python: string };
+    // The real repository's requires-python: >=3.12,<3.15 (its image uses 3.14).
+    const [major, minor] = got.python.split('.').map(Number);
+    expect(major === 3 && minor! >= 12 && minor! < 15).toBe(true);
     expect(got.app).toBe('policyengine-us-data-build');
     expect(got.all_functions).toBe(true);
     expect(got.protocol).toBe(PROTOCOL);
@@ -183,4 +186,142 @@ print(json.dumps(out))`,
     expect(c.reused).toBeUndefined();
     expect(readFileSync(`${counter}-k3`, 'utf8')).toBe('run\n');
   }, 60_000);
+
+  /** A one-commit repository and a volume root (`<mount>/build`) holding its bundle, as the orchestrator uploads it. */
+  function volumeWithCommit(name: string): { sha: string; mount: string } {
+    const repo = join(dir, `${name}-repo`);
+    mkdirSync(repo);
+    git(repo, 'init', '-q', '-b', 'main');
+    writeFileSync(join(repo, 'a.txt'), 'a\n');
+    git(repo, 'add', '-A');
+    git(repo, '-c', 'user.email=t@e', '-c', 'user.name=t', 'commit', '-q', '-m', 'a');
+    const sha = git(repo, 'rev-parse', 'HEAD');
+    git(repo, 'update-ref', 'refs/build/pinned', sha);
+    const mount = join(dir, `${name}-mount`);
+    mkdirSync(join(mount, 'build', 'git', 'bundles'), { recursive: true });
+    git(repo, 'bundle', 'create', '-q', join(mount, 'build', 'git', 'bundles', `${sha}.bundle`), 'refs/build/pinned');
+    return { sha, mount };
+  }
+
+  it('a batch of actions runs as one process, each with its own result; a failed batch runs them one by one', () => {
+    const { sha, mount } = volumeWithCommit('batch');
+    const root = join(mount, 'build');
+    // Each action's own command writes its output with its process id; the batch command writes all three.
+    // Keys per attempt: a key that has a stored result is never run again (run_once).
+    const run = (batchCommand: string, attempt: string) => {
+      const key = (k: string) => `key-${attempt}-${k}`;
+      const actions = ['a', 'b', 'c'].map((k) => ({ key: key(k), command: ['sh', '-c', `echo $$ > {run}/out-${k}.txt`], env: {}, inputs: {}, outputs: [`out-${k}.txt`] }));
+      return (py(python, `import json, sys, runner_core\nprint(json.dumps(runner_core.run_request(json.load(sys.stdin), ${JSON.stringify(root)})))`, {
+        protocol: PROTOCOL, sha, projectDir: '.', pythonEnv: null, spawnedAt: 0, actions,
+        batches: [{ command: ['sh', '-c', batchCommand], keys: [key('a'), key('c')] }],
+      }) as { results: { key: string; ok: boolean; outputs: Record<string, { digest: string }> }[] }).results;
+    };
+    const digest = (r: { outputs: Record<string, { digest: string }> }) => Object.values(r.outputs)[0]!.digest;
+
+    const batched = run('for k in a c; do echo $$ > {run}/out-$k.txt; done', '1');
+    expect(batched.map((r) => [r.key, r.ok])).toEqual([['key-1-a', true], ['key-1-b', true], ['key-1-c', true]]);
+    expect(digest(batched[0]!)).toBe(digest(batched[2]!)); // a and c: one process
+    expect(digest(batched[1]!)).not.toBe(digest(batched[0]!)); // b, in no batch: its own
+    expect(readFileSync(join(root, 'logs', 'key-1-a.log'), 'utf8')).toBe(readFileSync(join(root, 'logs', 'batch-key-1-a.log'), 'utf8'));
+
+    const retried = run('exit 3', '2');
+    expect(retried.map((r) => [r.key, r.ok])).toEqual([['key-2-a', true], ['key-2-b', true], ['key-2-c', true]]);
+    expect(new Set(retried.map(digest)).size).toBe(3); // three processes: the batch failed, each ran alone
+    expect(readFileSync(join(root, 'logs', 'batch-key-2-a.log'), 'utf8')).toMatch(/batch of 2 exited with 3; running its actions one by one/);
+  });
+
+  // A batch dispatched twice (the duplicate dispatch run_once guards against) runs its command once;
+  // a batch with a member already run does not run as a batch (its command covers every item).
+  it('a batch dispatched twice runs once; a batch with a finished member runs the others alone', async () => {
+    const { sha, mount } = volumeWithCommit('batch-claims');
+    const root = join(mount, 'build');
+    const runs = join(dir, 'batch-claims-runs.txt');
+    const action = (k: string) => ({ key: `bc-${k}`, command: ['sh', '-c', `echo alone-${k} >> ${runs}; echo $$ > {run}/out-${k}.txt`], env: { PATH: process.env.PATH! }, inputs: {}, outputs: [`out-${k}.txt`] });
+    const request = (ks: string[]) => ({
+      protocol: PROTOCOL, sha, projectDir: '.', pythonEnv: null, spawnedAt: 0, actions: ks.map(action),
+      batches: [{ command: ['sh', '-c', `echo batch >> ${runs}; sleep 1; for k in ${ks.join(' ')}; do echo $$ > {run}/out-$k.txt; done`], keys: ks.map((k) => `bc-${k}`) }],
+    });
+    const call = (ks: string[]) =>
+      new Promise<{ key: string; ok: boolean; reused?: boolean }[]>((resolve, reject) => {
+        const child = spawn(python, ['-c', `import json, sys, runner_core\nprint(json.dumps(runner_core.run_request(json.load(sys.stdin), ${JSON.stringify(root)})))`], { cwd: APP_DIR, stdio: ['pipe', 'pipe', 'inherit'] });
+        let out = '';
+        child.stdout.on('data', (d) => (out += d));
+        child.on('close', (code) => (code === 0 ? resolve(JSON.parse(out.trim().split('\n').pop()!).results) : reject(new Error(`runner exited ${code}`))));
+        child.stdin.end(JSON.stringify(request(ks)));
+      });
+    const [first, second] = await Promise.all([call(['a', 'b']), call(['a', 'b'])]);
+    expect([...first, ...second].every((r) => r.ok)).toBe(true);
+    expect(readFileSync(runs, 'utf8')).toBe('batch\n');
+    expect([first, second].filter((rs) => rs.every((r) => r.reused))).toHaveLength(1);
+    const mixed = await call(['a', 'c', 'd']);
+    expect(mixed.map((r) => [r.key, r.ok, r.reused ?? false])).toEqual([['bc-a', true, true], ['bc-c', true, false], ['bc-d', true, false]]);
+    expect(readFileSync(runs, 'utf8')).toBe('batch\nalone-c\nalone-d\n');
+  }, 60_000);
+
+  it('the area function is non-preemptible, as the real build_areas_worker', () => {
+    const got = py(python, `import ast, json
+tree = ast.parse(open("runner.py").read())
+out = {}
+for f in tree.body:
+    if isinstance(f, ast.FunctionDef):
+        for d in f.decorator_list:
+            if isinstance(d, ast.Call):
+                out[f.name] = any(k.arg == "nonpreemptible" and getattr(k.value, "value", None) is True for k in d.keywords)
+print(json.dumps(out))`) as Record<string, boolean>;
+    expect(got[BATCH_FUNCTION]).toBe(true);
+    expect(got[FUNCTIONS.cpu!]).toBe(true);
+  });
+
+  it('an environment is built once by concurrent containers, and works from another mount point', async () => {
+    const { sha, mount: first } = volumeWithCommit('env');
+    const builds = join(dir, 'env-builds.txt');
+    // The environment target's command: counts its runs, sleeps so the containers overlap, makes a venv.
+    const pythonEnv = { key: 'e'.repeat(32), command: ['sh', '-c', `echo built >> ${builds}; sleep 2; python3 -m venv {out}`] };
+    const request = (key: string) => ({
+      protocol: PROTOCOL,
+      sha,
+      projectDir: '.',
+      pythonEnv,
+      spawnedAt: 0,
+      actions: [{ key, command: ['{python}', '-c', 'import sys; open("{run}/prefix.txt", "w").write(sys.prefix)'], env: {}, inputs: {}, outputs: ['prefix.txt'] }],
+    });
+    const code = (root: string) => `import json, sys, runner_core\nprint(json.dumps(runner_core.run_request(json.load(sys.stdin), ${JSON.stringify(root)})))`;
+    const container = (root: string, key: string) =>
+      new Promise<{ results: { ok: boolean; message?: string; outputs: Record<string, { digest: string }> }[] }>((resolve, reject) => {
+        const child = spawn(python, ['-c', code(root)], { cwd: APP_DIR, env: { ...process.env, PYTHONWARNINGS: 'ignore' } });
+        let out = '';
+        child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+        child.on('error', reject);
+        child.on('close', () => resolve(JSON.parse(out.trim().split('\n').pop()!) as never));
+        child.stdin.end(JSON.stringify(request(key)));
+      });
+    const three = await Promise.all(['k1', 'k2', 'k3'].map((k) => container(join(first, 'build'), k)));
+    for (const r of three) expect(r.results[0], r.results[0]!.message).toMatchObject({ ok: true });
+    expect(readFileSync(builds, 'utf8')).toBe('built\n');
+    // The same volume mounted elsewhere (another container, another path): the env runs from there, unbuilt.
+    const second = join(dir, 'env-mount-moved');
+    renameSync(first, second);
+    const moved = await container(join(second, 'build'), 'k4');
+    expect(moved.results[0], moved.results[0]!.message).toMatchObject({ ok: true });
+    expect(readFileSync(builds, 'utf8')).toBe('built\n');
+    const digest = moved.results[0]!.outputs['prefix.txt']!.digest;
+    const prefix = readFileSync(join(second, 'build', 'cas', digest.slice(0, 2), digest), 'utf8');
+    expect(prefix).toBe(join(second, 'build', 'envs', pythonEnv.key));
+    // An environment an older image built (its python links to an interpreter this image lacks) is rebuilt.
+    const link = join(second, 'build', 'envs', pythonEnv.key, 'bin', 'python');
+    rmSync(link);
+    symlinkSync('/usr/local/bin/python3.9-not-in-this-image', link);
+    const rebuilt = await container(join(second, 'build'), 'k5');
+    expect(rebuilt.results[0], rebuilt.results[0]!.message).toMatchObject({ ok: true });
+    expect(readFileSync(builds, 'utf8')).toBe('built\nbuilt\n');
+  });
+
+  it('an environment whose interpreter is not the image\'s is refused, naming both', () => {
+    const env = join(dir, 'foreign-env', 'bin');
+    mkdirSync(env, { recursive: true });
+    symlinkSync('/bin/sh', join(env, 'python'));
+    const got = py(python, `import json, runner_core\ntry:\n  runner_core.check_relocatable(${JSON.stringify(join(env, 'python'))})\n  print(json.dumps(None))\nexcept runner_core.Refused as e:\n  print(json.dumps([e.reason, str(e)]))`) as [string, string];
+    expect(got[0]).toBe('env-failed');
+    expect(got[1]).toMatch(/not to the image's interpreter .*: it would only work in the container that built it/);
+  });
 });

@@ -22,7 +22,7 @@ export interface PreparedBuild extends Prepared {
  * prepare() with the pipeline declaration, then BUILD_DB: the engine knows neither tasks/ nor
  * publishing, so the CLI brings both (pipeline-publish.ts resolves the registered database).
  * With `preflight` (every build, dry runs included), a real checkout's plan, with the variables
- * the build will use, is then checked against its pinned tree (check-command.ts) before anything
+ * the build will use, is then checked against its pinned tree (plan-preflight.ts) before anything
  * runs or is dispatched.
  */
 export async function prepareBuild(argv: Argv, goals: string[] | 'default', settings: Settings, o: { preflight?: boolean } = {}): Promise<PreparedBuild> {
@@ -31,7 +31,7 @@ export async function prepareBuild(argv: Argv, goals: string[] | 'default', sett
   const python = resolvePython({ ...p, vars: decided.vars }, settings.env);
   const prepared = { ...p, vars: python ? { ...decided.vars, [PYTHON_VERSION_VAR]: python.version } : decided.vars, published: decided.published, ...(python ? { interpreter: python.path } : {}) };
   // BUILD_TASKS declarations (benchmarks, tests) are harnesses, not the pipeline: `check` still reads them.
-  if (o.preflight && p.layout.profile === 'real' && !settings.tasksFile) (await import('./check-command.ts')).preflight(prepared);
+  if (o.preflight && p.layout.profile === 'real' && !settings.tasksFile) (await import('./plan-preflight.ts')).preflight(prepared);
   return prepared;
 }
 

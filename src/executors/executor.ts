@@ -45,6 +45,8 @@ export interface PortableAction {
   pythonEnv?: { key: string; command: string[] };
   /** Relative cost from the target's resources, for batching (the area fan-out). */
   weight?: number;
+  /** The target's batch declaration: actions of one group in one call run as `command(items)`, one process. */
+  batch?: { group: string; item: unknown; command: (items: unknown[]) => string[] };
 }
 
 export interface ExecFailure extends Failure<ExecReason> {

@@ -46,6 +46,7 @@ interface BatchedAction extends BatchItem {
   action: RemoteAction;
   fn: string;
   pythonEnv: PortableAction['pythonEnv'];
+  batch?: PortableAction['batch'];
 }
 
 export class ModalExecutor implements Executor {
@@ -103,6 +104,7 @@ export class ModalExecutor implements Executor {
               action,
               fn,
               pythonEnv: p.pythonEnv,
+              ...(p.batch ? { batch: p.batch } : {}),
             })) as JournalEntry)
           : (await this.spawnBatches([[{ name: spec.target, weight: 1, group: '', workers: 1, spec, action, fn, pythonEnv: p.pythonEnv }]])).values().next().value!;
       spec.report({ callId: entry.callId, function: entry.function, resourceClass: entry.resourceClass, transport: entry.transport, batchSize: entry.batchSize });
@@ -153,6 +155,7 @@ export class ModalExecutor implements Executor {
         pythonEnv: batch[0]!.pythonEnv ?? null,
         spawnedAt,
         actions: batch.map((b) => b.action),
+        batches: batchCommands(batch),
       } satisfies RunRequest,
     }));
     const out = new Map<BatchedAction, JournalEntry>();
@@ -238,6 +241,18 @@ export class ModalExecutor implements Executor {
     const head = `# ran on ${this.transport.id} (call ${entry.callId}, ${entry.function}); full log there: ${volumePaths.log(spec.key)}; last lines:\n`;
     await writeFile(spec.logFile, `${head}${result.logTail}\n`).catch(() => appendFile(spec.logFile, ''));
   }
+}
+
+/**
+ * The batch commands of one call: its actions grouped by their target's batch group, each group
+ * of two or more as one `command(items)` (a batch of one runs its own command, as locally).
+ */
+function batchCommands(items: BatchedAction[]): NonNullable<RunRequest['batches']> {
+  const groups = new Map<string, BatchedAction[]>();
+  for (const item of items) if (item.batch) groups.set(item.batch.group, [...(groups.get(item.batch.group) ?? []), item]);
+  return [...groups.values()]
+    .filter((group) => group.length > 1)
+    .map((group) => ({ command: group[0]!.batch!.command(group.map((g) => g.batch!.item)), keys: group.map((g) => g.action.key) }));
 }
 
 function fail(spec: ActionSpec, reason: ExecReason, message: string): { ok: false; failure: ExecFailure } {

@@ -6,7 +6,7 @@ import { REMOTE_REASONS } from '../../report/failures.ts';
  * (modal_app/runner_core.py), on Modal or in the stand-in: the request, the result, and the
  * function table. The runner refuses a request of another PROTOCOL (redeploy the app).
  */
-export const PROTOCOL = 1;
+export const PROTOCOL = 2;
 
 /** Where the runner keeps everything on the volume (see runner_core.py for the layout). */
 export const VOLUME_ROOT = 'build';
@@ -56,6 +56,12 @@ export interface RunRequest {
   /** Epoch seconds at spawn: the runner's start minus this is the queue time. */
   spawnedAt: number;
   actions: RemoteAction[];
+  /**
+   * Actions of the call that run together as one process (a target's batch command over their
+   * items, e.g. one area worker for many areas); each still gets its own result. If the command
+   * fails, the runner runs those actions one by one. Actions in no batch run alone.
+   */
+  batches?: { command: string[]; keys: string[] }[];
 }
 
 /**
