@@ -154,5 +154,5 @@ export async function applyReplay(
       outputs: outcome.outputs,
     });
   }
-  return { built: 0, cached: replay.targets.length, failed: 0, skipped: 0, cancelled: false };
+  return { built: 0, cached: replay.targets.length, failed: 0, cancelled: 0, skipped: 0, aborted: false };
 }

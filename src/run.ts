@@ -63,7 +63,8 @@ export const runMetaSchema = z.object({
   startedAt: z.string(),
   finishedAt: z.string().optional(),
   durationMs: z.number().optional(),
-  counts: z.object({ built: z.number(), cached: z.number(), failed: z.number(), skipped: z.number() }),
+  /** `cancelled` is absent in runs recorded before it was counted apart from `failed`. */
+  counts: z.object({ built: z.number(), cached: z.number(), failed: z.number(), cancelled: z.number().optional(), skipped: z.number() }),
   targets: z.record(z.string(), targetOutcomeSchema),
   error: z.string().optional(),
   /** A completed build's inputs as one digest (replay.ts): a later build with the same one replays this run. */
@@ -91,7 +92,7 @@ export function startingMeta(request: RunRequest, runId: string, pid: number, st
   const { version, sha, branch, repo, dirty, goals, vars } = request;
   return {
     runId, status: 'running', version, sha, branch, repo, dirty, goals, variables: { ...vars }, pid,
-    startedAt: startedAt.toISOString(), counts: { built: 0, cached: 0, failed: 0, skipped: 0 }, targets: {},
+    startedAt: startedAt.toISOString(), counts: { built: 0, cached: 0, failed: 0, cancelled: 0, skipped: 0 }, targets: {},
   };
 }
 

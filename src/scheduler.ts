@@ -14,7 +14,7 @@ export interface SchedulerOptions extends TargetBuildOptions {
 export interface SchedulerReport extends BuildCounts {
   skipped: number;
   /** The signal aborted the walk (exit 130). */
-  cancelled: boolean;
+  aborted: boolean;
 }
 
 /**
@@ -26,7 +26,7 @@ export interface SchedulerReport extends BuildCounts {
 export class Scheduler {
   private readonly o: SchedulerOptions;
   private readonly states = new Map<string, TargetState>();
-  private readonly report: SchedulerReport = { built: 0, cached: 0, failed: 0, skipped: 0, cancelled: false };
+  private readonly report: SchedulerReport = { built: 0, cached: 0, failed: 0, cancelled: 0, skipped: 0, aborted: false };
   private readonly builder: TargetBuilder;
 
   constructor(options: SchedulerOptions) {
@@ -113,7 +113,7 @@ export class Scheduler {
         if (waiting) continue;
         if (upstreamFailed) {
           pending.delete(name);
-          this.skip(name, 'an upstream target failed');
+          this.skip(name, this.o.signal.aborted ? 'cancelled' : 'an upstream target failed');
           started = true;
           continue;
         }
@@ -141,7 +141,7 @@ export class Scheduler {
     for (const name of neverStarted) {
       if (!name.startsWith('\0group:')) this.skip(name, this.o.signal.aborted ? 'cancelled' : 'stopped after a failure');
     }
-    this.report.cancelled = this.o.signal.aborted;
+    this.report.aborted = this.o.signal.aborted;
     return this.report;
   }
 

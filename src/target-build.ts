@@ -66,6 +66,8 @@ export interface BuildCounts {
   built: number;
   cached: number;
   failed: number;
+  /** Stopped by the signal: counted apart from failures (events, status, meta.json). */
+  cancelled: number;
 }
 
 export interface TargetBuilderOptions extends TargetBuildOptions {
@@ -443,10 +445,12 @@ export class TargetBuilder {
 
   private finishFailed(o: Failed): void {
     const { target, reason, message, key, remote } = o;
+    // A cancelled target settles like a failed one for the walk (its dependants do not start).
     this.states.set(target.name, { kind: 'failed' });
-    this.o.counts.failed++;
-    this.o.emit({ event: 'target', target: target.name, outcome: 'failed', reason, error: message, ...(key ? { key } : {}) });
-    this.o.record(target.name, { outcome: reason === 'cancelled' ? 'cancelled' : 'failed', error: message, ...(key ? { key } : {}), ...(remote ? { remote } : {}) });
+    const outcome = reason === 'cancelled' || this.o.signal.aborted ? 'cancelled' : 'failed';
+    this.o.counts[outcome]++;
+    this.o.emit({ event: 'target', target: target.name, outcome, reason, error: message, ...(key ? { key } : {}) });
+    this.o.record(target.name, { outcome, error: message, ...(key ? { key } : {}), ...(remote ? { remote } : {}) });
   }
 }
 

@@ -16,7 +16,7 @@ const events: Event[] = [
   { event: 'target', target: 'h5:states/AL', outcome: 'built' },
   { event: 'target', target: 'h5:states/AK', outcome: 'failed', error: 'worker exited with 1' },
   { event: 'target', target: 'h5:states/AZ', outcome: 'cached' },
-  { event: 'summary', runId: 'r', status: 'failed', built: 2, cached: 2, failed: 1, skipped: 0, durationMs: 1200, filesHashed: 0, bytesHashed: 0 },
+  { event: 'summary', runId: 'r', status: 'failed', built: 2, cached: 2, failed: 1, cancelled: 0, skipped: 0, durationMs: 1200, filesHashed: 0, bytesHashed: 0 },
 ];
 
 describe('loggers', () => {
@@ -37,7 +37,7 @@ describe('loggers', () => {
 
   it('a replayed run names the run it replayed, and its summary line still ends with its own run id', () => {
     const out = terminal();
-    plainLogger(out).emit({ event: 'summary', runId: 'new', status: 'completed', built: 0, cached: 5, failed: 0, skipped: 0, durationMs: 120, filesHashed: 0, bytesHashed: 0, replayedFrom: 'old' });
+    plainLogger(out).emit({ event: 'summary', runId: 'new', status: 'completed', built: 0, cached: 5, failed: 0, cancelled: 0, skipped: 0, durationMs: 120, filesHashed: 0, bytesHashed: 0, replayedFrom: 'old' });
     expect(out.text()).toBe('completed: 0 built, 5 cached, 0 failed, 0 skipped in 0.12s; nothing changed since run old  (run new)\n');
   });
 

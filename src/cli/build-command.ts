@@ -92,20 +92,28 @@ export async function buildCommand(o: BuildOptions): Promise<{ code: number; rep
     throw error;
   }
   await p.memo.save();
-  const status = report.cancelled ? 'cancelled' : report.failed > 0 ? 'failed' : 'completed';
+  const status = report.aborted ? 'cancelled' : report.failed > 0 ? 'failed' : 'completed';
   // What lets the next build replay this one.
   const inputsKey = status === 'completed' ? (replay?.inputsKey ?? recordedInputsKey(p, recorder.meta, cache)) : null;
   if (inputsKey) recorder.meta.inputsKey = inputsKey;
-  await recorder.finish(status, report.failed > 0 ? `${report.failed} target(s) failed` : undefined);
+  await recorder.finish(status, runError(report));
   // A completed run is published before the summary, which stays the last line.
   const published = status === 'completed' && publishing ? await publishing.afterRun(runId, emit) : 0;
   emit({
-    event: 'summary', runId, status, built: report.built, cached: report.cached, failed: report.failed, skipped: report.skipped,
+    event: 'summary', runId, status, built: report.built, cached: report.cached, failed: report.failed, cancelled: report.cancelled, skipped: report.skipped,
     durationMs: Date.now() - started, filesHashed: p.memo.filesRead, bytesHashed: p.memo.bytesRead,
     ...(recorder.meta.replayedFrom ? { replayedFrom: recorder.meta.replayedFrom } : {}),
   });
-  const code = report.cancelled ? 130 : report.failed > 0 ? 1 : published;
+  const code = report.aborted ? 130 : report.failed > 0 ? 1 : published;
   return { code, replayed: replay !== null };
+}
+
+/** The run's one-line error in meta.json: what failed, and apart from it what a signal cancelled. */
+function runError(report: { failed: number; cancelled: number; aborted: boolean }): string | undefined {
+  const parts: string[] = [];
+  if (report.aborted) parts.push(`cancelled by a signal${report.cancelled ? ` (${report.cancelled} target(s) cancelled)` : ''}`);
+  if (report.failed > 0) parts.push(`${report.failed} target(s) failed`);
+  return parts.length ? parts.join('; ') : undefined;
 }
 
 /**

@@ -45,7 +45,7 @@ export async function statusCommand(argv: Argv): Promise<number> {
       `sha       ${meta.sha}${meta.dirty ? ' (dirty: uncommitted changes)' : ''}`,
       `branch    ${meta.branch}   repo ${meta.repo}`,
       `started   ${meta.startedAt}   duration ${seconds(meta.durationMs)}`,
-      `counts    ${meta.counts.built} built, ${meta.counts.cached} cached, ${meta.counts.failed} failed, ${meta.counts.skipped} skipped`,
+      `counts    ${meta.counts.built} built, ${meta.counts.cached} cached, ${meta.counts.failed} failed, ${meta.counts.cancelled ?? 0} cancelled, ${meta.counts.skipped} skipped`,
       `gpu       ${gpu.spent.toFixed(3)} GPU-hours spent, ${gpu.saved.toFixed(3)} saved by cache hits`,
       '',
     ];
@@ -70,7 +70,7 @@ export async function statusCommand(argv: Argv): Promise<number> {
       continue;
     }
     rows.push(
-      `${m.runId.padEnd(40)} ${effectiveStatus(m).padEnd(11)} ${m.sha.slice(0, 8)}  ${m.startedAt.slice(0, 19)}  ${seconds(m.durationMs).padStart(8)}  ${m.counts.built} built, ${m.counts.cached} cached${m.counts.failed ? `, ${m.counts.failed} failed` : ''}`,
+      `${m.runId.padEnd(40)} ${effectiveStatus(m).padEnd(11)} ${m.sha.slice(0, 8)}  ${m.startedAt.slice(0, 19)}  ${seconds(m.durationMs).padStart(8)}  ${m.counts.built} built, ${m.counts.cached} cached${m.counts.failed ? `, ${m.counts.failed} failed` : ''}${m.counts.cancelled ? `, ${m.counts.cancelled} cancelled` : ''}`,
     );
   }
   if (!argv.flags.json) process.stdout.write(rows.length ? `${'run'.padEnd(40)} ${'status'.padEnd(11)} sha       started              duration  targets\n${rows.join('\n')}\n` : 'no runs yet; start one with ./build.ts pipeline\n');

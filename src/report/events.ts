@@ -2,7 +2,8 @@
  * Events are data; loggers are views of them (logger.ts). `--json` prints these objects as NDJSON,
  * one per line, and the tests assert on that stream.
  */
-export type TargetOutcomeKind = 'built' | 'cached' | 'failed' | 'skipped';
+/** `cancelled`: stopped by a signal (Ctrl-C, SIGTERM) while it waited or ran; not a failure of the target. */
+export type TargetOutcomeKind = 'built' | 'cached' | 'failed' | 'cancelled' | 'skipped';
 
 export type Event =
   | { event: 'run-start'; runId: string; sha: string; branch: string; dirty: boolean; goals: string[]; total: number }
@@ -29,6 +30,7 @@ export type Event =
       built: number;
       cached: number;
       failed: number;
+      cancelled: number;
       skipped: number;
       durationMs: number;
       filesHashed: number;

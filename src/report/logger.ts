@@ -1,4 +1,4 @@
-import type { Event } from './events.ts';
+import type { Event, TargetOutcomeKind } from './events.ts';
 
 /** A view of the event stream. */
 export interface Logger {
@@ -19,7 +19,7 @@ function line(e: Event): string | null {
       const time = e.durationMs !== undefined ? ` ${(e.durationMs / 1000).toFixed(1)}s` : '';
       const where = e.executor && e.executor !== 'local' ? ` [${e.executor}]` : '';
       const why = e.error ? `\n${indent(e.error)}` : e.reason ? ` (${e.reason})` : '';
-      return `${e.outcome.padEnd(7)} ${e.target}${where}${time}${why}`;
+      return `${e.outcome.padEnd(9)} ${e.target}${where}${time}${why}`;
     }
     case 'expand':
       return `expand  ${e.target}: ${e.children} targets`;
@@ -30,7 +30,7 @@ function line(e: Event): string | null {
     case 'publish':
       return e.message;
     case 'summary':
-      return `${e.status}: ${e.built} built, ${e.cached} cached, ${e.failed} failed, ${e.skipped} skipped in ${(e.durationMs / 1000).toFixed(2)}s${e.replayedFrom ? `; nothing changed since run ${e.replayedFrom}` : ''}  (run ${e.runId})`;
+      return `${e.status}: ${e.built} built, ${e.cached} cached, ${e.failed} failed${e.cancelled ? `, ${e.cancelled} cancelled` : ''}, ${e.skipped} skipped in ${(e.durationMs / 1000).toFixed(2)}s${e.replayedFrom ? `; nothing changed since run ${e.replayedFrom}` : ''}  (run ${e.runId})`;
     case 'target-start':
       return null;
   }
@@ -63,7 +63,7 @@ export function plainLogger(out: NodeJS.WritableStream = process.stdout): Logger
 export function ttyLogger(out: NodeJS.WriteStream = process.stdout): Logger {
   const started = Date.now();
   const running = new Set<string>();
-  const fanouts: { name: string; prefix: string; total: number; built: number; cached: number; failed: number; skipped: number }[] = [];
+  const fanouts: ({ name: string; prefix: string; total: number } & Record<TargetOutcomeKind, number>)[] = [];
   let total = 0;
   let done = 0;
   let status = '';
@@ -83,11 +83,11 @@ export function ttyLogger(out: NodeJS.WriteStream = process.stdout): Logger {
     const group = fanouts.find((f) => e.target.startsWith(f.prefix));
     if (!group) return undefined;
     group[e.outcome]++;
-    const seen = group.built + group.cached + group.failed + group.skipped;
-    if (seen < group.total) return e.outcome === 'failed' ? line(e) : null;
+    const seen = group.built + group.cached + group.failed + group.cancelled + group.skipped;
+    if (seen < group.total) return e.outcome === 'failed' || e.outcome === 'cancelled' ? line(e) : null;
     fanouts.splice(fanouts.indexOf(group), 1);
-    const summary = `${group.name}: ${group.built} built, ${group.cached} cached${group.failed ? `, ${group.failed} failed` : ''}${group.skipped ? `, ${group.skipped} skipped` : ''}`;
-    return e.outcome === 'failed' ? `${line(e)}\n${summary}` : summary;
+    const summary = `${group.name}: ${group.built} built, ${group.cached} cached${group.failed ? `, ${group.failed} failed` : ''}${group.cancelled ? `, ${group.cancelled} cancelled` : ''}${group.skipped ? `, ${group.skipped} skipped` : ''}`;
+    return e.outcome === 'failed' || e.outcome === 'cancelled' ? `${line(e)}\n${summary}` : summary;
   };
   return {
     emit: (e) => {
@@ -95,7 +95,7 @@ export function ttyLogger(out: NodeJS.WriteStream = process.stdout): Logger {
       if (e.event === 'run-start') total = e.total;
       if (e.event === 'expand') {
         total += e.children;
-        fanouts.push({ name: e.target, prefix: e.childPrefix, total: e.children, built: 0, cached: 0, failed: 0, skipped: 0 });
+        fanouts.push({ name: e.target, prefix: e.childPrefix, total: e.children, built: 0, cached: 0, failed: 0, cancelled: 0, skipped: 0 });
       }
       if (e.event === 'target-start') running.add(e.target);
       let text: string | null;
