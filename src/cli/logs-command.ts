@@ -3,12 +3,23 @@ import { join } from 'node:path';
 import type { Argv } from './argv.ts';
 import { cacheDir } from './settings.ts';
 import { UsageError } from '../report/failures.ts';
-import { checkRunId, readMeta, runDir } from '../run.ts';
+import { checkRunId, readMeta, runDir, type RunMeta } from '../run.ts';
+import { effectiveStatus } from './status-command.ts';
 import { isAlive } from '../caching/action-lock.ts';
 import { parseVariables } from '../variables.ts';
 import { VARIABLES } from '../../tasks/index.ts';
 
-/** `./build.ts logs RUN_ID=... [-f]`: the run's event log; with -f, follows it until the run ends. */
+/**
+ * The exit code of a followed run, as the build itself returned it: 0 completed (or promoted),
+ * 1 failed or interrupted (its process died), 130 cancelled. So `--detach ... && logs -f && promote` scripts.
+ */
+export function runExitCode(meta: RunMeta): number {
+  const status = effectiveStatus(meta);
+  if (status === 'completed' || status === 'promoted') return 0;
+  return status === 'cancelled' ? 130 : 1;
+}
+
+/** `./build.ts logs RUN_ID=... [-f]`: the run's event log; with -f, follows it until the run ends and exits with its result. */
 export async function logsCommand(argv: Argv): Promise<number> {
   const vars = parseVariables(argv.assignments, VARIABLES);
   if (!vars.RUN_ID) throw new UsageError('missing-run-id', 'logs needs RUN_ID=<run id>; list runs with ./build.ts status');
@@ -25,7 +36,8 @@ export async function logsCommand(argv: Argv): Promise<number> {
     const meta = await readMeta(dir, runId);
     if (!meta.ok || !isAlive(meta.meta.pid)) {
       offset += await copyFrom(file, offset);
-      return 0;
+      if (!meta.ok) throw new UsageError('bad-run', meta.message);
+      return runExitCode(meta.meta);
     }
     await new Promise((resolve) => setTimeout(resolve, 300));
   }
