@@ -59,8 +59,9 @@ export async function buildCommand(o: BuildOptions): Promise<{ code: number; rep
       jobs: o.argv.flags.jobs, keepGoing: true, emit, signal: o.signal, record: () => undefined,
       showCommands: true,
     });
-    await scheduler.run();
+    const planned = await scheduler.run();
     await p.memo.save();
+    if (planned.usageError) throw planned.usageError;
     return { code: 0, replayed: false };
   }
 
@@ -104,13 +105,15 @@ export async function buildCommand(o: BuildOptions): Promise<{ code: number; rep
     durationMs: Date.now() - started, filesHashed: p.memo.filesRead, bytesHashed: p.memo.bytesRead,
     ...(recorder.meta.replayedFrom ? { replayedFrom: recorder.meta.replayedFrom } : {}),
   });
+  // A goal named a fan-out item the list lacks: one line and exit 2, after the run is recorded as failed.
+  if (report.usageError) throw report.usageError;
   const code = report.aborted ? 130 : report.failed > 0 ? 1 : published;
   return { code, replayed: replay !== null };
 }
 
 /** The run's one-line error in meta.json: what failed, and apart from it what a signal cancelled. */
-function runError(report: { failed: number; cancelled: number; aborted: boolean }): string | undefined {
-  const parts: string[] = [];
+function runError(report: { failed: number; cancelled: number; aborted: boolean; usageError?: Error }): string | undefined {
+  const parts: string[] = report.usageError ? [report.usageError.message] : [];
   if (report.aborted) parts.push(`cancelled by a signal${report.cancelled ? ` (${report.cancelled} target(s) cancelled)` : ''}`);
   if (report.failed > 0) parts.push(`${report.failed} target(s) failed`);
   return parts.length ? parts.join('; ') : undefined;
