@@ -6,7 +6,8 @@ import type { DigestMemo } from './caching/digest-memo.ts';
 import type { Emit } from './report/events.ts';
 import type { ActionSpec, ExecOutcome, Executor, PortableAction } from './executors/executor.ts';
 import { LocalBatcher } from './local-batcher.ts';
-import { actionKey, declaredParts, diffFingerprints, makeFingerprint, type ActionKey, type Fingerprint } from './fingerprint.ts';
+import { staleReason } from './stale-reason.ts';
+import { actionKey, declaredParts, makeFingerprint, type ActionKey, type Fingerprint } from './fingerprint.ts';
 import type { Graph } from './graph.ts';
 import type { Digest } from './caching/hash.ts';
 import { acquireLock } from './caching/action-lock.ts';
@@ -222,7 +223,12 @@ export class TargetBuilder {
     if (!this.o.workspace) {
       this.states.set(target.name, { kind: 'unknown' });
       const command = this.o.showCommands ? { command: fp.command.join(' ') } : {};
-      this.o.emit({ event: 'plan', target: target.name, action: 'run', why: await this.why(target, fp), ...command });
+      const { closest, causes } = await staleReason(this.o.cache, target.name, fp);
+      const why = causes.slice(0, 3).join('; ') + (causes.length > 3 ? `; +${causes.length - 3} more` : '');
+      this.o.emit({
+        event: 'plan', target: target.name, action: 'run', why, causes, ...command,
+        ...(closest ? { closest: { key: closest.key, createdAt: closest.createdAt } } : {}),
+      });
       return;
     }
     const release = await acquireLock(join(this.o.cacheDir, 'locks'), key, this.o.signal).catch(() => null);
@@ -258,16 +264,6 @@ export class TargetBuilder {
     }
     this.finishDone({ target, key, outputs: found.result.outputs, outcome: 'cached', result: found.result });
     return true;
-  }
-
-  /** Dry run: why the target would run, from the newest cached entry's fingerprint. */
-  private async why(target: Target, fp: Fingerprint): Promise<string> {
-    const previous = await this.o.cache.latest(target.name);
-    if (!previous) return 'never built';
-    const changes = diffFingerprints(previous.fingerprint, fp);
-    if (changes.length === 0) return 'cached outputs are missing or corrupt';
-    const shown = changes.slice(0, 3).map((c) => `${c.kind} ${c.name}: ${c.detail}`);
-    return shown.join('; ') + (changes.length > 3 ? `; +${changes.length - 3} more` : '');
   }
 
   private async execute(target: Target, fp: Fingerprint, key: ActionKey): Promise<void> {

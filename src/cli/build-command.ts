@@ -13,6 +13,7 @@ import { RunRecorder } from '../recorder.ts';
 import { applyReplay, findReplay, recordedInputsKey, type Replay } from '../replay.ts';
 import { allocateRun, checkRunId, runDir, startingMeta, type RunId } from '../run.ts';
 import { Scheduler } from '../scheduler.ts';
+import { planBuild } from '../plan.ts';
 import type { ExecutorKind, Target } from '../target.ts';
 
 export interface BuildOptions {
@@ -53,13 +54,7 @@ export async function buildCommand(o: BuildOptions): Promise<{ code: number; rep
   const emit = (e: Event) => o.logger.emit(e);
 
   if (o.argv.flags.dryRun) {
-    const scheduler = new Scheduler({
-      ...schedulerInputs(p, cache),
-      executors: {}, executorFor: executorChoice(p), baseEnv: {},
-      jobs: o.argv.flags.jobs, keepGoing: true, emit, signal: o.signal, record: () => undefined,
-      showCommands: true,
-    });
-    const planned = await scheduler.run();
+    const planned = await planBuild({ prepared: p, cache, emit, signal: o.signal, jobs: o.argv.flags.jobs, executorFor: executorChoice(p), showCommands: true });
     await p.memo.save();
     if (planned.usageError) throw planned.usageError;
     return { code: 0, replayed: false };
