@@ -38,7 +38,27 @@ describe('loggers', () => {
   it('a replayed run names the run it replayed, and its summary line still ends with its own run id', () => {
     const out = terminal();
     plainLogger(out).emit({ event: 'summary', runId: 'new', status: 'completed', built: 0, cached: 5, failed: 0, cancelled: 0, skipped: 0, durationMs: 120, filesHashed: 0, bytesHashed: 0, replayedFrom: 'old' });
-    expect(out.text()).toBe('completed: 0 built, 5 cached, 0 failed, 0 skipped in 0.12s; nothing changed since run old  (run new)\n');
+    expect(out.text()).toBe('completed: nothing to be done, 5 cached in 0.12s; nothing changed since run old  (run new)\n');
+  });
+
+  it('off a terminal, only targets that ran or failed get a line, then the summary', () => {
+    const out = terminal();
+    const log = plainLogger(out);
+    for (const e of events) log.emit(e);
+    const text = out.text();
+    expect(text).toMatch(/^built\s+database 0\.3s$/m);
+    expect(text).toMatch(/^built\s+h5:states\/AL$/m);
+    expect(text).toMatch(/^failed\s+h5:states\/AK\n\s+worker exited with 1$/m);
+    expect(text).not.toMatch(/acs|AZ/);
+    expect(text.trimEnd().split('\n').at(-1)).toMatch(/^failed: 2 built, 2 cached, 1 failed, 0 skipped/);
+  });
+
+  it('a no-op off a terminal is one line: nothing to be done', () => {
+    const out = terminal();
+    const log = plainLogger(out);
+    for (let i = 0; i < 505; i++) log.emit({ event: 'target', target: `t${i}`, outcome: 'cached' });
+    log.emit({ event: 'summary', runId: 'r', status: 'completed', built: 0, cached: 505, failed: 0, cancelled: 0, skipped: 0, durationMs: 300, filesHashed: 0, bytesHashed: 0 });
+    expect(out.text()).toBe('completed: nothing to be done, 505 cached in 0.30s  (run r)\n');
   });
 
   it('--json writes one JSON object per event and nothing else', () => {

@@ -30,6 +30,9 @@ function line(e: Event): string | null {
     case 'publish':
       return e.message;
     case 'summary':
+      if (e.built + e.failed + e.cancelled === 0 && e.status === 'completed') {
+        return `${e.status}: nothing to be done, ${e.cached} cached${e.skipped ? `, ${e.skipped} skipped` : ''} in ${(e.durationMs / 1000).toFixed(2)}s${e.replayedFrom ? `; nothing changed since run ${e.replayedFrom}` : ''}  (run ${e.runId})`;
+      }
       return `${e.status}: ${e.built} built, ${e.cached} cached, ${e.failed} failed${e.cancelled ? `, ${e.cancelled} cancelled` : ''}, ${e.skipped} skipped in ${(e.durationMs / 1000).toFixed(2)}s${e.replayedFrom ? `; nothing changed since run ${e.replayedFrom}` : ''}  (run ${e.runId})`;
     case 'target-start':
       return null;
@@ -43,10 +46,14 @@ function indent(text: string): string {
     .join('\n');
 }
 
-/** CI and pipes: one plain line per finished target. */
+/**
+ * CI and pipes: one plain line per target that ran (built, failed, cancelled), none for cached or
+ * skipped ones (the summary counts them), so a no-op prints one line, as make's "Nothing to be done".
+ */
 export function plainLogger(out: NodeJS.WritableStream = process.stdout): Logger {
   return {
     emit: (e) => {
+      if (e.event === 'target' && (e.outcome === 'cached' || e.outcome === 'skipped')) return;
       const text = line(e);
       if (text !== null) out.write(`${text}\n`);
     },
