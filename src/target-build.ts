@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, rmSync } from 'node:fs';
 import { rm, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type ActionEntry, type ActionResult, type Cache, type OutputRecord } from './caching/cache.ts';
@@ -13,6 +13,7 @@ import type { Digest } from './caching/hash.ts';
 import { acquireLock } from './caching/action-lock.ts';
 import { listSources } from './source-files.ts';
 import { mkdirOnce } from './util/fs-atomic.ts';
+import { shellCommand, toRepoPaths } from './util/shell-command.ts';
 import type { TargetOutcome } from './run.ts';
 import type { ExecutorKind, Target, Vars } from './target.ts';
 import { envDirOf, envsDir, resolveArgv } from './placeholders.ts';
@@ -50,6 +51,11 @@ export interface TargetBuildOptions {
   record: (target: string, outcome: TargetOutcome) => void;
   /** Dry run: include each command that would run in its plan event (for `-n REPO=...`). */
   showCommands?: boolean;
+  /**
+   * The repository the user edits, and the pinned trees its commit was copied to: a failed
+   * action's log tail shows tree paths as repository paths.
+   */
+  repoPaths?: { repo: string; trees: string[] };
   /** Called with every fingerprint computed (for `explain`). */
   onFingerprint?: (target: Target, fp: Fingerprint) => void;
 }
@@ -211,7 +217,7 @@ export class TargetBuilder {
     if (target.deps.some((d) => this.states.get(d)?.kind === 'unknown')) {
       this.states.set(target.name, { kind: 'unknown' });
       const dep = target.deps.find((d) => this.states.get(d)?.kind === 'unknown');
-      const command = this.o.showCommands ? { command: target.command(this.o.vars).join(' ') } : {};
+      const command = this.o.showCommands ? { command: await this.plannedCommand(target, target.command(this.o.vars)) } : {};
       this.o.emit({ event: 'plan', target: target.name, action: 'run', why: `upstream ${dep} would run (unless its outputs come out identical)`, ...command });
       return;
     }
@@ -222,7 +228,7 @@ export class TargetBuilder {
     if (hit) return;
     if (!this.o.workspace) {
       this.states.set(target.name, { kind: 'unknown' });
-      const command = this.o.showCommands ? { command: fp.command.join(' ') } : {};
+      const command = this.o.showCommands ? { command: await this.plannedCommand(target, fp.command, key) } : {};
       const { closest, causes } = await staleReason(this.o.cache, target.name, fp);
       const why = causes.slice(0, 3).join('; ') + (causes.length > 3 ? `; +${causes.length - 3} more` : '');
       this.o.emit({
@@ -266,6 +272,18 @@ export class TargetBuilder {
     return true;
   }
 
+  /**
+   * Dry run: the command as it would run, placeholders resolved where they are known before the
+   * run exists (`{run}` stays: the run directory is allocated when the build starts).
+   */
+  private plannedCommand(target: Target, command: string[], key?: string): Promise<string> {
+    const values: Record<string, string> = {
+      run: '{run}', python: this.pythonFor(target), adapters: this.o.adaptersDir, out: '{out}',
+      checkpoint: key ? join(this.o.cacheDir, 'checkpoints', key) : '{checkpoint}',
+    };
+    return resolveArgv(command, values).then((argv) => shellCommand(argv));
+  }
+
   private async execute(target: Target, fp: Fingerprint, key: ActionKey): Promise<void> {
     const kind = this.executorKind(target);
     const executor = this.o.executors[kind];
@@ -306,10 +324,13 @@ export class TargetBuilder {
     const placeholders: Record<string, string> = { run: ws.runDir, python: this.pythonFor(target), checkpoint: checkpointDir, out: envTmp, adapters: this.o.adaptersDir };
     if (fp.command.some((t) => t.includes('{checkpoint}'))) mkdirSync(checkpointDir, { recursive: true });
     const startedAt = new Date().toISOString();
+    const argv = await resolveArgv(fp.command, placeholders);
+    // The log starts with the command, resolved and copy-pasteable (the action appends below it).
+    appendFileSync(logFile, `$ ${shellCommand(argv, cwd)}\n`);
     const spec: ActionSpec = {
       key,
       target: target.name,
-      argv: await resolveArgv(fp.command, placeholders),
+      argv,
       // What a remote executor needs; a local action never reads it (489 areas would build it for nothing).
       ...(executor.kind === 'local' ? {} : { portable: this.portable(target, fp) }),
       cwd,
@@ -338,7 +359,12 @@ export class TargetBuilder {
     const { target, key, fp, executor } = a;
     if (!outcome.ok) {
       const reason = outcome.failure.reason;
-      const message = `${outcome.failure.message}${outcome.failure.logTail ? `\n${outcome.failure.logTail}` : ''}`;
+      const repo = this.o.repoPaths;
+      const tail = outcome.failure.logTail && repo ? toRepoPaths(outcome.failure.logTail, repo.trees, repo.repo) : outcome.failure.logTail;
+      // The command heads the log, so a short log's tail already shows it.
+      const shown = `$ ${shellCommand(a.spec.argv, a.spec.cwd)}`;
+      const command = reason === 'cancelled' || tail?.startsWith(shown) ? '' : `\n${shown}`;
+      const message = `${outcome.failure.message}${command}${tail ? `\n${tail}` : ''}`;
       return this.finishFailed({ target, reason, message, key, ...(outcome.remote ? { remote: outcome.remote } : {}) });
     }
     if (target.environment) {

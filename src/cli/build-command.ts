@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import type { Argv } from './argv.ts';
 import type { CommandContext } from './command.ts';
 import { Cache } from '../caching/cache.ts';
@@ -6,7 +7,7 @@ import type { Event } from '../report/events.ts';
 import { LocalExecutor } from '../executors/local.ts';
 import type { Executor } from '../executors/executor.ts';
 import type { Logger } from '../report/logger.ts';
-import { pipelinePublishing } from './pipeline-publish.ts';
+import { pipelinePublishing, wouldStage } from './pipeline-publish.ts';
 import { lazyRunTree, schedulerInputs, type Prepared } from '../prepare.ts';
 import { prepareBuild, type PreparedBuild } from './prepare-build.ts';
 import { RunRecorder } from '../recorder.ts';
@@ -51,12 +52,25 @@ export async function buildCommand(o: BuildOptions): Promise<{ code: number; rep
   const publishing = await pipelinePublishing(o.argv, o.goals);
   const p = await prepareBuild(o.argv, o.goals);
   const cache = new Cache(p.cacheDir, p.memo);
-  const emit = (e: Event) => o.logger.emit(e);
+  const failedTargets: string[] = [];
+  const emit = (e: Event) => {
+    if (e.event === 'target' && e.outcome === 'failed') failedTargets.push(e.target);
+    o.logger.emit(e);
+  };
 
   if (o.argv.flags.dryRun) {
-    const planned = await planBuild({ prepared: p, cache, emit, signal: o.signal, jobs: o.argv.flags.jobs, executorFor: executorChoice(p), showCommands: true });
+    let wouldRun = 0;
+    const counting = (e: Event) => {
+      if (e.event === 'plan' && e.action === 'run' && p.graph.nodes.get(e.target)?.kind !== 'fanout') wouldRun++;
+      emit(e);
+    };
+    const planned = await planBuild({ prepared: p, cache, emit: counting, signal: o.signal, jobs: o.argv.flags.jobs, executorFor: executorChoice(p), showCommands: true });
     await p.memo.save();
     if (planned.usageError) throw planned.usageError;
+    emit({
+      event: 'summary', runId: '', status: 'dry-run', built: 0, cached: planned.cached, failed: planned.failed, cancelled: 0, skipped: planned.skipped,
+      durationMs: Date.now() - started, filesHashed: p.memo.filesRead, bytesHashed: p.memo.bytesRead, wouldRun, wouldPublish: wouldStage(o.argv, o.goals),
+    });
     return { code: 0, replayed: false };
   }
 
@@ -78,6 +92,7 @@ export async function buildCommand(o: BuildOptions): Promise<{ code: number; rep
         ...schedulerInputs(p, cache),
         workspace: { runDir: dir, ensureCwd: lazyRunTree(p, dir) },
         executors: await executors(p, cache), executorFor: executorChoice(p), baseEnv: baseActionEnv(),
+        repoPaths: { repo: p.repo, trees: [join(dir, 'tree'), p.tree] },
         jobs: o.argv.flags.jobs, keepGoing: o.argv.flags.keepGoing, emit, signal: o.signal, record: recorder.record,
       });
       report = await scheduler.run();
@@ -99,6 +114,7 @@ export async function buildCommand(o: BuildOptions): Promise<{ code: number; rep
     event: 'summary', runId, status, built: report.built, cached: report.cached, failed: report.failed, cancelled: report.cancelled, skipped: report.skipped,
     durationMs: Date.now() - started, filesHashed: p.memo.filesRead, bytesHashed: p.memo.bytesRead,
     ...(recorder.meta.replayedFrom ? { replayedFrom: recorder.meta.replayedFrom } : {}),
+    ...(failedTargets.length ? { failedTargets } : {}),
   });
   // A goal named a fan-out item the list lacks: one line and exit 2, after the run is recorded as failed.
   if (report.usageError) throw report.usageError;

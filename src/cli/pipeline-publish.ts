@@ -29,9 +29,14 @@ export interface PipelinePublishing {
  * Validates the publishing configuration and credentials for this command line (before any
  * work); null when the command publishes nothing.
  */
+/** Whether this build publishes its run when it completes: the default pipeline, unless PUBLISH=0 (what `-n` reports). */
+export function wouldStage(argv: Argv, goals: string[] | 'default'): boolean {
+  return goals === 'default' && parseVariables(argv.assignments, VARIABLES).PUBLISH !== '0' && !process.env.BUILD_TASKS;
+}
+
 export async function pipelinePublishing(argv: Argv, goals: string[] | 'default'): Promise<PipelinePublishing | null> {
   const vars = parseVariables(argv.assignments, VARIABLES);
-  const stage = goals === 'default' && vars.PUBLISH !== '0' && !process.env.BUILD_TASKS;
+  const stage = wouldStage(argv, goals);
   const clean = argv.flags.cleanOldRuns;
   if ((!stage && !clean) || argv.flags.dryRun) return null;
   const dir = cacheDir();

@@ -41,6 +41,11 @@ export type Event =
       bytesHashed: number;
       /** The earlier run this one replayed: nothing it depends on had changed (replay.ts). */
       replayedFrom?: string;
+      /** The targets that failed, by name (the summary line names them). */
+      failedTargets?: string[];
+      /** A dry run (`status: 'dry-run'`, no run id): how many targets would run, and whether the run would publish. */
+      wouldRun?: number;
+      wouldPublish?: boolean;
     };
 
 export type Emit = (event: Event) => void;

@@ -30,10 +30,13 @@ function line(e: Event): string | null {
     case 'publish':
       return e.message;
     case 'summary':
+      if (e.status === 'dry-run') {
+        return `dry run: ${e.wouldRun ?? 0} would run, ${e.cached} cached${e.failed ? `, ${e.failed} cannot be planned` : ''}; ${e.wouldPublish ? 'the run would publish' : 'the run would not publish'}`;
+      }
       if (e.built + e.failed + e.cancelled === 0 && e.status === 'completed') {
         return `${e.status}: nothing to be done, ${e.cached} cached${e.skipped ? `, ${e.skipped} skipped` : ''} in ${(e.durationMs / 1000).toFixed(2)}s${e.replayedFrom ? `; nothing changed since run ${e.replayedFrom}` : ''}  (run ${e.runId})`;
       }
-      return `${e.status}: ${e.built} built, ${e.cached} cached, ${e.failed} failed${e.cancelled ? `, ${e.cancelled} cancelled` : ''}, ${e.skipped} skipped in ${(e.durationMs / 1000).toFixed(2)}s${e.replayedFrom ? `; nothing changed since run ${e.replayedFrom}` : ''}  (run ${e.runId})`;
+      return `${e.status}: ${e.built} built, ${e.cached} cached, ${e.failed} failed${e.cancelled ? `, ${e.cancelled} cancelled` : ''}, ${e.skipped} skipped in ${(e.durationMs / 1000).toFixed(2)}s${e.replayedFrom ? `; nothing changed since run ${e.replayedFrom}` : ''}  (run ${e.runId})${e.failedTargets?.length ? `\nfailed targets: ${e.failedTargets.join(', ')}` : ''}`;
     case 'target-start':
       return null;
   }
