@@ -18,9 +18,9 @@ export async function cacheCommand(words: string[], argv: Argv): Promise<number>
     case 'du':
       return du(dir, argv.flags.json);
     case 'verify':
-      return verify(dir, argv.flags.json);
+      return verify(dir, argv.flags.json, argv.flags.dryRun);
     case 'gc':
-      return gc(dir, argv.flags.json);
+      return gc(dir, argv.flags.json, argv.flags.dryRun);
     default:
       throw new UsageError('bad-cache-command', `unknown cache command '${sub ?? ''}'; use ls, du, verify or gc`);
   }
@@ -74,8 +74,8 @@ async function du(dir: string, json: boolean): Promise<number> {
   return 0;
 }
 
-/** Re-reads every blob (bypassing the stat memo) and removes those that do not match their name. */
-async function verify(dir: string, json: boolean): Promise<number> {
+/** Re-reads every blob (bypassing the stat memo) and removes those that do not match their name; `-n` only reports them. */
+async function verify(dir: string, json: boolean, dryRun: boolean): Promise<number> {
   let checked = 0;
   const corrupt: string[] = [];
   for await (const path of files(join(dir, 'cas'))) {
@@ -84,13 +84,14 @@ async function verify(dir: string, json: boolean): Promise<number> {
     const { digest } = await digestFile(path);
     if (!path.endsWith(digest)) {
       corrupt.push(path);
-      await rm(path, { force: true });
+      if (!dryRun) await rm(path, { force: true });
     }
   }
   const bad = (await entries(dir)).filter((e) => !e.result);
-  for (const e of bad) await rm(e.path, { force: true });
-  print(json, { checked, corrupt, corruptEntries: bad.map((e) => e.path) },
-    `${checked} blobs checked, ${corrupt.length} corrupt${corrupt.length ? ` (removed: ${corrupt.join(', ')})` : ''}; ${bad.length} corrupt action entries removed`);
+  if (!dryRun) for (const e of bad) await rm(e.path, { force: true });
+  const removed = dryRun ? 'would remove' : 'removed';
+  print(json, { checked, corrupt, corruptEntries: bad.map((e) => e.path), dryRun },
+    `${checked} blobs checked, ${corrupt.length} corrupt${corrupt.length ? ` (${removed}: ${corrupt.join(', ')})` : ''}; ${bad.length} corrupt action entries ${dryRun ? 'found (-n: nothing removed)' : 'removed'}`);
   return corrupt.length || bad.length ? 1 : 0;
 }
 
@@ -98,7 +99,9 @@ async function verify(dir: string, json: boolean): Promise<number> {
  * Keeps every action entry that some run on disk used (so the newest of each target that a run
  * built or restored); removes the other entries, then every blob no kept entry references.
  */
-async function gc(dir: string, json: boolean): Promise<number> {
+async function gc(dir: string, json: boolean, dryRun: boolean): Promise<number> {
+  // -n: every removal below is skipped, and each entry that would go is named.
+  const remove = (path: string) => (dryRun ? Promise.resolve() : rm(path, { force: true }));
   const keepKeys = new Set<string>();
   for (const id of await listRunIds(dir)) {
     const read = await readMeta(dir, id);
@@ -110,8 +113,9 @@ async function gc(dir: string, json: boolean): Promise<number> {
     if (result && keepKeys.has(result.key)) {
       for (const o of Object.values(result.outputs)) keepBlobs.add(o.digest);
     } else {
-      await rm(path, { force: true });
-      await rm(path.replace(/\.json$/, '.fp.json'), { force: true });
+      await remove(path);
+      await remove(path.replace(/\.json$/, '.fp.json'));
+      if (dryRun && !json) process.stdout.write(`would remove entry ${result ? `${result.target} ${result.key.slice(0, 12)}` : `${path} (corrupt)`}\n`);
       removedEntries++;
     }
   }
@@ -121,9 +125,12 @@ async function gc(dir: string, json: boolean): Promise<number> {
     const name = path.slice(path.lastIndexOf('/') + 1);
     if (keepBlobs.has(name)) continue;
     freed += (await stat(path)).size;
-    await rm(path, { force: true });
+    await remove(path);
     removedBlobs++;
   }
-  print(json, { removedEntries, removedBlobs, freedBytes: freed }, `removed ${removedEntries} action entries and ${removedBlobs} blobs, freed ${mb(freed)}`);
+  print(json, { removedEntries, removedBlobs, freedBytes: freed, dryRun },
+    dryRun
+      ? `would remove ${removedEntries} action entries and ${removedBlobs} blobs, freeing ${mb(freed)} (-n: nothing removed)`
+      : `removed ${removedEntries} action entries and ${removedBlobs} blobs, freed ${mb(freed)}`);
   return 0;
 }

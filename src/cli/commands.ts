@@ -57,9 +57,9 @@ export const COMMANDS: readonly Command[] = [
   },
   {
     name: 'cache',
-    usage: ['cache ls|du|verify|gc'],
-    summary: 'list, measure, check or trim the local cache',
-    flags: ['json'],
+    usage: ['cache ls|du|verify|gc [-n]'],
+    summary: 'list, measure, check or trim the local cache (-n: say what verify or gc would remove, remove nothing)',
+    flags: ['json', 'dry-run'],
     network: false,
     run: async (c) => (await import('./cache-command.ts')).cacheCommand(c.words, c.argv),
   },
