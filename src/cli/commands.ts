@@ -112,9 +112,17 @@ export const COMMANDS: readonly Command[] = [
     run: async (c) => (await import('./fetch-command.ts')).fetchCommand(c.words, c.argv),
   },
   {
+    name: 'targets',
+    usage: ['targets'],
+    summary: 'list every target with its description, dependencies and executor (fan-out items when known)',
+    flags: ['json'],
+    network: false,
+    run: async (c) => (await import('./targets-command.ts')).targetsCommand(c.argv),
+  },
+  {
     name: 'vars',
     usage: ['vars'],
-    summary: 'list every variable with its default and meaning',
+    summary: 'list every variable with its default and meaning, and every environment setting',
     flags: [],
     network: false,
     run: async () => (await import('./vars-command.ts')).varsCommand(),
