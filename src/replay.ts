@@ -46,6 +46,8 @@ export interface Replay {
   from: string;
   inputsKey: string;
   fanouts: Expansion[];
+  /** Whether that run was staged for publishing (publish.staging in its meta.json). */
+  staged: boolean;
   /** In the recorded run's order. */
   targets: { target: Target; outcome: TargetOutcome & { key: string; outputs: Record<string, OutputRecord> } }[];
 }
@@ -122,7 +124,7 @@ export async function findReplay(inputs: BuildInputs, cache: Cache, exclude?: st
     if (!present) return null;
     targets.push({ target, outcome: { ...outcome, key, outputs } });
   }
-  return { from: newest, inputsKey: meta.inputsKey, fanouts: selected.fanouts, targets };
+  return { from: newest, inputsKey: meta.inputsKey, fanouts: selected.fanouts, targets, staged: meta.publish?.staging !== undefined };
 }
 
 /**

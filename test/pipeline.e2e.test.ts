@@ -57,7 +57,9 @@ describe('example pipeline end to end', () => {
     expect(s.built).toBe(0);
     expect(s.cached).toBe(summary(first).built as number + (summary(first).cached as number));
     expect(s.filesHashed).toBe(0);
-    expect(s.runId).not.toBe(summary(first).runId);
+    // Nothing changed: no new run is recorded; the identical run is named (issue 12, item 10).
+    expect(s.status).toBe('unchanged');
+    expect(s.runId).toBe(summary(first).runId);
     // The earlier run is untouched by the later one.
     const meta = JSON.parse(readFileSync(join(cache, 'runs', summary(first).runId as string, 'meta.json'), 'utf8'));
     expect(meta.counts.built).toBe(summary(first).built);

@@ -27,6 +27,7 @@ export const FLAGS = {
   dot: { type: 'boolean', help: 'print Graphviz DOT instead of Mermaid' },
   yes: { short: 'y', type: 'boolean', help: 'do not ask for confirmation' },
   follow: { short: 'f', type: 'boolean', help: 'keep printing until the run ends' },
+  'new-run': { type: 'boolean', help: 'record a new run even when an identical one exists (and stage it)' },
 } as const satisfies Record<string, FlagSpec>;
 
 export type FlagName = keyof typeof FLAGS;
@@ -45,6 +46,7 @@ export interface Argv {
     yes: boolean;
     follow: boolean;
     cleanOldRuns: boolean;
+    newRun: boolean;
     help: boolean;
     version: boolean;
   };
@@ -63,6 +65,7 @@ const SWITCHES: Record<Exclude<FlagName, 'jobs'>, Exclude<keyof Argv['flags'], '
   dot: 'dot',
   yes: 'yes',
   follow: 'follow',
+  'new-run': 'newRun',
 };
 
 const isFlag = (name: string): name is FlagName => Object.hasOwn(FLAGS, name);
@@ -78,7 +81,7 @@ export function parseArgv(args: string[], defaultJobs: number): Argv {
   const out: Argv = {
     words: [],
     assignments: [],
-    flags: { dryRun: false, jobs: defaultJobs, keepGoing: false, json: false, detach: false, dot: false, yes: false, follow: false, cleanOldRuns: false, help: false, version: false },
+    flags: { dryRun: false, jobs: defaultJobs, keepGoing: false, json: false, detach: false, dot: false, yes: false, follow: false, cleanOldRuns: false, newRun: false, help: false, version: false },
     given: [],
   };
   const { tokens } = parseArgs({ args, options: FLAGS, strict: false, allowPositionals: true, tokens: true });

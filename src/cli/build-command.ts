@@ -74,6 +74,20 @@ export async function buildCommand(o: BuildOptions): Promise<{ code: number; rep
     return { code: 0, replayed: false };
   }
 
+  // Nothing changed since a completed run: record nothing new and stage nothing; that run is the
+  // one to promote. `--new-run` records (and stages) a new run anyway; --detach already allocated one.
+  if (!o.runId && !o.argv.flags.newRun) {
+    const same = await findReplay(p, cache);
+    if (same && (!publishing || same.staged)) {
+      await p.memo.save();
+      emit({
+        event: 'summary', runId: same.from, status: 'unchanged', built: 0, cached: same.targets.length, failed: 0, cancelled: 0, skipped: 0,
+        durationMs: Date.now() - started, filesHashed: p.memo.filesRead, bytesHashed: p.memo.bytesRead, replayedFrom: same.from,
+      });
+      return { code: 0, replayed: true };
+    }
+  }
+
   const { runId, dir } = o.runId ? { runId: o.runId, dir: runDir(p.cacheDir, o.runId) } : await allocateRun(p.cacheDir, p.version, p.sha, new Date());
   const recorder = new RunRecorder(dir, startingMeta(p, runId, process.pid, new Date(started)));
   await recorder.flush();

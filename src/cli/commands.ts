@@ -14,7 +14,7 @@ export const COMMANDS: readonly Command[] = [
     name: 'pipeline',
     usage: ['pipeline [<target>...] [VAR=value ...]', '<target>... [VAR=value ...]'],
     summary: 'build the default goals, or the named targets and what they need, at one pinned SHA',
-    flags: ['dry-run', 'jobs', 'keep-going', 'json', 'detach', 'clean-old-runs'],
+    flags: ['dry-run', 'jobs', 'keep-going', 'json', 'detach', 'clean-old-runs', 'new-run'],
     network: 'if-remote',
     run: async (c) => {
       if (c.bare) await refuseMisspeltCommand(c.words[0]!);
