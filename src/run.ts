@@ -1,3 +1,4 @@
+import { accessSync, constants } from 'node:fs';
 import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
@@ -105,7 +106,15 @@ export function runDir(cacheDir: string, runId: string): string {
  * timestamp moves forward until `mkdir` (atomic) succeeds: ids keep their format and never clash.
  */
 export async function allocateRun(cacheDir: string, version: string, sha: string, now: Date): Promise<{ runId: RunId; dir: string }> {
-  await mkdir(join(cacheDir, 'runs'), { recursive: true });
+  await mkdir(join(cacheDir, 'runs'), { recursive: true }).catch((error: unknown) => {
+    // A recursive mkdir on a read-only mount says ENOENT: ask the directory itself why.
+    try {
+      accessSync(cacheDir, constants.W_OK);
+    } catch (access) {
+      throw Object.assign(access as Error, { path: join(cacheDir, 'runs') });
+    }
+    throw error;
+  });
   for (let offset = 0; ; offset++) {
     const runId = makeRunId(version, sha, new Date(now.getTime() + offset * 1000));
     const dir = runDir(cacheDir, runId);

@@ -7,6 +7,7 @@ import type { Emit } from './report/events.ts';
 import type { ActionSpec, ExecOutcome, Executor, PortableAction } from './executors/executor.ts';
 import { LocalBatcher } from './local-batcher.ts';
 import { staleReason } from './stale-reason.ts';
+import { environmentFailure } from './report/environment-failure.ts';
 import { actionKey, declaredParts, makeFingerprint, type ActionKey, type Fingerprint } from './fingerprint.ts';
 import type { Graph } from './graph.ts';
 import type { Digest } from './caching/hash.ts';
@@ -167,7 +168,8 @@ export class TargetBuilder {
     try {
       await this.buildInner(target);
     } catch (error) {
-      this.finishFailed({ target, reason: 'internal-error', message: (error as Error).message });
+      const environment = environmentFailure(error);
+      this.finishFailed({ target, reason: environment?.reason ?? 'internal-error', message: environment?.message ?? (error as Error).message });
     } finally {
       if (group && !this.submitted.has(target.name)) this.batcher!.leave(group);
     }

@@ -15,6 +15,7 @@ import { applyReplay, findReplay, recordedInputsKey, type Replay } from '../repl
 import { allocateRun, checkRunId, runDir, startingMeta, type RunId } from '../run.ts';
 import { Scheduler } from '../scheduler.ts';
 import { planBuild } from '../plan.ts';
+import { environmentFailure, ignoreEnvironmentFailure } from '../report/environment-failure.ts';
 import type { ExecutorKind, Target } from '../target.ts';
 
 export interface BuildOptions {
@@ -65,7 +66,7 @@ export async function buildCommand(o: BuildOptions): Promise<{ code: number; rep
       emit(e);
     };
     const planned = await planBuild({ prepared: p, cache, emit: counting, signal: o.signal, jobs: o.argv.flags.jobs, executorFor: executorChoice(p), showCommands: true });
-    await p.memo.save();
+    await p.memo.save().catch(ignoreEnvironmentFailure);
     if (planned.usageError) throw planned.usageError;
     emit({
       event: 'summary', runId: '', status: 'dry-run', built: 0, cached: planned.cached, failed: planned.failed, cancelled: 0, skipped: planned.skipped,
@@ -112,8 +113,10 @@ export async function buildCommand(o: BuildOptions): Promise<{ code: number; rep
       report = await scheduler.run();
     }
   } catch (error) {
-    await recorder.finish('failed', (error as Error).message);
-    await p.memo.save();
+    // The run is marked failed with the reason; on a full or read-only disk that write may fail too.
+    const reason = environmentFailure(error)?.message ?? (error as Error).message;
+    await recorder.finish('failed', reason).catch(ignoreEnvironmentFailure);
+    await p.memo.save().catch(ignoreEnvironmentFailure);
     throw error;
   }
   await p.memo.save();

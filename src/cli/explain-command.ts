@@ -3,6 +3,7 @@ import { Cache } from '../caching/cache.ts';
 import type { Event } from '../report/events.ts';
 import { UsageError } from '../report/failures.ts';
 import { planBuild } from '../plan.ts';
+import { ignoreEnvironmentFailure } from '../report/environment-failure.ts';
 import { prepareBuild } from './prepare-build.ts';
 
 type PlanEvent = Extract<Event, { event: 'plan' }>;
@@ -32,7 +33,7 @@ export async function explainCommand(words: string[], argv: Argv): Promise<numbe
     prepared: p, cache, emit: (e) => events.push(e), signal: new AbortController().signal, jobs: 1,
     executorFor: (t) => (p.vars.EXECUTOR === 'modal' && t.executor === 'modal' ? 'modal' : 'local'), showCommands: false,
   });
-  await p.memo.save();
+  await p.memo.save().catch(ignoreEnvironmentFailure);
   if (planned.usageError) throw planned.usageError;
   const explanations = explain(name, events, p.graph.nodes.get(name)?.kind === 'fanout');
   if (argv.flags.json) {
