@@ -1,4 +1,5 @@
-import { open } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { open, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Argv } from './argv.ts';
 import { cacheDir } from './settings.ts';
@@ -20,14 +21,29 @@ export function runExitCode(meta: RunMeta): number {
 }
 
 /** `./build.ts logs RUN_ID=... [-f]`: the run's event log; with -f, follows it until the run ends and exits with its result. */
-export async function logsCommand(argv: Argv): Promise<number> {
+export async function logsCommand(argv: Argv, words: string[] = []): Promise<number> {
   const vars = parseVariables(argv.assignments, VARIABLES);
   if (!vars.RUN_ID) throw new UsageError('missing-run-id', 'logs needs RUN_ID=<run id>; list runs with ./build.ts status');
+  if (words.length > 1) throw new UsageError('unexpected-argument', `logs takes at most one target, not '${words[1]}'`);
   const runId = checkRunId(vars.RUN_ID);
   const dir = cacheDir();
   const first = await readMeta(dir, runId);
   if (!first.ok) throw new UsageError('bad-run', first.message);
-  const file = join(runDir(dir, runId), 'run.log');
+  const target = words[0];
+  const logsDir = join(runDir(dir, runId), 'logs');
+  const file = target ? join(logsDir, targetLogName(target)) : join(runDir(dir, runId), 'run.log');
+  if (target && !existsSync(file)) {
+    const outcome = first.meta.targets[target]?.outcome;
+    throw new UsageError('no-target-log', `${target} has no log in run ${runId} (${outcome ? `it was ${outcome}` : 'the run has no such target'}); see ./build.ts status RUN_ID=${runId}`);
+  }
+  // A foreground run has no run.log (its output went to the terminal): print each target's log.
+  if (!target && !existsSync(file)) {
+    for (const name of (await readdir(logsDir).catch(() => [] as string[])).sort()) {
+      process.stdout.write(`== ${name.replace(/\.log$/, '')} ==\n`);
+      await copyFrom(join(logsDir, name), 0);
+    }
+    return argv.flags.follow ? runExitCode(first.meta) : 0;
+  }
   let offset = 0;
   for (;;) {
     offset += await copyFrom(file, offset);
@@ -41,6 +57,11 @@ export async function logsCommand(argv: Argv): Promise<number> {
     }
     await new Promise((resolve) => setTimeout(resolve, 300));
   }
+}
+
+/** A target's log file name in the run's logs/ (as target-build.ts names it). */
+export function targetLogName(target: string): string {
+  return `${target.replace(/[/:]/g, '_')}.log`;
 }
 
 async function copyFrom(file: string, offset: number): Promise<number> {
