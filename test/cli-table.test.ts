@@ -116,7 +116,7 @@ describe('the command table', () => {
     const bare = await cli([`REPO=${repo}`, '--json', '--', '-odd'], { cache: dir, env: { BUILD_TASKS: tasks } });
     expect(bare.code, bare.stderr).toBe(0);
     expect([...outcomes(bare)]).toEqual([['-odd', 'built']]);
-    const named = await cli(['pipeline', `REPO=${repo}`, '--json', '--', '-odd'], { cache: dir, env: { BUILD_TASKS: tasks } });
+    const named = await cli(['pipeline', `REPO=${repo}`, '--json', '--new-run', '--', '-odd'], { cache: dir, env: { BUILD_TASKS: tasks } });
     expect(named.code, named.stderr).toBe(0);
     expect(outcomes(named).get('-odd')).toBe('cached');
     const withoutTerminator = join(scratch(), 'cache');

@@ -76,8 +76,9 @@ export async function buildCommand(o: BuildOptions): Promise<{ code: number; rep
   }
 
   // Nothing changed since a completed run: record nothing new and stage nothing; that run is the
-  // one to promote. `--new-run` records (and stages) a new run anyway; --detach already allocated one.
-  if (!o.runId && !o.argv.flags.newRun) {
+  // one to promote. `--new-run` records (and stages) a new run anyway, as does --clean-old-runs (it
+  // cleans after a run); --detach already allocated one.
+  if (!o.runId && !o.argv.flags.newRun && !o.argv.flags.cleanOldRuns) {
     const same = await findReplay(p, cache);
     if (same && (!publishing || same.staged)) {
       await p.memo.save();
