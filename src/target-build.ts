@@ -348,7 +348,7 @@ export class TargetBuilder {
   }
 
   private async runAction(a: PreparedAction): Promise<void> {
-    this.o.emit({ event: 'target-start', target: a.target.name, executor: a.executor.kind });
+    this.o.emit({ event: 'target-start', target: a.target.name, executor: a.executor.kind, logFile: a.spec.logFile });
     this.o.record(a.target.name, { outcome: 'running', key: a.key, executor: a.executor.kind, startedAt: new Date().toISOString() });
     const outcome = await a.executor.execute(a.spec);
     this.o.releaseSlot(a.target.name);

@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Event } from '../src/report/events.ts';
 import { jsonLogger, plainLogger, ttyLogger } from '../src/report/logger.ts';
@@ -59,6 +62,28 @@ describe('loggers', () => {
     for (let i = 0; i < 505; i++) log.emit({ event: 'target', target: `t${i}`, outcome: 'cached' });
     log.emit({ event: 'summary', runId: 'r', status: 'completed', built: 0, cached: 505, failed: 0, cancelled: 0, skipped: 0, durationMs: 300, filesHashed: 0, bytesHashed: 0 });
     expect(out.text()).toBe('completed: nothing to be done, 505 cached in 0.30s  (run r)\n');
+  });
+
+  it('the live status shows each running target with its elapsed time and latest log line; a fan-out is counted once its items are known', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'logger-'));
+    try {
+      const log = join(dir, 'fit.log');
+      writeFileSync(log, '$ python fit\nepoch 1 loss 0.9\nepoch 2 loss 0.5\n');
+      const out = terminal();
+      const view = ttyLogger(out);
+      view.emit({ event: 'run-start', runId: 'r', sha: 'a'.repeat(40), branch: 'main', dirty: false, goals: ['manifest'], total: 3, fanouts: ['areas'] });
+      view.emit({ event: 'target-start', target: 'fit-regional', executor: 'local', logFile: log });
+      const before = out.text().split('\r\x1b[2K').at(-1)!;
+      expect(before).toMatch(/^\[0\/3 \(\+ items of areas: not known yet\)\] \d+s fit-regional \d+s "epoch 2 loss 0\.5"/);
+      view.emit({ event: 'target', target: 'fit-regional', outcome: 'built' });
+      view.emit({ event: 'expand', target: 'areas', children: 489, childPrefix: 'h5:' });
+      const after = out.text().split('\r\x1b[2K').at(-1)!;
+      // 3 - the fan-out + its 489 items.
+      expect(after).toMatch(/^\[1\/491\] /);
+      view.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('--json writes one JSON object per event and nothing else', () => {

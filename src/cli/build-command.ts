@@ -93,7 +93,9 @@ export async function buildCommand(o: BuildOptions): Promise<{ code: number; rep
   const { runId, dir } = o.runId ? { runId: o.runId, dir: runDir(p.cacheDir, o.runId) } : await allocateRun(p.cacheDir, p.version, p.sha, new Date());
   const recorder = new RunRecorder(dir, startingMeta(p, runId, process.pid, new Date(started)));
   await recorder.flush();
-  emit({ event: 'run-start', runId, sha: p.sha, branch: p.branch, dirty: p.dirty, goals: p.goals, total: p.graph.select(p.goals).names.length });
+  const selected = p.graph.select(p.goals).names;
+  const fanouts = selected.filter((n) => p.graph.get(n).kind === 'fanout');
+  emit({ event: 'run-start', runId, sha: p.sha, branch: p.branch, dirty: p.dirty, goals: p.goals, total: selected.length, ...(fanouts.length ? { fanouts } : {}) });
 
   let report;
   let replay: Replay | null = null;

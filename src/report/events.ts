@@ -6,8 +6,10 @@
 export type TargetOutcomeKind = 'built' | 'cached' | 'failed' | 'cancelled' | 'skipped';
 
 export type Event =
-  | { event: 'run-start'; runId: string; sha: string; branch: string; dirty: boolean; goals: string[]; total: number }
-  | { event: 'target-start'; target: string; executor: string }
+  /** `total` counts each fan-out as one target until it expands; `fanouts` names those whose items are not known yet. */
+  | { event: 'run-start'; runId: string; sha: string; branch: string; dirty: boolean; goals: string[]; total: number; fanouts?: string[] }
+  /** `logFile`: where the action's output goes (the live view shows its latest line). */
+  | { event: 'target-start'; target: string; executor: string; logFile?: string }
   | {
       event: 'target';
       target: string;

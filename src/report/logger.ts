@@ -1,4 +1,21 @@
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import type { Event, TargetOutcomeKind } from './events.ts';
+
+/** The last non-empty line of a log (its final 4 kB), for the live status; '' when unreadable. */
+function lastLine(file: string): string {
+  let fd: number | undefined;
+  try {
+    fd = openSync(file, 'r');
+    const size = fstatSync(fd).size;
+    const buffer = Buffer.alloc(Math.min(size, 4096));
+    readSync(fd, buffer, 0, buffer.length, size - buffer.length);
+    return buffer.toString('utf8').split(/[\r\n]+/).map((l) => l.trim()).filter(Boolean).at(-1) ?? '';
+  } catch {
+    return '';
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
 
 /** A view of the event stream. */
 export interface Logger {
@@ -75,15 +92,23 @@ export function plainLogger(out: NodeJS.WritableStream = process.stdout): Logger
  */
 export function ttyLogger(out: NodeJS.WriteStream = process.stdout): Logger {
   const started = Date.now();
-  const running = new Set<string>();
+  /** Running targets: when each started, and its log (the status shows the latest line). */
+  const running = new Map<string, { since: number; logFile?: string }>();
+  const unexpanded = new Set<string>();
   const fanouts: ({ name: string; prefix: string; total: number } & Record<TargetOutcomeKind, number>)[] = [];
   let total = 0;
   let done = 0;
   let status = '';
   const clear = () => status && out.write('\r\x1b[2K');
   const draw = () => {
-    const names = [...running].slice(0, 3).join(', ') + (running.size > 3 ? ` +${running.size - 3}` : '');
-    status = `[${done}/${total}] ${((Date.now() - started) / 1000).toFixed(0)}s ${names}`.slice(0, (out.columns || 100) - 1);
+    const now = Date.now();
+    const names = [...running].slice(0, 3).map(([name, r]) => {
+      const latest = r.logFile ? lastLine(r.logFile) : '';
+      return `${name} ${((now - r.since) / 1000).toFixed(0)}s${latest ? ` "${latest.slice(0, 50)}"` : ''}`;
+    });
+    const more = running.size > 3 ? ` +${running.size - 3}` : '';
+    const unknown = unexpanded.size ? ` (+ items of ${[...unexpanded].join(', ')}: not known yet)` : '';
+    status = `[${done}/${total}${unknown}] ${((now - started) / 1000).toFixed(0)}s ${names.join(' | ')}${more}`.slice(0, (out.columns || 100) - 1);
     out.write(status);
   };
   const timer = setInterval(() => {
@@ -105,12 +130,16 @@ export function ttyLogger(out: NodeJS.WriteStream = process.stdout): Logger {
   return {
     emit: (e) => {
       clear();
-      if (e.event === 'run-start') total = e.total;
+      if (e.event === 'run-start') {
+        total = e.total;
+        for (const f of e.fanouts ?? []) unexpanded.add(f);
+      }
       if (e.event === 'expand') {
-        total += e.children;
+        // The fan-out was counted as one target; it is replaced by its items (it has no event of its own).
+        total += e.children - (unexpanded.delete(e.target) ? 1 : 0);
         fanouts.push({ name: e.target, prefix: e.childPrefix, total: e.children, built: 0, cached: 0, failed: 0, cancelled: 0, skipped: 0 });
       }
-      if (e.event === 'target-start') running.add(e.target);
+      if (e.event === 'target-start') running.set(e.target, { since: Date.now(), ...(e.logFile ? { logFile: e.logFile } : {}) });
       let text: string | null;
       if (e.event === 'target') {
         running.delete(e.target);
