@@ -46,8 +46,8 @@ export interface Replay {
   from: string;
   inputsKey: string;
   fanouts: Expansion[];
-  /** Whether that run was staged for publishing (publish.staging in its meta.json). */
-  staged: boolean;
+  /** The release store that run was staged to (publish.staging.store in its meta.json), if it was. */
+  stagedTo: string | null;
   /** In the recorded run's order. */
   targets: { target: Target; outcome: TargetOutcome & { key: string; outputs: Record<string, OutputRecord> } }[];
 }
@@ -124,7 +124,12 @@ export async function findReplay(inputs: BuildInputs, cache: Cache, exclude?: st
     if (!present) return null;
     targets.push({ target, outcome: { ...outcome, key, outputs } });
   }
-  return { from: newest, inputsKey: meta.inputsKey, fanouts: selected.fanouts, targets, staged: meta.publish?.staging !== undefined };
+  return { from: newest, inputsKey: meta.inputsKey, fanouts: selected.fanouts, targets, stagedTo: stagedStore(meta) };
+}
+
+function stagedStore(meta: RunMeta): string | null {
+  const staging = meta.publish?.staging as { store?: unknown } | undefined;
+  return typeof staging?.store === 'string' ? staging.store : null;
 }
 
 /**

@@ -80,7 +80,8 @@ export async function buildCommand(o: BuildOptions): Promise<{ code: number; rep
   // cleans after a run); --detach already allocated one.
   if (!o.runId && !o.argv.flags.newRun && !o.argv.flags.cleanOldRuns) {
     const same = await findReplay(p, cache);
-    if (same && (!publishing || same.staged)) {
+    // Staged to the store this build would stage to (or this build does not stage): nothing to publish either.
+    if (same && (!publishing?.stagesTo || same.stagedTo === publishing.stagesTo)) {
       await p.memo.save();
       emit({
         event: 'summary', runId: same.from, status: 'unchanged', built: 0, cached: same.targets.length, failed: 0, cancelled: 0, skipped: 0,

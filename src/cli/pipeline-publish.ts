@@ -23,6 +23,8 @@ import { VARIABLES } from '../../tasks/index.ts';
 export interface PipelinePublishing {
   /** Publishes a completed run; returns 0, or 1 when publishing failed (the run stays completed). */
   afterRun(runId: string, emit: (event: Event) => void): Promise<number>;
+  /** The release store a completed run is staged to (`publish.staging.store` of a staged run), or null when this build does not stage. */
+  stagesTo: string | null;
 }
 
 /**
@@ -45,6 +47,7 @@ export async function pipelinePublishing(argv: Argv, goals: string[] | 'default'
     write: true,
   });
   return {
+    stagesTo: stage ? String(stores.release.location) : null,
     async afterRun(runId, emitEvent) {
       const emit = publishEmitter(emitEvent, stores.secrets);
       let code = 0;

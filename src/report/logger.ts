@@ -48,7 +48,7 @@ function line(e: Event): string | null {
       return e.message;
     case 'summary':
       if (e.status === 'unchanged') {
-        return `nothing to be done: run ${e.runId} is identical (${e.cached} targets, nothing changed); no new run recorded. It is the one to promote: ./build.ts promote RUN_ID=${e.runId}  (--new-run records a new one)`;
+        return `nothing to be done: nothing changed since run ${e.runId} (${e.cached} targets); no new run recorded. It is the one to promote: ./build.ts promote RUN_ID=${e.runId}  (--new-run records a new one)`;
       }
       if (e.status === 'dry-run') {
         return `dry run: ${e.wouldRun ?? 0} would run, ${e.cached} cached${e.failed ? `, ${e.failed} cannot be planned` : ''}; ${e.wouldPublish ? 'the run would publish' : 'the run would not publish'}`;
