@@ -84,8 +84,8 @@ export class Graph {
       if (!fanout) {
         // Nearest by spelling (`datbase`), else names containing it or contained in it (`fit`).
         const containing = [...this.nodes.keys()].filter((n) => n.includes(goal) || goal.includes(n)).slice(0, 5);
-        const hint = didYouMean(goal, this.nodes.keys()) ?? (containing.length ? `did you mean ${containing.join(', ')}?` : 'list targets with ./build.ts graph');
-        throw new UsageError('unknown-target', `unknown target '${goal}'; ${hint}`);
+        const hint = didYouMean(goal, this.nodes.keys()) ?? (containing.length ? `did you mean ${containing.join(', ')}?` : null);
+        throw new UsageError('unknown-target', `unknown target '${goal}'; ${hint ? `${hint} ` : ''}list targets with ./build.ts targets`);
       }
       roots.push(fanout.name);
       const set = onlyChildren.get(fanout.name) ?? new Set<string>();

@@ -230,7 +230,12 @@ export function lazyRunTree(p: Prepared, runDir: string): () => Promise<string> 
       const dest = join(runDir, 'tree');
       const { $ } = await importModule<typeof import('zx/core')>('zx/core');
       const copied = await $({ quiet: true, nothrow: true })`cp -R ${p.tree} ${dest}`;
-      if (copied.exitCode !== 0) throw new Error(`could not copy the pinned tree into the run: ${copied.stderr.trim()}`);
+      if (copied.exitCode !== 0) {
+        // One line, not cp's line per file; a full or read-only disk is the machine's problem (environment-failure.ts).
+        const first = copied.stderr.trim().split('\n')[0] ?? '';
+        const code = /No space left/.test(first) ? 'ENOSPC' : /Read-only file system/.test(first) ? 'EROFS' : /Permission denied/.test(first) ? 'EACCES' : undefined;
+        throw Object.assign(new Error(`could not copy the pinned tree into the run: ${first}`), code ? { code, path: join(dest, 'x') } : {});
+      }
       return join(dest, p.layout.projectDir);
     })());
 }

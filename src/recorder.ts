@@ -27,11 +27,8 @@ export class RunRecorder {
   };
 
   flush(): Promise<void> {
-    const counts = { built: 0, cached: 0, failed: 0, skipped: 0 };
-    for (const t of Object.values(this.meta.targets)) {
-      if (t.outcome === 'built' || t.outcome === 'cached' || t.outcome === 'failed' || t.outcome === 'skipped') counts[t.outcome]++;
-      if (t.outcome === 'cancelled') counts.failed++;
-    }
+    const counts = { built: 0, cached: 0, failed: 0, cancelled: 0, skipped: 0 };
+    for (const t of Object.values(this.meta.targets)) if (t.outcome !== 'running') counts[t.outcome]++;
     this.meta.counts = counts;
     const snapshot = structuredClone(this.meta);
     this.writing = this.writing.then(() => writeMeta(this.dir, snapshot));

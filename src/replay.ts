@@ -54,6 +54,8 @@ export interface Replay {
   from: string;
   inputsKey: string;
   fanouts: Expansion[];
+  /** The release store that run was staged to (publish.staging.store in its meta.json), if it was. */
+  stagedTo: string | null;
   /** In the recorded run's order. */
   targets: { target: Target; outcome: TargetOutcome & { key: string; outputs: Record<string, OutputRecord> } }[];
 }
@@ -134,7 +136,12 @@ export async function findReplay(inputs: BuildInputs, cache: Cache, exclude?: st
     if (!present) return null;
     targets.push({ target, outcome: { ...outcome, key, outputs } });
   }
-  return { from: newest, inputsKey: meta.inputsKey, fanouts: selected.fanouts, targets };
+  return { from: newest, inputsKey: meta.inputsKey, fanouts: selected.fanouts, targets, stagedTo: stagedStore(meta) };
+}
+
+function stagedStore(meta: RunMeta): string | null {
+  const staging = meta.publish?.staging as { store?: unknown } | undefined;
+  return typeof staging?.store === 'string' ? staging.store : null;
 }
 
 /**
@@ -166,5 +173,5 @@ export async function applyReplay(
       outputs: outcome.outputs,
     });
   }
-  return { built: 0, cached: replay.targets.length, failed: 0, skipped: 0, cancelled: false };
+  return { built: 0, cached: replay.targets.length, failed: 0, cancelled: 0, skipped: 0, aborted: false };
 }

@@ -1,3 +1,4 @@
+import { accessSync, constants } from 'node:fs';
 import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
@@ -65,7 +66,8 @@ export const runMetaSchema = z.object({
   startedAt: z.string(),
   finishedAt: z.string().optional(),
   durationMs: z.number().optional(),
-  counts: z.object({ built: z.number(), cached: z.number(), failed: z.number(), skipped: z.number() }),
+  /** `cancelled` is absent in runs recorded before it was counted apart from `failed`. */
+  counts: z.object({ built: z.number(), cached: z.number(), failed: z.number(), cancelled: z.number().optional(), skipped: z.number() }),
   targets: z.record(z.string(), targetOutcomeSchema),
   error: z.string().optional(),
   /** A completed build's inputs as one digest (replay.ts): a later build with the same one replays this run. */
@@ -93,7 +95,7 @@ export function startingMeta(request: RunRequest, runId: string, pid: number, st
   const { version, sha, branch, repo, dirty, goals, vars } = request;
   return {
     runId, status: 'running', version, sha, branch, repo, dirty, goals, variables: { ...vars }, pid,
-    startedAt: startedAt.toISOString(), counts: { built: 0, cached: 0, failed: 0, skipped: 0 }, targets: {},
+    startedAt: startedAt.toISOString(), counts: { built: 0, cached: 0, failed: 0, cancelled: 0, skipped: 0 }, targets: {},
   };
 }
 
@@ -106,7 +108,15 @@ export function runDir(cacheDir: string, runId: string): string {
  * timestamp moves forward until `mkdir` (atomic) succeeds: ids keep their format and never clash.
  */
 export async function allocateRun(cacheDir: string, version: string, sha: string, now: Date): Promise<{ runId: RunId; dir: string }> {
-  await mkdir(join(cacheDir, 'runs'), { recursive: true });
+  await mkdir(join(cacheDir, 'runs'), { recursive: true }).catch((error: unknown) => {
+    // A recursive mkdir on a read-only mount says ENOENT: ask the directory itself why.
+    try {
+      accessSync(cacheDir, constants.W_OK);
+    } catch (access) {
+      throw Object.assign(access as Error, { path: join(cacheDir, 'runs') });
+    }
+    throw error;
+  });
   for (let offset = 0; ; offset++) {
     const runId = makeRunId(version, sha, new Date(now.getTime() + offset * 1000));
     const dir = runDir(cacheDir, runId);

@@ -1,6 +1,7 @@
 import type { OutputRecord } from './caching/cache.ts';
 import type { SkipReason } from './report/failures.ts';
 import { expandFanout } from './graph.ts';
+import { UsageError } from './report/failures.ts';
 import type { FanOut, Target } from './target.ts';
 import { TargetBuilder, type BuildCounts, type TargetBuildOptions, type TargetState } from './target-build.ts';
 
@@ -15,7 +16,9 @@ export interface SchedulerOptions extends TargetBuildOptions {
 export interface SchedulerReport extends BuildCounts {
   skipped: number;
   /** The signal aborted the walk (exit 130). */
-  cancelled: boolean;
+  aborted: boolean;
+  /** A goal named a fan-out item its list does not hold (`h5:states/ZZ`): the walk stopped there (exit 2). */
+  usageError?: UsageError;
 }
 
 /**
@@ -27,7 +30,7 @@ export interface SchedulerReport extends BuildCounts {
 export class Scheduler {
   private readonly o: SchedulerOptions;
   private readonly states = new Map<string, TargetState>();
-  private readonly report: SchedulerReport = { built: 0, cached: 0, failed: 0, skipped: 0, cancelled: false };
+  private readonly report: SchedulerReport = { built: 0, cached: 0, failed: 0, cancelled: 0, skipped: 0, aborted: false };
   private readonly builder: TargetBuilder;
 
   constructor(options: SchedulerOptions) {
@@ -47,7 +50,14 @@ export class Scheduler {
     for (const name of names) {
       const node = this.o.graph.get(name);
       if (node.kind === 'target') {
-        pending.set(name, { deps: node.target.deps, start: () => this.builder.build(node.target) });
+        const restricted = [...onlyChildren].map(([fanout, only]) => ({ fanout: this.fanout(fanout), only })).filter((r) => r.fanout.deps.includes(name));
+        const build = () => this.builder.build(node.target);
+        // An upstream of a fan-out whose items a goal names: once it is built, check the names if the list can be read.
+        const start = restricted.length === 0 ? build : async () => {
+          await build();
+          for (const { fanout, only } of restricted) this.checkItems(fanout, only);
+        };
+        pending.set(name, { deps: node.target.deps, start });
       } else {
         pending.set(name, { deps: node.fanout.deps, start: () => this.expand(node.fanout, onlyChildren.get(name), pending) });
       }
@@ -114,7 +124,7 @@ export class Scheduler {
         if (waiting) continue;
         if (upstreamFailed) {
           pending.delete(name);
-          this.skip(name, 'an upstream target failed');
+          this.skip(name, this.o.signal.aborted ? 'cancelled' : 'an upstream target failed');
           started = true;
           continue;
         }
@@ -142,7 +152,7 @@ export class Scheduler {
     for (const name of neverStarted) {
       if (!name.startsWith('\0group:')) this.skip(name, this.o.signal.aborted ? 'cancelled' : 'stopped after a failure');
     }
-    this.report.cancelled = this.o.signal.aborted;
+    this.report.aborted = this.o.signal.aborted;
     return this.report;
   }
 
@@ -173,7 +183,42 @@ export class Scheduler {
   }
 
   private stopping(): boolean {
-    return this.o.signal.aborted || (!this.o.keepGoing && this.report.failed > 0);
+    return this.o.signal.aborted || this.report.usageError !== undefined || (!this.o.keepGoing && this.report.failed > 0);
+  }
+
+  private fanout(name: string): FanOut {
+    const node = this.o.graph.get(name);
+    if (node.kind !== 'fanout') throw new Error(`${name} is not a fan-out`);
+    return node.fanout;
+  }
+
+  private outputsOf = (dep: string) => {
+    const state = this.states.get(dep);
+    return state?.kind === 'done' ? state.outputs : undefined;
+  };
+
+  /**
+   * Checks the items a goal names (`h5:states/ZZ`) as soon as the fan-out's list can be read from
+   * what is built so far (the area list, long before the fits): a name the list lacks stops the
+   * walk there. Until the list's input is built, reading it fails, and the check waits.
+   */
+  private checkItems(fanout: FanOut, only: Set<string>): void {
+    if (this.report.usageError || this.states.has(fanout.name)) return;
+    try {
+      expandFanout(fanout, this.outputsOf, (d) => this.o.cache.blobPath(d), this.o.vars, only);
+    } catch (error) {
+      if (error instanceof UsageError) this.failFanout(fanout, error);
+    }
+  }
+
+  /** The fan-out cannot expand: a goal named a missing item (UsageError), or its list is unreadable. */
+  private failFanout(fanout: FanOut, error: Error): void {
+    const reason = error instanceof UsageError && error.reason === 'unknown-target' ? 'unknown-target' : 'bad-fanout-list';
+    if (error instanceof UsageError) this.report.usageError = error;
+    this.states.set(fanout.name, { kind: 'failed' });
+    this.report.failed++;
+    this.o.emit({ event: 'target', target: fanout.name, outcome: 'failed', reason, error: error.message });
+    this.o.record(fanout.name, { outcome: 'failed', error: error.message });
   }
 
   private skip(name: string, reason: SkipReason): void {
@@ -190,18 +235,22 @@ export class Scheduler {
     only: Set<string> | undefined,
     pending: Map<string, { deps: string[]; start: () => Promise<void> }>,
   ): Promise<void> {
+    if (this.states.get(fanout.name)?.kind === 'failed') return; // checkItems already refused a goal's item
     if (fanout.deps.some((d) => this.states.get(d)?.kind === 'unknown')) {
       this.states.set(fanout.name, { kind: 'unknown' });
+      const named = only ? `; ${[...only].join(', ')} cannot be checked until then` : '';
+      const why = `fan-out; its items are not known yet: they are listed once its inputs are built${named}`;
       const sample = this.o.showCommands ? fanout.sample?.() : undefined;
-      const example = sample ? { why: `fan-out; its items are known once its inputs are built (for example ${sample.name})`, command: sample.command(this.o.vars).join(' ') } : undefined;
-      this.o.emit({ event: 'plan', target: fanout.name, action: 'run', why: 'fan-out; its items are known once its inputs are built', ...example });
+      const example = sample ? { why: `${why} (for example ${sample.name})`, command: sample.command(this.o.vars).join(' ') } : undefined;
+      this.o.emit({ event: 'plan', target: fanout.name, action: 'run', why, ...example });
       return;
     }
-    const outputsOf = (dep: string) => {
-      const state = this.states.get(dep);
-      return state?.kind === 'done' ? state.outputs : undefined;
-    };
-    const targets = expandFanout(fanout, outputsOf, (d) => this.o.cache.blobPath(d), this.o.vars, only);
+    let targets: Target[];
+    try {
+      targets = expandFanout(fanout, this.outputsOf, (d) => this.o.cache.blobPath(d), this.o.vars, only);
+    } catch (error) {
+      return this.failFanout(fanout, error as Error);
+    }
     this.o.emit({ event: 'expand', target: fanout.name, children: targets.length, childPrefix: fanout.childPrefix });
     for (const child of targets) {
       this.targetsByName.set(child.name, child);

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, rmSync } from 'node:fs';
 import { copyFile, rm, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type ActionEntry, type ActionResult, type Cache, type OutputRecord } from './caching/cache.ts';
@@ -7,12 +7,15 @@ import type { Emit } from './report/events.ts';
 import type { Failure, TargetReason } from './report/failures.ts';
 import type { ActionSpec, ExecOutcome, Executor, PortableAction } from './executors/executor.ts';
 import { LocalBatcher } from './local-batcher.ts';
-import { actionKey, declaredParts, diffFingerprints, makeFingerprint, type ActionKey, type Fingerprint } from './fingerprint.ts';
+import { staleReason } from './stale-reason.ts';
+import { environmentFailure } from './report/environment-failure.ts';
+import { actionKey, declaredParts, makeFingerprint, type ActionKey, type Fingerprint } from './fingerprint.ts';
 import type { Graph } from './graph.ts';
 import type { Digest } from './caching/hash.ts';
 import { acquireLock, LockWaitTimeout } from './caching/action-lock.ts';
 import { listSources } from './source-files.ts';
 import { mkdirOnce } from './util/fs-atomic.ts';
+import { shellCommand, toRepoPaths } from './util/shell-command.ts';
 import type { TargetOutcome } from './run.ts';
 import type { Environment, ExecutorKind, Target, Vars } from './target.ts';
 import { adaptersNamed, ENV_FINGERPRINT, envDirOf, resolveArgv } from './placeholders.ts';
@@ -75,6 +78,11 @@ export interface TargetBuildOptions {
   record: (target: string, outcome: TargetOutcome) => void;
   /** Dry run: include each command that would run in its plan event (for `-n REPO=...`). */
   showCommands?: boolean;
+  /**
+   * The repository the user edits, and the pinned trees its commit was copied to: a failed
+   * action's log tail shows tree paths as repository paths.
+   */
+  repoPaths?: { repo: string; trees: string[] };
   /** Called with every fingerprint computed (for `explain`). */
   onFingerprint?: (target: Target, fp: Fingerprint) => void;
 }
@@ -92,6 +100,8 @@ export interface BuildCounts {
   built: number;
   cached: number;
   failed: number;
+  /** Stopped by the signal: counted apart from failures (events, status, meta.json). */
+  cancelled: number;
 }
 
 export interface TargetBuilderOptions extends TargetBuildOptions {
@@ -190,7 +200,8 @@ export class TargetBuilder {
     try {
       await this.buildInner(target);
     } catch (error) {
-      this.finishFailed({ target, reason: 'internal-error', message: (error as Error).message });
+      const environment = environmentFailure(error);
+      this.finishFailed({ target, reason: environment?.reason ?? 'internal-error', message: environment?.message ?? (error as Error).message });
     } finally {
       if (group && !this.submitted.has(target.name)) this.batcher!.leave(group);
     }
@@ -255,7 +266,7 @@ export class TargetBuilder {
     if (target.deps.some((d) => this.states.get(d)?.kind === 'unknown')) {
       this.states.set(target.name, { kind: 'unknown' });
       const dep = target.deps.find((d) => this.states.get(d)?.kind === 'unknown');
-      const command = this.o.showCommands ? { command: target.command(this.o.vars).join(' ') } : {};
+      const command = this.o.showCommands ? { command: await this.plannedCommand(target, target.command(this.o.vars)) } : {};
       this.o.emit({ event: 'plan', target: target.name, action: 'run', why: `upstream ${dep} would run (unless its outputs come out identical)`, ...command });
       return;
     }
@@ -267,9 +278,13 @@ export class TargetBuilder {
     if (lookup && (await this.tryCached(target, key))) return;
     if (!this.o.workspace) {
       this.states.set(target.name, { kind: 'unknown' });
-      const command = this.o.showCommands ? { command: fp.command.join(' ') } : {};
-      const why = lookup ? await this.why(target, fp) : 'runs in every build (it reads something outside the pinned tree)';
-      this.o.emit({ event: 'plan', target: target.name, action: 'run', why, ...command });
+      const command = this.o.showCommands ? { command: await this.plannedCommand(target, fp.command, key) } : {};
+      const { closest, causes } = lookup ? await staleReason(this.o.cache, target.name, fp) : { closest: undefined, causes: ['runs in every build (it reads something outside the pinned tree)'] };
+      const why = causes.slice(0, 3).join('; ') + (causes.length > 3 ? `; +${causes.length - 3} more` : '');
+      this.o.emit({
+        event: 'plan', target: target.name, action: 'run', why, causes, ...command,
+        ...(closest ? { closest: { key: closest.key, createdAt: closest.createdAt } } : {}),
+      });
       return;
     }
     const release = await acquireLock(join(this.o.cacheDir, 'locks'), key, {
@@ -311,14 +326,16 @@ export class TargetBuilder {
     return true;
   }
 
-  /** Dry run: why the target would run, from the newest cached entry's fingerprint. */
-  private async why(target: Target, fp: Fingerprint): Promise<string> {
-    const previous = await this.o.cache.latest(target.name);
-    if (!previous) return 'never built';
-    const changes = diffFingerprints(previous.fingerprint, fp);
-    if (changes.length === 0) return 'cached outputs are missing or corrupt';
-    const shown = changes.slice(0, 3).map((c) => `${c.kind} ${c.name}: ${c.detail}`);
-    return shown.join('; ') + (changes.length > 3 ? `; +${changes.length - 3} more` : '');
+  /**
+   * Dry run: the command as it would run, placeholders resolved where they are known before the
+   * run exists (`{run}` stays: the run directory is allocated when the build starts).
+   */
+  private plannedCommand(target: Target, command: string[], key?: string): Promise<string> {
+    const values: Record<string, string> = {
+      run: '{run}', python: this.pythonFor(target), adapters: this.o.adaptersDir, out: '{out}',
+      checkpoint: key ? join(this.o.cacheDir, 'checkpoints', key) : '{checkpoint}',
+    };
+    return resolveArgv(command, values).then((argv) => shellCommand(argv));
   }
 
   private async execute(target: Target, fp: Fingerprint, key: ActionKey): Promise<void> {
@@ -368,10 +385,13 @@ export class TargetBuilder {
     };
     if (fp.command.some((t) => t.includes('{checkpoint}'))) mkdirSync(checkpointDir, { recursive: true });
     const startedAt = new Date().toISOString();
+    const argv = await resolveArgv(fp.command, placeholders);
+    // The log starts with the command, resolved and copy-pasteable (the action appends below it).
+    appendFileSync(logFile, `$ ${shellCommand(argv, cwd)}\n`);
     const spec: ActionSpec = {
       key,
       target: target.name,
-      argv: await resolveArgv(fp.command, placeholders),
+      argv,
       // What a remote executor needs; a local action never reads it (489 areas would build it for nothing).
       ...(executor.kind === 'local' ? {} : { portable: await this.portable(target, fp, ws.runDir) }),
       cwd,
@@ -387,7 +407,7 @@ export class TargetBuilder {
   }
 
   private async runAction(a: PreparedAction): Promise<void> {
-    this.o.emit({ event: 'target-start', target: a.target.name, executor: a.executor.kind });
+    this.o.emit({ event: 'target-start', target: a.target.name, executor: a.executor.kind, logFile: a.spec.logFile });
     this.o.record(a.target.name, { outcome: 'running', key: a.key, executor: a.executor.kind, startedAt: new Date().toISOString() });
     let outcome = await a.executor.execute(a.spec);
     const secrets = Object.values(secretsOf(a.target, this.o.env));
@@ -402,7 +422,12 @@ export class TargetBuilder {
     const { target, key, fp, executor } = a;
     if (!outcome.ok) {
       const reason = outcome.failure.reason;
-      let message = `${outcome.failure.message}${outcome.failure.logTail ? `\n${outcome.failure.logTail}` : ''}`;
+      const repo = this.o.repoPaths;
+      const tail = outcome.failure.logTail && repo ? toRepoPaths(outcome.failure.logTail, repo.trees, repo.repo) : outcome.failure.logTail;
+      // The command heads the log, so a short log's tail already shows it.
+      const shown = `$ ${shellCommand(a.spec.argv, a.spec.cwd)}`;
+      const command = reason === 'cancelled' || tail?.startsWith(shown) ? '' : `\n${shown}`;
+      let message = `${outcome.failure.message}${command}${tail ? `\n${tail}` : ''}`;
       // An environment that cannot be installed as pinned: one line naming the package and the fix.
       const pins = target.environment && reason === 'command-failed' ? await pinFailureInLog(a.spec.logFile, this.o.vars.PY_SUBSTITUTE) : null;
       if (pins) message = `${target.name}: ${pins.line}; full log: ${a.spec.logFile}`;
@@ -545,10 +570,12 @@ export class TargetBuilder {
 
   private finishFailed(o: Failed): void {
     const { target, reason, message, key, remote } = o;
+    // A cancelled target settles like a failed one for the walk (its dependants do not start).
     this.states.set(target.name, { kind: 'failed' });
-    this.o.counts.failed++;
-    this.o.emit({ event: 'target', target: target.name, outcome: 'failed', reason, error: message, ...(key ? { key } : {}) });
-    this.o.record(target.name, { outcome: reason === 'cancelled' ? 'cancelled' : 'failed', error: message, ...(key ? { key } : {}), ...(remote ? { remote } : {}) });
+    const outcome = reason === 'cancelled' || this.o.signal.aborted ? 'cancelled' : 'failed';
+    this.o.counts[outcome]++;
+    this.o.emit({ event: 'target', target: target.name, outcome, reason, error: message, ...(key ? { key } : {}) });
+    this.o.record(target.name, { outcome, error: message, ...(key ? { key } : {}), ...(remote ? { remote } : {}) });
   }
 }
 

@@ -116,7 +116,7 @@ describe('the command table', () => {
     const bare = await cli([`REPO=${repo}`, '--json', '--', '-odd'], { cache: dir, env: { BUILD_TASKS: tasks } });
     expect(bare.code, bare.stderr).toBe(0);
     expect([...outcomes(bare)]).toEqual([['-odd', 'built']]);
-    const named = await cli(['pipeline', `REPO=${repo}`, '--json', '--', '-odd'], { cache: dir, env: { BUILD_TASKS: tasks } });
+    const named = await cli(['pipeline', `REPO=${repo}`, '--json', '--new-run', '--', '-odd'], { cache: dir, env: { BUILD_TASKS: tasks } });
     expect(named.code, named.stderr).toBe(0);
     expect(outcomes(named).get('-odd')).toBe('cached');
     const withoutTerminator = join(scratch(), 'cache');
@@ -128,7 +128,7 @@ describe('the command table', () => {
     usageError(await cli(['pipline', `REPO=${repo}`], { cache: dir }), dir, /^error: unknown command 'pipline'; did you mean pipeline\?$/);
     usageError(await cli(['stauts'], { cache: dir }), dir, /unknown command 'stauts'; did you mean status\?/);
     usageError(await cli(['help', 'promot'], { cache: dir }), dir, /unknown command 'promot'; did you mean promote\?/);
-    usageError(await cli(['datbase', `REPO=${repo}`], { cache: dir }), dir, /^error: unknown target 'datbase'; did you mean database\?$/);
+    usageError(await cli(['datbase', `REPO=${repo}`], { cache: dir }), dir, /^error: unknown target 'datbase'; did you mean database\? list targets with \.\/build\.ts targets$/);
     usageError(await cli(['pipeline', 'households=20', `REPO=${repo}`], { cache: dir }), dir, /unknown variable households; valid variables: .*; did you mean HOUSEHOLDS\?$/);
     usageError(await cli(['pipeline', '--dryrun', `REPO=${repo}`], { cache: dir }), dir, /unknown option --dryrun; did you mean --dry-run\?/);
   });

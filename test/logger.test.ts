@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Event } from '../src/report/events.ts';
 import { jsonLogger, plainLogger, ttyLogger } from '../src/report/logger.ts';
@@ -16,7 +19,7 @@ const events: Event[] = [
   { event: 'target', target: 'h5:states/AL', outcome: 'built' },
   { event: 'target', target: 'h5:states/AK', outcome: 'failed', error: 'worker exited with 1' },
   { event: 'target', target: 'h5:states/AZ', outcome: 'cached' },
-  { event: 'summary', runId: 'r', status: 'failed', built: 2, cached: 2, failed: 1, skipped: 0, durationMs: 1200, filesHashed: 0, bytesHashed: 0 },
+  { event: 'summary', runId: 'r', status: 'failed', built: 2, cached: 2, failed: 1, cancelled: 0, skipped: 0, durationMs: 1200, filesHashed: 0, bytesHashed: 0 },
 ];
 
 describe('loggers', () => {
@@ -37,8 +40,50 @@ describe('loggers', () => {
 
   it('a replayed run names the run it replayed, and its summary line still ends with its own run id', () => {
     const out = terminal();
-    plainLogger(out).emit({ event: 'summary', runId: 'new', status: 'completed', built: 0, cached: 5, failed: 0, skipped: 0, durationMs: 120, filesHashed: 0, bytesHashed: 0, replayedFrom: 'old' });
-    expect(out.text()).toBe('completed: 0 built, 5 cached, 0 failed, 0 skipped in 0.12s; nothing changed since run old  (run new)\n');
+    plainLogger(out).emit({ event: 'summary', runId: 'new', status: 'completed', built: 0, cached: 5, failed: 0, cancelled: 0, skipped: 0, durationMs: 120, filesHashed: 0, bytesHashed: 0, replayedFrom: 'old' });
+    expect(out.text()).toBe('completed: nothing to be done, 5 cached in 0.12s; nothing changed since run old  (run new)\n');
+  });
+
+  it('off a terminal, only targets that ran or failed get a line, then the summary', () => {
+    const out = terminal();
+    const log = plainLogger(out);
+    for (const e of events) log.emit(e);
+    const text = out.text();
+    expect(text).toMatch(/^built\s+database 0\.3s$/m);
+    expect(text).toMatch(/^built\s+h5:states\/AL$/m);
+    expect(text).toMatch(/^failed\s+h5:states\/AK\n\s+worker exited with 1$/m);
+    expect(text).not.toMatch(/acs|AZ/);
+    expect(text.trimEnd().split('\n').at(-1)).toMatch(/^failed: 2 built, 2 cached, 1 failed, 0 skipped/);
+  });
+
+  it('a no-op off a terminal is one line: nothing to be done', () => {
+    const out = terminal();
+    const log = plainLogger(out);
+    for (let i = 0; i < 505; i++) log.emit({ event: 'target', target: `t${i}`, outcome: 'cached' });
+    log.emit({ event: 'summary', runId: 'r', status: 'completed', built: 0, cached: 505, failed: 0, cancelled: 0, skipped: 0, durationMs: 300, filesHashed: 0, bytesHashed: 0 });
+    expect(out.text()).toBe('completed: nothing to be done, 505 cached in 0.30s  (run r)\n');
+  });
+
+  it('the live status shows each running target with its elapsed time and latest log line; a fan-out is counted once its items are known', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'logger-'));
+    try {
+      const log = join(dir, 'fit.log');
+      writeFileSync(log, '$ python fit\nepoch 1 loss 0.9\nepoch 2 loss 0.5\n');
+      const out = terminal();
+      const view = ttyLogger(out);
+      view.emit({ event: 'run-start', runId: 'r', sha: 'a'.repeat(40), branch: 'main', dirty: false, goals: ['manifest'], total: 3, fanouts: ['areas'] });
+      view.emit({ event: 'target-start', target: 'fit-regional', executor: 'local', logFile: log });
+      const before = out.text().split('\r\x1b[2K').at(-1)!;
+      expect(before).toMatch(/^\[0\/3 \(\+ items of areas: not known yet\)\] \d+s fit-regional \d+s "epoch 2 loss 0\.5"/);
+      view.emit({ event: 'target', target: 'fit-regional', outcome: 'built' });
+      view.emit({ event: 'expand', target: 'areas', children: 489, childPrefix: 'h5:' });
+      const after = out.text().split('\r\x1b[2K').at(-1)!;
+      // 3 - the fan-out + its 489 items.
+      expect(after).toMatch(/^\[1\/491\] /);
+      view.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('--json writes one JSON object per event and nothing else', () => {

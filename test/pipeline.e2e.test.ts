@@ -78,7 +78,9 @@ describe('example pipeline end to end', () => {
     expect(s.built).toBe(0);
     expect(s.cached).toBe(summary(first).built as number + (summary(first).cached as number));
     expect(s.filesHashed).toBe(0);
-    expect(s.runId).not.toBe(summary(first).runId);
+    // Nothing changed: no new run is recorded; the identical run is named (issue 12, item 10).
+    expect(s.status).toBe('unchanged');
+    expect(s.runId).toBe(summary(first).runId);
     // The earlier run is untouched by the later one.
     const meta = JSON.parse(readFileSync(join(cache, 'runs', summary(first).runId as string, 'meta.json'), 'utf8'));
     expect(meta.counts.built).toBe(summary(first).built);
@@ -97,7 +99,7 @@ describe('example pipeline end to end', () => {
     commitChange(repo, file, readFileSync(join(repo, file), 'utf8').replace(/\d+\.\d+/, (n) => String(Number(n) * 1.5)));
     const e = await cli(['explain', 'db-snap', `REPO=${repo}`, ...SMALL], { cache });
     expect(e.code).toBe(0);
-    expect(e.stdout).toMatch(/db-snap: changed since the cached entry/);
+    expect(e.stdout).toMatch(/database: would run/);
     expect(e.stdout).toMatch(/source policyengine_us_data\/db\/etl_snap\.py: content changed/);
     const dry = await cli(['pipeline', `REPO=${repo}`, ...SMALL, '-n', '--json'], { cache });
     const plan = dry.events.filter((x) => x.event === 'plan').map((x) => x.target);

@@ -83,7 +83,8 @@ describe('whole-run replay', () => {
     expect(built(first)).toEqual(['area:ak', 'area:al', 'area:az', 'base', 'list', 'manifest']);
     expect(meta(first).inputsKey).toMatch(/^[0-9a-f]{32}$/);
 
-    const second = ok(await build());
+    // --new-run: records a new run even though nothing changed (by default none is recorded, below).
+    const second = ok(await build(['--new-run']));
     expect(summary(second).replayedFrom).toBe(summary(first).runId);
     expect(summary(second).cached).toBe(6);
     expect(built(second)).toEqual([]);
@@ -98,8 +99,18 @@ describe('whole-run replay', () => {
     expect(second.events.find((e) => e.event === 'expand')).toMatchObject({ target: 'areas', children: 3, childPrefix: 'area:' });
 
     // A replayed run can be replayed in turn.
-    const third = ok(await build());
+    const third = ok(await build(['--new-run']));
     expect(summary(third).replayedFrom).toBe(summary(second).runId);
+
+    // By default a no-op records nothing new: it names the identical run, the one to promote.
+    const runsBefore = readdirSync(join(cache, 'runs')).sort();
+    const noop = ok(await build());
+    expect(summary(noop)).toMatchObject({ status: 'unchanged', runId: summary(third).runId, replayedFrom: summary(third).runId, built: 0, cached: 6 });
+    expect(noop.events.filter((e) => e.event === 'run-start')).toEqual([]);
+    expect(readdirSync(join(cache, 'runs')).sort()).toEqual(runsBefore);
+    const plain = await cli(['pipeline', `REPO=${repo}`], { cache, env: { BUILD_TASKS: tasks, REPLAY_TEST_ENV: 'one' } });
+    expect(plain.stdout).toMatch(new RegExp(`^nothing to be done: nothing changed since run ${summary(third).runId} .* promote RUN_ID=${summary(third).runId}`, 'm'));
+    expect(readdirSync(join(cache, 'runs')).sort()).toEqual(runsBefore);
   });
 
   it('a changed variable, environment variable, source or declaration is never replayed', async () => {

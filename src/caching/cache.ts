@@ -99,19 +99,36 @@ export class Cache {
    * no per-target pointer is written per action.
    */
   async latest(target: string): Promise<ActionResult | null> {
+    return (await this.recent(target, 1))[0] ?? null;
+  }
+
+  /**
+   * The distinct entries the newest runs used for a target (at most `limit`, newest first): a
+   * dry run's reason diffs against the closest of them, not only the newest (a build with SEED=42
+   * after one with SEED=31 is closest to the SEED=42 entry).
+   */
+  async recent(target: string, limit: number): Promise<ActionResult[]> {
     this.runIds ??= listRunIds(this.dir);
-    let key: string | undefined;
+    const keys: string[] = [];
     for (const id of await this.runIds) {
       let meta = this.metas.get(id);
       if (!meta) this.metas.set(id, (meta = readMeta(this.dir, id)));
       const read = await meta;
       const outcome = read.ok ? read.value.targets[target] : undefined;
-      if (outcome?.key && (outcome.outcome === 'built' || outcome.outcome === 'cached')) {
-        key = outcome.key;
-        break;
+      if (outcome?.key && (outcome.outcome === 'built' || outcome.outcome === 'cached') && !keys.includes(outcome.key)) {
+        keys.push(outcome.key);
+        if (keys.length >= limit) break;
       }
     }
-    if (!key) return null;
+    const out: ActionResult[] = [];
+    for (const key of keys) {
+      const entry = this.withFingerprint(target, key);
+      if (entry) out.push(entry);
+    }
+    return out;
+  }
+
+  private withFingerprint(target: string, key: string): ActionResult | null {
     // One read for both lines: the entry, then its fingerprint.
     try {
       const text = readFileSync(this.actionPath(key), 'utf8');

@@ -27,6 +27,8 @@ export const FLAGS = {
   dot: { type: 'boolean', help: 'print Graphviz DOT instead of Mermaid' },
   yes: { short: 'y', type: 'boolean', help: 'do not ask for confirmation' },
   follow: { short: 'f', type: 'boolean', help: 'keep printing until the run ends' },
+  failed: { type: 'boolean', help: 'only the targets that failed or were cancelled' },
+  'new-run': { type: 'boolean', help: 'record a new run even when an identical one exists (and stage it)' },
 } as const satisfies Record<string, FlagSpec>;
 
 export type FlagName = keyof typeof FLAGS;
@@ -45,6 +47,8 @@ export interface Argv {
     yes: boolean;
     follow: boolean;
     cleanOldRuns: boolean;
+    newRun: boolean;
+    failed: boolean;
     help: boolean;
     version: boolean;
   };
@@ -63,6 +67,8 @@ const SWITCHES: Record<Exclude<FlagName, 'jobs'>, Exclude<keyof Argv['flags'], '
   dot: 'dot',
   yes: 'yes',
   follow: 'follow',
+  'new-run': 'newRun',
+  failed: 'failed',
 };
 
 const isFlag = (name: string): name is FlagName => Object.hasOwn(FLAGS, name);
@@ -78,7 +84,7 @@ export function parseArgv(args: string[], defaultJobs: number): Argv {
   const out: Argv = {
     words: [],
     assignments: [],
-    flags: { dryRun: false, jobs: defaultJobs, keepGoing: false, json: false, detach: false, dot: false, yes: false, follow: false, cleanOldRuns: false, help: false, version: false },
+    flags: { dryRun: false, jobs: defaultJobs, keepGoing: false, json: false, detach: false, dot: false, yes: false, follow: false, cleanOldRuns: false, newRun: false, failed: false, help: false, version: false },
     given: [],
   };
   const { tokens } = parseArgs({ args, options: FLAGS, strict: false, allowPositionals: true, tokens: true });

@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import type { Argv } from './argv.ts';
 import type { CommandContext } from './command.ts';
 import { Cache } from '../caching/cache.ts';
@@ -7,7 +8,7 @@ import { exitCode } from '../report/failures.ts';
 import { LocalExecutor } from '../executors/local.ts';
 import type { Executor } from '../executors/executor.ts';
 import type { Logger } from '../report/logger.ts';
-import { pipelinePublishing } from './pipeline-publish.ts';
+import { pipelinePublishing, wouldStage } from './pipeline-publish.ts';
 import { lazyRunTree, schedulerInputs, type Prepared } from '../prepare.ts';
 import { prepareBuild, type PreparedBuild } from './prepare-build.ts';
 import { RunRecorder } from '../recorder.ts';
@@ -15,6 +16,8 @@ import { applyReplay, findReplay, recordedInputsKey, type Replay } from '../repl
 import { allocateRun, checkRunId, runDir, startingMeta, type RunId } from '../run.ts';
 import { Scheduler } from '../scheduler.ts';
 import { missingSecret } from '../secret-env.ts';
+import { planBuild } from '../plan.ts';
+import { environmentFailure, ignoreEnvironmentFailure } from '../report/environment-failure.ts';
 import type { ExecutorKind, Target } from '../target.ts';
 
 export interface BuildOptions {
@@ -53,28 +56,55 @@ export async function buildCommand(o: BuildOptions): Promise<{ code: number; rep
   const publishing = await pipelinePublishing(o.argv, o.goals, o.settings);
   const p = await prepareBuild(o.argv, o.goals, o.settings, { preflight: true });
   const cache = new Cache(p.cacheDir, p.memo, p.envsDir);
-  const emit = (e: Event) => o.logger.emit(e);
+  const failedTargets: string[] = [];
+  const emit = (e: Event) => {
+    if (e.event === 'target' && e.outcome === 'failed') failedTargets.push(e.target);
+    o.logger.emit(e);
+  };
 
   // A secret an action needs (Target.secretEnv) is checked before the run exists; a dry run only warns.
   const secret = missingSecret(p.graph, p.goals, o.settings.env);
   if (o.argv.flags.dryRun) {
     if (secret) emit({ event: 'warning', message: `${secret.message.replace(/; export it .*$/, '')}: the build would stop before any work` });
-    const scheduler = new Scheduler({
-      ...schedulerInputs(p, cache),
-      executors: {}, executorFor: executorChoice(p), baseEnv: {},
-      jobs: o.argv.flags.jobs, keepGoing: true, emit, signal: o.signal, record: () => undefined,
-      showCommands: true,
+    let wouldRun = 0;
+    const counting = (e: Event) => {
+      if (e.event === 'plan' && e.action === 'run' && p.graph.nodes.get(e.target)?.kind !== 'fanout') wouldRun++;
+      emit(e);
+    };
+    const planned = await planBuild({ prepared: p, cache, emit: counting, signal: o.signal, jobs: o.argv.flags.jobs, executorFor: executorChoice(p), showCommands: true });
+    await p.memo.save().catch(ignoreEnvironmentFailure);
+    if (planned.usageError) throw planned.usageError;
+    emit({
+      event: 'summary', runId: '', status: 'dry-run', built: 0, cached: planned.cached, failed: planned.failed, cancelled: 0, skipped: planned.skipped,
+      durationMs: Date.now() - started, filesHashed: p.memo.filesRead, bytesHashed: p.memo.bytesRead, wouldRun, wouldPublish: wouldStage(o.argv, o.goals, o.settings),
     });
-    await scheduler.run();
-    await p.memo.save();
     return { code: 0, replayed: false };
   }
 
   if (secret) throw secret;
+
+  // Nothing changed since a completed run: record nothing new and stage nothing; that run is the
+  // one to promote. `--new-run` records (and stages) a new run anyway, as does --clean-old-runs (it
+  // cleans after a run); --detach already allocated one.
+  if (!o.runId && !o.argv.flags.newRun && !o.argv.flags.cleanOldRuns) {
+    const same = await findReplay(p, cache);
+    // Staged to the store this build would stage to (or this build does not stage): nothing to publish either.
+    if (same && (!publishing?.stagesTo || same.stagedTo === publishing.stagesTo)) {
+      await p.memo.save();
+      emit({
+        event: 'summary', runId: same.from, status: 'unchanged', built: 0, cached: same.targets.length, failed: 0, cancelled: 0, skipped: 0,
+        durationMs: Date.now() - started, filesHashed: p.memo.filesRead, bytesHashed: p.memo.bytesRead, replayedFrom: same.from,
+      });
+      return { code: 0, replayed: true };
+    }
+  }
+
   const { runId, dir } = o.runId ? { runId: o.runId, dir: runDir(p.cacheDir, o.runId) } : await allocateRun(p.cacheDir, p.version, p.sha, new Date());
   const recorder = new RunRecorder(dir, startingMeta(p, runId, process.pid, new Date(started)));
   await recorder.flush();
-  emit({ event: 'run-start', runId, sha: p.sha, branch: p.branch, dirty: p.dirty, goals: p.goals, total: p.graph.select(p.goals).names.length });
+  const selected = p.graph.select(p.goals).names;
+  const fanouts = selected.filter((n) => p.graph.get(n).kind === 'fanout');
+  emit({ event: 'run-start', runId, sha: p.sha, branch: p.branch, dirty: p.dirty, goals: p.goals, total: selected.length, ...(fanouts.length ? { fanouts } : {}) });
 
   let report;
   let replay: Replay | null = null;
@@ -89,30 +119,44 @@ export async function buildCommand(o: BuildOptions): Promise<{ code: number; rep
         ...schedulerInputs(p, cache),
         workspace: { runDir: dir, ensureCwd: lazyRunTree(p, dir) },
         executors: await executors(p, cache, o.settings), executorFor: executorChoice(p), baseEnv: { ...baseActionEnv(o.settings), ...provenanceEnv({ sha: p.sha, branch: p.branch, runDir: dir }) },
+        repoPaths: { repo: p.repo, trees: [join(dir, 'tree'), p.tree] },
         jobs: o.argv.flags.jobs, keepGoing: o.argv.flags.keepGoing, emit, signal: o.signal, record: recorder.record,
       });
       report = await scheduler.run();
     }
   } catch (error) {
-    await recorder.finish('failed', (error as Error).message);
-    await p.memo.save();
+    // The run is marked failed with the reason; on a full or read-only disk that write may fail too.
+    const reason = environmentFailure(error)?.message ?? (error as Error).message;
+    await recorder.finish('failed', reason).catch(ignoreEnvironmentFailure);
+    await p.memo.save().catch(ignoreEnvironmentFailure);
     throw error;
   }
   await p.memo.save();
-  const status = report.cancelled ? 'cancelled' : report.failed > 0 ? 'failed' : 'completed';
+  const status = report.aborted ? 'cancelled' : report.failed > 0 ? 'failed' : 'completed';
   // What lets the next build replay this one.
   const inputsKey = status === 'completed' ? (replay?.inputsKey ?? recordedInputsKey(p, recorder.meta, cache)) : null;
   if (inputsKey) recorder.meta.inputsKey = inputsKey;
-  await recorder.finish(status, report.failed > 0 ? `${report.failed} target(s) failed` : undefined);
+  await recorder.finish(status, runError(report));
   // A completed run is published before the summary, which stays the last line.
   const published = status === 'completed' && publishing ? await publishing.afterRun(runId, emit) : 0;
   emit({
-    event: 'summary', runId, status, built: report.built, cached: report.cached, failed: report.failed, skipped: report.skipped,
+    event: 'summary', runId, status, built: report.built, cached: report.cached, failed: report.failed, cancelled: report.cancelled, skipped: report.skipped,
     durationMs: Date.now() - started, filesHashed: p.memo.filesRead, bytesHashed: p.memo.bytesRead,
     ...(recorder.meta.replayedFrom ? { replayedFrom: recorder.meta.replayedFrom } : {}),
+    ...(failedTargets.length ? { failedTargets } : {}),
   });
-  const code = report.cancelled ? 130 : report.failed > 0 ? exitCode('target') : published;
+  // A goal named a fan-out item the list lacks: one line and exit 2, after the run is recorded as failed.
+  if (report.usageError) throw report.usageError;
+  const code = report.aborted ? 130 : report.failed > 0 ? exitCode('target') : published;
   return { code, replayed: replay !== null };
+}
+
+/** The run's one-line error in meta.json: what failed, and apart from it what a signal cancelled. */
+function runError(report: { failed: number; cancelled: number; aborted: boolean; usageError?: Error }): string | undefined {
+  const parts: string[] = report.usageError ? [report.usageError.message] : [];
+  if (report.aborted) parts.push(`cancelled by a signal${report.cancelled ? ` (${report.cancelled} target(s) cancelled)` : ''}`);
+  if (report.failed > 0) parts.push(`${report.failed} target(s) failed`);
+  return parts.length ? parts.join('; ') : undefined;
 }
 
 /**

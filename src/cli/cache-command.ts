@@ -12,7 +12,7 @@ import { listRunIds, readMeta } from '../run.ts';
 export async function cacheCommand(words: string[], argv: Argv, settings: Settings): Promise<number> {
   const [sub, ...extra] = words;
   if (extra.length) throw new UsageError('unexpected-argument', `cache ${sub} takes no argument '${extra[0]}'`);
-  if (argv.flags.dryRun && sub !== 'verify') throw new UsageError('flag-not-taken', `cache ${sub ?? ''} does not take -n (only cache verify does)`);
+  if (argv.flags.dryRun && sub !== 'verify' && sub !== 'gc') throw new UsageError('flag-not-taken', `cache ${sub ?? ''} does not take -n (only cache verify and gc do)`);
   const dir = settings.cacheDir;
   switch (sub) {
     case 'ls':
@@ -22,7 +22,7 @@ export async function cacheCommand(words: string[], argv: Argv, settings: Settin
     case 'verify':
       return verify(dir, argv, settings.hashWorkers);
     case 'gc':
-      return gc(dir, argv.flags.json);
+      return gc(dir, argv.flags.json, argv.flags.dryRun);
     default:
       throw new UsageError('bad-cache-command', `unknown cache command '${sub ?? ''}'; use ls, du, verify or gc`);
   }
@@ -162,12 +162,12 @@ async function verify(dir: string, argv: Argv, hashWorkers: boolean): Promise<nu
   else save();
   const bad = (await entries(dir)).filter((e) => !e.result);
   if (!reportOnly) for (const e of bad) await rm(e.path, { recursive: true, force: true });
-  const removed = reportOnly ? 'found' : 'removed';
+  const removed = reportOnly ? 'would remove' : 'removed';
   const round = finished
     ? `every blob checked since ${progress.round}${previous ? ' (resumed)' : ''}`
     : `${progress.checked} blobs checked since ${progress.round}; run again to continue`;
   print(json, { checked, bytes, corrupt, corruptEntries: bad.map((e) => e.path), complete: finished, round: progress.round, reportOnly },
-    `${checked} blobs checked (${mb(bytes)}), ${corrupt.length} corrupt${corrupt.length ? ` (${removed}: ${corrupt.join(', ')})` : ''}; ${bad.length} corrupt action entries ${removed}; ${round}`);
+    `${checked} blobs checked (${mb(bytes)}), ${corrupt.length} corrupt${corrupt.length ? ` (${removed}: ${corrupt.join(', ')})` : ''}; ${bad.length} corrupt action entries ${reportOnly ? 'found (-n: nothing removed)' : 'removed'}; ${round}`);
   return corrupt.length || bad.length ? 1 : 0;
 }
 
@@ -175,7 +175,9 @@ async function verify(dir: string, argv: Argv, hashWorkers: boolean): Promise<nu
  * Keeps every action entry that some run on disk used (so the newest of each target that a run
  * built or restored); removes the other entries, then every blob no kept entry references.
  */
-async function gc(dir: string, json: boolean): Promise<number> {
+async function gc(dir: string, json: boolean, dryRun: boolean): Promise<number> {
+  // -n: every removal below is skipped, and each entry that would go is named.
+  const remove = (path: string) => (dryRun ? Promise.resolve() : rm(path, { force: true }));
   const keepKeys = new Set<string>();
   for (const id of await listRunIds(dir)) {
     const read = await readMeta(dir, id);
@@ -187,8 +189,9 @@ async function gc(dir: string, json: boolean): Promise<number> {
     if (result && keepKeys.has(result.key)) {
       for (const o of Object.values(result.outputs)) keepBlobs.add(o.digest);
     } else {
-      await rm(path, { force: true });
-      await rm(path.replace(/\.json$/, '.fp.json'), { force: true });
+      await remove(path);
+      await remove(path.replace(/\.json$/, '.fp.json'));
+      if (dryRun && !json) process.stdout.write(`would remove entry ${result ? `${result.target} ${result.key.slice(0, 12)}` : `${path} (corrupt)`}\n`);
       removedEntries++;
     }
   }
@@ -198,9 +201,12 @@ async function gc(dir: string, json: boolean): Promise<number> {
     const name = path.slice(path.lastIndexOf('/') + 1);
     if (keepBlobs.has(name)) continue;
     freed += (await stat(path)).size;
-    await rm(path, { force: true });
+    await remove(path);
     removedBlobs++;
   }
-  print(json, { removedEntries, removedBlobs, freedBytes: freed }, `removed ${removedEntries} action entries and ${removedBlobs} blobs, freed ${mb(freed)}`);
+  print(json, { removedEntries, removedBlobs, freedBytes: freed, dryRun },
+    dryRun
+      ? `would remove ${removedEntries} action entries and ${removedBlobs} blobs, freeing ${mb(freed)} (-n: nothing removed)`
+      : `removed ${removedEntries} action entries and ${removedBlobs} blobs, freed ${mb(freed)}`);
   return 0;
 }

@@ -1,79 +1,91 @@
 import type { Argv } from './argv.ts';
 import type { Settings } from './settings.ts';
 import { Cache } from '../caching/cache.ts';
+import type { Event } from '../report/events.ts';
 import { UsageError } from '../report/failures.ts';
-import { diffFingerprints, type Change, type Fingerprint } from '../fingerprint.ts';
-import type { PythonIndex } from '../python/python-index.ts';
-import { importChain, pythonEntries } from '../python/python-sources.ts';
-import { adaptersNamed } from '../placeholders.ts';
-import { schedulerInputs } from '../prepare.ts';
+import { planBuild } from '../plan.ts';
+import { ignoreEnvironmentFailure } from '../report/environment-failure.ts';
 import { prepareBuild } from './prepare-build.ts';
-import { Scheduler } from '../scheduler.ts';
-import type { Target, Vars } from '../target.ts';
+
+type PlanEvent = Extract<Event, { event: 'plan' }>;
+type TargetEvent = Extract<Event, { event: 'target' }>;
+
+/** One target's answer: would it run, and the causes (cached: the entry the build would use). */
+export interface Explanation {
+  target: string;
+  action: 'run' | 'cached' | 'failed';
+  causes: string[];
+  key?: string;
+}
 
 /**
- * `./build.ts explain <target>`: computes today's fingerprint the way a build would (upstreams
- * restored from the cache where they are fresh) and diffs it against the newest cached entry,
- * naming each source file, variable, env value or upstream output that changed.
+ * `./build.ts explain <target>`: the answer `-n` gives, in full. It is a view of the dry run's own
+ * events (plan.ts): a cached target names the entry the build would use; one that would run lists
+ * every cause against the closest entry (stale-reason.ts); one waiting on upstreams explains the
+ * upstreams whose own inputs changed; a fan-out counts its items and explains those that would run.
  */
 export async function explainCommand(words: string[], argv: Argv, settings: Settings): Promise<number> {
   if (words.length !== 1) throw new UsageError('bad-explain', 'explain takes one target, e.g. ./build.ts explain database');
   const name = words[0]!;
   const p = await prepareBuild(argv, [name], settings);
   const cache = new Cache(p.cacheDir, p.memo, p.envsDir);
-  const inputs = schedulerInputs(p, cache);
-  const fingerprints = new Map<string, { target: Target; fp: Fingerprint }>();
-  const stale: string[] = [];
-  const scheduler = new Scheduler({
-    ...inputs,
-    goals: [name],
-    executors: {}, executorFor: () => 'local', baseEnv: {},
-    jobs: 1, keepGoing: true, signal: new AbortController().signal, record: () => undefined,
-    emit: (e) => {
-      if (e.event === 'plan' && e.action === 'run') stale.push(e.target);
-    },
-    onFingerprint: (target, fp) => fingerprints.set(target.name, { target, fp }),
+  const events: Event[] = [];
+  const planned = await planBuild({
+    prepared: p, cache, emit: (e) => events.push(e), signal: new AbortController().signal, jobs: 1,
+    executorFor: (t) => (p.vars.EXECUTOR === 'modal' && t.executor === 'modal' ? 'modal' : 'local'), showCommands: false,
   });
-  await scheduler.run();
-  await p.memo.save();
-  const lines: string[] = [];
-  const current = fingerprints.get(name);
-  if (!current) {
-    const blocking = stale.filter((s) => s !== name && fingerprints.has(s));
-    lines.push(`${name}: its inputs are not all known yet, because upstream targets would rebuild first:`);
-    for (const up of blocking) {
-      const { target, fp } = fingerprints.get(up)!;
-      lines.push(...(await explainOne(cache, up, fp, importedVia(target, p.vars, inputs.pythonIndex))).map((l) => `  ${l}`));
-    }
+  await p.memo.save().catch(ignoreEnvironmentFailure);
+  if (planned.usageError) throw planned.usageError;
+  const explanations = explain(name, events, p.graph.nodes.get(name)?.kind === 'fanout');
+  if (argv.flags.json) {
+    for (const e of explanations) process.stdout.write(`${JSON.stringify({ event: 'explain', ...e })}\n`);
   } else {
-    lines.push(...(await explainOne(cache, name, current.fp, importedVia(current.target, p.vars, inputs.pythonIndex))));
+    process.stdout.write(`${explanations.map(render).join('\n')}\n`);
   }
-  if (argv.flags.json) process.stdout.write(`${JSON.stringify({ event: 'explain', target: name, lines })}\n`);
-  else process.stdout.write(`${lines.join('\n')}\n`);
   return 0;
 }
 
-async function explainOne(cache: Cache, name: string, fp: Fingerprint, via: (source: string) => string[] | null): Promise<string[]> {
-  const previous = await cache.latest(name);
-  if (!previous) return [`${name}: never built in this cache`];
-  const changes = diffFingerprints(previous.fingerprint, fp);
-  if (changes.length === 0) return [`${name}: up to date (cached entry ${previous.key.slice(0, 12)} from ${previous.createdAt})`];
-  const line = (c: Change) => {
-    const chain = c.kind === 'source' ? via(c.name) : null;
-    return `  ${c.kind} ${c.name}: ${c.detail}${chain ? ` (imported: ${chain.join(' -> ')})` : ''}`;
-  };
-  return [`${name}: changed since the cached entry ${previous.key.slice(0, 12)} (${previous.createdAt}):`, ...changes.map(line)];
+function render(e: Explanation): string {
+  const head = e.action === 'cached' ? `${e.target}: cached` : e.action === 'failed' ? `${e.target}: cannot be planned` : `${e.target}: would run`;
+  if (e.causes.length === 1) return `${head}: ${e.causes[0]}`;
+  return [`${head}:`, ...e.causes.map((c) => `  ${c}`)].join('\n');
 }
 
-/**
- * For a source that is one because the target's Python imports it (not by a glob), the import
- * chain from the entry module to it; null for other sources.
- */
-function importedVia(target: Target, vars: Vars, index: () => PythonIndex): (source: string) => string[] | null {
-  const entries = pythonEntries(target, adaptersNamed(target.command(vars)));
-  if (entries.length === 0) return () => null;
-  return (source) => {
-    const chain = importChain(index(), entries, source);
-    return chain && chain.length > 2 ? chain : null;
-  };
+/** The explanations of `name` from the dry run's events: its own first, then what it waits on. */
+export function explain(name: string, events: Event[], isFanout: boolean): Explanation[] {
+  const plans = new Map<string, PlanEvent>();
+  const outcomes = new Map<string, TargetEvent>();
+  for (const e of events) {
+    if (e.event === 'plan') plans.set(e.target, e);
+    if (e.event === 'target') outcomes.set(e.target, e);
+  }
+  // Targets whose own inputs changed (not merely "an upstream would run"): the real causes.
+  const roots = [...plans.values()].filter((e) => e.causes && e.target !== name).map(own);
+  const expand = events.find((e): e is Extract<Event, { event: 'expand' }> => e.event === 'expand' && e.target === name);
+  if (isFanout && expand) {
+    const children = [...outcomes.values()].filter((e) => e.target.startsWith(expand.childPrefix));
+    const childPlans = [...plans.values()].filter((e) => e.target.startsWith(expand.childPrefix));
+    const cached = children.filter((e) => e.outcome === 'cached').length;
+    const head: Explanation = {
+      target: name,
+      action: childPlans.length ? 'run' : 'cached',
+      causes: [`fan-out of ${expand.children} items: ${cached} cached, ${childPlans.length} would run`],
+    };
+    return [head, ...childPlans.map(own), ...roots.filter((r) => !r.target.startsWith(expand.childPrefix))];
+  }
+  const outcome = outcomes.get(name);
+  if (outcome?.outcome === 'cached') {
+    return [{ target: name, action: 'cached', causes: [`nothing changed; the build would use entry ${outcome.key?.slice(0, 12)}`], ...(outcome.key ? { key: outcome.key } : {}) }];
+  }
+  if (outcome?.outcome === 'failed') return [{ target: name, action: 'failed', causes: [outcome.error ?? outcome.reason ?? 'failed'] }];
+  const plan = plans.get(name);
+  if (!plan) return [{ target: name, action: 'failed', causes: ['the dry run did not reach it (an upstream could not be planned)'] }];
+  if (plan.causes) return [own(plan)];
+  // Its inputs are not known until upstreams run: their causes are its causes.
+  return [{ target: name, action: 'run', causes: [plan.why] }, ...roots];
+}
+
+function own(plan: PlanEvent): Explanation {
+  const against = plan.closest ? [`(compared with the closest cache entry ${plan.closest.key.slice(0, 12)}, ${plan.closest.createdAt})`] : [];
+  return { target: plan.target, action: 'run', causes: [...plan.causes!, ...against], ...(plan.closest ? { key: plan.closest.key } : {}) };
 }

@@ -2,6 +2,7 @@ import { setMaxListeners } from 'node:events';
 import { parseArgv, type Argv } from './argv.ts';
 import { checkFlags, COMMANDS, needsNetwork, resolveCommand } from './commands.ts';
 import { exitCode, UsageError } from '../report/failures.ts';
+import { environmentFailure } from '../report/environment-failure.ts';
 import { jsonLogger, plainLogger, ttyLogger, type Logger } from '../report/logger.ts';
 import { sourceMappedStack } from '../util/source-mapped-stack.ts';
 import { readSettings, type Settings } from './settings.ts';
@@ -14,7 +15,7 @@ function makeLogger(argv: Argv, settings: Settings): Logger {
 
 /**
  * The CLI: argv -> validated options -> one command of the table (commands.ts) -> exit code
- * (0 ok, 1 a target failed, 2 bad usage or configuration, 130 interrupted). Each command's module
+ * (0 ok, 1 a target failed or the machine refused a write, 2 bad usage or configuration, 70 internal error, 130 interrupted; README lists them). Each command's module
  * is imported only when it runs, so a no-op build does not pay for the publishing clients.
  */
 export async function main(args: string[]): Promise<number> {
@@ -82,8 +83,17 @@ export async function main(args: string[]): Promise<number> {
   }
 }
 
-/** The one place where thrown errors become output: usage errors exit 2, bugs exit 70 with a stack. */
+/**
+ * The one place where thrown errors become output: usage errors exit 2, a full disk or an
+ * unwritable directory exits 1 with one line naming it, bugs exit 70 with a stack.
+ */
 function usageFailure(error: unknown, json: boolean): number {
+  const environment = environmentFailure(error);
+  if (environment) {
+    if (json) process.stdout.write(`${JSON.stringify({ event: 'error', ...environment })}\n`);
+    process.stderr.write(`error: ${environment.message}\n`);
+    return 1;
+  }
   if (error instanceof UsageError) {
     if (json) process.stdout.write(`${JSON.stringify({ event: 'error', reason: error.reason, message: error.message })}\n`);
     process.stderr.write(`error: ${error.message}\n`);

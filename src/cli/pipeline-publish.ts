@@ -25,15 +25,22 @@ import { VARIABLES } from '../../tasks/index.ts';
 export interface PipelinePublishing {
   /** Publishes a completed run; returns 0, or 1 when publishing failed (the run stays completed). */
   afterRun(runId: string, emit: (event: Event) => void): Promise<number>;
+  /** The release store a completed run is staged to (`publish.staging.store` of a staged run), or null when this build does not stage. */
+  stagesTo: string | null;
 }
 
 /**
  * Validates the publishing configuration and credentials for this command line (before any
  * work); null when the command publishes nothing.
  */
+/** Whether this build publishes its run when it completes: the default pipeline, unless PUBLISH=0 (what `-n` reports). */
+export function wouldStage(argv: Argv, goals: string[] | 'default', settings: Settings): boolean {
+  return goals === 'default' && parseVariables(argv.assignments, VARIABLES).PUBLISH !== '0' && !settings.tasksFile;
+}
+
 export async function pipelinePublishing(argv: Argv, goals: string[] | 'default', settings: Settings): Promise<PipelinePublishing | null> {
   const vars = parseVariables(argv.assignments, VARIABLES);
-  const stage = goals === 'default' && vars.PUBLISH !== '0' && !settings.tasksFile;
+  const stage = wouldStage(argv, goals, settings);
   const clean = argv.flags.cleanOldRuns;
   if ((!stage && !clean) || argv.flags.dryRun) return null;
   const dir = settings.cacheDir;
@@ -43,6 +50,7 @@ export async function pipelinePublishing(argv: Argv, goals: string[] | 'default'
     { env: settings.publish },
   );
   return {
+    stagesTo: stage ? String(stores.release.location) : null,
     async afterRun(runId, emitEvent) {
       const emit = publishEmitter(emitEvent, stores.secrets);
       let code = 0;

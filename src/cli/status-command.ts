@@ -25,17 +25,26 @@ export function gpuHours(meta: RunMeta): { spent: number; saved: number } {
   return { spent: spent / 3600, saved: saved / 3600 };
 }
 
-/** `./build.ts status [RUN_ID=...] [--json]`. */
-export async function statusCommand(argv: Argv, settings: Settings): Promise<number> {
+/** A target glob (`h5:states/*`): `*` any run of characters, `?` one. */
+function globPattern(glob: string): RegExp {
+  return new RegExp(`^${glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
+}
+
+/** `./build.ts status [RUN_ID=... [<target glob>] [--failed]] [--json]`. */
+export async function statusCommand(argv: Argv, settings: Settings, words: string[] = []): Promise<number> {
   const vars = parseVariables(argv.assignments, VARIABLES);
   const dir = settings.cacheDir;
+  if (!vars.RUN_ID && (words.length || argv.flags.failed)) throw new UsageError('missing-run-id', 'a target filter or --failed needs RUN_ID=<run id>; list runs with ./build.ts status');
+  if (words.length > 1) throw new UsageError('unexpected-argument', `status takes one target glob, not '${words[1]}'`);
   if (vars.RUN_ID) {
     const runId = checkRunId(vars.RUN_ID);
     const read = await readMeta(dir, runId);
     if (!read.ok) throw new UsageError('bad-run', read.failure.message);
     const meta = read.value;
+    const glob = words[0] ? globPattern(words[0]) : null;
+    const shown = Object.entries(meta.targets).filter(([name, t]) => (!glob || glob.test(name)) && (!argv.flags.failed || t.outcome === 'failed' || t.outcome === 'cancelled'));
     if (argv.flags.json) {
-      process.stdout.write(`${JSON.stringify({ ...meta, status: effectiveStatus(meta) })}\n`);
+      process.stdout.write(`${JSON.stringify({ ...meta, status: effectiveStatus(meta), targets: Object.fromEntries(shown) })}\n`);
       return 0;
     }
     const gpu = gpuHours(meta);
@@ -45,11 +54,12 @@ export async function statusCommand(argv: Argv, settings: Settings): Promise<num
       `sha       ${meta.sha}${meta.dirty ? ' (dirty: uncommitted changes)' : ''}`,
       `branch    ${meta.branch}   repo ${meta.repo}`,
       `started   ${meta.startedAt}   duration ${seconds(meta.durationMs)}`,
-      `counts    ${meta.counts.built} built, ${meta.counts.cached} cached, ${meta.counts.failed} failed, ${meta.counts.skipped} skipped`,
+      `counts    ${meta.counts.built} built, ${meta.counts.cached} cached, ${meta.counts.failed} failed, ${meta.counts.cancelled ?? 0} cancelled, ${meta.counts.skipped} skipped`,
       `gpu       ${gpu.spent.toFixed(3)} GPU-hours spent, ${gpu.saved.toFixed(3)} saved by cache hits`,
+      `variables ${Object.entries(meta.variables).map(([k, v]) => `${k}=${v}`).join(' ') || '(defaults)'}`,
       '',
     ];
-    for (const [name, t] of Object.entries(meta.targets).sort(([a], [b]) => a.localeCompare(b))) {
+    for (const [name, t] of shown.sort(([a], [b]) => a.localeCompare(b))) {
       const where = t.executor && t.executor !== 'local' ? ` [${t.executor}]` : '';
       out.push(`  ${t.outcome.padEnd(9)} ${name}${where} ${t.durationMs !== undefined ? seconds(t.durationMs) : ''}${t.error ? `  ${t.error.split('\n')[0]}` : ''}`);
     }
@@ -70,7 +80,7 @@ export async function statusCommand(argv: Argv, settings: Settings): Promise<num
       continue;
     }
     rows.push(
-      `${m.runId.padEnd(40)} ${effectiveStatus(m).padEnd(11)} ${m.sha.slice(0, 8)}  ${m.startedAt.slice(0, 19)}  ${seconds(m.durationMs).padStart(8)}  ${m.counts.built} built, ${m.counts.cached} cached${m.counts.failed ? `, ${m.counts.failed} failed` : ''}`,
+      `${m.runId.padEnd(40)} ${effectiveStatus(m).padEnd(11)} ${m.sha.slice(0, 8)}  ${m.startedAt.slice(0, 19)}  ${seconds(m.durationMs).padStart(8)}  ${m.counts.built} built, ${m.counts.cached} cached${m.counts.failed ? `, ${m.counts.failed} failed` : ''}${m.counts.cancelled ? `, ${m.counts.cancelled} cancelled` : ''}`,
     );
   }
   if (!argv.flags.json) process.stdout.write(rows.length ? `${'run'.padEnd(40)} ${'status'.padEnd(11)} sha       started              duration  targets\n${rows.join('\n')}\n` : 'no runs yet; start one with ./build.ts pipeline\n');

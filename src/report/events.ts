@@ -4,11 +4,14 @@ import type { SkipReason, TargetReason } from './failures.ts';
  * Events are data; loggers are views of them (logger.ts). `--json` prints these objects as NDJSON,
  * one per line, and the tests assert on that stream.
  */
-export type TargetOutcomeKind = 'built' | 'cached' | 'failed' | 'skipped';
+/** `cancelled`: stopped by a signal (Ctrl-C, SIGTERM) while it waited or ran; not a failure of the target. */
+export type TargetOutcomeKind = 'built' | 'cached' | 'failed' | 'cancelled' | 'skipped';
 
 export type Event =
-  | { event: 'run-start'; runId: string; sha: string; branch: string; dirty: boolean; goals: string[]; total: number }
-  | { event: 'target-start'; target: string; executor: string }
+  /** `total` counts each fan-out as one target until it expands; `fanouts` names those whose items are not known yet. */
+  | { event: 'run-start'; runId: string; sha: string; branch: string; dirty: boolean; goals: string[]; total: number; fanouts?: string[] }
+  /** `logFile`: where the action's output goes (the live view shows its latest line). */
+  | { event: 'target-start'; target: string; executor: string; logFile?: string }
   | {
       event: 'target';
       target: string;
@@ -21,7 +24,11 @@ export type Event =
       error?: string;
     }
   | { event: 'expand'; target: string; children: number; childPrefix: string }
-  | { event: 'plan'; target: string; action: 'run' | 'cached'; why: string; command?: string }
+  /**
+   * Dry run (`-n`, and `explain`, which is a view of the same events): why a target would run.
+   * `causes` lists every cause against `closest`, the nearest cache entry (absent: never built).
+   */
+  | { event: 'plan'; target: string; action: 'run' | 'cached'; why: string; command?: string; causes?: string[]; closest?: { key: string; createdAt: string } }
   | { event: 'warning'; message: string }
   /** Publishing (stage, promote, registry, gc): one human line, plus details for --json. */
   | { event: 'publish'; step: string; message: string; data?: Record<string, unknown> }
@@ -32,12 +39,18 @@ export type Event =
       built: number;
       cached: number;
       failed: number;
+      cancelled: number;
       skipped: number;
       durationMs: number;
       filesHashed: number;
       bytesHashed: number;
       /** The earlier run this one replayed: nothing it depends on had changed (replay.ts). */
       replayedFrom?: string;
+      /** The targets that failed, by name (the summary line names them). */
+      failedTargets?: string[];
+      /** A dry run (`status: 'dry-run'`, no run id): how many targets would run, and whether the run would publish. */
+      wouldRun?: number;
+      wouldPublish?: boolean;
     };
 
 export type Emit = (event: Event) => void;

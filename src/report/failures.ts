@@ -98,7 +98,21 @@ export type TargetReason =
   /** The pins (with their substitutions) cannot be installed together. */
   | 'conflicting-pins'
   /** A content digest (SQLite, HDF5) of an output could not be computed. */
-  | 'content-digest';
+  | 'content-digest'
+  /** A goal named an item the fan-out's list lacks (the run also ends with a usage error, exit 2). */
+  | 'unknown-target'
+  /** The fan-out's list could not be read or parsed. */
+  | 'bad-fanout-list'
+  | EnvironmentReason;
+
+/** The machine, not the build, is in the way (report/environment-failure.ts). */
+export type EnvironmentReason =
+  /** The disk or quota is full (ENOSPC, EDQUOT). */
+  | 'no-space'
+  /** The directory is on a read-only file system (EROFS). */
+  | 'read-only'
+  /** The directory is not writable (EACCES, EPERM). */
+  | 'not-writable';
 
 /**
  * Why a target did not run (a `skipped` target event). These are sentences rather than codes,
@@ -213,6 +227,8 @@ export type UsageReason =
   | 'missing-target'
   /** A command that needs RUN_ID=. */
   | 'missing-run-id'
+  /** `logs RUN_ID=... <target>` for a target that wrote no log in that run. */
+  | 'no-target-log'
   /** `rollback` without VERSION= and NEW_VERSION=. */
   | 'missing-version'
   /** `promote` or `rollback` without a terminal to confirm on, and no --yes. */

@@ -1,5 +1,22 @@
-import type { Event } from './events.ts';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import type { Event, TargetOutcomeKind } from './events.ts';
 import { unreachable } from './failures.ts';
+
+/** The last non-empty line of a log (its final 4 kB), for the live status; '' when unreadable. */
+function lastLine(file: string): string {
+  let fd: number | undefined;
+  try {
+    fd = openSync(file, 'r');
+    const size = fstatSync(fd).size;
+    const buffer = Buffer.alloc(Math.min(size, 4096));
+    readSync(fd, buffer, 0, buffer.length, size - buffer.length);
+    return buffer.toString('utf8').split(/[\r\n]+/).map((l) => l.trim()).filter(Boolean).at(-1) ?? '';
+  } catch {
+    return '';
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
 
 /** A view of the event stream. */
 export interface Logger {
@@ -20,7 +37,7 @@ function line(e: Event): string | null {
       const time = e.durationMs !== undefined ? ` ${(e.durationMs / 1000).toFixed(1)}s` : '';
       const where = e.executor && e.executor !== 'local' ? ` [${e.executor}]` : '';
       const why = e.error ? `\n${indent(e.error)}` : e.reason ? ` (${e.reason})` : '';
-      return `${e.outcome.padEnd(7)} ${e.target}${where}${time}${why}`;
+      return `${e.outcome.padEnd(9)} ${e.target}${where}${time}${why}`;
     }
     case 'expand':
       return `expand  ${e.target}: ${e.children} targets`;
@@ -31,7 +48,16 @@ function line(e: Event): string | null {
     case 'publish':
       return e.message;
     case 'summary':
-      return `${e.status}: ${e.built} built, ${e.cached} cached, ${e.failed} failed, ${e.skipped} skipped in ${(e.durationMs / 1000).toFixed(2)}s${e.replayedFrom ? `; nothing changed since run ${e.replayedFrom}` : ''}  (run ${e.runId})`;
+      if (e.status === 'unchanged') {
+        return `nothing to be done: nothing changed since run ${e.runId} (${e.cached} targets); no new run recorded. It is the one to promote: ./build.ts promote RUN_ID=${e.runId}  (--new-run records a new one)`;
+      }
+      if (e.status === 'dry-run') {
+        return `dry run: ${e.wouldRun ?? 0} would run, ${e.cached} cached${e.failed ? `, ${e.failed} cannot be planned` : ''}; ${e.wouldPublish ? 'the run would publish' : 'the run would not publish'}`;
+      }
+      if (e.built + e.failed + e.cancelled === 0 && e.status === 'completed') {
+        return `${e.status}: nothing to be done, ${e.cached} cached${e.skipped ? `, ${e.skipped} skipped` : ''} in ${(e.durationMs / 1000).toFixed(2)}s${e.replayedFrom ? `; nothing changed since run ${e.replayedFrom}` : ''}  (run ${e.runId})`;
+      }
+      return `${e.status}: ${e.built} built, ${e.cached} cached, ${e.failed} failed${e.cancelled ? `, ${e.cancelled} cancelled` : ''}, ${e.skipped} skipped in ${(e.durationMs / 1000).toFixed(2)}s${e.replayedFrom ? `; nothing changed since run ${e.replayedFrom}` : ''}  (run ${e.runId})${e.failedTargets?.length ? `\nfailed targets: ${e.failedTargets.join(', ')}` : ''}`;
     case 'target-start':
       return null;
     default:
@@ -46,10 +72,14 @@ function indent(text: string): string {
     .join('\n');
 }
 
-/** CI and pipes: one plain line per finished target. */
+/**
+ * CI and pipes: one plain line per target that ran (built, failed, cancelled), none for cached or
+ * skipped ones (the summary counts them), so a no-op prints one line, as make's "Nothing to be done".
+ */
 export function plainLogger(out: NodeJS.WritableStream = process.stdout): Logger {
   return {
     emit: (e) => {
+      if (e.event === 'target' && (e.outcome === 'cached' || e.outcome === 'skipped')) return;
       const text = line(e);
       if (text !== null) out.write(`${text}\n`);
     },
@@ -65,15 +95,23 @@ export function plainLogger(out: NodeJS.WritableStream = process.stdout): Logger
  */
 export function ttyLogger(out: NodeJS.WriteStream = process.stdout): Logger {
   const started = Date.now();
-  const running = new Set<string>();
-  const fanouts: { name: string; prefix: string; total: number; built: number; cached: number; failed: number; skipped: number }[] = [];
+  /** Running targets: when each started, and its log (the status shows the latest line). */
+  const running = new Map<string, { since: number; logFile?: string }>();
+  const unexpanded = new Set<string>();
+  const fanouts: ({ name: string; prefix: string; total: number } & Record<TargetOutcomeKind, number>)[] = [];
   let total = 0;
   let done = 0;
   let status = '';
   const clear = () => status && out.write('\r\x1b[2K');
   const draw = () => {
-    const names = [...running].slice(0, 3).join(', ') + (running.size > 3 ? ` +${running.size - 3}` : '');
-    status = `[${done}/${total}] ${((Date.now() - started) / 1000).toFixed(0)}s ${names}`.slice(0, (out.columns || 100) - 1);
+    const now = Date.now();
+    const names = [...running].slice(0, 3).map(([name, r]) => {
+      const latest = r.logFile ? lastLine(r.logFile) : '';
+      return `${name} ${((now - r.since) / 1000).toFixed(0)}s${latest ? ` "${latest.slice(0, 50)}"` : ''}`;
+    });
+    const more = running.size > 3 ? ` +${running.size - 3}` : '';
+    const unknown = unexpanded.size ? ` (+ items of ${[...unexpanded].join(', ')}: not known yet)` : '';
+    status = `[${done}/${total}${unknown}] ${((now - started) / 1000).toFixed(0)}s ${names.join(' | ')}${more}`.slice(0, (out.columns || 100) - 1);
     out.write(status);
   };
   const timer = setInterval(() => {
@@ -86,21 +124,25 @@ export function ttyLogger(out: NodeJS.WriteStream = process.stdout): Logger {
     const group = fanouts.find((f) => e.target.startsWith(f.prefix));
     if (!group) return undefined;
     group[e.outcome]++;
-    const seen = group.built + group.cached + group.failed + group.skipped;
-    if (seen < group.total) return e.outcome === 'failed' ? line(e) : null;
+    const seen = group.built + group.cached + group.failed + group.cancelled + group.skipped;
+    if (seen < group.total) return e.outcome === 'failed' || e.outcome === 'cancelled' ? line(e) : null;
     fanouts.splice(fanouts.indexOf(group), 1);
-    const summary = `${group.name}: ${group.built} built, ${group.cached} cached${group.failed ? `, ${group.failed} failed` : ''}${group.skipped ? `, ${group.skipped} skipped` : ''}`;
-    return e.outcome === 'failed' ? `${line(e)}\n${summary}` : summary;
+    const summary = `${group.name}: ${group.built} built, ${group.cached} cached${group.failed ? `, ${group.failed} failed` : ''}${group.cancelled ? `, ${group.cancelled} cancelled` : ''}${group.skipped ? `, ${group.skipped} skipped` : ''}`;
+    return e.outcome === 'failed' || e.outcome === 'cancelled' ? `${line(e)}\n${summary}` : summary;
   };
   return {
     emit: (e) => {
       clear();
-      if (e.event === 'run-start') total = e.total;
-      if (e.event === 'expand') {
-        total += e.children;
-        fanouts.push({ name: e.target, prefix: e.childPrefix, total: e.children, built: 0, cached: 0, failed: 0, skipped: 0 });
+      if (e.event === 'run-start') {
+        total = e.total;
+        for (const f of e.fanouts ?? []) unexpanded.add(f);
       }
-      if (e.event === 'target-start') running.add(e.target);
+      if (e.event === 'expand') {
+        // The fan-out was counted as one target; it is replaced by its items (it has no event of its own).
+        total += e.children - (unexpanded.delete(e.target) ? 1 : 0);
+        fanouts.push({ name: e.target, prefix: e.childPrefix, total: e.children, built: 0, cached: 0, failed: 0, cancelled: 0, skipped: 0 });
+      }
+      if (e.event === 'target-start') running.set(e.target, { since: Date.now(), ...(e.logFile ? { logFile: e.logFile } : {}) });
       let text: string | null;
       if (e.event === 'target') {
         running.delete(e.target);

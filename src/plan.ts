@@ -1,0 +1,30 @@
+import type { Cache } from './caching/cache.ts';
+import type { Emit } from './report/events.ts';
+import { schedulerInputs, type Prepared } from './prepare.ts';
+import { Scheduler, type SchedulerReport } from './scheduler.ts';
+import type { ExecutorKind, Target } from './target.ts';
+
+export interface PlanOptions {
+  prepared: Prepared;
+  cache: Cache;
+  emit: Emit;
+  signal: AbortSignal;
+  jobs: number;
+  executorFor: (target: Target) => ExecutorKind;
+  /** Put each command that would run in its plan event (`-n`). */
+  showCommands: boolean;
+}
+
+/**
+ * The dry run: the walk a build would make, with no workspace, so nothing executes and nothing is
+ * written but the digest memo. `-n` prints its events and `explain` reads them: one code path, so
+ * the two cannot disagree about what would run and why.
+ */
+export function planBuild(o: PlanOptions): Promise<SchedulerReport> {
+  return new Scheduler({
+    ...schedulerInputs(o.prepared, o.cache),
+    executors: {}, executorFor: o.executorFor, baseEnv: {},
+    jobs: o.jobs, keepGoing: true, emit: o.emit, signal: o.signal, record: () => undefined,
+    showCommands: o.showCommands,
+  }).run();
+}

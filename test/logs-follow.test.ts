@@ -1,0 +1,51 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { makeRunId, runDir, startingMeta, type RunMeta, type RunStatus } from '../src/run.ts';
+import { cli, scratchDirs, sleep } from './helpers.ts';
+
+/**
+ * `logs -f` exits with the followed run's result (issue 12, item 4), so that
+ * `./build.ts pipeline --detach && ./build.ts logs RUN_ID=... -f && ./build.ts promote` scripts.
+ * The runs are real run directories; the run's process is a real process that ends.
+ */
+describe('logs -f', () => {
+  const scratch = scratchDirs('logs-follow');
+  let second = 0;
+
+  function writeRun(cache: string, status: RunStatus, pid: number): { runId: string; dir: string; meta: RunMeta } {
+    const runId = makeRunId('1.0.0', 'abcdef0123456789', new Date(Date.UTC(2026, 0, 1, 0, 0, second++)));
+    const dir = runDir(cache, runId);
+    mkdirSync(dir, { recursive: true });
+    const meta = { ...startingMeta({ version: '1.0.0', sha: 'abcdef0123456789', branch: 'main', repo: cache, dirty: false, goals: [], vars: {} }, runId, pid, new Date()), status };
+    writeFileSync(join(dir, 'meta.json'), JSON.stringify(meta));
+    writeFileSync(join(dir, 'run.log'), `run ${runId}\n${status}: ...\n`);
+    return { runId, dir, meta };
+  }
+
+  it('exits 0 for a completed run, 1 for a failed or interrupted one, 130 for a cancelled one', async () => {
+    const cache = scratch();
+    const gone = spawnSync(process.execPath, ['-e', '0']).pid!;
+    for (const [status, code] of [['completed', 0], ['promoted', 0], ['failed', 1], ['running', 1], ['cancelled', 130]] as const) {
+      const { runId } = writeRun(cache, status, gone);
+      const followed = await cli(['logs', `RUN_ID=${runId}`, '-f'], { cache });
+      expect(followed.code, `${status}: ${followed.stderr}`).toBe(code);
+      expect(followed.stdout).toContain(`${status}: ...`);
+      // Without -f, printing the log is all it does.
+      expect((await cli(['logs', `RUN_ID=${runId}`], { cache })).code).toBe(0);
+    }
+  });
+
+  it('follows a living run to its end and exits 1 when it failed', async () => {
+    const cache = scratch();
+    const worker = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)']);
+    const { runId, dir, meta } = writeRun(cache, 'running', worker.pid!);
+    const following = cli(['logs', `RUN_ID=${runId}`, '-f'], { cache });
+    await sleep(1500);
+    writeFileSync(join(dir, 'meta.json'), JSON.stringify({ ...meta, status: 'failed', error: '1 target(s) failed' }));
+    worker.kill();
+    const followed = await following;
+    expect(followed.code).toBe(1);
+  });
+});
