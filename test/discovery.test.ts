@@ -1,5 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { isMachineEnv, settingsSchema } from '../src/cli/settings.ts';
 import { describe, expect, it } from 'vitest';
 import { cli, ROOT, scratchDirs } from './helpers.ts';
 
@@ -35,11 +36,15 @@ describe('discovery', () => {
       }
     };
     for (const dir of ['src', 'tasks', 'scripts']) scan(join(ROOT, dir));
+    // The CLI reads the environment once, through its settings schema (src/cli/settings.ts).
+    for (const name of Object.keys(settingsSchema.shape)) read.add(name);
     expect(read.has('BUILD_CACHE_DIR')).toBe(true);
     const vars = await cli(['vars'], { cache: join(scratch(), 'cache') });
     const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
-    for (const name of read) {
-      expect(vars.stdout, name).toMatch(new RegExp(`^${name}\\s`, 'm'));
+    // The machine's own variables (PATH, HOME, proxies; pyenv's and uv's, where Python discovery looks) are not settings of this build.
+    const machine = (n: string) => isMachineEnv(n) || /^(PYENV_ROOT|PYENV_VERSION|XDG_DATA_HOME)$/.test(n);
+    for (const name of [...read].filter((n) => !machine(n))) {
+      expect(vars.stdout, name).toMatch(new RegExp(`^${name}[=\\s]`, 'm'));
       expect(readme, name).toContain(`| \`${name}\` |`);
     }
   });

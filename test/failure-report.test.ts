@@ -22,9 +22,12 @@ describe('failure report', () => {
     const cache = join(scratch(), 'cache');
     const r = await cli(['acs', `REPO=${repo}`, ...SMALL], { cache });
     expect(r.code, r.stderr).toBe(1);
-    const command = /^\s*(\$ cd (\S+) && (\S+) -m policyengine_us_data\.datasets\.acs\.acs --households 300 --seed 42.*)$/m.exec(r.stdout);
+    // The command as the log heads it (tasks pass the sizes as EXAMPLE_* and wrap the storage step's copy-then-rename).
+    const command = /^\s*(\$ cd (\S+) && env EXAMPLE_HOUSEHOLDS=300 EXAMPLE_SEED=42 .*)$/m.exec(r.stdout);
     expect(command, r.stdout).not.toBeNull();
-    expect(command![3]).toMatch(/python/);
+    const python = /^.* (\S+) -m policyengine_us_data\.datasets\.acs\.acs$/m.exec(r.stdout);
+    expect(python, r.stdout).not.toBeNull();
+    expect(python![1]).toMatch(/python/);
     expect(r.stdout).not.toMatch(/\{python\}|\{run\}/);
     expect(r.stdout).toContain(`File "${repo}/policyengine_us_data/datasets/acs/acs.py"`);
     expect(r.stdout).not.toMatch(/runs\/[^/]+\/tree\/policyengine_us_data/);

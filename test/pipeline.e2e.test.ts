@@ -99,7 +99,7 @@ describe('example pipeline end to end', () => {
     commitChange(repo, file, readFileSync(join(repo, file), 'utf8').replace(/\d+\.\d+/, (n) => String(Number(n) * 1.5)));
     const e = await cli(['explain', 'db-snap', `REPO=${repo}`, ...SMALL], { cache });
     expect(e.code).toBe(0);
-    expect(e.stdout).toMatch(/database: would run/);
+    expect(e.stdout).toMatch(/db-snap: would run/);
     expect(e.stdout).toMatch(/source policyengine_us_data\/db\/etl_snap\.py: content changed/);
     const dry = await cli(['pipeline', `REPO=${repo}`, ...SMALL, '-n', '--json'], { cache });
     const plan = dry.events.filter((x) => x.event === 'plan').map((x) => x.target);

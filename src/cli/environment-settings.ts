@@ -24,6 +24,7 @@ export const ENVIRONMENT_SETTINGS: readonly { name: string; description: string 
   { name: 'BUILD_MODAL_PYTHON', description: 'Python interpreter that runs the Modal client' },
   { name: 'BUILD_MODAL_BATCH_QUIET_MS', description: 'how long the Modal executor waits for more actions before sending a batch' },
   { name: 'MODAL_STANDIN_DIR', description: 'run Modal actions in a local stand-in at this directory (tests)' },
+  { name: 'MODAL_STANDIN_FAULT', description: 'tests only: kill-after-spawn makes the stand-in kill the orchestrator right after a call starts' },
   { name: 'BUILD_RUN_ID', description: 'internal: the run a --detach child builds' },
   { name: 'BUILD_PINNED_SHA', description: 'internal: the SHA a --detach child builds' },
   { name: 'BUILD_PINNED_DIRTY', description: 'internal: whether a --detach child builds a dirty snapshot' },
