@@ -1,6 +1,9 @@
 import type { ActionResult, Cache } from './caching/cache.ts';
 import { diffFingerprints, type Change, type Fingerprint } from './fingerprint.ts';
 
+/** For a source the target's Python imports (not a glob's), the import chain from the entry module to it; null otherwise. */
+export type ImportedVia = (source: string) => string[] | null;
+
 /** How many of a target's recent entries a dry run compares with (each is one small file read). */
 const CANDIDATES = 8;
 
@@ -16,7 +19,7 @@ export interface StaleReason {
  * entries, the one with the fewest differences, so that a miss is explained by what really differs
  * from the nearest thing the cache holds, not from whichever run happened to be last.
  */
-export async function staleReason(cache: Cache, target: string, fp: Fingerprint): Promise<StaleReason> {
+export async function staleReason(cache: Cache, target: string, fp: Fingerprint, importedVia?: ImportedVia): Promise<StaleReason> {
   let best: { entry: ActionResult; changes: Change[] } | undefined;
   for (const entry of await cache.recent(target, CANDIDATES)) {
     const changes = diffFingerprints(entry.fingerprint, fp);
@@ -24,7 +27,7 @@ export async function staleReason(cache: Cache, target: string, fp: Fingerprint)
   }
   if (!best) return { causes: ['never built'] };
   if (best.changes.length === 0) return { closest: best.entry, causes: ['cached outputs are missing or corrupt'] };
-  return { closest: best.entry, causes: describeChanges(best.changes) };
+  return { closest: best.entry, causes: describeChanges(best.changes, importedVia) };
 }
 
 /**
@@ -32,7 +35,7 @@ export async function staleReason(cache: Cache, target: string, fp: Fingerprint)
  * values is left out (the variable is the cause); a command shows only its differing words; many
  * changed files of one upstream or of the sources are counted on one line.
  */
-export function describeChanges(changes: Change[]): string[] {
+export function describeChanges(changes: Change[], importedVia?: ImportedVia): string[] {
   const varChanges = changes.filter((c) => c.kind === 'var');
   const lines: string[] = [];
   const grouped = new Map<string, Change[]>();
@@ -52,7 +55,10 @@ export function describeChanges(changes: Change[]): string[] {
   }
   for (const [group, members] of grouped) {
     if (members.length <= 3) {
-      for (const c of members) lines.push(`${c.kind} ${c.name}: ${c.detail}`);
+      for (const c of members) {
+        const chain = c.kind === 'source' ? importedVia?.(c.name) : null;
+        lines.push(`${c.kind} ${c.name}: ${c.detail}${chain ? ` (imported: ${chain.join(' -> ')})` : ''}`);
+      }
     } else {
       const names = members.slice(0, 3).map((c) => (c.kind === 'upstream' ? c.name.split(' ').slice(1).join(' ') : c.name));
       lines.push(`${group}: ${members.length} files changed (${names.join(', ')}, ...)`);

@@ -7,7 +7,7 @@ import type { Emit } from './report/events.ts';
 import type { Failure, TargetReason } from './report/failures.ts';
 import type { ActionSpec, ExecOutcome, Executor, PortableAction } from './executors/executor.ts';
 import { LocalBatcher } from './local-batcher.ts';
-import { staleReason } from './stale-reason.ts';
+import { staleReason, type ImportedVia } from './stale-reason.ts';
 import { environmentFailure } from './report/environment-failure.ts';
 import { actionKey, declaredParts, makeFingerprint, type ActionKey, type Fingerprint } from './fingerprint.ts';
 import type { Graph } from './graph.ts';
@@ -21,7 +21,7 @@ import type { Environment, ExecutorKind, Target, Vars } from './target.ts';
 import { adaptersNamed, ENV_FINGERPRINT, envDirOf, resolveArgv } from './placeholders.ts';
 import { scrubOutcome, secretsOf } from './secret-env.ts';
 import type { PythonIndex } from './python/python-index.ts';
-import { pythonEntries, pythonSourceFiles } from './python/python-sources.ts';
+import { importChain, pythonEntries, pythonSourceFiles } from './python/python-sources.ts';
 import { contentDigest } from './caching/content-digest.ts';
 import { pinFailureInLog } from './python-env/env-failure.ts';
 
@@ -245,6 +245,17 @@ export class TargetBuilder {
     return digest;
   }
 
+  /** -n and explain name how a changed source is imported (its chain from the entry module), when it is not the entry itself. */
+  private importedVia(target: Target): ImportedVia | undefined {
+    const entries = pythonEntries(target, adaptersNamed(target.command(this.o.vars)));
+    const index = this.o.pythonIndex;
+    if (entries.length === 0 || !index) return undefined;
+    return (source) => {
+      const chain = importChain(index(), entries, source);
+      return chain && chain.length > 2 ? chain : null;
+    };
+  }
+
   private async fingerprint(target: Target): Promise<Fingerprint> {
     const upstream: Record<string, string> = {};
     for (const dep of target.deps) {
@@ -279,7 +290,7 @@ export class TargetBuilder {
     if (!this.o.workspace) {
       this.states.set(target.name, { kind: 'unknown' });
       const command = this.o.showCommands ? { command: await this.plannedCommand(target, fp.command, key) } : {};
-      const { closest, causes } = lookup ? await staleReason(this.o.cache, target.name, fp) : { closest: undefined, causes: ['runs in every build (it reads something outside the pinned tree)'] };
+      const { closest, causes } = lookup ? await staleReason(this.o.cache, target.name, fp, this.importedVia(target)) : { closest: undefined, causes: ['runs in every build (it reads something outside the pinned tree)'] };
       const why = causes.slice(0, 3).join('; ') + (causes.length > 3 ? `; +${causes.length - 3} more` : '');
       this.o.emit({
         event: 'plan', target: target.name, action: 'run', why, causes, ...command,
