@@ -12,6 +12,7 @@ import os
 import sqlite3
 import sys
 
+from policyengine_us_data.db._common import district_population
 from policyengine_us_data.utils.geography import STATE_CODES as _STATE_CODES
 from policyengine_us_data.utils.io import UsageError
 
@@ -64,23 +65,6 @@ def save_geo_labels(labels, path):
         json.dump(labels, f)
 
 
-def district_population(conn, period):
-    """{cd_geoid: population} from the district age targets."""
-    rows = conn.execute(
-        "SELECT CAST(sc.value AS INTEGER) AS cd, SUM(t.value) FROM targets t"
-        " JOIN stratum_constraints sc ON sc.stratum_id = t.stratum_id"
-        " WHERE t.variable = 'person_count' AND t.period = ? AND t.active = 1"
-        " AND sc.constraint_variable = 'congressional_district_geoid'"
-        " AND t.stratum_id IN (SELECT stratum_id FROM stratum_constraints"
-        "   WHERE constraint_variable = 'age')"
-        " GROUP BY cd ORDER BY cd",
-        (int(period),),
-    ).fetchall()
-    if not rows:
-        raise UsageError("database has no district age targets (run etl_age)")
-    return {int(cd): float(pop) for cd, pop in rows}
-
-
 def load_db_targets(db_path, period):
     """Active baseline targets of ``period`` with their non-geo constraints,
     and the district populations (for the geography assignment)."""
@@ -97,7 +81,7 @@ def load_db_targets(db_path, period):
             "SELECT stratum_id, constraint_variable, operation, value FROM stratum_constraints"
             " ORDER BY stratum_id, constraint_variable, operation"
         ).fetchall()
-        pops = district_population(conn, period)
+        pops = district_population(conn, int(period))
     except sqlite3.DatabaseError as exc:
         raise UsageError("cannot read targets from %s: %s" % (db_path, exc))
     finally:
