@@ -277,7 +277,7 @@ export class TargetBuilder {
     if (target.deps.some((d) => this.states.get(d)?.kind === 'unknown')) {
       this.states.set(target.name, { kind: 'unknown' });
       const dep = target.deps.find((d) => this.states.get(d)?.kind === 'unknown');
-      const command = this.o.showCommands ? { command: await this.plannedCommand(target, target.command(this.o.vars)) } : {};
+      const command = this.o.showCommands ? await this.plannedCommand(target, target.command(this.o.vars)) : {};
       this.o.emit({ event: 'plan', target: target.name, action: 'run', why: `upstream ${dep} would run (unless its outputs come out identical)`, ...command });
       return;
     }
@@ -289,7 +289,7 @@ export class TargetBuilder {
     if (lookup && (await this.tryCached(target, key))) return;
     if (!this.o.workspace) {
       this.states.set(target.name, { kind: 'unknown' });
-      const command = this.o.showCommands ? { command: await this.plannedCommand(target, fp.command, key) } : {};
+      const command = this.o.showCommands ? await this.plannedCommand(target, fp.command, key) : {};
       const { closest, causes } = lookup ? await staleReason(this.o.cache, target.name, fp, this.importedVia(target)) : { closest: undefined, causes: ['runs in every build (it reads something outside the pinned tree)'] };
       const why = causes.slice(0, 3).join('; ') + (causes.length > 3 ? `; +${causes.length - 3} more` : '');
       this.o.emit({
@@ -339,14 +339,15 @@ export class TargetBuilder {
 
   /**
    * Dry run: the command as it would run, placeholders resolved where they are known before the
-   * run exists (`{run}` stays: the run directory is allocated when the build starts).
+   * run exists (`{run}` stays: the run directory is allocated when the build starts), beside the
+   * command as declared (placeholders kept), which is what a task file says and tools compare.
    */
-  private plannedCommand(target: Target, command: string[], key?: string): Promise<string> {
+  private async plannedCommand(target: Target, command: string[], key?: string): Promise<{ command: string; declared: string }> {
     const values: Record<string, string> = {
       run: '{run}', python: this.pythonFor(target), adapters: this.o.adaptersDir, out: '{out}',
       checkpoint: key ? join(this.o.cacheDir, 'checkpoints', key) : '{checkpoint}',
     };
-    return resolveArgv(command, values).then((argv) => shellCommand(argv));
+    return { command: shellCommand(await resolveArgv(command, values)), declared: command.join(' ') };
   }
 
   private async execute(target: Target, fp: Fingerprint, key: ActionKey): Promise<void> {

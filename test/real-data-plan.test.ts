@@ -45,7 +45,7 @@ describe.skipIf(!present)('the data plan of a real checkout (fixture e01a0384)',
     execFileSync('git', ['clone', '-q', FIXTURE, clone]);
     cache = join(scratch(), 'cache');
     plan = await cli(['pipeline', '-n', `REPO=${clone}`, '--json'], { cache });
-    for (const e of plan.events) if (e.event === 'plan' && typeof e.command === 'string') commands.set(e.target as string, e.command);
+    for (const e of plan.events) if (e.event === 'plan' && typeof e.declared === 'string') commands.set(e.target as string, e.declared);
   });
 
   it('plans the Makefile database recipe, module by module and flag by flag, in its order', () => {
