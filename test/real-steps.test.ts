@@ -162,7 +162,8 @@ describe.skipIf(!bundle)('the real policyengine-us-data steps through ./build.ts
     const provenance = JSON.parse(readFileSync(artifact(first, 'provenance.json'), 'utf8')) as Record<string, unknown>;
     expect(provenance).toMatchObject({ git_commit: git(repo, 'rev-parse', 'HEAD'), git_branch: 'main', git_dirty: null, package_version: '1.88.0' });
 
-    const second = await build(['db-create-initial-strata', 'provenance', `PY_SUBSTITUTE=${SUBSTITUTE}`]);
+    // A new run (not the no-op that names the first as identical) restores both from the cache.
+    const second = await build(['db-create-initial-strata', 'provenance', `PY_SUBSTITUTE=${SUBSTITUTE}`, '--new-run']);
     expect(second.code, second.stderr).toBe(0);
     expect(summary(second)).toMatchObject({ built: 0, failed: 0 });
     expect(outcomes(second).get('db-create-initial-strata')).toBe('cached');
