@@ -62,12 +62,14 @@ describe.skipIf(!fixture)('REPO=<a clone of the real fixture> (skipped: ../share
   afterAll(() => cleanup(join(repo, '..'), join(cache, '..')));
 
   it('-n names the real package, fit and area-worker commands with the real defaults', async () => {
-    const r = await cli(['pipeline', '-n', `REPO=${repo}`, 'BUILD_DB=1'], { cache });
+    const r = await cli(['pipeline', '-n', `REPO=${repo}`, 'BUILD_DB=1', '--json'], { cache });
     expect(r.code, r.stderr).toBe(0);
+    // Each command as the tasks declare it (placeholders kept), one per line; -n prints them resolved.
+    const declared = r.events.flatMap((e) => (e.event === 'plan' && typeof e.declared === 'string' ? [`${e.declared}\n`] : [])).join('');
     const unified = '{python} -m policyengine_us_data.calibration.unified_calibration';
     const a = (f: string) => `{run}/artifacts/${f}`;
     // RCR:383-403, then the sidecar; stdout (validate_package's report) kept.
-    expect(r.stdout).toContain(
+    expect(declared).toContain(
       `{python} {adapters}/package_sidecar.py --report ${a('calibration_package_validation.txt')} -- ${unified} --device cpu --epochs 0 ` +
         `--db-path ${a('policy_data.db')} --dataset ${a('source_imputed_stratified_extended_cps_2024.h5')} --build-only ` +
         `--package-output ${a('calibration_package.pkl')} --workers 50 --n-clones 430\n`,
@@ -77,17 +79,17 @@ describe.skipIf(!fixture)('REPO=<a clone of the real fixture> (skipped: ../share
       `-- ${unified} --device cuda --package-path ${a('calibration_package.pkl')} --target-config policyengine_us_data/calibration/target_config.yaml ` +
       `--beta 0.65 --lambda-l0 ${l0} --lambda-l2 ${l2} --log-freq 100 --n-clones 430 --output {checkpoint}/calibration_weights.npy ` +
       `--checkpoint-output {checkpoint}/calibration_weights.checkpoint.pt\n`;
-    expect(r.stdout).toContain(`{python} {adapters}/fit.py --total-epochs 1000 --collect-into {run}/artifacts ${fit('1e-7', '1e-8')}`);
-    expect(r.stdout).toContain(`{python} {adapters}/fit.py --total-epochs 1000 --prefix national_ --collect-into {run}/artifacts ${fit('2e-2', '1e-12')}`);
+    expect(declared).toContain(`{python} {adapters}/fit.py --total-epochs 1000 --collect-into {run}/artifacts ${fit('1e-7', '1e-8')}`);
+    expect(declared).toContain(`{python} {adapters}/fit.py --total-epochs 1000 --prefix national_ --collect-into {run}/artifacts ${fit('2e-2', '1e-12')}`);
     // LA:481-522 for one area (the fan-out's items are known only once the area list is built).
-    expect(r.stdout).toContain(
+    expect(declared).toContain(
       `{python} {adapters}/run_areas.py --rows-dir {run}/validation -- {python} -m modal_app.worker_script --work-items [{"type":"state","id":"AL"}] ` +
         `--weights-path ${a('calibration_weights.npy')} --dataset-path ${a('source_imputed_stratified_extended_cps_2024.h5')} --db-path ${a('policy_data.db')} ` +
         `--output-dir {run}/h5s --geography-path ${a('geography_assignment.npz')} --n-clones 430 --seed 42 ` +
         `--target-config policyengine_us_data/calibration/target_config.yaml --validation-config policyengine_us_data/calibration/target_config_full.yaml\n`,
     );
-    expect(r.stdout).toContain(`{python} {adapters}/area_list.py --db-path ${a('policy_data.db')} --output ${a('areas.json')}`);
-    expect(r.stdout).toContain('-m policyengine_us_data.calibration.validate_national_h5 --h5-path {run}/h5s/national/US.h5');
-    expect(r.stdout).toContain('{python} {adapters}/manifest.py --staging-dir {run} --subdir h5s');
+    expect(declared).toContain(`{python} {adapters}/area_list.py --db-path ${a('policy_data.db')} --output ${a('areas.json')}`);
+    expect(declared).toContain('-m policyengine_us_data.calibration.validate_national_h5 --h5-path {run}/h5s/national/US.h5');
+    expect(declared).toContain('{python} {adapters}/manifest.py --staging-dir {run} --subdir h5s');
   });
 });
