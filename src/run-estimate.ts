@@ -4,6 +4,8 @@ import { median, type RunHistory } from './run-history.ts';
 
 /** How many earlier durations a target-start event carries (the median is over all those read). */
 const SHOWN = 5;
+/** The run's time left is recomputed at most this often (each pass walks every unsettled target). */
+const REFRESH_MS = 250;
 
 export interface RunEstimatorOptions {
   history: RunHistory;
@@ -31,6 +33,8 @@ export interface RunEstimatorOptions {
  * It assumes every target still to settle runs (a cache hit or an early cutoff makes it shorter),
  * that remote actions share `-j` like local ones, and a batch's members (started together) each
  * count their own share. Targets with no earlier duration are counted apart (`unestimated`).
+ * It is recomputed at most every 250 ms: an event in between carries none, and the view counts
+ * the last one down.
  */
 export class RunEstimator {
   private readonly o: RunEstimatorOptions;
@@ -38,6 +42,7 @@ export class RunEstimator {
   private readonly settled = new Set<string>();
   private readonly histories = new Map<string, TargetHistory>();
   private readonly medians = new Map<string, number>();
+  private lastEstimate = -Infinity;
   private readonly now: () => number;
 
   constructor(o: RunEstimatorOptions) {
@@ -55,9 +60,11 @@ export class RunEstimator {
     if (e.event === 'target-start') {
       const history = this.historyOf(e.target);
       this.running.set(e.target, { since: this.now(), ...(history.medianMs !== undefined ? { medianMs: history.medianMs } : {}) });
-      return { ...e, history, runEstimate: this.left() };
+      const runEstimate = this.left();
+      return { ...e, history, ...(runEstimate ? { runEstimate } : {}) };
     }
-    return { ...e, runEstimate: this.left() };
+    const runEstimate = this.left();
+    return runEstimate ? { ...e, runEstimate } : e;
   }
 
   private historyOf(target: string): TargetHistory {
@@ -81,8 +88,11 @@ export class RunEstimator {
     return m;
   }
 
-  private left(): RunEstimate {
+  /** The run's time left, or null when it was computed less than REFRESH_MS ago (the view counts that one down). */
+  private left(): RunEstimate | null {
     const now = this.now();
+    if (now - this.lastEstimate < REFRESH_MS) return null;
+    this.lastEstimate = now;
     let longest = 0;
     let work = 0;
     let unestimated = 0;
