@@ -14,7 +14,6 @@ export interface RunEstimatorOptions {
   jobs: number;
   /** The walk's targets not settled yet (waiting, queued, in flight), and fan-outs not expanded yet. */
   unsettled: () => Iterable<string>;
-  now?: () => number;
 }
 
 /**
@@ -43,11 +42,9 @@ export class RunEstimator {
   private readonly histories = new Map<string, TargetHistory>();
   private readonly medians = new Map<string, number>();
   private lastEstimate = -Infinity;
-  private readonly now: () => number;
 
   constructor(o: RunEstimatorOptions) {
     this.o = o;
-    this.now = o.now ?? Date.now;
   }
 
   /** The event with the estimates added (unchanged until the history is read, and for other kinds). */
@@ -59,7 +56,7 @@ export class RunEstimator {
     if (!this.o.history.loaded || (e.event !== 'target-start' && e.event !== 'target')) return e;
     if (e.event === 'target-start') {
       const history = this.historyOf(e.target);
-      this.running.set(e.target, { since: this.now(), ...(history.medianMs !== undefined ? { medianMs: history.medianMs } : {}) });
+      this.running.set(e.target, { since: Date.now(), ...(history.medianMs !== undefined ? { medianMs: history.medianMs } : {}) });
       const runEstimate = this.left();
       return { ...e, history, ...(runEstimate ? { runEstimate } : {}) };
     }
@@ -90,7 +87,7 @@ export class RunEstimator {
 
   /** The run's time left, or null when it was computed less than REFRESH_MS ago (the view counts that one down). */
   private left(): RunEstimate | null {
-    const now = this.now();
+    const now = Date.now();
     if (now - this.lastEstimate < REFRESH_MS) return null;
     this.lastEstimate = now;
     let longest = 0;
