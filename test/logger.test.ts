@@ -111,6 +111,9 @@ describe('loggers', () => {
       view.emit({ event: 'target-start', target: 'manifest', executor: 'local', history: { previousMs: [] }, runEstimate: { leftMs: 0, unestimated: 3 } });
       const none = out.text().split('\r\x1b[2K').at(-1)!;
       expect(none).toMatch(/^\[2\/3\] \d+s, no previous run to estimate from \| manifest \d+s \(no previous run to estimate from\)$/);
+      // Nothing left: no estimate at all (not "past the estimate").
+      view.emit({ event: 'target', target: 'manifest', outcome: 'built', durationMs: 10, runEstimate: { leftMs: 0, unestimated: 0 } });
+      expect(out.text().split('\r\x1b[2K').at(-1)!).toMatch(/^\[3\/3\] \d+s$/);
       view.close();
     } finally {
       rmSync(dir, { recursive: true, force: true });

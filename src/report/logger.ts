@@ -31,15 +31,15 @@ function targetEstimate(history: TargetHistory, elapsedMs: number): string {
   if (history.medianMs === undefined) return '(no previous run to estimate from)';
   const past = history.fromFanout ? `${history.fromFanout} items took ${humanDuration(history.medianMs)}` : `last runs: ${history.previousMs.slice(0, 3).map(humanDuration).join(', ')}`;
   const left = history.medianMs - elapsedMs;
-  return left > 0 ? `~${humanDuration(left)} left (${past})` : `past its usual ${humanDuration(history.medianMs)} (${past})`;
+  return left > 0 ? `~${humanDuration(Math.max(left, 1000))} left (${past})` : `past its usual ${humanDuration(history.medianMs)} (${past})`;
 }
 
-/** The run's time left, counted down from the last estimate (received `sinceMs` ago). */
+/** The run's time left, counted down from the last estimate (received `sinceMs` ago); '' when nothing is left to estimate. */
 function runEstimate(e: RunEstimate, sinceMs: number): string {
   const unknown = e.unestimated ? ` (+${e.unestimated} target(s) with no previous run)` : '';
-  if (e.leftMs === 0 && e.unestimated) return 'no previous run to estimate from';
+  if (e.leftMs === 0) return e.unestimated ? 'no previous run to estimate from' : '';
   const left = e.leftMs - sinceMs;
-  return `${left > 0 ? `~${humanDuration(left)} left` : 'past the estimate'}${unknown}`;
+  return `${left > 0 ? `~${humanDuration(Math.max(left, 1000))} left` : 'past the estimate'}${unknown}`;
 }
 
 /** What a target event adds to its line: an early cutoff, a resumed checkpoint. */
@@ -147,7 +147,8 @@ export function ttyLogger(out: NodeJS.WriteStream = process.stdout): Logger {
     }));
     const more = running.size > 3 ? ` +${running.size - 3}` : '';
     const unknown = unexpanded.size ? ` (+ items of ${[...unexpanded].join(', ')}: not known yet)` : '';
-    const left = estimate ? `, ${runEstimate(estimate.value, now - estimate.at)}` : '';
+    const said = estimate ? runEstimate(estimate.value, now - estimate.at) : '';
+    const left = said ? `, ${said}` : '';
     const header = `[${done}/${total}${unknown}] ${((now - started) / 1000).toFixed(0)}s${left}`;
     // The log lines give way first on a narrow terminal: each gets an equal share of what is left.
     const fixed = header.length + more.length + shown.reduce((n, p) => n + 3 + p.head.length, 0);
