@@ -4,6 +4,8 @@ import { expandFanout } from './graph.ts';
 import { UsageError } from './report/failures.ts';
 import type { FanOut, Target } from './target.ts';
 import { TargetBuilder, type BuildCounts, type TargetBuildOptions, type TargetState } from './target-build.ts';
+import type { Event } from './report/events.ts';
+import { RunEstimator } from './run-estimate.ts';
 
 /** What the walk needs beyond what every target's build needs: what to build, and whether to stop at a failure. */
 export interface SchedulerOptions extends TargetBuildOptions {
@@ -32,11 +34,20 @@ export class Scheduler {
   private readonly states = new Map<string, TargetState>();
   private readonly report: SchedulerReport = { built: 0, cached: 0, failed: 0, cancelled: 0, skipped: 0, aborted: false };
   private readonly builder: TargetBuilder;
+  /** Adds earlier runs' durations and the time left to the events, once an action runs (run-estimate.ts). */
+  private readonly estimator: RunEstimator | null;
+  /** The walk's units not settled yet, for the estimator (set by run()). */
+  private unsettled: () => Iterable<string> = () => [];
+  private readonly emit = (e: Event): void => this.o.emit(this.estimator ? this.estimator.decorate(e) : e);
 
   constructor(options: SchedulerOptions) {
     this.o = options;
+    this.estimator = options.history
+      ? new RunEstimator({ history: options.history, graph: options.graph, jobs: options.jobs, unsettled: () => this.unsettled() })
+      : null;
     this.builder = new TargetBuilder({
       ...options,
+      emit: this.emit,
       states: this.states,
       counts: this.report,
       releaseSlot: (name) => this.slotReleases.get(name)?.(),
@@ -74,6 +85,11 @@ export class Scheduler {
     // `pending`: otherwise every finished action rescans the ~489 ready areas (O(n^2) for the
     // fan-out; it was the largest item of a no-op build's profile). Each unit's pool is looked up once.
     const queued = new Map<string, { items: { name: string; unit: Unit; pool: Pool }[]; next: number }>();
+    this.unsettled = function* () {
+      for (const name of pending.keys()) if (!name.startsWith('\0group:')) yield name;
+      for (const q of queued.values()) for (const item of q.items.slice(q.next)) yield item.name;
+      for (const name of inflight.keys()) if (!name.startsWith('\0group:')) yield name;
+    };
     let started = false;
     const launch = (name: string, unit: Unit, pool: Pool | null) => {
       started = true;
@@ -217,7 +233,7 @@ export class Scheduler {
     if (error instanceof UsageError) this.report.usageError = error;
     this.states.set(fanout.name, { kind: 'failed' });
     this.report.failed++;
-    this.o.emit({ event: 'target', target: fanout.name, outcome: 'failed', reason, error: error.message });
+    this.emit({ event: 'target', target: fanout.name, outcome: 'failed', reason, error: error.message });
     this.o.record(fanout.name, { outcome: 'failed', error: error.message });
   }
 
@@ -225,7 +241,7 @@ export class Scheduler {
     this.states.set(name, { kind: 'skipped' });
     if (this.o.graph.nodes.get(name)?.kind === 'fanout') return;
     this.report.skipped++;
-    this.o.emit({ event: 'target', target: name, outcome: 'skipped', reason });
+    this.emit({ event: 'target', target: name, outcome: 'skipped', reason });
     this.o.record(name, { outcome: 'skipped', error: reason });
   }
 

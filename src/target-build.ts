@@ -1,4 +1,4 @@
-import { appendFileSync, existsSync, mkdirSync, rmSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { copyFile, rm, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type ActionEntry, type ActionResult, type Cache, type OutputRecord } from './caching/cache.ts';
@@ -24,6 +24,7 @@ import type { PythonIndex } from './python/python-index.ts';
 import { importChain, pythonEntries, pythonSourceFiles } from './python/python-sources.ts';
 import { contentDigest } from './caching/content-digest.ts';
 import { pinFailureInLog } from './python-env/env-failure.ts';
+import { sameOutputs, type RunHistory } from './run-history.ts';
 
 /** Where a real (not dry) run puts things; absent in a dry run. */
 export interface Workspace {
@@ -85,6 +86,11 @@ export interface TargetBuildOptions {
   repoPaths?: { repo: string; trees: string[] };
   /** Called with every fingerprint computed (for `explain`). */
   onFingerprint?: (target: Target, fp: Fingerprint) => void;
+  /**
+   * The earlier runs' records, read when the first action is about to run: a built target whose
+   * outputs match the last ones recorded is marked `identicalOutput` (and the walk's estimates use it).
+   */
+  history?: RunHistory;
 }
 
 /** What the walk knows of a target: settled (done, failed, skipped), or in a dry run, would run. */
@@ -122,6 +128,8 @@ interface PreparedAction {
   placeholders: Record<string, string>;
   envDir: string;
   envTmp: string;
+  /** Its `{checkpoint}` directory was not empty when it started: an earlier attempt left it. */
+  resumed: boolean;
 }
 
 /** A target that ended with its outputs, built here or restored from the cache. */
@@ -135,6 +143,7 @@ interface Done {
   /** The cache entry, when there is one: its executor and remote bookkeeping are recorded. */
   result?: ActionEntry;
   durationMs?: number;
+  resumed?: boolean;
 }
 
 /** A target that failed (or was cancelled while it waited or ran). */
@@ -142,6 +151,7 @@ interface Failed extends Failure<TargetReason> {
   target: Target;
   key?: string;
   remote?: Record<string, unknown>;
+  resumed?: boolean;
 }
 
 /**
@@ -358,6 +368,7 @@ export class TargetBuilder {
       const problem = await this.materialiseInputs(target);
       if (problem) return this.finishFailed({ target, reason: problem.reason, message: problem.message, key });
     }
+    await this.o.history?.load();
     const action = await this.prepareAction(target, fp, key, executor);
     if (target.batch && kind === 'local') {
       this.submitted.add(target.name);
@@ -395,7 +406,10 @@ export class TargetBuilder {
     const placeholders: Record<string, string> = {
       run: ws.runDir, python: this.pythonFor(target), checkpoint: checkpointDir, out: envTmp, adapters: this.o.adaptersDir, interpreter: this.o.interpreter ?? 'python3',
     };
-    if (fp.command.some((t) => t.includes('{checkpoint}'))) mkdirSync(checkpointDir, { recursive: true });
+    const checkpointed = fp.command.some((t) => t.includes('{checkpoint}'));
+    // A remote executor keeps its checkpoints on its own volume: only a local one resumes from this directory.
+    const resumed = checkpointed && executor.kind === 'local' && nonEmptyDir(checkpointDir);
+    if (checkpointed) mkdirSync(checkpointDir, { recursive: true });
     const startedAt = new Date().toISOString();
     const argv = await resolveArgv(fp.command, placeholders);
     // The log starts with the command, resolved and copy-pasteable (the action appends below it).
@@ -415,11 +429,11 @@ export class TargetBuilder {
       vars: this.o.vars,
       report: (remote) => this.o.record(target.name, { outcome: 'running', key, executor: executor.kind, startedAt, remote }),
     };
-    return { target, fp, key, executor, spec, placeholders, envDir, envTmp };
+    return { target, fp, key, executor, spec, placeholders, envDir, envTmp, resumed };
   }
 
   private async runAction(a: PreparedAction): Promise<void> {
-    this.o.emit({ event: 'target-start', target: a.target.name, executor: a.executor.kind, logFile: a.spec.logFile });
+    this.o.emit({ event: 'target-start', target: a.target.name, executor: a.executor.kind, logFile: a.spec.logFile, ...(a.resumed ? { resumedFromCheckpoint: true } : {}) });
     this.o.record(a.target.name, { outcome: 'running', key: a.key, executor: a.executor.kind, startedAt: new Date().toISOString() });
     let outcome = await a.executor.execute(a.spec);
     const secrets = Object.values(secretsOf(a.target, this.o.env));
@@ -443,7 +457,7 @@ export class TargetBuilder {
       // An environment that cannot be installed as pinned: one line naming the package and the fix.
       const pins = target.environment && reason === 'command-failed' ? await pinFailureInLog(a.spec.logFile, this.o.vars.PY_SUBSTITUTE) : null;
       if (pins) message = `${target.name}: ${pins.line}; full log: ${a.spec.logFile}`;
-      return this.finishFailed({ target, reason: pins?.reason ?? reason, message, key, ...(outcome.remote ? { remote: outcome.remote } : {}) });
+      return this.finishFailed({ target, reason: pins?.reason ?? reason, message, key, resumed: a.resumed, ...(outcome.remote ? { remote: outcome.remote } : {}) });
     }
     if (target.environment) {
       // Its fingerprint beside it (it has no cache entry): what `explain` and dry-run reasons diff against.
@@ -482,7 +496,7 @@ export class TargetBuilder {
       ...(outcome.remote ? { remote: outcome.remote } : {}),
     };
     this.o.cache.commit(result);
-    this.finishDone({ target, key, outputs: records, outcome: 'built', result, durationMs: outcome.durationMs });
+    this.finishDone({ target, key, outputs: records, outcome: 'built', result, durationMs: outcome.durationMs, resumed: a.resumed });
   }
 
   /**
@@ -569,7 +583,11 @@ export class TargetBuilder {
     this.states.set(target.name, { kind: 'done', outputs, envDir, key });
     this.o.counts[outcome]++;
     const executor = result?.executor ?? 'local';
-    this.o.emit({ event: 'target', target: target.name, outcome, key, executor, ...(durationMs !== undefined ? { durationMs } : {}) });
+    const last = outcome === 'built' && !envDir ? this.o.history?.lastOutputs(target.name) : undefined;
+    this.o.emit({
+      event: 'target', target: target.name, outcome, key, executor, ...(durationMs !== undefined ? { durationMs } : {}),
+      ...(last && sameOutputs(outputs, last) ? { identicalOutput: true } : {}), ...(o.resumed ? { resumedFromCheckpoint: true } : {}),
+    });
     this.o.record(target.name, {
       outcome,
       key,
@@ -581,13 +599,22 @@ export class TargetBuilder {
   }
 
   private finishFailed(o: Failed): void {
-    const { target, reason, message, key, remote } = o;
+    const { target, reason, message, key, remote, resumed } = o;
     // A cancelled target settles like a failed one for the walk (its dependants do not start).
     this.states.set(target.name, { kind: 'failed' });
     const outcome = reason === 'cancelled' || this.o.signal.aborted ? 'cancelled' : 'failed';
     this.o.counts[outcome]++;
-    this.o.emit({ event: 'target', target: target.name, outcome, reason, error: message, ...(key ? { key } : {}) });
+    this.o.emit({ event: 'target', target: target.name, outcome, reason, error: message, ...(key ? { key } : {}), ...(resumed ? { resumedFromCheckpoint: true } : {}) });
     this.o.record(target.name, { outcome, error: message, ...(key ? { key } : {}), ...(remote ? { remote } : {}) });
+  }
+}
+
+/** True when `dir` exists and holds anything. */
+function nonEmptyDir(dir: string): boolean {
+  try {
+    return readdirSync(dir).length > 0;
+  } catch {
+    return false;
   }
 }
 

@@ -74,7 +74,7 @@ describe('loggers', () => {
       view.emit({ event: 'run-start', runId: 'r', sha: 'a'.repeat(40), branch: 'main', dirty: false, goals: ['manifest'], total: 3, fanouts: ['areas'] });
       view.emit({ event: 'target-start', target: 'fit-regional', executor: 'local', logFile: log });
       const before = out.text().split('\r\x1b[2K').at(-1)!;
-      expect(before).toMatch(/^\[0\/3 \(\+ items of areas: not known yet\)\] \d+s fit-regional \d+s "epoch 2 loss 0\.5"/);
+      expect(before).toMatch(/^\[0\/3 \(\+ items of areas: not known yet\)\] \d+s \| fit-regional \d+s "epoch 2 loss 0\.5"/);
       view.emit({ event: 'target', target: 'fit-regional', outcome: 'built' });
       view.emit({ event: 'expand', target: 'areas', children: 489, childPrefix: 'h5:' });
       const after = out.text().split('\r\x1b[2K').at(-1)!;
@@ -84,6 +84,80 @@ describe('loggers', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('the live status estimates each running target from its earlier durations, and the run from the walk\'s estimate; it says when there is none', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'logger-'));
+    try {
+      const log = join(dir, 'fit.log');
+      writeFileSync(log, 'epoch 3 loss 0.25\n');
+      const out = terminal();
+      (out as { columns: number }).columns = 160;
+      const view = ttyLogger(out);
+      view.emit({ event: 'run-start', runId: 'r', sha: 'a'.repeat(40), branch: 'main', dirty: false, goals: ['fit'], total: 3 });
+      view.emit({
+        event: 'target-start', target: 'fit-regional', executor: 'local', logFile: log,
+        history: { previousMs: [600_000, 590_000], medianMs: 595_000 }, runEstimate: { leftMs: 900_000, unestimated: 0 },
+      });
+      const fit = out.text().split('\r\x1b[2K').at(-1)!;
+      // 9m55s median minus the second or so elapsed; the run's 15m counted down likewise.
+      expect(fit).toMatch(/^\[0\/3\] \d+s, ~1[45]m\d\ds left \| fit-regional \d+s ~9m5\ds left \(last runs: 10m00s, 9m50s\) "epoch 3 loss 0\.25"$/);
+      view.emit({ event: 'target', target: 'fit-regional', outcome: 'built', durationMs: 590_000, runEstimate: { leftMs: 300_000, unestimated: 1 } });
+      view.emit({ event: 'target-start', target: 'h5:states/CA', executor: 'local', history: { previousMs: [1500], medianMs: 1500, fromFanout: 'areas' }, runEstimate: { leftMs: 300_000, unestimated: 1 } });
+      const area = out.text().split('\r\x1b[2K').at(-1)!;
+      expect(area).toContain('(+1 target(s) with no previous run)');
+      expect(area).toMatch(/^\[1\/3\] \d+s, ~[45]m\d\ds left \(\+1 target\(s\) with no previous run\) \| h5:states\/CA \d+s ~\ds left \(areas items took 2s\)$/);
+      view.emit({ event: 'target', target: 'h5:states/CA', outcome: 'built', durationMs: 1500 });
+      view.emit({ event: 'target-start', target: 'manifest', executor: 'local', history: { previousMs: [] }, runEstimate: { leftMs: 0, unestimated: 3 } });
+      const none = out.text().split('\r\x1b[2K').at(-1)!;
+      expect(none).toMatch(/^\[2\/3\] \d+s, no previous run to estimate from \| manifest \d+s \(no previous run to estimate from\)$/);
+      // Nothing left: no estimate at all (not "past the estimate").
+      view.emit({ event: 'target', target: 'manifest', outcome: 'built', durationMs: 10, runEstimate: { leftMs: 0, unestimated: 0 } });
+      expect(out.text().split('\n').at(-1)!).toMatch(/^\[3\/3\] \d+s$/);
+      view.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('on a narrow terminal the log line gives way first, and the status never wraps', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'logger-'));
+    try {
+      const log = join(dir, 'fit.log');
+      writeFileSync(log, `epoch 3 loss 0.25 ${'x'.repeat(200)}\n`);
+      const out = terminal();
+      (out as { columns: number }).columns = 90;
+      const view = ttyLogger(out);
+      view.emit({ event: 'run-start', runId: 'r', sha: 'a'.repeat(40), branch: 'main', dirty: false, goals: ['fit'], total: 3 });
+      view.emit({ event: 'target-start', target: 'fit-regional', executor: 'local', logFile: log, history: { previousMs: [600_000], medianMs: 600_000 } });
+      const status = out.text().split('\r\x1b[2K').at(-1)!;
+      expect(status.length).toBeLessThanOrEqual(89);
+      expect(status).toMatch(/fit-regional \d+s ~(10m00s|9m5\ds) left \(last runs: 10m00s\) "epoch 3 loss 0\.25 x+…"$/);
+      view.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a target rebuilt with identical output and a fit resumed from its checkpoint say so, on a terminal and off it', () => {
+    const done: Event[] = [
+      { event: 'target', target: 'area-list', outcome: 'built', durationMs: 1200, identicalOutput: true },
+      { event: 'target', target: 'fit-regional', outcome: 'built', durationMs: 4000, resumedFromCheckpoint: true },
+    ];
+    const plain = terminal();
+    const ci = plainLogger(plain);
+    for (const e of done) ci.emit(e);
+    expect(plain.text()).toBe(
+      "built     area-list 1.2s (output identical to the last run's: downstream stays cached (early cutoff))\n" +
+        'built     fit-regional 4.0s (resumed from its checkpoint)\n',
+    );
+    const tty = terminal();
+    const view = ttyLogger(tty);
+    view.emit({ event: 'target-start', target: 'fit-regional', executor: 'local', resumedFromCheckpoint: true });
+    expect(tty.text()).toMatch(/fit-regional \d+s \(resumed from its checkpoint\)/);
+    for (const e of done) view.emit(e);
+    view.close();
+    expect(tty.text()).toContain("built     area-list 1.2s (output identical to the last run's: downstream stays cached (early cutoff))\n");
   });
 
   it('--json writes one JSON object per event and nothing else', () => {

@@ -7,6 +7,7 @@ import type { Event } from '../src/report/events.ts';
 import type { ActionSpec, ExecOutcome, Executor } from '../src/executors/executor.ts';
 import { Graph } from '../src/graph.ts';
 import { Scheduler } from '../src/scheduler.ts';
+import { RunHistory } from '../src/run-history.ts';
 import type { Node, Pipeline, Target } from '../src/target.ts';
 import { cleanup, tempDir } from './helpers.ts';
 
@@ -62,7 +63,7 @@ describe('scheduler', () => {
   });
   afterEach(() => cleanup(dir));
 
-  async function run(pipeline: Pipeline, executor: Executor, opts: { goals?: string[]; jobs?: number; keepGoing?: boolean; runName?: string } = {}) {
+  async function run(pipeline: Pipeline, executor: Executor, opts: { goals?: string[]; jobs?: number; keepGoing?: boolean; runName?: string; history?: RunHistory } = {}) {
     const memo = new DigestMemo(join(dir, 'cache', 'digests.json'));
     await memo.load();
     const events: Event[] = [];
@@ -72,6 +73,7 @@ describe('scheduler', () => {
       sourceRoot: join(dir, 'src'), adaptersDir: join(dir, 'adapters'), workspace: { runDir, ensureCwd: async () => dir },
       executors: { local: executor }, executorFor: () => 'local', baseEnv: {}, env: {}, cacheDir: join(dir, 'cache'), envsDir: join(dir, 'cache', 'envs'),
       jobs: opts.jobs ?? 2, keepGoing: opts.keepGoing ?? false, emit: (e) => events.push(e), signal: new AbortController().signal, record: () => undefined,
+      ...(opts.history ? { history: opts.history } : {}),
     });
     const report = await scheduler.run();
     await memo.save();
@@ -116,6 +118,20 @@ describe('scheduler', () => {
     expect(again.outcome('root')?.outcome).toBe('built');
     expect(again.outcome('leaf')?.outcome).toBe('cached');
     expect(second.calls).toEqual(['root']);
+  });
+
+  it('earlier runs are read only once an action is about to run: a build where everything is cached never reads them', async () => {
+    const nodes = [target('root', []), target('leaf', ['root'])];
+    const ex = () => new ScriptedExecutor({ '*': (s) => write(s, 'x') });
+    const cold = new RunHistory({ cacheDir: join(dir, 'cache') });
+    const first = await run({ nodes, defaultGoals: ['leaf'] }, ex(), { history: cold });
+    expect(cold.loaded).toBe(true);
+    expect(first.events.find((e) => e.event === 'target-start')).toMatchObject({ history: { previousMs: [] } });
+    const warm = new RunHistory({ cacheDir: join(dir, 'cache') });
+    const again = await run({ nodes, defaultGoals: ['leaf'] }, ex(), { history: warm });
+    expect(again.report.cached).toBe(2);
+    expect(warm.loaded).toBe(false);
+    expect(again.events.some((e) => e.event === 'target' && e.runEstimate !== undefined)).toBe(false);
   });
 
   it('a corrupt blob is a miss with a warning, then rebuilt', async () => {

@@ -12,6 +12,7 @@ import { pipelinePublishing, wouldStage } from './pipeline-publish.ts';
 import { lazyRunTree, schedulerInputs, type Prepared } from '../prepare.ts';
 import { prepareBuild, type PreparedBuild } from './prepare-build.ts';
 import { RunRecorder } from '../recorder.ts';
+import { RunHistory } from '../run-history.ts';
 import { applyReplay, findReplay, recordedInputsKey, type Replay } from '../replay.ts';
 import { allocateRun, checkRunId, runDir, startingMeta, type RunId } from '../run.ts';
 import { Scheduler } from '../scheduler.ts';
@@ -121,6 +122,8 @@ export async function buildCommand(o: BuildOptions): Promise<{ code: number; rep
         executors: await executors(p, cache, o.settings), executorFor: executorChoice(p), baseEnv: { ...baseActionEnv(o.settings), ...provenanceEnv({ sha: p.sha, branch: p.branch, runDir: dir }) },
         repoPaths: { repo: p.repo, trees: [join(dir, 'tree'), p.tree] },
         jobs: o.argv.flags.jobs, keepGoing: o.argv.flags.keepGoing, emit, signal: o.signal, record: recorder.record,
+        // Earlier runs' durations and outputs: read only once an action is about to run.
+        history: new RunHistory({ cacheDir: p.cacheDir, exclude: runId }),
       });
       report = await scheduler.run();
     }

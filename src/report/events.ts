@@ -11,7 +11,17 @@ export type Event =
   /** `total` counts each fan-out as one target until it expands; `fanouts` names those whose items are not known yet. */
   | { event: 'run-start'; runId: string; sha: string; branch: string; dirty: boolean; goals: string[]; total: number; fanouts?: string[] }
   /** `logFile`: where the action's output goes (the live view shows its latest line). */
-  | { event: 'target-start'; target: string; executor: string; logFile?: string }
+  | {
+      event: 'target-start';
+      target: string;
+      executor: string;
+      logFile?: string;
+      /** How long it took in the earlier runs that built it (absent: the build read no history). */
+      history?: TargetHistory;
+      /** Its checkpoint directory held what an earlier attempt of the same action left. */
+      resumedFromCheckpoint?: true;
+      runEstimate?: RunEstimate;
+    }
   | {
       event: 'target';
       target: string;
@@ -22,6 +32,11 @@ export type Event =
       /** Why it failed (a failed target), or why it did not run (a skipped one). */
       reason?: TargetReason | SkipReason;
       error?: string;
+      /** Built, with the same output bytes as the last run that had it: what depends on it can stay cached (early cutoff). */
+      identicalOutput?: true;
+      /** It ran from its checkpoint directory's content, left by an earlier attempt of the same action. */
+      resumedFromCheckpoint?: true;
+      runEstimate?: RunEstimate;
     }
   | { event: 'expand'; target: string; children: number; childPrefix: string }
   /**
@@ -54,3 +69,20 @@ export type Event =
     };
 
 export type Emit = (event: Event) => void;
+
+/** A target's durations in the earlier runs (run-history.ts), for the live view's estimate. */
+export interface TargetHistory {
+  /** The newest durations (ms) first, at most 5; empty: no earlier run built it. */
+  previousMs: number[];
+  /** The median of all the durations read (absent when there are none). */
+  medianMs?: number;
+  /** The durations are those of the items of this fan-out (the item itself has none). */
+  fromFanout?: string;
+}
+
+/** The time the run has left, as estimated when the event was emitted (run-estimate.ts says how). */
+export interface RunEstimate {
+  leftMs: number;
+  /** Targets still to settle that no earlier run built: they are not in `leftMs`. */
+  unestimated: number;
+}

@@ -1,5 +1,5 @@
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
-import type { Event, TargetOutcomeKind } from './events.ts';
+import type { Event, RunEstimate, TargetHistory, TargetOutcomeKind } from './events.ts';
 import { unreachable } from './failures.ts';
 
 /** The last non-empty line of a log (its final 4 kB), for the live status; '' when unreadable. */
@@ -16,6 +16,39 @@ function lastLine(file: string): string {
   } finally {
     if (fd !== undefined) closeSync(fd);
   }
+}
+
+/** A duration as people read it: 45s, 2m05s, 1h20m. */
+export function humanDuration(ms: number): string {
+  const s = Math.round(ms / 1000);
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+}
+
+/** A running target's estimate: its time left from the median of its earlier durations, or that there is none. */
+function targetEstimate(history: TargetHistory, elapsedMs: number): string {
+  if (history.medianMs === undefined) return '(no previous run to estimate from)';
+  const past = history.fromFanout ? `${history.fromFanout} items took ${humanDuration(history.medianMs)}` : `last runs: ${history.previousMs.slice(0, 3).map(humanDuration).join(', ')}`;
+  const left = history.medianMs - elapsedMs;
+  return left > 0 ? `~${humanDuration(Math.max(left, 1000))} left (${past})` : `past its usual ${humanDuration(history.medianMs)} (${past})`;
+}
+
+/** The run's time left, counted down from the last estimate (received `sinceMs` ago); '' when nothing is left to estimate. */
+function runEstimate(e: RunEstimate, sinceMs: number): string {
+  const unknown = e.unestimated ? ` (+${e.unestimated} target(s) with no previous run)` : '';
+  if (e.leftMs === 0) return e.unestimated ? 'no previous run to estimate from' : '';
+  const left = e.leftMs - sinceMs;
+  return `${left > 0 ? `~${humanDuration(Math.max(left, 1000))} left` : 'past the estimate'}${unknown}`;
+}
+
+/** What a target event adds to its line: an early cutoff, a resumed checkpoint. */
+function marks(e: Extract<Event, { event: 'target' }>): string {
+  const said = [
+    ...(e.resumedFromCheckpoint ? ['resumed from its checkpoint'] : []),
+    ...(e.identicalOutput ? ["output identical to the last run's: downstream stays cached (early cutoff)"] : []),
+  ];
+  return said.length ? ` (${said.join('; ')})` : '';
 }
 
 /** A view of the event stream. */
@@ -37,7 +70,7 @@ function line(e: Event): string | null {
       const time = e.durationMs !== undefined ? ` ${(e.durationMs / 1000).toFixed(1)}s` : '';
       const where = e.executor && e.executor !== 'local' ? ` [${e.executor}]` : '';
       const why = e.error ? `\n${indent(e.error)}` : e.reason ? ` (${e.reason})` : '';
-      return `${e.outcome.padEnd(9)} ${e.target}${where}${time}${why}`;
+      return `${e.outcome.padEnd(9)} ${e.target}${where}${time}${marks(e)}${why}`;
     }
     case 'expand':
       return `expand  ${e.target}: ${e.children} targets`;
@@ -96,7 +129,9 @@ export function plainLogger(out: NodeJS.WritableStream = process.stdout): Logger
 export function ttyLogger(out: NodeJS.WriteStream = process.stdout): Logger {
   const started = Date.now();
   /** Running targets: when each started, and its log (the status shows the latest line). */
-  const running = new Map<string, { since: number; logFile?: string }>();
+  const running = new Map<string, { since: number; logFile?: string; history?: TargetHistory; resumed?: true }>();
+  /** The run's time left as last estimated, and when that estimate came. */
+  let estimate: { value: RunEstimate; at: number } | null = null;
   const unexpanded = new Set<string>();
   const fanouts: ({ name: string; prefix: string; total: number } & Record<TargetOutcomeKind, number>)[] = [];
   let total = 0;
@@ -105,13 +140,21 @@ export function ttyLogger(out: NodeJS.WriteStream = process.stdout): Logger {
   const clear = () => status && out.write('\r\x1b[2K');
   const draw = () => {
     const now = Date.now();
-    const names = [...running].slice(0, 3).map(([name, r]) => {
-      const latest = r.logFile ? lastLine(r.logFile) : '';
-      return `${name} ${((now - r.since) / 1000).toFixed(0)}s${latest ? ` "${latest.slice(0, 50)}"` : ''}`;
-    });
+    const width = (out.columns || 100) - 1;
+    const shown = [...running].slice(0, 3).map(([name, r]) => ({
+      head: `${name} ${((now - r.since) / 1000).toFixed(0)}s${r.resumed ? ' (resumed from its checkpoint)' : ''}${r.history ? ` ${targetEstimate(r.history, now - r.since)}` : ''}`,
+      latest: r.logFile ? lastLine(r.logFile) : '',
+    }));
     const more = running.size > 3 ? ` +${running.size - 3}` : '';
     const unknown = unexpanded.size ? ` (+ items of ${[...unexpanded].join(', ')}: not known yet)` : '';
-    status = `[${done}/${total}${unknown}] ${((now - started) / 1000).toFixed(0)}s ${names.join(' | ')}${more}`.slice(0, (out.columns || 100) - 1);
+    const said = estimate ? runEstimate(estimate.value, now - estimate.at) : '';
+    const left = said ? `, ${said}` : '';
+    const header = `[${done}/${total}${unknown}] ${((now - started) / 1000).toFixed(0)}s${left}`;
+    // The log lines give way first on a narrow terminal: each gets an equal share of what is left.
+    const fixed = header.length + more.length + shown.reduce((n, p) => n + 3 + p.head.length, 0);
+    const share = Math.min(60, Math.floor((width - fixed) / Math.max(shown.length, 1)) - 3);
+    const parts = shown.map((p) => (p.latest && share >= 8 ? `${p.head} "${p.latest.length > share ? `${p.latest.slice(0, share - 1)}…` : p.latest}"` : p.head));
+    status = `${header}${parts.length ? ` | ${parts.join(' | ')}` : ''}${more}`.slice(0, width);
     out.write(status);
   };
   const timer = setInterval(() => {
@@ -142,7 +185,8 @@ export function ttyLogger(out: NodeJS.WriteStream = process.stdout): Logger {
         total += e.children - (unexpanded.delete(e.target) ? 1 : 0);
         fanouts.push({ name: e.target, prefix: e.childPrefix, total: e.children, built: 0, cached: 0, failed: 0, cancelled: 0, skipped: 0 });
       }
-      if (e.event === 'target-start') running.set(e.target, { since: Date.now(), ...(e.logFile ? { logFile: e.logFile } : {}) });
+      if (e.event === 'target-start') running.set(e.target, { since: Date.now(), ...(e.logFile ? { logFile: e.logFile } : {}), ...(e.history ? { history: e.history } : {}), ...(e.resumedFromCheckpoint ? { resumed: true as const } : {}) });
+      if ((e.event === 'target-start' || e.event === 'target') && e.runEstimate) estimate = { value: e.runEstimate, at: Date.now() };
       let text: string | null;
       if (e.event === 'target') {
         running.delete(e.target);
