@@ -45,11 +45,17 @@ export async function collectBuildSystem(root: string): Promise<BuildSystem> {
   for (const pkg of packageClosure(root, RUNTIME_PACKAGES)) {
     for (const f of await walk(pkg, true)) files.set(posix(join('node_modules', relative(modules, f))), f);
   }
-  const lines: string[] = [];
-  for (const path of [...files.keys()].sort()) {
-    const { digest, size } = await digestFile(files.get(path)!, { workers: false });
-    lines.push(`${digest} ${size} ${path}\n`);
-  }
+  // ~3,000 small files: hashed 32 at a time (their reads overlap), listed in path order.
+  const paths = [...files.keys()].sort();
+  const lines: string[] = new Array<string>(paths.length);
+  let next = 0;
+  const worker = async () => {
+    for (let i = next++; i < paths.length; i = next++) {
+      const { digest, size } = await digestFile(files.get(paths[i]!)!, { workers: false });
+      lines[i] = `${digest} ${size} ${paths[i]}\n`;
+    }
+  };
+  await Promise.all(Array.from({ length: 32 }, worker));
   const manifest = lines.join('');
   return { digest: digestBytes(manifest), manifest, files };
 }

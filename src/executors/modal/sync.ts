@@ -144,12 +144,15 @@ export class VolumeSync {
    */
   async fetchBlobs(digests: string[]): Promise<number> {
     // Two local actions needing one blob at once share its download (one temporary name per process).
+    const absent = new Set<string>();
+    for (const d of new Set(digests)) if (!this.downloads.has(d) && !(await exists(this.o.blobPath(d)))) absent.add(d);
+    // Decided without awaiting in between, so no other caller can start the same download meanwhile.
     const wanted: string[] = [];
     const shared: Promise<unknown>[] = [];
     for (const d of new Set(digests)) {
       const running = this.downloads.get(d);
       if (running) shared.push(running);
-      else if (!(await exists(this.o.blobPath(d)))) wanted.push(d);
+      else if (absent.has(d)) wanted.push(d);
     }
     if (wanted.length) {
       const job = this.download(wanted);
