@@ -8,6 +8,7 @@ Ops:
     check     {app, functions}            -> {ok: true}                  token present, app deployed
     spawn     {app, calls: [{function, request}]} -> {callIds: [...]}    one `.spawn()` each
     wait      {ids, timeout}              -> {states: {id: state}}       `FunctionCall.get(timeout)`
+    cancel    {ids}                       -> {ok: true}                  `FunctionCall.cancel(terminate_containers=True)`
     selfcheck {}                          -> {version, ...}              the API this file relies on
 
 A state is {"state": "running"}, {"state": "done", "value": <runner result>} or
@@ -51,10 +52,17 @@ def token_configured():
     return bool(config.get("token_id")) and bool(config.get("token_secret"))
 
 
+def in_container():
+    """Inside a Modal container (the coordinator) the client is authenticated by the container itself."""
+    import os
+
+    return os.environ.get("MODAL_IS_REMOTE") == "1"
+
+
 def op_check(req):
     import modal
 
-    if not token_configured():
+    if not in_container() and not token_configured():
         return {"error": {"reason": "modal-auth-missing", "message": "no Modal token: run `modal token new` (or set MODAL_TOKEN_ID and MODAL_TOKEN_SECRET)"}}
     for fn in req["functions"]:
         modal.Function.from_name(req["app"], fn).hydrate()
@@ -83,6 +91,8 @@ def _state(call_id, timeout):
 
         if isinstance(exc, e.TimeoutError) and not isinstance(exc, e.FunctionTimeoutError):
             return {"state": "running"}
+        if "cancel" in str(exc).lower() or "terminated" in str(exc).lower():
+            return {"state": "failed", "reason": "call-cancelled", "message": "the call was cancelled: %s" % exc}
         reason, message = classify(exc)
         return {"state": "failed", "reason": reason, "message": message}
 
@@ -93,6 +103,14 @@ def op_wait(req):
     with ThreadPoolExecutor(max_workers=min(16, max(1, len(ids)))) as pool:
         states = list(pool.map(lambda i: _state(i, timeout), ids))
     return {"states": dict(zip(ids, states))}
+
+
+def op_cancel(req):
+    import modal
+
+    for call_id in req["ids"]:
+        modal.FunctionCall.from_id(call_id).cancel(terminate_containers=True)
+    return {"ok": True}
 
 
 def op_selfcheck(_req):
@@ -107,6 +125,7 @@ def op_selfcheck(_req):
         "modal.Function.hydrate": modal.Function.hydrate,
         "modal.FunctionCall.from_id": modal.FunctionCall.from_id,
         "modal.FunctionCall.get": modal.FunctionCall.get,
+        "modal.FunctionCall.cancel": modal.FunctionCall.cancel,
         "modal.FunctionCall.object_id": modal.FunctionCall.object_id,
     }
     for name in ["AuthError", "NotFoundError", "ResourceExhaustedError", "FunctionTimeoutError", "InternalFailure", "OutputExpiredError", "ConnectionError", "TimeoutError"]:
@@ -114,7 +133,7 @@ def op_selfcheck(_req):
     return {"version": modal.__version__, "checked": sorted(used), "cli": entrypoint_cli.name}
 
 
-OPS = {"check": op_check, "spawn": op_spawn, "wait": op_wait, "selfcheck": op_selfcheck}
+OPS = {"check": op_check, "spawn": op_spawn, "wait": op_wait, "cancel": op_cancel, "selfcheck": op_selfcheck}
 
 
 def main(argv):

@@ -19,6 +19,11 @@ Resource classes (tasks/ declare them; src/executors/modal-protocol.ts maps them
                               GPU + 8 CPU / 32 GiB, 8 h, preemptible, retried (the fits
                               resume from their own checkpoint under the action key)
 
+The run's coordinator (`./build.ts pipeline EXECUTOR=modal --detach`):
+    run_coordinator   2 CPU / 4 GiB, non-preemptible, 24 h per attempt (Modal's maximum), retried
+                      3 times: a retry resumes the same run id (coordinator_core.py), so a run
+                      may coordinate for 4 x 24 h; its own image: Node 20 + the Modal client.
+
 Names: the app is BUILD_MODAL_APP (default `policyengine-us-data-build`), the volume
 BUILD_MODAL_VOLUME (default `pipeline-artifacts`), read at deploy time; the orchestrator reads
 the same variables.
@@ -33,6 +38,7 @@ import modal
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import coordinator_core  # noqa: E402
 import runner_core  # noqa: E402
 
 APP_NAME = os.environ.get("BUILD_MODAL_APP", "policyengine-us-data-build")
@@ -51,6 +57,24 @@ image = (
     .pip_install("xxhash==4.1.0", "uv==0.9.30")
     .add_local_file(Path(__file__).resolve().parent / "runner_core.py", "/root/runner_core.py")
     .env({"BUILD_IMAGE_PYTHON": "/usr/local/bin/python" + PYTHON_VERSION})
+)
+#: The coordinator's image: the same Python, git and uv (its local targets run here), Node from the
+#: official tarball (the build system's CLI; its code comes from the volume by digest), and the
+#: pinned Modal client the CLI's Modal executor uses to spawn and wait for the actions' calls.
+NODE_VERSION = "20.20.2"
+_HERE = Path(__file__).resolve().parent
+_MODAL_PIN = next(line.strip() for line in (_HERE / "requirements.txt").read_text().splitlines() if line.startswith("modal=="))
+coordinator_image = (
+    modal.Image.debian_slim(python_version=PYTHON_VERSION)
+    .apt_install("git", "make", "curl", "xz-utils", "ca-certificates")
+    .run_commands(
+        "curl -fsSL https://nodejs.org/dist/v%s/node-v%s-linux-x64.tar.xz | tar -xJ -C /usr/local --strip-components=1" % (NODE_VERSION, NODE_VERSION),
+        "node --version",
+    )
+    .pip_install("xxhash==4.1.0", "uv==0.9.30", _MODAL_PIN)
+    .env({"BUILD_IMAGE_PYTHON": "/usr/local/bin/python" + PYTHON_VERSION})
+    .add_local_file(_HERE / "runner_core.py", "/root/runner_core.py")
+    .add_local_file(_HERE / "coordinator_core.py", "/root/coordinator_core.py")
 )
 #: Environment-build claims. A Volume has no atomic create across containers (each commits its
 #: own view, last writer wins), so the claim is a modal.Dict entry put with skip_if_exists.
@@ -148,3 +172,22 @@ def run_a100_80gb(request: dict) -> dict:
 @app.function(**_GPU, gpu="H100")
 def run_h100(request: dict) -> dict:
     return _run(request)
+
+
+#: Modal allows at most 24 h per attempt; the retries (each resuming the run) give the 48 h and more.
+_COORDINATOR_RETRIES = modal.Retries(max_retries=3, initial_delay=10.0, backoff_coefficient=1.0)
+
+
+@app.function(image=coordinator_image, volumes={MOUNT: volume}, cpu=2, memory=4 * 1024, timeout=24 * HOURS, retries=_COORDINATOR_RETRIES, nonpreemptible=True)
+def run_coordinator(request: dict) -> dict:
+    """The run's coordinator: the build system's CLI from `buildsys/<digest>` (checked), the volume's
+    `state/` as its cache, one live coordinator per run (the claim is a modal.Dict entry)."""
+    return coordinator_core.run_coordinator(
+        request,
+        ROOT,
+        node="/usr/local/bin/node",
+        commit=volume.commit,
+        reload=volume.reload,
+        claims=DictClaims(),
+        extra_env={"BUILD_MODAL_APP": APP_NAME, "BUILD_MODAL_VOLUME": VOLUME_NAME, "BUILD_MODAL_PYTHON": "/usr/local/bin/python" + PYTHON_VERSION},
+    )

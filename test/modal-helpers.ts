@@ -29,8 +29,8 @@ export function standinCalls(dir: string): { id: string; function: string; keys:
   const calls = join(dir, 'calls');
   if (!existsSync(calls)) return [];
   return readdirSync(calls).map((id) => {
-    const r = JSON.parse(readFileSync(join(calls, id, 'request.json'), 'utf8')) as { function: string; request: { actions: { key: string }[] } };
-    return { id, function: r.function, keys: r.request.actions.map((a) => a.key) };
+    const r = JSON.parse(readFileSync(join(calls, id, 'request.json'), 'utf8')) as { function: string; request: { actions?: { key: string }[] } };
+    return { id, function: r.function, keys: (r.request.actions ?? []).map((a) => a.key) };
   });
 }
 

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { digestFile } from '../src/caching/hash.ts';
 import { modalCli } from '../src/executors/modal/cli.ts';
-import { BATCH_FUNCTION, FUNCTIONS, PROTOCOL } from '../src/executors/modal/protocol.ts';
+import { BATCH_FUNCTION, COORDINATOR_FUNCTION, FUNCTIONS, PROTOCOL } from '../src/executors/modal/protocol.ts';
 import { ModalCliTransport } from '../src/executors/modal/transport.ts';
 import { cleanup, git, tempDir } from './helpers.ts';
 import { APP_DIR, modalPython, py } from './modal-helpers.ts';
@@ -41,7 +41,7 @@ print(json.dumps({"app": runner.app.name, "functions": {n: getattr(getattr(f, "_
     expect(got.app).toBe('policyengine-us-data-build');
     expect(got.all_functions).toBe(true);
     expect(got.protocol).toBe(PROTOCOL);
-    expect(Object.keys(got.functions).sort()).toEqual([...Object.values(FUNCTIONS), BATCH_FUNCTION].sort());
+    expect(Object.keys(got.functions).sort()).toEqual([...Object.values(FUNCTIONS), BATCH_FUNCTION, COORDINATOR_FUNCTION].sort());
     for (const [cls, fn] of Object.entries(FUNCTIONS)) expect(got.functions[fn]).toBe(cls === 'cpu' ? null : cls);
   });
 
@@ -85,6 +85,46 @@ print(json.dumps(out))`,
     const pin = /^modal==(\S+)$/m.exec(readFileSync(join(APP_DIR, 'requirements.txt'), 'utf8'))![1];
     expect(got.version).toBe(pin);
     expect(got.checked).toContain('modal.FunctionCall.from_id');
+    expect(got.checked).toContain('modal.FunctionCall.cancel');
+  });
+
+  it('the coordinator function: 2 CPU / 4 GiB, non-preemptible, 24 h (Modal\'s maximum) retried, an image with Node 20 and the pinned client', () => {
+    const got = py(
+      python,
+      `import ast, json, warnings
+warnings.simplefilter("ignore")
+import modal, runner
+f = runner.app.registered_functions[${JSON.stringify(COORDINATOR_FUNCTION)}]
+spec = f._spec_
+tree = ast.parse(open("runner.py").read())
+kw = {}
+for node in tree.body:
+    if isinstance(node, ast.FunctionDef) and node.name == ${JSON.stringify(COORDINATOR_FUNCTION)}:
+        for d in node.decorator_list:
+            if isinstance(d, ast.Call):
+                kw = {k.arg: ast.unparse(k.value) for k in d.keywords}
+print(json.dumps({"cpu": spec.cpu, "memory": spec.memory, "gpus": spec.gpus, "nonpreemptible": "nonpreemptible: true" in str(spec.scheduler_placement),
+  "volumes": sorted(spec.volumes), "timeout": eval(kw["timeout"], vars(runner)), "retries": runner._COORDINATOR_RETRIES.max_retries,
+  "isImage": isinstance(runner.coordinator_image, modal.Image) and spec.image is not runner.app.registered_functions["run_cpu"]._spec_.image, "node": runner.NODE_VERSION, "pin": runner._MODAL_PIN}))`,
+    ) as { cpu: number; memory: number; gpus: unknown; nonpreemptible: boolean; volumes: string[]; timeout: number; retries: number; isImage: boolean; node: string; pin: string };
+    expect(got).toMatchObject({ cpu: 2, memory: 4096, nonpreemptible: true, volumes: ['/vol'], timeout: 24 * 3600, isImage: true });
+    expect(got.retries).toBeGreaterThanOrEqual(1); // 24 h per attempt; a retry resumes the run
+    expect(got.node.split('.')[0]).toBe('20');
+    expect(got.pin).toBe(/^modal==\S+$/m.exec(readFileSync(join(APP_DIR, 'requirements.txt'), 'utf8'))![0]);
+  });
+
+  it('the coordinator refuses a build system whose bytes are not its digest, and marks the run failed', () => {
+    const root = join(dir, 'coord-volume', 'build');
+    const digest = 'a'.repeat(32);
+    mkdirSync(join(root, 'buildsys', digest), { recursive: true });
+    writeFileSync(join(root, 'buildsys', digest, 'MANIFEST'), 'not the manifest of a\n');
+    mkdirSync(join(root, 'state', 'runs', 'r1'), { recursive: true });
+    writeFileSync(join(root, 'state', 'runs', 'r1', 'meta.json'), JSON.stringify({ runId: 'r1', status: 'running' }));
+    const request = { protocol: PROTOCOL, kind: 'coordinator', runId: 'r1', sha: '0'.repeat(40), dirty: false, buildsys: digest, args: [], env: {}, spawnedAt: 0 };
+    const got = py(python, `import json, sys, coordinator_core\nprint(json.dumps(coordinator_core.run_coordinator(json.load(sys.stdin), ${JSON.stringify(root)}, node="node")))`, request) as { ok: boolean; reason: string; message: string };
+    expect(got).toMatchObject({ ok: false, reason: 'buildsys-mismatch' });
+    expect(got.message).toMatch(/MANIFEST of build system a{32} hashes to [0-9a-f]{32}/);
+    expect(JSON.parse(readFileSync(join(root, 'state', 'runs', 'r1', 'meta.json'), 'utf8'))).toMatchObject({ status: 'failed', error: expect.stringMatching(/coordinator refused/) });
   });
 
   it('a missing Modal token is refused at start, before anything is dispatched', async () => {

@@ -41,6 +41,14 @@ export const COMMANDS: readonly Command[] = [
     run: async (c) => (await import('./logs-command.ts')).logsCommand(c.argv, c.settings, c.words),
   },
   {
+    name: 'cancel',
+    usage: ['cancel RUN_ID=<run>'],
+    summary: "stop a detached run (on Modal: its coordinator and its calls) and mark it cancelled",
+    flags: ['json'],
+    network: true,
+    run: async (c) => (await import('./cancel-command.ts')).cancelCommand(c.argv, c.settings),
+  },
+  {
     name: 'explain',
     usage: ['explain <target> [VAR=value ...]'],
     summary: "name what changed (source, variable, env value, upstream output) since a target's cached entry",

@@ -11,7 +11,8 @@ import { missingSecret } from '../secret-env.ts';
 /**
  * `--detach`: validates and pins the SHA here (so bad input still fails in the foreground with
  * exit 2), allocates the run, then re-executes the CLI in the background on that run and SHA,
- * with its plain output in the run's run.log. Prints the run id and returns at once. `args` are
+ * with its plain output in the run's run.log; with EXECUTOR=modal the CLI runs on Modal instead,
+ * as the run's coordinator (detach-remote.ts), and nothing is left running here. Prints the run id and returns at once. `args` are
  * the raw arguments (re-executed without `--detach`), `argv` and `goals` as the CLI parsed them.
  */
 export async function detach(args: string[], argv: Argv, goals: string[] | 'default', settings: Settings): Promise<number> {
@@ -21,6 +22,7 @@ export async function detach(args: string[], argv: Argv, goals: string[] | 'defa
   const p = await prepareBuild(argv, goals, settings, { preflight: true });
   const secret = missingSecret(p.graph, p.goals, settings.env);
   if (secret) throw secret;
+  if (p.vars.EXECUTOR === 'modal') return (await import('./detach-remote.ts')).detachToModal(args, argv, p, settings);
   const { runId, dir } = await allocateRun(p.cacheDir, p.version, p.sha, new Date());
   await mkdir(dir, { recursive: true });
   const log = await open(join(dir, 'run.log'), 'a');

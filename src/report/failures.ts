@@ -46,6 +46,8 @@ export const REMOTE_REASONS = [
   'call-expired',
   /** The call is unknown to the transport, or never finished. */
   'call-lost',
+  /** The call was stopped by `./build.ts cancel` (a rerun dispatches its actions again). */
+  'call-cancelled',
   /** An input blob is not on the volume (forgotten here; a rerun uploads it). */
   'input-missing',
   /** The command exited non-zero on the remote machine. */
@@ -193,7 +195,11 @@ export type PublishReason =
   /** The review page could not be written. */
   | 'report-failed'
   /** AGAINST= names a version the registry does not hold. */
-  | 'unknown-version';
+  | 'unknown-version'
+  /** `--detach` with EXECUTOR=modal needs the CLI bundle (dist/) or an npm package it ships. */
+  | 'no-bundle'
+  /** `--detach` with EXECUTOR=modal was given something the coordinator on Modal cannot have (BUILD_TASKS, STORE_DIR). */
+  | 'not-remote';
 
 /**
  * Bad usage or configuration, found before any work starts: exit 2, one line, no side effects.
@@ -294,7 +300,11 @@ export type UsageReason =
   /** A target declares a secret (Target.secretEnv) that is not set. */
   | 'missing-secret'
   /** AGAINST= names a version the registry does not hold. */
-  | 'unknown-version';
+  | 'unknown-version'
+  /** `--detach` with EXECUTOR=modal needs the CLI bundle (dist/) or an npm package it ships. */
+  | 'no-bundle'
+  /** `--detach` with EXECUTOR=modal was given something the coordinator on Modal cannot have (BUILD_TASKS, STORE_DIR). */
+  | 'not-remote';
 
 /** Every layer's reasons. */
 export interface Reasons {

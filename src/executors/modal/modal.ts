@@ -182,14 +182,14 @@ export class ModalExecutor implements Executor {
   /**
    * Waits for the call and turns its result into an outcome; the journal entry is removed once
    * the call has settled (the scheduler commits the cache entry next; dying in between costs one
-   * re-dispatch). Null only when reattaching to a call the transport no longer knows, or whose
-   * result expired (Modal keeps results for a limited time): dispatch again.
+   * re-dispatch). Null only when reattaching to a call the transport no longer knows, whose
+   * result expired (Modal keeps results for a limited time) or that `cancel` stopped: dispatch again.
    */
   private async settle(spec: ActionSpec, entry: JournalEntry, ctx: { started: number; reattached: boolean; uploadedBytes: number }): Promise<ExecOutcome | null> {
     const state = await abortable(this.waiter.wait(entry.callId), spec.signal);
     if (state === 'aborted') return fail(spec, 'cancelled', `cancelled; Modal call ${entry.callId} keeps running and a rerun reattaches to it`);
     await this.journal.remove(spec.key);
-    if (state.state === 'unknown' || (state.state === 'failed' && state.reason === 'call-expired')) {
+    if (state.state === 'unknown' || (state.state === 'failed' && (state.reason === 'call-expired' || state.reason === 'call-cancelled'))) {
       if (ctx.reattached) return null;
       return fail(spec, 'call-lost', `Modal call ${entry.callId} is unknown to ${this.transport.id}`);
     }

@@ -33,6 +33,8 @@ export const FUNCTIONS: Readonly<Record<string, string>> = {
   H100: 'run_h100',
 };
 export const BATCH_FUNCTION = 'run_areas';
+/** The run's coordinator (`--detach` with EXECUTOR=modal): this build system's CLI, run on Modal. */
+export const COORDINATOR_FUNCTION = 'run_coordinator';
 
 export const isGpuClass = (resourceClass: string): boolean => resourceClass !== 'cpu';
 
@@ -62,6 +64,26 @@ export interface RunRequest {
    * fails, the runner runs those actions one by one. Actions in no batch run alone.
    */
   batches?: { command: string[]; keys: string[] }[];
+}
+
+/**
+ * What `run_coordinator` is given (modal_app/coordinator_core.py): the run the operator allocated
+ * and pinned, the build system by digest, and the command line to run. Its result is not waited
+ * for by anyone: the run's meta.json on the volume is the outcome.
+ */
+export interface CoordinatorRequest {
+  protocol: number;
+  kind: 'coordinator';
+  runId: string;
+  sha: string;
+  dirty: boolean;
+  /** Digest of the build system's files (buildsys.ts); the coordinator refuses other code. */
+  buildsys: string;
+  /** The CLI's arguments (`pipeline ...` without --detach and REPO=; the coordinator adds REPO=<its checkout>). */
+  args: string[];
+  /** Non-secret settings the operator had (HF_REPO, GCS_BUCKET...): the coordinator's CLI reads them from its environment. */
+  env: Record<string, string>;
+  spawnedAt: number;
 }
 
 /**

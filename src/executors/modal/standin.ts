@@ -6,7 +6,7 @@ import { dirname, join } from 'node:path';
 import { UsageError } from '../../report/failures.ts';
 import type { Environment } from '../../target.ts';
 import { isAlive } from '../../caching/action-lock.ts';
-import { callStateSchema, type CallState, type RunRequest } from './protocol.ts';
+import { callStateSchema, COORDINATOR_FUNCTION, type CallState, type CoordinatorRequest, type RunRequest } from './protocol.ts';
 import { runProcess, type ModalTransport } from './transport.ts';
 
 /**
@@ -19,6 +19,11 @@ import { runProcess, type ModalTransport } from './transport.ts';
  *
  * Every byte that crosses the "network" is logged to `<dir>/transfers.jsonl`, so tests can check
  * that a rerun uploads nothing.
+ *
+ * A coordinator call (`run_coordinator`) is supervised as Modal's retries would: standin.py runs
+ * each attempt as a "container" of its own (a new session, its pid in `container.pid`) and starts
+ * it again, up to COORDINATOR_ATTEMPTS in all, when it dies without a result. Its "image's" Node is
+ * this process's own (BUILD_STANDIN_NODE). `cancel` kills the call's sessions, supervisor first.
  */
 export interface StandinOptions {
   dir: string;
@@ -93,7 +98,7 @@ export class StandinTransport implements ModalTransport {
     await appendFile(join(this.o.dir, 'transfers.jsonl'), `${JSON.stringify({ op, bytes, paths, at: new Date().toISOString() })}\n`);
   }
 
-  async spawn(calls: { fn: string; request: RunRequest }[], onSpawned: (index: number, id: string) => Promise<void>): Promise<string[]> {
+  async spawn(calls: { fn: string; request: RunRequest | CoordinatorRequest }[], onSpawned: (index: number, id: string) => Promise<void>): Promise<string[]> {
     const ids: string[] = [];
     for (const [index, call] of calls.entries()) {
       const id = `sc-${randomUUID()}`;
@@ -105,7 +110,7 @@ export class StandinTransport implements ModalTransport {
         const child = spawn(this.o.python, [join(this.o.appDir, 'standin.py'), this.o.dir, id], {
           detached: true,
           stdio: ['ignore', log, log],
-          env: this.o.env,
+          env: call.fn === COORDINATOR_FUNCTION ? { ...(this.o.env ?? process.env), BUILD_STANDIN_NODE: process.execPath } : this.o.env,
         });
         if (child.pid === undefined) throw new Error(`could not start ${this.o.python}`);
         await writeFile(join(dir, 'pid'), String(child.pid));
@@ -129,6 +134,31 @@ export class StandinTransport implements ModalTransport {
       for (const id of ids) states[id] = await this.state(id);
       if (Object.values(states).some((s) => s.state !== 'running') || Date.now() >= deadline) return states;
       await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+
+  async cancel(ids: string[]): Promise<void> {
+    for (const id of ids) {
+      const dir = this.callDir(id);
+      if (await readFile(join(dir, 'result.json'), 'utf8').then(() => true, () => false)) continue;
+      await writeFile(join(dir, 'cancelled'), new Date().toISOString());
+      // The supervisor first, so that it starts no new attempt; then the attempt's own session.
+      const pids = [join(dir, 'pid'), join(dir, 'container.pid')];
+      const groups: number[] = [];
+      for (const file of pids) {
+        const pid = Number((await readFile(file, 'utf8').catch(() => '')).trim());
+        if (!pid || !(await this.alive(pid, id))) continue;
+        groups.push(pid);
+        try {
+          process.kill(-pid, 'SIGKILL');
+        } catch {
+          // gone in between
+        }
+      }
+      for (const deadline = Date.now() + 10_000; groups.some((pid) => isAlive(pid)) && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 50));
+      const tmp = join(dir, 'result.json.tmp-cancel');
+      await writeFile(tmp, JSON.stringify({ state: 'failed', reason: 'call-cancelled', message: `call ${id} was cancelled (./build.ts cancel)` }));
+      await rename(tmp, join(dir, 'result.json'));
     }
   }
 

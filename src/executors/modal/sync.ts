@@ -36,6 +36,7 @@ export class VolumeSync {
   private known: Promise<Set<string>> | undefined;
   private readonly uploads = new Map<string, Promise<number>>();
   private readonly commits = new Map<string, Promise<number>>();
+  private readonly downloads = new Map<string, Promise<unknown>>();
 
   constructor(o: VolumeSyncOptions) {
     this.o = o;
@@ -142,9 +143,32 @@ export class VolumeSync {
    * resolves to the number downloaded.
    */
   async fetchBlobs(digests: string[]): Promise<number> {
+    // Two local actions needing one blob at once share its download (one temporary name per process).
+    const absent = new Set<string>();
+    for (const d of new Set(digests)) if (!this.downloads.has(d) && !(await exists(this.o.blobPath(d)))) absent.add(d);
+    // Decided without awaiting in between, so no other caller can start the same download meanwhile.
     const wanted: string[] = [];
-    for (const d of new Set(digests)) if (!(await exists(this.o.blobPath(d)))) wanted.push(d);
-    if (wanted.length === 0) return 0;
+    const shared: Promise<unknown>[] = [];
+    for (const d of new Set(digests)) {
+      const running = this.downloads.get(d);
+      if (running) shared.push(running);
+      else if (absent.has(d)) wanted.push(d);
+    }
+    if (wanted.length) {
+      const job = this.download(wanted);
+      for (const d of wanted) this.downloads.set(d, job.catch(() => undefined));
+      try {
+        await job;
+      } finally {
+        for (const d of wanted) this.downloads.delete(d);
+      }
+    }
+    await Promise.all(shared);
+    for (const d of new Set(digests)) if (!wanted.includes(d) && !(await exists(this.o.blobPath(d)))) throw new Error(`downloading ${volumePaths.blob(d)} failed in a concurrent fetch`);
+    return wanted.length;
+  }
+
+  private async download(wanted: string[]): Promise<void> {
     const tmp = (d: string) => `${this.o.blobPath(d)}.download-${process.pid}`;
     try {
       await this.o.transport.get(wanted.map((d) => ({ remote: volumePaths.blob(d), local: tmp(d) })));
@@ -158,7 +182,6 @@ export class VolumeSync {
     } finally {
       for (const d of wanted) await rm(tmp(d), { force: true });
     }
-    return wanted.length;
   }
 }
 

@@ -5,7 +5,7 @@ import { basename, dirname, join } from 'node:path';
 import { UsageError, type RemoteReason } from '../../report/failures.ts';
 import type { Environment } from '../../target.ts';
 import { modalCli } from './cli.ts';
-import { callStateSchema, remoteFailureSchema, VOLUME_ROOT, type CallState, type RunRequest } from './protocol.ts';
+import { callStateSchema, remoteFailureSchema, VOLUME_ROOT, type CallState, type CoordinatorRequest, type RunRequest } from './protocol.ts';
 
 /**
  * How the executor reaches Modal: volume transfers and calls. Two implementations: the real one
@@ -39,9 +39,14 @@ export interface ModalTransport {
    * spawn returns, so a kill leaves at most one spawned call unjournaled (the runner's claim on
    * the action key keeps even that one from running twice: modal_app/runner_core.py run_once).
    */
-  spawn(calls: { fn: string; request: RunRequest }[], onSpawned: (index: number, id: string) => Promise<void>): Promise<string[]>;
+  spawn(calls: { fn: string; request: RunRequest | CoordinatorRequest }[], onSpawned: (index: number, id: string) => Promise<void>): Promise<string[]>;
   /** Waits up to `timeoutS` for any of the calls; every id gets a state. */
   wait(ids: string[], timeoutS: number): Promise<Record<string, CallState>>;
+  /**
+   * Stops calls and the containers running them, without a retry (`./build.ts cancel`); waiting
+   * on a cancelled call then yields `call-cancelled`. An id that has already finished is left as it is.
+   */
+  cancel(ids: string[]): Promise<void>;
 }
 
 /**
@@ -177,12 +182,16 @@ export class ModalCliTransport implements ModalTransport {
     await Promise.all(Array.from({ length: Math.min(this.o.downloads ?? 4, files.length) }, worker));
   }
 
-  async spawn(calls: { fn: string; request: RunRequest }[], onSpawned: (index: number, id: string) => Promise<void>): Promise<string[]> {
+  async spawn(calls: { fn: string; request: RunRequest | CoordinatorRequest }[], onSpawned: (index: number, id: string) => Promise<void>): Promise<string[]> {
     // One client process spawns the whole batch (Python start-up is paid per operation).
     const out = await this.client('spawn', { app: this.o.app, calls: calls.map((c) => ({ function: c.fn, request: c.request })) });
     const ids = out.callIds as string[];
     for (const [i, id] of ids.entries()) await onSpawned(i, id);
     return ids;
+  }
+
+  async cancel(ids: string[]): Promise<void> {
+    if (ids.length) await this.client('cancel', { ids });
   }
 
   async wait(ids: string[], timeoutS: number): Promise<Record<string, CallState>> {

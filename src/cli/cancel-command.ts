@@ -1,0 +1,50 @@
+import type { Argv } from './argv.ts';
+import type { Settings } from './settings.ts';
+import { isAlive } from '../caching/action-lock.ts';
+import { modalTransport } from '../executors/modal/config.ts';
+import { cancelRemoteRun } from '../executors/modal/coordinator.ts';
+import { TransportError } from '../executors/modal/transport.ts';
+import { UsageError } from '../report/failures.ts';
+import { checkRunId, readMeta } from '../run.ts';
+import { parseVariables } from '../variables.ts';
+import { VARIABLES } from '../../tasks/index.ts';
+
+/**
+ * `./build.ts cancel RUN_ID=...`: stops a run and marks it cancelled. A run of this machine
+ * (`--detach` without Modal) is sent SIGTERM, and the build marks itself cancelled as on Ctrl-C;
+ * a run on the Modal volume (EXECUTOR=modal --detach) has its coordinator call and its in-flight
+ * action calls cancelled, then its meta.json marked (executors/modal/coordinator.ts).
+ * Exit codes: 0 cancelled, 1 the run had already ended (nothing to cancel), 2 no such run.
+ */
+export async function cancelCommand(argv: Argv, settings: Settings): Promise<number> {
+  const vars = parseVariables(argv.assignments, VARIABLES);
+  if (!vars.RUN_ID) throw new UsageError('missing-run-id', 'cancel needs RUN_ID=<run id>; list runs with ./build.ts status');
+  const runId = checkRunId(vars.RUN_ID);
+  const say = (event: Record<string, unknown>, line: string) => process.stdout.write(argv.flags.json ? `${JSON.stringify({ event: 'cancel', runId, ...event })}\n` : `${line}\n`);
+
+  const local = await readMeta(settings.cacheDir, runId);
+  if (local.ok) {
+    const meta = local.value;
+    if (meta.status !== 'running' || !meta.pid || !isAlive(meta.pid)) {
+      say({ outcome: 'ended', status: meta.status }, `run ${runId} is not running (${meta.status}); nothing to cancel`);
+      return 1;
+    }
+    process.kill(meta.pid, 'SIGTERM');
+    say({ outcome: 'cancelled', where: 'local', pid: meta.pid }, `cancelled run ${runId} (sent SIGTERM to its build, pid ${meta.pid})`);
+    return 0;
+  }
+  let outcome;
+  try {
+    outcome = await cancelRemoteRun(modalTransport(settings.modal), runId, new Date());
+  } catch (error) {
+    if (error instanceof TransportError) throw new UsageError(error.reason, `cancelling run ${runId} on the Modal volume failed: ${error.message}`);
+    throw error;
+  }
+  if (outcome.kind === 'absent') throw new UsageError('bad-run', `run ${runId} exists neither here nor on the Modal volume; list runs with ./build.ts status`);
+  if (outcome.kind === 'ended') {
+    say({ outcome: 'ended', status: outcome.status }, `run ${runId} is not running (${outcome.status}); nothing to cancel`);
+    return 1;
+  }
+  say({ outcome: 'cancelled', where: 'modal', calls: outcome.calls }, `cancelled run ${runId}: ${outcome.calls.length} Modal call(s) stopped, the run marked cancelled on the volume`);
+  return 0;
+}
