@@ -48,7 +48,7 @@ import uuid
 
 #: Bumped whenever the request or result shape changes; the orchestrator sends its own and the
 #: runner refuses a mismatch (redeploy with `modal deploy modal_app/runner.py`).
-PROTOCOL = 2
+PROTOCOL = 3
 
 LOG_TAIL_LINES = 40
 _CHUNK = 8 * 1024 * 1024
@@ -226,6 +226,34 @@ def action_env(shipped):
     env = {k: v for k, v in os.environ.items() if k in _MACHINE_ENV or k.startswith(("PIP_", "UV_")) or k.lower().endswith("_proxy")}
     env.update(shipped)
     return env
+
+
+def secret_env(action):
+    """The action's secret variables: the request names them (`secretEnv`, never a value); the
+    values come from this container's environment, where the Modal secrets attached to this call
+    put them (the stand-in: its own environment). Only this action's process gets them."""
+    out = {}
+    for name in action.get("secretEnv") or []:
+        value = os.environ.get(name)
+        if not value:
+            raise Refused("modal-secret-missing", "%s is not in this container's environment: the Modal secret holding it was not attached to the call (create it with `modal secret create`, see the README's Running on Modal)" % name)
+        out[name] = value
+    return out
+
+
+def scrub_log(log, secrets):
+    """Replaces the values of `secrets` in the log file by `***` (as the orchestrator scrubs a local log)."""
+    secrets = [v for v in secrets if v]
+    if not secrets or not os.path.isfile(log):
+        return
+    with open(log, "rb") as f:
+        data = f.read()
+    clean = data
+    for value in secrets:
+        clean = clean.replace(value.encode(), b"***")
+    if clean != data:
+        with open(log, "wb") as f:
+            f.write(clean)
 
 
 def resolve_argv(command, values):
@@ -658,8 +686,13 @@ def run_action(root, action, run_dir, cwd, python, commit):
     missing = _stage(root, action, run_dir)
     if missing:
         return _failure(action, "input-missing", missing, started)
+    try:
+        secrets = secret_env(action)
+    except Refused as exc:
+        return _failure(action, exc.reason, str(exc), started)
     log = os.path.join(root, "logs", key + ".log")
-    code = _run_logged(root, action["command"], key, run_dir, cwd, python, action["env"], log)
+    code = _run_logged(root, action["command"], key, run_dir, cwd, python, dict(action["env"], **secrets), log)
+    scrub_log(log, secrets.values())
     commit()  # checkpoints and logs survive whatever happens next
     if code != 0:
         return _failure(action, "command-failed", "command exited with %d" % code, started, tail(log), code)
@@ -674,7 +707,8 @@ def run_batch(root, command, actions, run_dir, cwd, python, commit):
     still gets its own result, log and stored outputs. If staging or the command fails, the actions
     are run one by one, so a bad item fails alone with its own log."""
     started = time.time()
-    if any(_stage(root, a, run_dir) for a in actions):
+    # One process for several actions cannot give a secret to only some of them: such a batch runs one by one.
+    if any(a.get("secretEnv") for a in actions) or any(_stage(root, a, run_dir) for a in actions):
         return [run_action(root, a, run_dir, cwd, python, commit) for a in actions]
     log = os.path.join(root, "logs", "batch-%s.log" % actions[0]["key"])
     code = _run_logged(root, command, actions[0]["key"], run_dir, cwd, python, actions[0]["env"], log)

@@ -187,10 +187,10 @@ export class TargetBuilder {
 
   /**
    * Where a target's action runs: the pipeline's Python environment is always built here
-   * (cache/envs), and so is any action given secrets (Target.secretEnv never leaves this machine).
+   * (cache/envs); the rest as the build chose (src/executor-choice.ts).
    */
   executorKind(target: Target): ExecutorKind {
-    return target.environment || target.secretEnv?.length ? 'local' : this.o.executorFor(target);
+    return target.environment ? 'local' : this.o.executorFor(target);
   }
 
   /** Builds one target whose upstreams have all settled; never throws (a bug fails the target). */
@@ -511,7 +511,8 @@ export class TargetBuilder {
     const command = remote(fp.command);
     const weight = target.resources?.(this.o.vars).weight;
     const batch = batched && { group: batched.group, item: batched.item, command: (items: unknown[]) => remote(batched.command(items, this.o.vars)) };
-    return { command, inputs, outputs: target.outputs, ...(pythonEnv ? { pythonEnv } : {}), ...(weight !== undefined ? { weight } : {}), ...(batch ? { batch } : {}) };
+    const secretEnv = target.secretEnv?.length ? { secretEnv: target.secretEnv } : {};
+    return { command, inputs, outputs: target.outputs, ...secretEnv, ...(pythonEnv ? { pythonEnv } : {}), ...(weight !== undefined ? { weight } : {}), ...(batch ? { batch } : {}) };
   }
 
   /** An adapter's bytes in the store (ingested from a copy: ingesting makes its file a read-only blob). */

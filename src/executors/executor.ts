@@ -41,6 +41,8 @@ export interface PortableAction {
   inputs: Record<string, OutputRecord>;
   /** The outputs, relative to the run directory. */
   outputs: string[];
+  /** The names (never the values) of the target's secret variables: on Modal they come from Modal secrets. */
+  secretEnv?: string[];
   /** The environment target `{python}` comes from: its key and its command (`{out}` unresolved). */
   pythonEnv?: { key: string; command: string[] };
   /** Relative cost from the target's resources, for batching (the area fan-out). */

@@ -26,6 +26,8 @@ export const REMOTE_REASONS = [
   'modal-auth-missing',
   /** The deployed app or one of its functions does not exist (`modal deploy`). */
   'modal-app-missing',
+  /** A Modal secret an action declares (Target.secretEnv) does not exist, or did not reach its container. */
+  'modal-secret-missing',
   /** A Modal quota or rate limit was reached. */
   'modal-quota',
   /** Modal cannot be reached; a call may still be running (a rerun reattaches). */

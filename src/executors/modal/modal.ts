@@ -2,12 +2,13 @@ import { appendFile, writeFile } from 'node:fs/promises';
 import type { OutputRecord } from '../../caching/cache.ts';
 import { UsageError, type ExecReason, type Failure } from '../../report/failures.ts';
 import { readMeta } from '../../run.ts';
-import type { Pipeline, Vars } from '../../target.ts';
+import type { Target, Vars } from '../../target.ts';
 import type { ActionSpec, ExecFailure, ExecOutcome, Executor, PortableAction } from '../executor.ts';
 import { ModalBatcher, type BatchItem } from './batcher.ts';
 import { modalTransport, type ModalSettings } from './config.ts';
 import { CallJournal, type JournalEntry } from './journal.ts';
 import { BATCH_FUNCTION, FUNCTIONS, isGpuClass, PROTOCOL, volumePaths, type RemoteAction, type RemoteResult, type RunRequest } from './protocol.ts';
+import { secretNeed } from './secrets.ts';
 import { VolumeSync } from './sync.ts';
 import { TransportError, type ModalTransport } from './transport.ts';
 import { CallWaiter } from './waiter.ts';
@@ -92,6 +93,7 @@ export class ModalExecutor implements Executor {
         env: Object.fromEntries(Object.entries(spec.env).filter(([name]) => !isMachineEnv(name))),
         inputs: Object.fromEntries(Object.entries(p.inputs).map(([path, record]) => [path, record.digest])),
         outputs: p.outputs,
+        ...(p.secretEnv?.length ? { secretEnv: p.secretEnv } : {}),
       };
       const entry =
         fn === BATCH_FUNCTION
@@ -148,6 +150,8 @@ export class ModalExecutor implements Executor {
     const spawnedAt = Date.now() / 1000;
     const calls = batches.map((batch) => ({
       fn: batch[0]!.fn,
+      // The call's Modal secrets: those its actions declare (names only; secrets.ts).
+      secretEnv: [...new Set(batch.flatMap((b) => b.action.secretEnv ?? []))],
       request: {
         protocol: PROTOCOL,
         sha: this.o.sha,
@@ -281,8 +285,11 @@ function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T | 'ab
 
 /** What setting up the Modal executor needs of the build (not the whole prepared build). */
 export interface ModalSetup {
-  /** The declared targets: each that runs on Modal must ask for a resource class Modal has. */
-  pipeline: Pipeline;
+  /**
+   * The selected declared targets the build sends to Modal (src/executor-choice.ts): each must ask
+   * for a resource class Modal has, and the Modal secrets they declare must exist.
+   */
+  targets: Target[];
   /** The build's variables: the targets' resources depend on them; RESUME names a run to reattach to. */
   vars: Vars;
   cacheDir: string;
@@ -305,15 +312,16 @@ export interface ModalSetup {
  */
 export async function createModalExecutor(o: ModalSetup): Promise<Executor> {
   const functions = new Set<string>([BATCH_FUNCTION]);
-  for (const node of o.pipeline.nodes) {
-    if (node.kind !== 'target' || node.target.executor !== 'modal') continue;
-    const resourceClass = node.target.resources?.(o.vars).class ?? 'cpu';
+  const secrets = new Set<string>();
+  for (const target of o.targets) {
+    const resourceClass = target.resources?.(o.vars).class ?? 'cpu';
     const fn = FUNCTIONS[resourceClass];
-    if (!fn) throw new UsageError('unknown-resource-class', `${node.target.name} asks for resource class ${resourceClass}, which has no Modal function; use one of ${Object.keys(FUNCTIONS).join(', ')}`);
+    if (!fn) throw new UsageError('unknown-resource-class', `${target.name} asks for resource class ${resourceClass}, which has no Modal function; use one of ${Object.keys(FUNCTIONS).join(', ')}`);
     functions.add(fn);
+    for (const variable of target.secretEnv ?? []) secrets.add(variable);
   }
   const transport = modalTransport(o.settings);
-  await transport.check([...functions].sort());
+  await transport.check([...functions].sort(), [...secrets].sort().map(secretNeed));
   if (o.vars.RESUME) await seedJournalFromRun(o.cacheDir, o.vars.RESUME, transport.id);
   const quiet = o.settings.batchQuietMs;
   return new ModalExecutor({

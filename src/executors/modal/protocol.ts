@@ -6,7 +6,7 @@ import { REMOTE_REASONS } from '../../report/failures.ts';
  * (modal_app/runner_core.py), on Modal or in the stand-in: the request, the result, and the
  * function table. The runner refuses a request of another PROTOCOL (redeploy the app).
  */
-export const PROTOCOL = 2;
+export const PROTOCOL = 3;
 
 /** Where the runner keeps everything on the volume (see runner_core.py for the layout). */
 export const VOLUME_ROOT = 'build';
@@ -26,6 +26,7 @@ export const volumePaths = {
  */
 export const FUNCTIONS: Readonly<Record<string, string>> = {
   cpu: 'run_cpu',
+  data: 'run_data',
   T4: 'run_t4',
   A10: 'run_a10',
   'A100-40GB': 'run_a100_40gb',
@@ -34,7 +35,9 @@ export const FUNCTIONS: Readonly<Record<string, string>> = {
 };
 export const BATCH_FUNCTION = 'run_areas';
 
-export const isGpuClass = (resourceClass: string): boolean => resourceClass !== 'cpu';
+/** Classes whose function has no GPU: `cpu` (the package) and `data` (the data build). */
+const CPU_CLASSES: ReadonlySet<string> = new Set(['cpu', 'data']);
+export const isGpuClass = (resourceClass: string): boolean => !CPU_CLASSES.has(resourceClass);
 
 /** One action as the runner sees it: placeholders unresolved, inputs by digest. */
 export interface RemoteAction {
@@ -45,6 +48,11 @@ export interface RemoteAction {
   /** Run-relative path -> digest. */
   inputs: Record<string, string>;
   outputs: string[];
+  /**
+   * Secret variables (names only) the runner gives this action from its container's environment,
+   * where the call's Modal secrets put them (secrets.ts); no other action of the call gets them.
+   */
+  secretEnv?: string[];
 }
 
 export interface RunRequest {
