@@ -193,6 +193,12 @@ export class TargetBuilder {
     return target.environment ? 'local' : this.o.executorFor(target);
   }
 
+  /** Dry run: where a target would run, with its resource class when that is remote. */
+  plannedWhere(target: Target): { executor: ExecutorKind; resourceClass?: string } {
+    const executor = this.executorKind(target);
+    return executor === 'local' ? { executor } : { executor, resourceClass: target.resources?.(this.o.vars).class ?? 'cpu' };
+  }
+
   /** Builds one target whose upstreams have all settled; never throws (a bug fails the target). */
   async build(target: Target): Promise<void> {
     const group = target.batch && this.batcher && this.executorKind(target) === 'local' ? target.batch.group : null;
@@ -278,7 +284,7 @@ export class TargetBuilder {
       this.states.set(target.name, { kind: 'unknown' });
       const dep = target.deps.find((d) => this.states.get(d)?.kind === 'unknown');
       const command = this.o.showCommands ? await this.plannedCommand(target, target.command(this.o.vars)) : {};
-      this.o.emit({ event: 'plan', target: target.name, action: 'run', why: `upstream ${dep} would run (unless its outputs come out identical)`, ...command });
+      this.o.emit({ event: 'plan', target: target.name, action: 'run', why: `upstream ${dep} would run (unless its outputs come out identical)`, ...command, ...this.plannedWhere(target) });
       return;
     }
     const fp = await this.fingerprint(target);
@@ -293,7 +299,7 @@ export class TargetBuilder {
       const { closest, causes } = lookup ? await staleReason(this.o.cache, target.name, fp, this.importedVia(target)) : { closest: undefined, causes: ['runs in every build (it reads something outside the pinned tree)'] };
       const why = causes.slice(0, 3).join('; ') + (causes.length > 3 ? `; +${causes.length - 3} more` : '');
       this.o.emit({
-        event: 'plan', target: target.name, action: 'run', why, causes, ...command,
+        event: 'plan', target: target.name, action: 'run', why, causes, ...command, ...this.plannedWhere(target),
         ...(closest ? { closest: { key: closest.key, createdAt: closest.createdAt } } : {}),
       });
       return;
