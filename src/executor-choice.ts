@@ -38,7 +38,7 @@ function modalPatterns(pipeline: Pipeline, list: string | undefined): RegExp[] {
     const items = prefixes.some((prefix) => pattern.startsWith(prefix) || re.test(prefix));
     if (matched.length === 0 && !items) {
       const hint = didYouMean(pattern, targets.map((t) => t.name));
-      throw new UsageError('unknown-target', `MODAL_TARGETS: ${pattern} names no target${hint ? `; ${hint}` : ''}; see ./build.ts targets`);
+      throw new UsageError('unknown-target', `MODAL_TARGETS: ${pattern} names no target${hint ? ` (${hint})` : ''}; see ./build.ts targets`);
     }
     if (!items && matched.every((t) => t.environment || t.executor === 'local')) {
       throw new UsageError('unknown-target', `MODAL_TARGETS: ${matched.map((t) => t.name).join(', ')} always runs here (it builds the Python environment or runs in-process); leave it out`);
