@@ -547,14 +547,18 @@ def _holder_gone(holder):
     return not start or (holder.get("start") and start != holder["start"])
 
 
-def _read_result(root, key):
-    """The stored successful result of `key` whose outputs are all on the volume, else None."""
+def _read_result(root, key, action=None):
+    """The stored successful result of `key` whose outputs are all on the volume (with the
+    content digests `action` declares), else None."""
     try:
         with open(os.path.join(root, "results", key + ".json")) as f:
             result = json.load(f)
     except (OSError, ValueError):
         return None
-    if not result.get("ok") or not all(os.path.isfile(blob_path(root, o["digest"])) for o in result.get("outputs", {}).values()):
+    outputs = result.get("outputs", {})
+    if not result.get("ok") or not all(os.path.isfile(blob_path(root, o["digest"])) for o in outputs.values()):
+        return None
+    if action and any("content" not in outputs.get(rel, {}) for rel in action.get("contentDigest") or {}):
         return None
     return result
 
@@ -564,7 +568,7 @@ def run_once(root, action, claims, run, reload=lambda: None, poll_s=0.5):
     key = action["key"]
     owner = _claim_owner()
     while True:
-        done = _read_result(root, key)
+        done = _read_result(root, key, action)
         if done is not None:
             return dict(done, reused=True)
         if claims.take(key, owner):
@@ -576,7 +580,7 @@ def run_once(root, action, claims, run, reload=lambda: None, poll_s=0.5):
         time.sleep(poll_s)
         reload()
     # Claimed: a result may have landed between our read and the claim.
-    done = _read_result(root, key)
+    done = _read_result(root, key, action)
     if done is not None:
         claims.release(key, owner)
         return dict(done, reused=True)
@@ -592,11 +596,11 @@ def run_batch_once(root, actions, claims, run_batch, run_one, reload=lambda: Non
     owner = _claim_owner()
     taken = []
     for a in actions:
-        if _read_result(root, a["key"]) is not None or not claims.take(a["key"], owner):
+        if _read_result(root, a["key"], a) is not None or not claims.take(a["key"], owner):
             break
         taken.append(a["key"])
     # A result may have landed between a read and its claim.
-    if len(taken) == len(actions) and all(_read_result(root, k) is None for k in taken):
+    if len(taken) == len(actions) and all(_read_result(root, a["key"], a) is None for a in actions):
         with _holding(claims, taken, owner):
             return run_batch()
     for k in taken:
@@ -656,9 +660,51 @@ def _run_logged(root, command, key, run_dir, cwd, python, env, log):
             return 127
 
 
-def _collect(root, action, run_dir, log, started):
+def sqlite_content_digest(path):
+    """The content digest of an SQLite database (equal to src/caching/content-digest.ts
+    sqliteDigest): its bytes with the header's write counters zeroed (24-27, 92-99)."""
+    import xxhash
+
+    h = xxhash.xxh3_128()
+    h.update(b"sqlite-content-v1\0")
+    with open(path, "rb") as f:
+        head = bytearray(f.read(100))
+        if len(head) < 100 or bytes(head[:16]) != b"SQLite format 3\0":
+            raise ValueError("is declared an SQLite database (contentDigest) but is not one")
+        head[24:28] = bytes(4)
+        head[92:100] = bytes(8)
+        h.update(bytes(head))
+        while True:
+            chunk = f.read(_CHUNK)
+            if not chunk:
+                break
+            h.update(chunk)
+    return h.hexdigest()
+
+
+#: Where the orchestrator places src/python-env/hdf5_digest.py among an action's inputs.
+HDF5_DIGEST_SCRIPT = ".adapters/hdf5_digest.py"
+
+
+def content_digest(kind, path, run_dir, python):
+    """A declared output's content digest (Target.contentDigest), computed here as the
+    orchestrator computes a local one, so the executor never changes a downstream key."""
+    if kind == "sqlite":
+        return sqlite_content_digest(path)
+    if kind == "hdf5":
+        proc = subprocess.run([python, os.path.join(run_dir, HDF5_DIGEST_SCRIPT), path], capture_output=True, text=True)
+        digest = proc.stdout.strip()
+        if proc.returncode != 0 or len(digest) != 32:
+            why = (proc.stderr.strip().split("\n") or ["no digest printed"])[-1]
+            raise ValueError("could not be digested as HDF5 (contentDigest): %s" % why.replace("hdf5_digest: ", ""))
+        return digest
+    raise ValueError("has an unknown content digest kind %r" % kind)
+
+
+def _collect(root, action, run_dir, log, started, python):
     """Hashes and stores the action's outputs after its command succeeded; its result."""
     outputs = {}
+    declared = action.get("contentDigest") or {}
     for rel in action["outputs"]:
         path = os.path.join(run_dir, rel)
         if not os.path.isfile(path):
@@ -666,6 +712,11 @@ def _collect(root, action, run_dir, log, started):
         digest, size = digest_file(path)
         store_blob(root, path, digest)
         outputs[rel] = {"digest": digest, "size": size}
+        if rel in declared:
+            try:
+                outputs[rel]["content"] = content_digest(declared[rel], path, run_dir, python)
+            except (OSError, ValueError) as exc:
+                return _failure(action, "content-digest", "%s %s" % (rel, exc), started, tail(log), 0)
     result = {
         "key": action["key"],
         "ok": True,
@@ -696,7 +747,7 @@ def run_action(root, action, run_dir, cwd, python, commit):
     commit()  # checkpoints and logs survive whatever happens next
     if code != 0:
         return _failure(action, "command-failed", "command exited with %d" % code, started, tail(log), code)
-    result = _collect(root, action, run_dir, log, started)
+    result = _collect(root, action, run_dir, log, started, python)
     commit()
     return result
 
@@ -721,7 +772,7 @@ def run_batch(root, command, actions, run_dir, cwd, python, commit):
     for a in actions:
         own = os.path.join(root, "logs", a["key"] + ".log")
         shutil.copyfile(log, own)
-        results.append(_collect(root, a, run_dir, own, started))
+        results.append(_collect(root, a, run_dir, own, started, python))
     commit()
     return results
 

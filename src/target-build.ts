@@ -5,7 +5,7 @@ import { type ActionEntry, type ActionResult, type Cache, type OutputRecord } fr
 import type { DigestMemo } from './caching/digest-memo.ts';
 import type { Emit } from './report/events.ts';
 import type { Failure, TargetReason } from './report/failures.ts';
-import type { ActionSpec, ExecOutcome, Executor, PortableAction } from './executors/executor.ts';
+import { HDF5_DIGEST_INPUT, type ActionSpec, type ExecOutcome, type Executor, type PortableAction } from './executors/executor.ts';
 import { LocalBatcher } from './local-batcher.ts';
 import { staleReason, type ImportedVia } from './stale-reason.ts';
 import { environmentFailure } from './report/environment-failure.ts';
@@ -513,22 +513,30 @@ export class TargetBuilder {
     // A batch command (one worker over many items) may name adapters too; they ship with each member.
     const adapters = new Set([...adaptersNamed(fp.command), ...(batched ? adaptersNamed(batched.command([batched.item], this.o.vars)) : [])]);
     for (const name of adapters) inputs[`${REMOTE_ADAPTERS}/${name}`] = await this.adapterBlob(name, runDir);
+    // The runner computes declared content digests as settle() does here; HDF5 needs the walk script.
+    const contentDigest = target.contentDigest && { contentDigest: target.contentDigest };
+    if (Object.values(target.contentDigest ?? {}).includes('hdf5')) inputs[HDF5_DIGEST_INPUT] = await this.toolBlob(this.o.hdf5DigestScript ?? 'hdf5_digest.py', HDF5_DIGEST_INPUT, runDir);
     const remote = (argv: string[]) => argv.map((t) => t.replaceAll('{adapters}/', `{run}/${REMOTE_ADAPTERS}/`));
     const command = remote(fp.command);
     const weight = target.resources?.(this.o.vars).weight;
     const batch = batched && { group: batched.group, item: batched.item, command: (items: unknown[]) => remote(batched.command(items, this.o.vars)) };
     const secretEnv = target.secretEnv?.length ? { secretEnv: target.secretEnv } : {};
-    return { command, inputs, outputs: target.outputs, ...secretEnv, ...(pythonEnv ? { pythonEnv } : {}), ...(weight !== undefined ? { weight } : {}), ...(batch ? { batch } : {}) };
+    return { command, inputs, outputs: target.outputs, ...secretEnv, ...contentDigest, ...(pythonEnv ? { pythonEnv } : {}), ...(weight !== undefined ? { weight } : {}), ...(batch ? { batch } : {}) };
   }
 
   /** An adapter's bytes in the store (ingested from a copy: ingesting makes its file a read-only blob). */
   private adapterBlob(name: string, runDir: string): Promise<OutputRecord> {
-    let record = this.adapterBlobs.get(name);
+    return this.toolBlob(join(this.o.adaptersDir, name), `${REMOTE_ADAPTERS}/${name}`, runDir);
+  }
+
+  /** A file of this build system shipped with remote actions, at `runPath` in the run (an adapter, the HDF5 digest script). */
+  private toolBlob(source: string, runPath: string, runDir: string): Promise<OutputRecord> {
+    let record = this.adapterBlobs.get(runPath);
     if (!record) {
-      const copy = join(runDir, REMOTE_ADAPTERS, name);
+      const copy = join(runDir, runPath);
       mkdirOnce(join(copy, '..'), this.createdDirs);
-      record = copyFile(join(this.o.adaptersDir, name), copy).then(() => this.o.cache.ingest(copy));
-      this.adapterBlobs.set(name, record);
+      record = copyFile(source, copy).then(() => this.o.cache.ingest(copy));
+      this.adapterBlobs.set(runPath, record);
     }
     return record;
   }

@@ -138,7 +138,6 @@ describe('EXECUTOR=modal on the example pipeline (stand-in)', () => {
     expect(where('fit-regional')).toMatchObject({ executor: 'modal', resourceClass: 'T4' });
     expect(where('area-list')).toMatchObject({ executor: 'modal', resourceClass: 'cpu' });
     expect(where('diagnostics')).toMatchObject({ executor: 'local' });
-    expect(where('python-env')).toMatchObject({ executor: 'local' });
     const text = await cli([...GOALS, `REPO=${repo}`, ...SMALL, 'EXECUTOR=modal', 'MODAL_TARGETS=area-list', '-n'], { cache: cache('plan'), env });
     expect(text.stdout).toMatch(/^would run database \[modal data\]  \(/m);
     expect(text.stdout).toMatch(/^would run area-list \[modal cpu\]  \(/m);

@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import { mkdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sqliteDigest } from '../src/caching/content-digest.ts';
 import { digestFile } from '../src/caching/hash.ts';
 import { modalCli } from '../src/executors/modal/cli.ts';
 import { BATCH_FUNCTION, FUNCTIONS, isGpuClass, PROTOCOL } from '../src/executors/modal/protocol.ts';
@@ -147,6 +148,22 @@ print(json.dumps(out))`,
     const python_ = out.trim().split('\n').map((l) => l.split(' ').slice(0, 2).join(' '));
     const ts = await Promise.all(files.map(async (f) => `${(await digestFile(f)).digest} ${(await digestFile(f)).size}`));
     expect(python_).toEqual(ts);
+  });
+
+  // Issue 14: the ETL steps run on Modal; their databases' content digests (early cutoff) are
+  // computed there and must equal the local ones, or the executor would change downstream keys.
+  it('the runner\'s SQLite content digest equals the TypeScript one (and refuses a non-database)', async () => {
+    const db = join(dir, 'content.db');
+    py(python, `import sqlite3, json\nc = sqlite3.connect(${JSON.stringify(db)})\nc.execute("create table t (x)")\nc.executemany("insert into t values (?)", [(i,) for i in range(5000)])\nc.commit()\nprint(json.dumps(1))`);
+    const got = py(python, `import json, runner_core\nprint(json.dumps(runner_core.sqlite_content_digest(${JSON.stringify(db)})))`) as string;
+    const ts = await sqliteDigest(db);
+    expect(ts.ok && ts.digest).toBe(got);
+    // The counters are not content: another write count, the same digest on both sides.
+    const bumped = readFileSync(db);
+    bumped.writeUInt32BE(bumped.readUInt32BE(24) + 7, 24);
+    writeFileSync(db, bumped);
+    expect(py(python, `import json, runner_core\nprint(json.dumps(runner_core.sqlite_content_digest(${JSON.stringify(db)})))`)).toBe(got);
+    expect(() => py(python, `import runner_core\nrunner_core.sqlite_content_digest(${JSON.stringify(join(APP_DIR, 'runner.py'))})`)).toThrow(/not one/);
   });
 
   it('the runner refuses a checkout that is not at the pinned SHA, and a commit it does not have', () => {

@@ -54,6 +54,8 @@ export const REMOTE_REASONS = [
   'command-failed',
   /** The command succeeded but did not write a declared output. */
   'missing-output',
+  /** A content digest (SQLite, HDF5) of an output could not be computed (here or on the remote machine). */
+  'content-digest',
   /** The runner could not check out the pinned tree. */
   'git-failed',
   /** The checkout on the volume is not at the pinned SHA, or is modified. */
@@ -99,8 +101,6 @@ export type TargetReason =
   | 'unserved-pin'
   /** The pins (with their substitutions) cannot be installed together. */
   | 'conflicting-pins'
-  /** A content digest (SQLite, HDF5) of an output could not be computed. */
-  | 'content-digest'
   /** A goal named an item the fan-out's list lacks (the run also ends with a usage error, exit 2). */
   | 'unknown-target'
   /** The fan-out's list could not be read or parsed. */

@@ -94,6 +94,7 @@ export class ModalExecutor implements Executor {
         inputs: Object.fromEntries(Object.entries(p.inputs).map(([path, record]) => [path, record.digest])),
         outputs: p.outputs,
         ...(p.secretEnv?.length ? { secretEnv: p.secretEnv } : {}),
+        ...(p.contentDigest ? { contentDigest: p.contentDigest } : {}),
       };
       const entry =
         fn === BATCH_FUNCTION
@@ -220,9 +221,11 @@ export class ModalExecutor implements Executor {
     }
     const missing = (spec.portable?.outputs ?? []).filter((path) => !result.outputs[path]);
     if (missing.length) return fail(spec, 'missing-output', `the remote result lacks ${missing.join(', ')}`);
+    const undigested = Object.keys(spec.portable?.contentDigest ?? {}).filter((path) => !result.outputs[path]?.content);
+    if (undigested.length) return fail(spec, 'content-digest', `the remote result lacks the content digest of ${undigested.join(', ')}; redeploy with \`modal deploy modal_app/runner.py\``);
     await this.sync.markKnown(Object.values(result.outputs).map((o) => o.digest));
     const remoteOutputs: Record<string, OutputRecord> = {};
-    for (const [path, o] of Object.entries(result.outputs)) remoteOutputs[path] = { digest: o.digest, size: o.size, remote: this.transport.id };
+    for (const [path, o] of Object.entries(result.outputs)) remoteOutputs[path] = { digest: o.digest, size: o.size, ...(o.content ? { content: o.content } : {}), remote: this.transport.id };
     return { ok: true, durationMs: Date.now() - ctx.started, remoteOutputs, remote };
   }
 

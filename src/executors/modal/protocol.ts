@@ -53,6 +53,12 @@ export interface RemoteAction {
    * where the call's Modal secrets put them (secrets.ts); no other action of the call gets them.
    */
   secretEnv?: string[];
+  /**
+   * Outputs whose content digest the runner computes beside their byte digest (Target.contentDigest),
+   * as a local build does, so downstream keys do not depend on the executor; `hdf5` runs the
+   * script the orchestrator ships among the inputs at HDF5_DIGEST_INPUT (executor.ts).
+   */
+  contentDigest?: Record<string, 'sqlite' | 'hdf5'>;
 }
 
 export interface RunRequest {
@@ -87,7 +93,7 @@ export const remoteResultSchema = z.object({
   reason: remoteReasonSchema.optional(),
   message: z.string().optional(),
   exitCode: z.number().nullable().optional(),
-  outputs: z.record(z.string(), z.object({ digest: z.string().regex(/^[0-9a-f]{32}$/), size: z.number().int().nonnegative() })),
+  outputs: z.record(z.string(), z.object({ digest: z.string().regex(/^[0-9a-f]{32}$/), size: z.number().int().nonnegative(), content: z.string().regex(/^[0-9a-f]{32}$/).optional() })),
   startedAt: z.number(),
   runSeconds: z.number(),
   logTail: z.string(),
