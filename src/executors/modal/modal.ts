@@ -12,7 +12,7 @@ import { secretNeed } from './secrets.ts';
 import { VolumeSync } from './sync.ts';
 import { TransportError, type ModalTransport } from './transport.ts';
 import { CallWaiter } from './waiter.ts';
-import { isMachineEnv } from '../../cli/settings.ts';
+import { isMachineEnv } from '../../machine-env.ts';
 
 /**
  * Runs actions on Modal (or its local stand-in) through the generic runner of modal_app/.

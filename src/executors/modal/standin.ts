@@ -6,7 +6,7 @@ import { dirname, join } from 'node:path';
 import { UsageError } from '../../report/failures.ts';
 import type { Environment } from '../../target.ts';
 import { isAlive } from '../../caching/action-lock.ts';
-import { isMachineEnv } from '../../cli/settings.ts';
+import { isMachineEnv } from '../../machine-env.ts';
 import { callStateSchema, type CallState } from './protocol.ts';
 import type { SecretNeed } from './secrets.ts';
 import { runProcess, type ModalTransport, type SpawnCall } from './transport.ts';
