@@ -5,8 +5,10 @@ as `python client.py <op>`, one JSON document on stdin and one on stdout. Volume
 go through here: they are plain `modal volume put/get/ls` command lines (src/executors/modal-cli.ts).
 
 Ops:
-    check     {app, functions}            -> {ok: true}                  token present, app deployed
-    spawn     {app, calls: [{function, request}]} -> {callIds: [...]}    one `.spawn()` each
+    check     {app, functions, secrets}   -> {ok: true}                  token present, app deployed, secrets exist
+    spawn     {app, calls: [{function, request, secrets}]} -> {callIds: [...]}
+                                          one `.spawn()` each; a call's Modal secrets (names) are
+                                          attached to its function variant alone (`with_options`)
     wait      {ids, timeout}              -> {states: {id: state}}       `FunctionCall.get(timeout)`
     cancel    {ids}                       -> {ok: true}                  `FunctionCall.cancel(terminate_containers=True)`
     selfcheck {}                          -> {version, ...}              the API this file relies on
@@ -61,20 +63,35 @@ def in_container():
 
 def op_check(req):
     import modal
+    import modal.exception
 
     if not in_container() and not token_configured():
         return {"error": {"reason": "modal-auth-missing", "message": "no Modal token: run `modal token new` (or set MODAL_TOKEN_ID and MODAL_TOKEN_SECRET)"}}
     for fn in req["functions"]:
         modal.Function.from_name(req["app"], fn).hydrate()
+    for need in req.get("secrets") or []:
+        try:
+            modal.Secret.from_name(need["secret"]).hydrate()
+        except modal.exception.NotFoundError:
+            message = "the Modal secret %s (%s, for the actions that declare it) does not exist; %s" % (need["secret"], need["variable"], need["hint"])
+            return {"error": {"reason": "modal-secret-missing", "message": message}}
     return {"ok": True}
 
 
-def op_spawn(req):
+def _function(app, call):
+    """The deployed function of a call; with the call's Modal secrets attached when it names any,
+    a variant with its own containers, so no other call's container holds them."""
     import modal
 
+    fn = modal.Function.from_name(app, call["function"])
+    secrets = call.get("secrets") or []
+    return fn.with_options(secrets=[modal.Secret.from_name(name) for name in secrets]) if secrets else fn
+
+
+def op_spawn(req):
     ids = []
     for call in req["calls"]:
-        fc = modal.Function.from_name(req["app"], call["function"]).spawn(call["request"])
+        fc = _function(req["app"], call).spawn(call["request"])
         ids.append(fc.object_id)
     return {"callIds": ids}
 
@@ -123,6 +140,9 @@ def op_selfcheck(_req):
         "modal.Function.from_name": modal.Function.from_name,
         "modal.Function.spawn": modal.Function.spawn,
         "modal.Function.hydrate": modal.Function.hydrate,
+        "modal.Function.with_options": modal.Function.with_options,
+        "modal.Secret.from_name": modal.Secret.from_name,
+        "modal.Secret.hydrate": modal.Secret.hydrate,
         "modal.FunctionCall.from_id": modal.FunctionCall.from_id,
         "modal.FunctionCall.get": modal.FunctionCall.get,
         "modal.FunctionCall.cancel": modal.FunctionCall.cancel,

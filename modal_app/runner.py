@@ -12,6 +12,9 @@ the SHA the orchestrator pinned (this fixes the real pipeline's W1).
 
 Resource classes (tasks/ declare them; src/executors/modal-protocol.ts maps them to these names):
     cpu        run_cpu        8 CPU / 64 GiB, 14 h    (calibration package)
+    data       run_data       8 CPU / 32 GiB, 8 h, non-preemptible (the prerequisites, the
+                              database ETL and the dataset phases: the real data build's
+                              `build_datasets` resources)
     cpu batch  run_areas      1 CPU / 16 GiB, 8 h, max 50 containers, non-preemptible
                               (area batches, LPT; one worker process per batch)
     T4 A10 A100-40GB A100-80GB H100
@@ -23,6 +26,11 @@ The run's coordinator (`./build.ts pipeline EXECUTOR=modal --detach`):
     run_coordinator   2 CPU / 4 GiB, non-preemptible, 24 h per attempt (Modal's maximum), retried
                       3 times: a retry resumes the same run id (coordinator_core.py), so a run
                       may coordinate for 4 x 24 h; its own image: Node 20 + the Modal client.
+
+Secrets: no function has one attached. An action that declares a secret variable (Target.secretEnv,
+HUGGING_FACE_TOKEN) is spawned on a variant of its function with that Modal secret attached
+(`with_options(secrets=[modal.Secret.from_name("huggingface-token")])`, modal_app/client.py), so
+only its call's container holds it; the request names the variable, never its value.
 
 Names: the app is BUILD_MODAL_APP (default `policyengine-us-data-build`), the volume
 BUILD_MODAL_VOLUME (default `pipeline-artifacts`), read at deploy time; the orchestrator reads
@@ -139,6 +147,13 @@ def _run(request):
 
 @app.function(**_COMMON, cpu=8, memory=64 * 1024, timeout=14 * HOURS, retries=_RETRIES, nonpreemptible=True)
 def run_cpu(request: dict) -> dict:
+    return _run(request)
+
+
+@app.function(**_COMMON, cpu=8, memory=32 * 1024, timeout=8 * HOURS, retries=_RETRIES, nonpreemptible=True)
+def run_data(request: dict) -> dict:
+    """The data build's actions (prerequisites, database ETL, dataset phases), each its own call,
+    with the real data build's resources (data_build.py `build_datasets`)."""
     return _run(request)
 
 

@@ -48,7 +48,7 @@ import uuid
 
 #: Bumped whenever the request or result shape changes; the orchestrator sends its own and the
 #: runner refuses a mismatch (redeploy with `modal deploy modal_app/runner.py`).
-PROTOCOL = 2
+PROTOCOL = 3
 
 LOG_TAIL_LINES = 40
 _CHUNK = 8 * 1024 * 1024
@@ -226,6 +226,34 @@ def action_env(shipped):
     env = {k: v for k, v in os.environ.items() if k in _MACHINE_ENV or k.startswith(("PIP_", "UV_")) or k.lower().endswith("_proxy")}
     env.update(shipped)
     return env
+
+
+def secret_env(action):
+    """The action's secret variables: the request names them (`secretEnv`, never a value); the
+    values come from this container's environment, where the Modal secrets attached to this call
+    put them (the stand-in: its own environment). Only this action's process gets them."""
+    out = {}
+    for name in action.get("secretEnv") or []:
+        value = os.environ.get(name)
+        if not value:
+            raise Refused("modal-secret-missing", "%s is not in this container's environment: the Modal secret holding it was not attached to the call (create it with `modal secret create`, see the README's Running on Modal)" % name)
+        out[name] = value
+    return out
+
+
+def scrub_log(log, secrets):
+    """Replaces the values of `secrets` in the log file by `***` (as the orchestrator scrubs a local log)."""
+    secrets = [v for v in secrets if v]
+    if not secrets or not os.path.isfile(log):
+        return
+    with open(log, "rb") as f:
+        data = f.read()
+    clean = data
+    for value in secrets:
+        clean = clean.replace(value.encode(), b"***")
+    if clean != data:
+        with open(log, "wb") as f:
+            f.write(clean)
 
 
 def resolve_argv(command, values):
@@ -519,14 +547,18 @@ def _holder_gone(holder):
     return not start or (holder.get("start") and start != holder["start"])
 
 
-def _read_result(root, key):
-    """The stored successful result of `key` whose outputs are all on the volume, else None."""
+def _read_result(root, key, action=None):
+    """The stored successful result of `key` whose outputs are all on the volume (with the
+    content digests `action` declares), else None."""
     try:
         with open(os.path.join(root, "results", key + ".json")) as f:
             result = json.load(f)
     except (OSError, ValueError):
         return None
-    if not result.get("ok") or not all(os.path.isfile(blob_path(root, o["digest"])) for o in result.get("outputs", {}).values()):
+    outputs = result.get("outputs", {})
+    if not result.get("ok") or not all(os.path.isfile(blob_path(root, o["digest"])) for o in outputs.values()):
+        return None
+    if action and any("content" not in outputs.get(rel, {}) for rel in action.get("contentDigest") or {}):
         return None
     return result
 
@@ -536,7 +568,7 @@ def run_once(root, action, claims, run, reload=lambda: None, poll_s=0.5):
     key = action["key"]
     owner = _claim_owner()
     while True:
-        done = _read_result(root, key)
+        done = _read_result(root, key, action)
         if done is not None:
             return dict(done, reused=True)
         if claims.take(key, owner):
@@ -548,7 +580,7 @@ def run_once(root, action, claims, run, reload=lambda: None, poll_s=0.5):
         time.sleep(poll_s)
         reload()
     # Claimed: a result may have landed between our read and the claim.
-    done = _read_result(root, key)
+    done = _read_result(root, key, action)
     if done is not None:
         claims.release(key, owner)
         return dict(done, reused=True)
@@ -564,11 +596,11 @@ def run_batch_once(root, actions, claims, run_batch, run_one, reload=lambda: Non
     owner = _claim_owner()
     taken = []
     for a in actions:
-        if _read_result(root, a["key"]) is not None or not claims.take(a["key"], owner):
+        if _read_result(root, a["key"], a) is not None or not claims.take(a["key"], owner):
             break
         taken.append(a["key"])
     # A result may have landed between a read and its claim.
-    if len(taken) == len(actions) and all(_read_result(root, k) is None for k in taken):
+    if len(taken) == len(actions) and all(_read_result(root, a["key"], a) is None for a in actions):
         with _holding(claims, taken, owner):
             return run_batch()
     for k in taken:
@@ -628,9 +660,51 @@ def _run_logged(root, command, key, run_dir, cwd, python, env, log):
             return 127
 
 
-def _collect(root, action, run_dir, log, started):
+def sqlite_content_digest(path):
+    """The content digest of an SQLite database (equal to src/caching/content-digest.ts
+    sqliteDigest): its bytes with the header's write counters zeroed (24-27, 92-99)."""
+    import xxhash
+
+    h = xxhash.xxh3_128()
+    h.update(b"sqlite-content-v1\0")
+    with open(path, "rb") as f:
+        head = bytearray(f.read(100))
+        if len(head) < 100 or bytes(head[:16]) != b"SQLite format 3\0":
+            raise ValueError("is declared an SQLite database (contentDigest) but is not one")
+        head[24:28] = bytes(4)
+        head[92:100] = bytes(8)
+        h.update(bytes(head))
+        while True:
+            chunk = f.read(_CHUNK)
+            if not chunk:
+                break
+            h.update(chunk)
+    return h.hexdigest()
+
+
+#: Where the orchestrator places src/python-env/hdf5_digest.py among an action's inputs.
+HDF5_DIGEST_SCRIPT = ".adapters/hdf5_digest.py"
+
+
+def content_digest(kind, path, run_dir, python):
+    """A declared output's content digest (Target.contentDigest), computed here as the
+    orchestrator computes a local one, so the executor never changes a downstream key."""
+    if kind == "sqlite":
+        return sqlite_content_digest(path)
+    if kind == "hdf5":
+        proc = subprocess.run([python, os.path.join(run_dir, HDF5_DIGEST_SCRIPT), path], capture_output=True, text=True)
+        digest = proc.stdout.strip()
+        if proc.returncode != 0 or len(digest) != 32:
+            why = (proc.stderr.strip().split("\n") or ["no digest printed"])[-1]
+            raise ValueError("could not be digested as HDF5 (contentDigest): %s" % why.replace("hdf5_digest: ", ""))
+        return digest
+    raise ValueError("has an unknown content digest kind %r" % kind)
+
+
+def _collect(root, action, run_dir, log, started, python):
     """Hashes and stores the action's outputs after its command succeeded; its result."""
     outputs = {}
+    declared = action.get("contentDigest") or {}
     for rel in action["outputs"]:
         path = os.path.join(run_dir, rel)
         if not os.path.isfile(path):
@@ -638,6 +712,11 @@ def _collect(root, action, run_dir, log, started):
         digest, size = digest_file(path)
         store_blob(root, path, digest)
         outputs[rel] = {"digest": digest, "size": size}
+        if rel in declared:
+            try:
+                outputs[rel]["content"] = content_digest(declared[rel], path, run_dir, python)
+            except (OSError, ValueError) as exc:
+                return _failure(action, "content-digest", "%s %s" % (rel, exc), started, tail(log), 0)
     result = {
         "key": action["key"],
         "ok": True,
@@ -658,12 +737,17 @@ def run_action(root, action, run_dir, cwd, python, commit):
     missing = _stage(root, action, run_dir)
     if missing:
         return _failure(action, "input-missing", missing, started)
+    try:
+        secrets = secret_env(action)
+    except Refused as exc:
+        return _failure(action, exc.reason, str(exc), started)
     log = os.path.join(root, "logs", key + ".log")
-    code = _run_logged(root, action["command"], key, run_dir, cwd, python, action["env"], log)
+    code = _run_logged(root, action["command"], key, run_dir, cwd, python, dict(action["env"], **secrets), log)
+    scrub_log(log, secrets.values())
     commit()  # checkpoints and logs survive whatever happens next
     if code != 0:
         return _failure(action, "command-failed", "command exited with %d" % code, started, tail(log), code)
-    result = _collect(root, action, run_dir, log, started)
+    result = _collect(root, action, run_dir, log, started, python)
     commit()
     return result
 
@@ -674,7 +758,8 @@ def run_batch(root, command, actions, run_dir, cwd, python, commit):
     still gets its own result, log and stored outputs. If staging or the command fails, the actions
     are run one by one, so a bad item fails alone with its own log."""
     started = time.time()
-    if any(_stage(root, a, run_dir) for a in actions):
+    # One process for several actions cannot give a secret to only some of them: such a batch runs one by one.
+    if any(a.get("secretEnv") for a in actions) or any(_stage(root, a, run_dir) for a in actions):
         return [run_action(root, a, run_dir, cwd, python, commit) for a in actions]
     log = os.path.join(root, "logs", "batch-%s.log" % actions[0]["key"])
     code = _run_logged(root, command, actions[0]["key"], run_dir, cwd, python, actions[0]["env"], log)
@@ -687,7 +772,7 @@ def run_batch(root, command, actions, run_dir, cwd, python, commit):
     for a in actions:
         own = os.path.join(root, "logs", a["key"] + ".log")
         shutil.copyfile(log, own)
-        results.append(_collect(root, a, run_dir, own, started))
+        results.append(_collect(root, a, run_dir, own, started, python))
     commit()
     return results
 

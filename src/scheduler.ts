@@ -258,7 +258,7 @@ export class Scheduler {
       const why = `fan-out; its items are not known yet: they are listed once its inputs are built${named}`;
       const sample = this.o.showCommands ? fanout.sample?.() : undefined;
       const example = sample ? { why: `${why} (for example ${sample.name})`, command: sample.command(this.o.vars).join(' '), declared: sample.command(this.o.vars).join(' ') } : undefined;
-      this.o.emit({ event: 'plan', target: fanout.name, action: 'run', why, ...example });
+      this.o.emit({ event: 'plan', target: fanout.name, action: 'run', why, ...example, ...(sample ? this.builder.plannedWhere(sample) : {}) });
       return;
     }
     let targets: Target[];

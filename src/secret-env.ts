@@ -7,18 +7,22 @@ import type { Target } from './target.ts';
 
 /**
  * Secret environment (Target.secretEnv, e.g. HUGGING_FACE_TOKEN for the private prerequisites):
- * the values reach the target's local action and nothing else. They are never hashed (what they
- * fetch is pinned by something that is in the key), never recorded, never sent to a remote
- * executor; a build that needs one that is not set stops before any work; and should an action
+ * the values reach the target's action and nothing else. They are never hashed (what they
+ * fetch is pinned by something that is in the key), never recorded, never in a remote request (on
+ * Modal the action gets them from a Modal secret attached to its call only); a build that needs one that is not set stops before any work; and should an action
  * print one, it is scrubbed (`***`, as the stores scrub their tokens) from its log and from the
  * failure that quotes the log.
  */
 
-/** The first secret a selected target needs that `env` lacks, as the usage error to stop with; null when none is missing. */
-export function missingSecret(graph: Graph, goals: string[], env: NodeJS.ProcessEnv): UsageError | null {
+/**
+ * The first secret a selected target that runs here needs and `env` lacks, as the usage error to
+ * stop with; null when none is missing. A target sent to Modal gets its secret from a Modal
+ * secret instead, which the Modal executor checks before any work (executors/modal/secrets.ts).
+ */
+export function missingSecret(graph: Graph, goals: string[], env: NodeJS.ProcessEnv, runsHere: (target: Target) => boolean = () => true): UsageError | null {
   for (const name of graph.select(goals).names) {
     const node = graph.get(name);
-    if (node.kind !== 'target') continue;
+    if (node.kind !== 'target' || !runsHere(node.target)) continue;
     for (const variable of node.target.secretEnv ?? []) {
       if (env[variable]) continue;
       return new UsageError(

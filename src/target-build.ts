@@ -5,7 +5,7 @@ import { type ActionEntry, type ActionResult, type Cache, type OutputRecord } fr
 import type { DigestMemo } from './caching/digest-memo.ts';
 import type { Emit } from './report/events.ts';
 import type { Failure, TargetReason } from './report/failures.ts';
-import type { ActionSpec, ExecOutcome, Executor, PortableAction } from './executors/executor.ts';
+import { HDF5_DIGEST_INPUT, type ActionSpec, type ExecOutcome, type Executor, type PortableAction } from './executors/executor.ts';
 import { LocalBatcher } from './local-batcher.ts';
 import { staleReason, type ImportedVia } from './stale-reason.ts';
 import { environmentFailure } from './report/environment-failure.ts';
@@ -197,10 +197,16 @@ export class TargetBuilder {
 
   /**
    * Where a target's action runs: the pipeline's Python environment is always built here
-   * (cache/envs), and so is any action given secrets (Target.secretEnv never leaves this machine).
+   * (cache/envs); the rest as the build chose (src/executor-choice.ts).
    */
   executorKind(target: Target): ExecutorKind {
-    return target.environment || target.secretEnv?.length ? 'local' : this.o.executorFor(target);
+    return target.environment ? 'local' : this.o.executorFor(target);
+  }
+
+  /** Dry run: where a target would run, with its resource class when that is remote. */
+  plannedWhere(target: Target): { executor: ExecutorKind; resourceClass?: string } {
+    const executor = this.executorKind(target);
+    return executor === 'local' ? { executor } : { executor, resourceClass: target.resources?.(this.o.vars).class ?? 'cpu' };
   }
 
   /** Builds one target whose upstreams have all settled; never throws (a bug fails the target). */
@@ -288,7 +294,7 @@ export class TargetBuilder {
       this.states.set(target.name, { kind: 'unknown' });
       const dep = target.deps.find((d) => this.states.get(d)?.kind === 'unknown');
       const command = this.o.showCommands ? await this.plannedCommand(target, target.command(this.o.vars)) : {};
-      this.o.emit({ event: 'plan', target: target.name, action: 'run', why: `upstream ${dep} would run (unless its outputs come out identical)`, ...command });
+      this.o.emit({ event: 'plan', target: target.name, action: 'run', why: `upstream ${dep} would run (unless its outputs come out identical)`, ...command, ...this.plannedWhere(target) });
       return;
     }
     const fp = await this.fingerprint(target);
@@ -303,7 +309,7 @@ export class TargetBuilder {
       const { closest, causes } = lookup ? await staleReason(this.o.cache, target.name, fp, this.importedVia(target)) : { closest: undefined, causes: ['runs in every build (it reads something outside the pinned tree)'] };
       const why = causes.slice(0, 3).join('; ') + (causes.length > 3 ? `; +${causes.length - 3} more` : '');
       this.o.emit({
-        event: 'plan', target: target.name, action: 'run', why, causes, ...command,
+        event: 'plan', target: target.name, action: 'run', why, causes, ...command, ...this.plannedWhere(target),
         ...(closest ? { closest: { key: closest.key, createdAt: closest.createdAt } } : {}),
       });
       return;
@@ -521,21 +527,30 @@ export class TargetBuilder {
     // A batch command (one worker over many items) may name adapters too; they ship with each member.
     const adapters = new Set([...adaptersNamed(fp.command), ...(batched ? adaptersNamed(batched.command([batched.item], this.o.vars)) : [])]);
     for (const name of adapters) inputs[`${REMOTE_ADAPTERS}/${name}`] = await this.adapterBlob(name, runDir);
+    // The runner computes declared content digests as settle() does here; HDF5 needs the walk script.
+    const contentDigest = target.contentDigest && { contentDigest: target.contentDigest };
+    if (Object.values(target.contentDigest ?? {}).includes('hdf5')) inputs[HDF5_DIGEST_INPUT] = await this.toolBlob(this.o.hdf5DigestScript ?? 'hdf5_digest.py', HDF5_DIGEST_INPUT, runDir);
     const remote = (argv: string[]) => argv.map((t) => t.replaceAll('{adapters}/', `{run}/${REMOTE_ADAPTERS}/`));
     const command = remote(fp.command);
     const weight = target.resources?.(this.o.vars).weight;
     const batch = batched && { group: batched.group, item: batched.item, command: (items: unknown[]) => remote(batched.command(items, this.o.vars)) };
-    return { command, inputs, outputs: target.outputs, ...(pythonEnv ? { pythonEnv } : {}), ...(weight !== undefined ? { weight } : {}), ...(batch ? { batch } : {}) };
+    const secretEnv = target.secretEnv?.length ? { secretEnv: target.secretEnv } : {};
+    return { command, inputs, outputs: target.outputs, ...secretEnv, ...contentDigest, ...(pythonEnv ? { pythonEnv } : {}), ...(weight !== undefined ? { weight } : {}), ...(batch ? { batch } : {}) };
   }
 
   /** An adapter's bytes in the store (ingested from a copy: ingesting makes its file a read-only blob). */
   private adapterBlob(name: string, runDir: string): Promise<OutputRecord> {
-    let record = this.adapterBlobs.get(name);
+    return this.toolBlob(join(this.o.adaptersDir, name), `${REMOTE_ADAPTERS}/${name}`, runDir);
+  }
+
+  /** A file of this build system shipped with remote actions, at `runPath` in the run (an adapter, the HDF5 digest script). */
+  private toolBlob(source: string, runPath: string, runDir: string): Promise<OutputRecord> {
+    let record = this.adapterBlobs.get(runPath);
     if (!record) {
-      const copy = join(runDir, REMOTE_ADAPTERS, name);
+      const copy = join(runDir, runPath);
       mkdirOnce(join(copy, '..'), this.createdDirs);
-      record = copyFile(join(this.o.adaptersDir, name), copy).then(() => this.o.cache.ingest(copy));
-      this.adapterBlobs.set(name, record);
+      record = copyFile(source, copy).then(() => this.o.cache.ingest(copy));
+      this.adapterBlobs.set(runPath, record);
     }
     return record;
   }

@@ -31,9 +31,10 @@ export interface Target {
   /**
    * Environment variables passed to this action only and kept out of everything recorded: never
    * in the key (not even as a digest), a log, `meta.json` or an error (tokens such as
-   * HUGGING_FACE_TOKEN). What they fetch must be pinned by something that is in the key. Such an
-   * action always runs locally; a build that selects it stops before any work when one is unset
-   * (src/secret-env.ts).
+   * HUGGING_FACE_TOKEN). What they fetch must be pinned by something that is in the key. On Modal
+   * the action gets them from a Modal secret attached to its call alone (huggingface-token), never
+   * through the request; a build that selects it stops before any work when one is unset, here or
+   * on Modal (src/secret-env.ts, src/executors/modal/secrets.ts).
    */
   secretEnv?: string[];
   /**
@@ -58,7 +59,10 @@ export interface Target {
    * cutoff). The blob is still stored by its bytes. See src/caching/content-digest.ts.
    */
   contentDigest?: Record<string, 'sqlite' | 'hdf5'>;
-  /** Default executor; a variable (EXECUTOR, resolved in tasks/) may override it per target. */
+  /**
+   * `modal`: runs on Modal when EXECUTOR=modal. `local`: always runs here (an in-process step).
+   * Unset: here, unless MODAL_TARGETS names it (src/executor-choice.ts).
+   */
   executor?: ExecutorKind;
   /** Resource class for remote executors, e.g. `cpu` or a GPU type; not part of the key. */
   resources?: (vars: Vars) => { class: string; weight?: number };

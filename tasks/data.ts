@@ -16,6 +16,13 @@ import { PUBLISHED_DB_PATH, publishedInputCommand } from '../src/publish/publish
  */
 
 const py = (module: string, ...args: string[]) => ['{python}', '-m', module, ...args];
+
+/**
+ * EXECUTOR=modal runs the data build on Modal as the real one runs (data_build.py
+ * `build_datasets`: 8 CPU / 32 GiB, 8 h, non-preemptible, the HF token as a Modal secret): the
+ * prerequisites, every ETL step and every dataset phase, on `run_data`, each its own call.
+ */
+const ON_MODAL = { executor: 'modal', resources: () => ({ class: 'data' }) } as const satisfies Pick<Target, 'executor' | 'resources'>;
 const file = (module: string) => `${module.replaceAll('.', '/')}.py`;
 const STORAGE_INIT = 'policyengine_us_data/storage/__init__.py';
 
@@ -57,6 +64,7 @@ function storageTarget(o: {
     command: (v) => [...(o.prefix?.(v) ?? []), ...storageStep(o.files, py(o.module, ...(o.args?.(v) ?? [])))],
     outputs: storageOutputs(o.files),
     ...(o.contentDigest && { contentDigest: o.contentDigest }),
+    ...ON_MODAL,
   };
 }
 
@@ -121,6 +129,8 @@ function publishedDatabase(): Target {
     vars: [],
     command: (v) => publishedInputCommand(PUBLISHED_DB_PATH, v, art('policy_data.db')),
     outputs: ['artifacts/policy_data.db'],
+    // Run in-process by the build (src/publish/published-db.ts), never on Modal.
+    executor: 'local',
   };
 }
 
@@ -141,6 +151,7 @@ function prerequisites(real: boolean): Target[] {
       command: () => ['{python}', ADAPTER, 'revision', art(REVISION)],
       outputs: [`artifacts/${REVISION}`],
       ...hub,
+      ...ON_MODAL,
     },
     {
       name: 'prerequisites',
@@ -152,6 +163,7 @@ function prerequisites(real: boolean): Target[] {
       command: () => storageStep(files, ['{python}', ADAPTER, 'download', art(REVISION)]),
       outputs: storageOutputs(files),
       ...(real ? { secretEnv: ['HUGGING_FACE_TOKEN'] } : {}),
+      ...ON_MODAL,
     },
   ];
 }

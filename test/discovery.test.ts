@@ -11,7 +11,8 @@ describe('discovery', () => {
   it('targets lists every target with its description, deps and executor; fan-out items are not known on a fresh cache', async () => {
     const r = await cli(['targets'], { cache: join(scratch(), 'cache') });
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/^database\s+local\s+\S/m);
+    expect(r.stdout).toMatch(/^database\s+modal\s+\S/m);
+    expect(r.stdout).toMatch(/^area-list\s+local\s+\S/m);
     expect(r.stdout).toMatch(/^fit-regional\s+modal\s+.*\n\s+needs .*calibration-package/m);
     expect(r.stdout).toMatch(/^areas\s+fan-out .*\n\s+needs .*area-list.*\n\s+items h5:\.\.\. not known yet/m);
     const json = await cli(['targets', '--json'], { cache: join(scratch(), 'cache') });

@@ -9,6 +9,7 @@ import { isAlive } from '../src/caching/action-lock.ts';
 import { cleanup, cli, commitChange, exampleRepo, git, outcomes, SMALL, startCli, summary, tempDir, type CliResult } from './helpers.ts';
 import { modalPython, standinCalls, transfers } from './modal-helpers.ts';
 import type { RunRequest } from '../src/executors/modal/protocol.ts';
+import { DB_STEPS } from '../tasks/data.ts';
 
 /**
  * The example pipeline with EXECUTOR=modal against the local stand-in, through the real CLI: the
@@ -19,7 +20,12 @@ import type { RunRequest } from '../src/executors/modal/protocol.ts';
  * tampered checkout refused. A handful of areas stands for the 489 (the same code path).
  */
 const GOALS = ['diagnostics', 'h5:states/DE', 'h5:districts/DE-01', 'h5:cities/NYC', 'h5:national/US'];
-const REMOTE = ['calibration-package', 'fit-regional', 'fit-national', 'h5:states/DE', 'h5:districts/DE-01', 'h5:cities/NYC', 'h5:national/US'];
+/** The data build (issue 14): on `run_data`, each action its own call, as the real data build's resources. */
+const DATA = [
+  'prerequisites-revision', 'prerequisites', ...DB_STEPS.map((s) => s.target),
+  'acs', 'irs-puf', 'cps', 'puf', 'extended-cps', 'stratified-cps', 'source-imputed-cps',
+];
+const REMOTE = [...DATA, 'calibration-package', 'fit-regional', 'fit-national', 'h5:states/DE', 'h5:districts/DE-01', 'h5:cities/NYC', 'h5:national/US'];
 
 interface Entry {
   key: string;
@@ -91,6 +97,12 @@ describe('EXECUTOR=modal on the example pipeline (stand-in)', () => {
     expect(fit.gpuSeconds).toBe(fit.runSeconds);
     expect(typeof fit.queueSeconds).toBe('number');
     expect(m.targets['calibration-package']!.remote).toMatchObject({ function: 'run_cpu', gpuSeconds: 0 });
+    // The database and dataset targets were calls of their own on run_data (the stand-in's calls name them).
+    const calls = standinCalls(standin);
+    for (const t of DATA) {
+      expect(m.targets[t]!.remote, t).toMatchObject({ function: 'run_data', resourceClass: 'data', batchSize: 1, gpuSeconds: 0 });
+      expect(calls.filter((c) => c.keys.includes(m.targets[t]!.key!)).map((c) => [c.function, c.keys.length]), t).toEqual([['run_data', 1]]);
+    }
     // Four areas over NUM_WORKERS=2: LPT puts NYC (11) alone and the three weight-1 areas together.
     const areaCalls = new Map<string, string[]>();
     for (const t of REMOTE.filter((n) => n.startsWith('h5:'))) {
@@ -116,6 +128,40 @@ describe('EXECUTOR=modal on the example pipeline (stand-in)', () => {
     expect(existsSync(join(cache('A'), 'runs', runA, 'h5s', 'states', 'DE.h5'))).toBe(false);
     const copied = await digestFile(join(cache('A'), 'runs', runA, 'diagnostics', 'unified_run_config.json'));
     expect(copied.digest).toBe(fitOut.digest);
+  });
+
+  it('-n names where each target would run; MODAL_TARGETS moves a local target there too', async () => {
+    const plan = await remote(GOALS, 'plan', {}, ['MODAL_TARGETS=area-list', '-n']);
+    expect(plan.code, plan.stderr).toBe(0);
+    const where = (t: string) => plan.events.find((e) => e.event === 'plan' && e.target === t) as { executor?: string; resourceClass?: string } | undefined;
+    expect(where('db-age')).toMatchObject({ executor: 'modal', resourceClass: 'data' });
+    expect(where('fit-regional')).toMatchObject({ executor: 'modal', resourceClass: 'T4' });
+    expect(where('area-list')).toMatchObject({ executor: 'modal', resourceClass: 'cpu' });
+    expect(where('diagnostics')).toMatchObject({ executor: 'local' });
+    const text = await cli([...GOALS, `REPO=${repo}`, ...SMALL, 'EXECUTOR=modal', 'MODAL_TARGETS=area-list', '-n'], { cache: cache('plan'), env });
+    expect(text.stdout).toMatch(/^would run database \[modal data\]  \(/m);
+    expect(text.stdout).toMatch(/^would run area-list \[modal cpu\]  \(/m);
+    expect(text.stdout).toMatch(/^would run diagnostics  \(/m);
+    expect(existsSync(join(cache('plan'), 'runs'))).toBe(false);
+    // A name that matches nothing: one line, exit 2, nothing dispatched.
+    const bad = await remote(GOALS, 'plan', {}, ['MODAL_TARGETS=area-lst']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toBe('error: MODAL_TARGETS: area-lst names no target (did you mean area-list?); see ./build.ts targets\n');
+  });
+
+  it('MODAL_TARGETS alone (EXECUTOR=local) sends the targets it names, globs included, and only those', async () => {
+    const before = new Set(standinCalls(standin).map((c) => c.id));
+    const r = await cli(['area-list', ...common, 'EXECUTOR=local', 'MODAL_TARGETS=area-list,db-*'], { cache: cache('M'), env });
+    expect(r.code, r.stderr + r.stdout).toBe(0);
+    const m = meta(cache('M'), runIdOf(r));
+    expect(m.targets['area-list']).toMatchObject({ outcome: 'built', executor: 'modal', remote: { function: 'run_cpu' } });
+    expect(m.targets['db-age']).toMatchObject({ outcome: 'built', executor: 'modal', remote: { function: 'run_data' } });
+    // `database` is not matched by db-*: it ran here, on the last ETL step's output downloaded from the volume.
+    expect(m.targets.database).toMatchObject({ outcome: 'built', executor: 'local' });
+    expect(m.targets['python-env']!.executor).toBe('local');
+    const fresh = standinCalls(standin).filter((c) => !before.has(c.id));
+    expect(fresh.find((c) => c.keys.includes(m.targets['area-list']!.key!))?.function).toBe('run_cpu');
+    expect(fresh.some((c) => c.keys.includes(m.targets.database!.key!))).toBe(false);
   });
 
   it('gives the same keys and the same output bytes as a local run', async () => {

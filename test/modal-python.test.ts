@@ -3,9 +3,11 @@ import { hostname } from 'node:os';
 import { mkdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sqliteDigest } from '../src/caching/content-digest.ts';
 import { digestFile } from '../src/caching/hash.ts';
 import { modalCli } from '../src/executors/modal/cli.ts';
-import { BATCH_FUNCTION, COORDINATOR_FUNCTION, FUNCTIONS, PROTOCOL } from '../src/executors/modal/protocol.ts';
+import { BATCH_FUNCTION, COORDINATOR_FUNCTION, FUNCTIONS, isGpuClass, PROTOCOL } from '../src/executors/modal/protocol.ts';
+import { modalSecretName } from '../src/executors/modal/secrets.ts';
 import { ModalCliTransport } from '../src/executors/modal/transport.ts';
 import { cleanup, git, tempDir } from './helpers.ts';
 import { APP_DIR, modalPython, py } from './modal-helpers.ts';
@@ -42,7 +44,35 @@ print(json.dumps({"app": runner.app.name, "functions": {n: getattr(getattr(f, "_
     expect(got.all_functions).toBe(true);
     expect(got.protocol).toBe(PROTOCOL);
     expect(Object.keys(got.functions).sort()).toEqual([...Object.values(FUNCTIONS), BATCH_FUNCTION, COORDINATOR_FUNCTION].sort());
-    for (const [cls, fn] of Object.entries(FUNCTIONS)) expect(got.functions[fn]).toBe(cls === 'cpu' ? null : cls);
+    for (const [cls, fn] of Object.entries(FUNCTIONS)) expect(got.functions[fn]).toBe(isGpuClass(cls) ? cls : null);
+  });
+
+  // Issue 14: the data build runs on Modal with the real data build's resources (data_build.py
+  // `build_datasets`: cpu=8.0, memory=32768, nonpreemptible=True), and no function has a secret
+  // attached: a call gets the Modal secret its actions declare, on a variant of the function.
+  it('run_data has the real data build\'s resources; secrets are attached per call, only when named', () => {
+    const got = py(
+      python,
+      `import json, warnings
+warnings.simplefilter("ignore")
+import runner, client
+from modal._utils.async_utils import synchronizer
+specs = {n: f._spec_ for n, f in runner.app.registered_functions.items()}
+data = specs["run_data"]
+def secrets(call):
+    fn = synchronizer._translate_in(client._function("policyengine-us-data-build", call))
+    options = getattr(fn, "_options", None)
+    return [repr(s) for s in options.secrets] if options else []
+print(json.dumps({"cpu": data.cpu, "memory": data.memory, "nonpreemptible": bool(data.scheduler_placement and data.scheduler_placement.nonpreemptible),
+  "attached": {n: len(s.secrets) for n, s in specs.items()},
+  "with": secrets({"function": "run_data", "secrets": ["huggingface-token"]}), "without": secrets({"function": "run_data"})}))`,
+    ) as { cpu: number; memory: number; nonpreemptible: boolean; attached: Record<string, number>; with: string[]; without: string[] };
+    expect(FUNCTIONS.data).toBe('run_data');
+    expect(got).toMatchObject({ cpu: 8, memory: 32 * 1024, nonpreemptible: true });
+    expect(Object.values(got.attached).every((n) => n === 0)).toBe(true);
+    expect(got.with).toEqual(["modal.Secret.from_name('huggingface-token')"]);
+    expect(got.without).toEqual([]);
+    expect(modalSecretName('HUGGING_FACE_TOKEN')).toBe('huggingface-token');
   });
 
   it('every modal command line the executor builds is accepted by the real CLI parser (and a bad one is not)', () => {
@@ -85,6 +115,7 @@ print(json.dumps(out))`,
     const pin = /^modal==(\S+)$/m.exec(readFileSync(join(APP_DIR, 'requirements.txt'), 'utf8'))![1];
     expect(got.version).toBe(pin);
     expect(got.checked).toContain('modal.FunctionCall.from_id');
+    expect(got.checked).toEqual(expect.arrayContaining(['modal.Function.with_options', 'modal.Secret.from_name']));
     expect(got.checked).toContain('modal.FunctionCall.cancel');
   });
 
@@ -157,6 +188,22 @@ print(json.dumps({"cpu": spec.cpu, "memory": spec.memory, "gpus": spec.gpus, "no
     const python_ = out.trim().split('\n').map((l) => l.split(' ').slice(0, 2).join(' '));
     const ts = await Promise.all(files.map(async (f) => `${(await digestFile(f)).digest} ${(await digestFile(f)).size}`));
     expect(python_).toEqual(ts);
+  });
+
+  // Issue 14: the ETL steps run on Modal; their databases' content digests (early cutoff) are
+  // computed there and must equal the local ones, or the executor would change downstream keys.
+  it('the runner\'s SQLite content digest equals the TypeScript one (and refuses a non-database)', async () => {
+    const db = join(dir, 'content.db');
+    py(python, `import sqlite3, json\nc = sqlite3.connect(${JSON.stringify(db)})\nc.execute("create table t (x)")\nc.executemany("insert into t values (?)", [(i,) for i in range(5000)])\nc.commit()\nprint(json.dumps(1))`);
+    const got = py(python, `import json, runner_core\nprint(json.dumps(runner_core.sqlite_content_digest(${JSON.stringify(db)})))`) as string;
+    const ts = await sqliteDigest(db);
+    expect(ts.ok && ts.digest).toBe(got);
+    // The counters are not content: another write count, the same digest on both sides.
+    const bumped = readFileSync(db);
+    bumped.writeUInt32BE(bumped.readUInt32BE(24) + 7, 24);
+    writeFileSync(db, bumped);
+    expect(py(python, `import json, runner_core\nprint(json.dumps(runner_core.sqlite_content_digest(${JSON.stringify(db)})))`)).toBe(got);
+    expect(() => py(python, `import runner_core\nrunner_core.sqlite_content_digest(${JSON.stringify(join(APP_DIR, 'runner.py'))})`)).toThrow(/not one/);
   });
 
   it('the runner refuses a checkout that is not at the pinned SHA, and a commit it does not have', () => {

@@ -9,7 +9,8 @@ import { LocalExecutor } from '../executors/local.ts';
 import type { Executor } from '../executors/executor.ts';
 import type { Logger } from '../report/logger.ts';
 import { pipelinePublishing, wouldStage } from './pipeline-publish.ts';
-import { lazyRunTree, schedulerInputs, type Prepared } from '../prepare.ts';
+import { lazyRunTree, schedulerInputs } from '../prepare.ts';
+import { executorChooser, wantsModal } from '../executor-choice.ts';
 import { prepareBuild, type PreparedBuild } from './prepare-build.ts';
 import { RunRecorder } from '../recorder.ts';
 import { RunHistory } from '../run-history.ts';
@@ -31,19 +32,18 @@ export interface BuildOptions {
   settings: Settings;
 }
 
-/** Chooses the executor of each target: EXECUTOR=modal sends targets that declare `modal` there. */
-function executorChoice(p: Prepared): (t: Target) => ExecutorKind {
-  return (t) => (p.vars.EXECUTOR === 'modal' && t.executor === 'modal' ? 'modal' : 'local');
-}
-
-async function executors(p: PreparedBuild, cache: Cache, settings: Settings): Promise<Partial<Record<ExecutorKind, Executor>>> {
+async function executors(p: PreparedBuild, cache: Cache, settings: Settings, executorFor: (t: Target) => ExecutorKind): Promise<Partial<Record<ExecutorKind, Executor>>> {
   const local = new LocalExecutor();
   // BUILD_DB=0: the database target's download action runs in-process (published-db.ts).
   const out: Partial<Record<ExecutorKind, Executor>> = { local: p.published ? p.published.wrap(local) : local };
-  if (p.vars.EXECUTOR === 'modal') {
+  if (wantsModal(p.vars)) {
     const { createModalExecutor } = await import('../executors/modal/modal.ts');
     out.modal = await createModalExecutor({
-      pipeline: p.pipeline, vars: p.vars, cacheDir: p.cacheDir, repo: p.repo, sha: p.sha, projectDir: p.layout.projectDir,
+      targets: p.graph.select(p.goals).names.flatMap((name) => {
+        const node = p.graph.get(name);
+        return node.kind === 'target' && executorFor(node.target) === 'modal' ? [node.target] : [];
+      }),
+      vars: p.vars, cacheDir: p.cacheDir, repo: p.repo, sha: p.sha, projectDir: p.layout.projectDir,
       blobPath: (d) => cache.blobPath(d), settings: settings.modal, hashWorkers: settings.hashWorkers,
     });
   }
@@ -56,6 +56,8 @@ export async function buildCommand(o: BuildOptions): Promise<{ code: number; rep
   // Publishing configuration and credentials are checked before any work (pipeline-publish.ts).
   const publishing = await pipelinePublishing(o.argv, o.goals, o.settings);
   const p = await prepareBuild(o.argv, o.goals, o.settings, { preflight: true });
+  // MODAL_TARGETS is checked against the declaration here, before any work.
+  const executorFor = executorChooser(p.pipeline, p.vars);
   const cache = new Cache(p.cacheDir, p.memo, p.envsDir);
   const failedTargets: string[] = [];
   const emit = (e: Event) => {
@@ -64,7 +66,7 @@ export async function buildCommand(o: BuildOptions): Promise<{ code: number; rep
   };
 
   // A secret an action needs (Target.secretEnv) is checked before the run exists; a dry run only warns.
-  const secret = missingSecret(p.graph, p.goals, o.settings.env);
+  const secret = missingSecret(p.graph, p.goals, o.settings.env, (t) => executorFor(t) === 'local');
   if (o.argv.flags.dryRun) {
     if (secret) emit({ event: 'warning', message: `${secret.message.replace(/; export it .*$/, '')}: the build would stop before any work` });
     let wouldRun = 0;
@@ -72,7 +74,7 @@ export async function buildCommand(o: BuildOptions): Promise<{ code: number; rep
       if (e.event === 'plan' && e.action === 'run' && p.graph.nodes.get(e.target)?.kind !== 'fanout') wouldRun++;
       emit(e);
     };
-    const planned = await planBuild({ prepared: p, cache, emit: counting, signal: o.signal, jobs: o.argv.flags.jobs, executorFor: executorChoice(p), showCommands: true });
+    const planned = await planBuild({ prepared: p, cache, emit: counting, signal: o.signal, jobs: o.argv.flags.jobs, executorFor, showCommands: true });
     await p.memo.save().catch(ignoreEnvironmentFailure);
     if (planned.usageError) throw planned.usageError;
     emit({
@@ -119,7 +121,7 @@ export async function buildCommand(o: BuildOptions): Promise<{ code: number; rep
       const scheduler = new Scheduler({
         ...schedulerInputs(p, cache),
         workspace: { runDir: dir, ensureCwd: lazyRunTree(p, dir) },
-        executors: await executors(p, cache, o.settings), executorFor: executorChoice(p), baseEnv: { ...baseActionEnv(o.settings), ...provenanceEnv({ sha: p.sha, branch: p.branch, runDir: dir }) },
+        executors: await executors(p, cache, o.settings, executorFor), executorFor, baseEnv: { ...baseActionEnv(o.settings), ...provenanceEnv({ sha: p.sha, branch: p.branch, runDir: dir }) },
         repoPaths: { repo: p.repo, trees: [join(dir, 'tree'), p.tree] },
         jobs: o.argv.flags.jobs, keepGoing: o.argv.flags.keepGoing, emit, signal: o.signal, record: recorder.record,
         // Earlier runs' durations and outputs: read only once an action is about to run.

@@ -203,7 +203,7 @@ export function checkFlags(command: Command, argv: Argv, bare: boolean): void {
 /** Whether this command line may open TLS connections (see Command.network). */
 export function needsNetwork(command: Command, argv: Argv, settings: Settings): boolean {
   if (command.network !== 'if-remote') return command.network;
-  const remote = /^(EXECUTOR=modal|HF_REPO=|GCS_BUCKET=|BUILD_DB=0)/;
+  const remote = /^(EXECUTOR=modal|MODAL_TARGETS=.|HF_REPO=|GCS_BUCKET=|BUILD_DB=0)/;
   return argv.assignments.some((a) => remote.test(a)) || Boolean(settings.publish.HF_REPO || settings.publish.GCS_BUCKET);
 }
 

@@ -1,5 +1,6 @@
 import type { Argv } from './argv.ts';
 import type { Settings } from './settings.ts';
+import { executorChooser } from '../executor-choice.ts';
 import { Cache } from '../caching/cache.ts';
 import type { Event } from '../report/events.ts';
 import { UsageError } from '../report/failures.ts';
@@ -32,7 +33,7 @@ export async function explainCommand(words: string[], argv: Argv, settings: Sett
   const events: Event[] = [];
   const planned = await planBuild({
     prepared: p, cache, emit: (e) => events.push(e), signal: new AbortController().signal, jobs: 1,
-    executorFor: (t) => (p.vars.EXECUTOR === 'modal' && t.executor === 'modal' ? 'modal' : 'local'), showCommands: false,
+    executorFor: executorChooser(p.pipeline, p.vars), showCommands: false,
   });
   await p.memo.save().catch(ignoreEnvironmentFailure);
   if (planned.usageError) throw planned.usageError;

@@ -7,6 +7,7 @@ import type { GitSha } from '../git.ts';
 import type { PublishEnv } from '../publish/config.ts';
 import { UsageError } from '../report/failures.ts';
 import type { Environment } from '../target.ts';
+import { isMachineEnv } from '../machine-env.ts';
 
 /**
  * The one place that reads the environment. The CLI parses it once, at start-up, into the
@@ -216,13 +217,7 @@ export function provenanceEnv(o: { sha: string; branch: string; runDir: string }
   return { GIT_COMMIT: o.sha, GIT_BRANCH: o.branch, GIT_CEILING_DIRECTORIES: o.runDir };
 }
 
-/**
- * The machine's own variables that an action inherits (tools, home, package-index and proxy
- * settings). Remote executors never ship them: the remote machine has its own.
- */
-export function isMachineEnv(name: string): boolean {
-  return /^(PATH|HOME|TMPDIR|USER|SSL_CERT_FILE|SSL_CERT_DIR|REQUESTS_CA_BUNDLE)$|^(PIP|UV)_|_PROXY$|_proxy$/.test(name);
-}
+export { isMachineEnv } from '../machine-env.ts';
 
 /**
  * The environment of the CLI re-executing itself (`--detach`, the TLS re-exec of network.ts):

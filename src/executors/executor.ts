@@ -34,6 +34,9 @@ export interface ActionSpec {
  * unresolved (they are resolved on the remote side), the upstream outputs it reads, and the
  * Python environment its `{python}` names.
  */
+/** Where src/python-env/hdf5_digest.py travels among a remote action's inputs (modal_app/runner_core.py HDF5_DIGEST_SCRIPT). */
+export const HDF5_DIGEST_INPUT = '.adapters/hdf5_digest.py';
+
 export interface PortableAction {
   /** The fingerprinted command: `{run}`, `{python}`, `{checkpoint}`, `{resume-from:...}` unresolved. */
   command: string[];
@@ -41,6 +44,10 @@ export interface PortableAction {
   inputs: Record<string, OutputRecord>;
   /** The outputs, relative to the run directory. */
   outputs: string[];
+  /** Outputs whose content digest the remote side computes too (Target.contentDigest); `hdf5` ships its script among the inputs. */
+  contentDigest?: Record<string, 'sqlite' | 'hdf5'>;
+  /** The names (never the values) of the target's secret variables: on Modal they come from Modal secrets. */
+  secretEnv?: string[];
   /** The environment target `{python}` comes from: its key and its command (`{out}` unresolved). */
   pythonEnv?: { key: string; command: string[] };
   /** Relative cost from the target's resources, for batching (the area fan-out). */

@@ -43,7 +43,11 @@ export type Event =
    * Dry run (`-n`, and `explain`, which is a view of the same events): why a target would run.
    * `causes` lists every cause against `closest`, the nearest cache entry (absent: never built).
    */
-  | { event: 'plan'; target: string; action: 'run' | 'cached'; why: string; command?: string; declared?: string; causes?: string[]; closest?: { key: string; createdAt: string } }
+  | {
+      event: 'plan'; target: string; action: 'run' | 'cached'; why: string; command?: string; declared?: string; causes?: string[]; closest?: { key: string; createdAt: string };
+      /** Where it would run (`local`, `modal`), and on Modal its resource class (`data`, `cpu`, `T4`...). */
+      executor?: string; resourceClass?: string;
+    }
   | { event: 'warning'; message: string }
   /** Publishing (stage, promote, registry, gc): one human line, plus details for --json. */
   | { event: 'publish'; step: string; message: string; data?: Record<string, unknown> }

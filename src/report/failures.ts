@@ -26,6 +26,8 @@ export const REMOTE_REASONS = [
   'modal-auth-missing',
   /** The deployed app or one of its functions does not exist (`modal deploy`). */
   'modal-app-missing',
+  /** A Modal secret an action declares (Target.secretEnv) does not exist, or did not reach its container. */
+  'modal-secret-missing',
   /** A Modal quota or rate limit was reached. */
   'modal-quota',
   /** Modal cannot be reached; a call may still be running (a rerun reattaches). */
@@ -54,6 +56,8 @@ export const REMOTE_REASONS = [
   'command-failed',
   /** The command succeeded but did not write a declared output. */
   'missing-output',
+  /** A content digest (SQLite, HDF5) of an output could not be computed (here or on the remote machine). */
+  'content-digest',
   /** The runner could not check out the pinned tree. */
   'git-failed',
   /** The checkout on the volume is not at the pinned SHA, or is modified. */
@@ -99,8 +103,6 @@ export type TargetReason =
   | 'unserved-pin'
   /** The pins (with their substitutions) cannot be installed together. */
   | 'conflicting-pins'
-  /** A content digest (SQLite, HDF5) of an output could not be computed. */
-  | 'content-digest'
   /** A goal named an item the fan-out's list lacks (the run also ends with a usage error, exit 2). */
   | 'unknown-target'
   /** The fan-out's list could not be read or parsed. */

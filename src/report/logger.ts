@@ -75,7 +75,7 @@ function line(e: Event): string | null {
     case 'expand':
       return `expand  ${e.target}: ${e.children} targets`;
     case 'plan':
-      return `${e.action === 'run' ? 'would run' : 'cached   '} ${e.target}  (${e.why})${e.command ? `\n    $ ${e.command}` : ''}`;
+      return `${e.action === 'run' ? 'would run' : 'cached   '} ${e.target}${e.executor && e.executor !== 'local' ? ` [${e.executor}${e.resourceClass ? ` ${e.resourceClass}` : ''}]` : ''}  (${e.why})${e.command ? `\n    $ ${e.command}` : ''}`;
     case 'warning':
       return `warning: ${e.message}`;
     case 'publish':

@@ -2,16 +2,17 @@ import { appendFile, writeFile } from 'node:fs/promises';
 import type { OutputRecord } from '../../caching/cache.ts';
 import { UsageError, type ExecReason, type Failure } from '../../report/failures.ts';
 import { readMeta } from '../../run.ts';
-import type { Pipeline, Vars } from '../../target.ts';
+import type { Target, Vars } from '../../target.ts';
 import type { ActionSpec, ExecFailure, ExecOutcome, Executor, PortableAction } from '../executor.ts';
 import { ModalBatcher, type BatchItem } from './batcher.ts';
 import { modalTransport, type ModalSettings } from './config.ts';
 import { CallJournal, type JournalEntry } from './journal.ts';
 import { BATCH_FUNCTION, FUNCTIONS, isGpuClass, PROTOCOL, volumePaths, type RemoteAction, type RemoteResult, type RunRequest } from './protocol.ts';
+import { secretNeed } from './secrets.ts';
 import { VolumeSync } from './sync.ts';
 import { TransportError, type ModalTransport } from './transport.ts';
 import { CallWaiter } from './waiter.ts';
-import { isMachineEnv } from '../../cli/settings.ts';
+import { isMachineEnv } from '../../machine-env.ts';
 
 /**
  * Runs actions on Modal (or its local stand-in) through the generic runner of modal_app/.
@@ -92,6 +93,8 @@ export class ModalExecutor implements Executor {
         env: Object.fromEntries(Object.entries(spec.env).filter(([name]) => !isMachineEnv(name))),
         inputs: Object.fromEntries(Object.entries(p.inputs).map(([path, record]) => [path, record.digest])),
         outputs: p.outputs,
+        ...(p.secretEnv?.length ? { secretEnv: p.secretEnv } : {}),
+        ...(p.contentDigest ? { contentDigest: p.contentDigest } : {}),
       };
       const entry =
         fn === BATCH_FUNCTION
@@ -148,6 +151,8 @@ export class ModalExecutor implements Executor {
     const spawnedAt = Date.now() / 1000;
     const calls = batches.map((batch) => ({
       fn: batch[0]!.fn,
+      // The call's Modal secrets: those its actions declare (names only; secrets.ts).
+      secretEnv: [...new Set(batch.flatMap((b) => b.action.secretEnv ?? []))],
       request: {
         protocol: PROTOCOL,
         sha: this.o.sha,
@@ -216,9 +221,11 @@ export class ModalExecutor implements Executor {
     }
     const missing = (spec.portable?.outputs ?? []).filter((path) => !result.outputs[path]);
     if (missing.length) return fail(spec, 'missing-output', `the remote result lacks ${missing.join(', ')}`);
+    const undigested = Object.keys(spec.portable?.contentDigest ?? {}).filter((path) => !result.outputs[path]?.content);
+    if (undigested.length) return fail(spec, 'content-digest', `the remote result lacks the content digest of ${undigested.join(', ')}; redeploy with \`modal deploy modal_app/runner.py\``);
     await this.sync.markKnown(Object.values(result.outputs).map((o) => o.digest));
     const remoteOutputs: Record<string, OutputRecord> = {};
-    for (const [path, o] of Object.entries(result.outputs)) remoteOutputs[path] = { digest: o.digest, size: o.size, remote: this.transport.id };
+    for (const [path, o] of Object.entries(result.outputs)) remoteOutputs[path] = { digest: o.digest, size: o.size, ...(o.content ? { content: o.content } : {}), remote: this.transport.id };
     return { ok: true, durationMs: Date.now() - ctx.started, remoteOutputs, remote };
   }
 
@@ -281,8 +288,11 @@ function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T | 'ab
 
 /** What setting up the Modal executor needs of the build (not the whole prepared build). */
 export interface ModalSetup {
-  /** The declared targets: each that runs on Modal must ask for a resource class Modal has. */
-  pipeline: Pipeline;
+  /**
+   * The selected declared targets the build sends to Modal (src/executor-choice.ts): each must ask
+   * for a resource class Modal has, and the Modal secrets they declare must exist.
+   */
+  targets: Target[];
   /** The build's variables: the targets' resources depend on them; RESUME names a run to reattach to. */
   vars: Vars;
   cacheDir: string;
@@ -305,15 +315,16 @@ export interface ModalSetup {
  */
 export async function createModalExecutor(o: ModalSetup): Promise<Executor> {
   const functions = new Set<string>([BATCH_FUNCTION]);
-  for (const node of o.pipeline.nodes) {
-    if (node.kind !== 'target' || node.target.executor !== 'modal') continue;
-    const resourceClass = node.target.resources?.(o.vars).class ?? 'cpu';
+  const secrets = new Set<string>();
+  for (const target of o.targets) {
+    const resourceClass = target.resources?.(o.vars).class ?? 'cpu';
     const fn = FUNCTIONS[resourceClass];
-    if (!fn) throw new UsageError('unknown-resource-class', `${node.target.name} asks for resource class ${resourceClass}, which has no Modal function; use one of ${Object.keys(FUNCTIONS).join(', ')}`);
+    if (!fn) throw new UsageError('unknown-resource-class', `${target.name} asks for resource class ${resourceClass}, which has no Modal function; use one of ${Object.keys(FUNCTIONS).join(', ')}`);
     functions.add(fn);
+    for (const variable of target.secretEnv ?? []) secrets.add(variable);
   }
   const transport = modalTransport(o.settings);
-  await transport.check([...functions].sort());
+  await transport.check([...functions].sort(), [...secrets].sort().map(secretNeed));
   if (o.vars.RESUME) await seedJournalFromRun(o.cacheDir, o.vars.RESUME, transport.id);
   const quiet = o.settings.batchQuietMs;
   return new ModalExecutor({

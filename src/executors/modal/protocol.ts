@@ -6,7 +6,7 @@ import { REMOTE_REASONS } from '../../report/failures.ts';
  * (modal_app/runner_core.py), on Modal or in the stand-in: the request, the result, and the
  * function table. The runner refuses a request of another PROTOCOL (redeploy the app).
  */
-export const PROTOCOL = 2;
+export const PROTOCOL = 3;
 
 /** Where the runner keeps everything on the volume (see runner_core.py for the layout). */
 export const VOLUME_ROOT = 'build';
@@ -26,6 +26,7 @@ export const volumePaths = {
  */
 export const FUNCTIONS: Readonly<Record<string, string>> = {
   cpu: 'run_cpu',
+  data: 'run_data',
   T4: 'run_t4',
   A10: 'run_a10',
   'A100-40GB': 'run_a100_40gb',
@@ -36,7 +37,9 @@ export const BATCH_FUNCTION = 'run_areas';
 /** The run's coordinator (`--detach` with EXECUTOR=modal): this build system's CLI, run on Modal. */
 export const COORDINATOR_FUNCTION = 'run_coordinator';
 
-export const isGpuClass = (resourceClass: string): boolean => resourceClass !== 'cpu';
+/** Classes whose function has no GPU: `cpu` (the package) and `data` (the data build). */
+const CPU_CLASSES: ReadonlySet<string> = new Set(['cpu', 'data']);
+export const isGpuClass = (resourceClass: string): boolean => !CPU_CLASSES.has(resourceClass);
 
 /** One action as the runner sees it: placeholders unresolved, inputs by digest. */
 export interface RemoteAction {
@@ -47,6 +50,17 @@ export interface RemoteAction {
   /** Run-relative path -> digest. */
   inputs: Record<string, string>;
   outputs: string[];
+  /**
+   * Secret variables (names only) the runner gives this action from its container's environment,
+   * where the call's Modal secrets put them (secrets.ts); no other action of the call gets them.
+   */
+  secretEnv?: string[];
+  /**
+   * Outputs whose content digest the runner computes beside their byte digest (Target.contentDigest),
+   * as a local build does, so downstream keys do not depend on the executor; `hdf5` runs the
+   * script the orchestrator ships among the inputs at HDF5_DIGEST_INPUT (executor.ts).
+   */
+  contentDigest?: Record<string, 'sqlite' | 'hdf5'>;
 }
 
 export interface RunRequest {
@@ -101,7 +115,7 @@ export const remoteResultSchema = z.object({
   reason: remoteReasonSchema.optional(),
   message: z.string().optional(),
   exitCode: z.number().nullable().optional(),
-  outputs: z.record(z.string(), z.object({ digest: z.string().regex(/^[0-9a-f]{32}$/), size: z.number().int().nonnegative() })),
+  outputs: z.record(z.string(), z.object({ digest: z.string().regex(/^[0-9a-f]{32}$/), size: z.number().int().nonnegative(), content: z.string().regex(/^[0-9a-f]{32}$/).optional() })),
   startedAt: z.number(),
   runSeconds: z.number(),
   logTail: z.string(),

@@ -6,8 +6,10 @@ import { dirname, join } from 'node:path';
 import { UsageError } from '../../report/failures.ts';
 import type { Environment } from '../../target.ts';
 import { isAlive } from '../../caching/action-lock.ts';
-import { callStateSchema, COORDINATOR_FUNCTION, type CallState, type CoordinatorRequest, type RunRequest } from './protocol.ts';
-import { runProcess, type ModalTransport } from './transport.ts';
+import { isMachineEnv } from '../../machine-env.ts';
+import { callStateSchema, COORDINATOR_FUNCTION, type CallState } from './protocol.ts';
+import type { SecretNeed } from './secrets.ts';
+import { runProcess, type ModalTransport, type SpawnCall } from './transport.ts';
 
 /**
  * The local Modal STAND-IN (MODAL_STANDIN_DIR=<dir>): the same client interface as the real
@@ -24,6 +26,12 @@ import { runProcess, type ModalTransport } from './transport.ts';
  * each attempt as a "container" of its own (a new session, its pid in `container.pid`) and starts
  * it again, up to COORDINATOR_ATTEMPTS in all, when it dies without a result. Its "image's" Node is
  * this process's own (BUILD_STANDIN_NODE). `cancel` kills the call's sessions, supervisor first.
+ *
+ * A container gets what a Modal container has: the machine's own variables (PATH, HOME, proxies:
+ * the image's), the runner's `BUILD_*` knobs, and the secrets of its call, here taken from this
+ * environment (the stand-in's secret store) by variable name. Nothing else of the operator's
+ * environment reaches it, so a call whose actions declare no secret never holds one, and no file
+ * of the stand-in (requests, results, logs, volume) ever holds a secret's value.
  */
 export interface StandinOptions {
   dir: string;
@@ -55,8 +63,12 @@ export class StandinTransport implements ModalTransport {
     return join(this.o.dir, 'calls', id);
   }
 
-  /** The stand-in's "deployed app" is modal_app/runner.py itself: its functions must exist there. */
-  async check(functions: string[]): Promise<void> {
+  /** The stand-in's "deployed app" is modal_app/runner.py itself: its functions must exist there; its secrets are this environment's. */
+  async check(functions: string[], secrets: SecretNeed[] = []): Promise<void> {
+    const unset = secrets.find((n) => !this.env()[n.variable]);
+    if (unset) {
+      throw new UsageError('modal-secret-missing', `the Modal stand-in gives the secret ${unset.secret} from the environment, where ${unset.variable} is not set; export it (it reaches the actions that declare it only), or build goals that do not need it`);
+    }
     const probe = await runProcess(this.o.python, ['-c', 'import xxhash'], { env: this.o.env });
     if (probe.code !== 0) throw new UsageError('modal-client-missing', `the Modal stand-in needs a Python with xxhash; ${this.o.python} has none (run modal_app/setup.sh or set BUILD_MODAL_PYTHON)`);
     const app = await readFile(join(this.o.appDir, 'runner.py'), 'utf8');
@@ -98,7 +110,20 @@ export class StandinTransport implements ModalTransport {
     await appendFile(join(this.o.dir, 'transfers.jsonl'), `${JSON.stringify({ op, bytes, paths, at: new Date().toISOString() })}\n`);
   }
 
-  async spawn(calls: { fn: string; request: RunRequest | CoordinatorRequest }[], onSpawned: (index: number, id: string) => Promise<void>): Promise<string[]> {
+  private env(): Environment {
+    return this.o.env ?? process.env;
+  }
+
+  /** A call's container environment: the machine's, the runner's knobs, and the call's secrets. */
+  private containerEnv(secretEnv: string[]): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const [name, value] of Object.entries(this.env())) {
+      if (value !== undefined && (isMachineEnv(name) || name.startsWith('BUILD_') || secretEnv.includes(name))) out[name] = value;
+    }
+    return out;
+  }
+
+  async spawn(calls: SpawnCall[], onSpawned: (index: number, id: string) => Promise<void>): Promise<string[]> {
     const ids: string[] = [];
     for (const [index, call] of calls.entries()) {
       const id = `sc-${randomUUID()}`;
@@ -110,7 +135,9 @@ export class StandinTransport implements ModalTransport {
         const child = spawn(this.o.python, [join(this.o.appDir, 'standin.py'), this.o.dir, id], {
           detached: true,
           stdio: ['ignore', log, log],
-          env: call.fn === COORDINATOR_FUNCTION ? { ...(this.o.env ?? process.env), BUILD_STANDIN_NODE: process.execPath } : this.o.env,
+          // A coordinator's "container" spawns the run's calls itself, through a stand-in of its own:
+          // it carries this stand-in's environment (the stand-in's secret store) and its Node.
+          env: call.fn === COORDINATOR_FUNCTION ? { ...this.env(), BUILD_STANDIN_NODE: process.execPath } : this.containerEnv(call.secretEnv ?? []),
         });
         if (child.pid === undefined) throw new Error(`could not start ${this.o.python}`);
         await writeFile(join(dir, 'pid'), String(child.pid));

@@ -5,6 +5,7 @@ import { basename, dirname, join } from 'node:path';
 import { UsageError, type RemoteReason } from '../../report/failures.ts';
 import type { Environment } from '../../target.ts';
 import { modalCli } from './cli.ts';
+import { createSecretHint, modalSecretName, type SecretNeed } from './secrets.ts';
 import { callStateSchema, remoteFailureSchema, VOLUME_ROOT, type CallState, type CoordinatorRequest, type RunRequest } from './protocol.ts';
 
 /**
@@ -25,8 +26,11 @@ export interface ModalTransport {
   /** Names the volume namespace in journals: a call id of one transport means nothing to another. */
   readonly id: string;
   readonly volume: string;
-  /** Refuses early (a UsageError) when calls cannot work: no token, app not deployed, no Python. */
-  check(functions: string[]): Promise<void>;
+  /**
+   * Refuses early (a UsageError) when calls cannot work: no token, app not deployed, no Python, a
+   * Modal secret an action needs does not exist.
+   */
+  check(functions: string[], secrets?: SecretNeed[]): Promise<void>;
   /** Names in a volume directory (relative to the volume root); [] when it does not exist. */
   list(dir: string): Promise<string[]>;
   /** Uploads local files to volume paths; resolves to the bytes sent. */
@@ -39,7 +43,7 @@ export interface ModalTransport {
    * spawn returns, so a kill leaves at most one spawned call unjournaled (the runner's claim on
    * the action key keeps even that one from running twice: modal_app/runner_core.py run_once).
    */
-  spawn(calls: { fn: string; request: RunRequest | CoordinatorRequest }[], onSpawned: (index: number, id: string) => Promise<void>): Promise<string[]>;
+  spawn(calls: SpawnCall[], onSpawned: (index: number, id: string) => Promise<void>): Promise<string[]>;
   /** Waits up to `timeoutS` for any of the calls; every id gets a state. */
   wait(ids: string[], timeoutS: number): Promise<Record<string, CallState>>;
   /**
@@ -47,6 +51,13 @@ export interface ModalTransport {
    * on a cancelled call then yields `call-cancelled`. An id that has already finished is left as it is.
    */
   cancel(ids: string[]): Promise<void>;
+}
+
+/** One call: the function, the request, and the secret variables its actions read (names; their Modal secrets go with this call alone). */
+export interface SpawnCall {
+  fn: string;
+  request: RunRequest | CoordinatorRequest;
+  secretEnv?: string[];
 }
 
 /**
@@ -127,13 +138,13 @@ export class ModalCliTransport implements ModalTransport {
     return runProcess(this.o.python, ['-m', 'modal', ...argv], { env: this.o.env });
   }
 
-  async check(functions: string[]): Promise<void> {
+  async check(functions: string[], secrets: SecretNeed[] = []): Promise<void> {
     const probe = await runProcess(this.o.python, ['-c', 'import modal, xxhash'], { env: this.o.env });
     if (probe.code !== 0) {
       throw new UsageError('modal-client-missing', `${this.o.python} cannot import modal and xxhash; run modal_app/setup.sh (or set BUILD_MODAL_PYTHON): ${lastLines(probe.stderr)}`);
     }
     try {
-      await this.client('check', { app: this.o.app, functions });
+      await this.client('check', { app: this.o.app, functions, secrets: secrets.map((n) => ({ ...n, hint: createSecretHint(n) })) });
     } catch (error) {
       if (error instanceof TransportError) throw new UsageError(error.reason, error.message);
       throw error;
@@ -182,9 +193,11 @@ export class ModalCliTransport implements ModalTransport {
     await Promise.all(Array.from({ length: Math.min(this.o.downloads ?? 4, files.length) }, worker));
   }
 
-  async spawn(calls: { fn: string; request: RunRequest | CoordinatorRequest }[], onSpawned: (index: number, id: string) => Promise<void>): Promise<string[]> {
-    // One client process spawns the whole batch (Python start-up is paid per operation).
-    const out = await this.client('spawn', { app: this.o.app, calls: calls.map((c) => ({ function: c.fn, request: c.request })) });
+  async spawn(calls: SpawnCall[], onSpawned: (index: number, id: string) => Promise<void>): Promise<string[]> {
+    // One client process spawns the whole batch (Python start-up is paid per operation). Secrets
+    // travel by name: client.py attaches the Modal secret to that call's function variant.
+    const secrets = (c: SpawnCall) => [...new Set((c.secretEnv ?? []).map(modalSecretName))];
+    const out = await this.client('spawn', { app: this.o.app, calls: calls.map((c) => ({ function: c.fn, request: c.request, secrets: secrets(c) })) });
     const ids = out.callIds as string[];
     for (const [i, id] of ids.entries()) await onSpawned(i, id);
     return ids;
