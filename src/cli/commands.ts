@@ -46,7 +46,7 @@ export const COMMANDS: readonly Command[] = [
     summary: "name what changed (source, variable, env value, upstream output) since a target's cached entry",
     flags: ['json'],
     network: 'if-remote',
-    run: async (c) => (await import('./explain-command.ts')).explainCommand(c.words, c.argv, c.settings),
+    run: async (c) => (await import('./explain-command.ts')).explainCommand(c.words, c.argv, c.settings, c.logger),
   },
   {
     name: 'check',

@@ -1,0 +1,258 @@
+import { z } from 'zod';
+import { EVENT_SCHEMA_VERSION } from './schema-version.ts';
+
+/**
+ * The `--json` contract, once: every event any command prints, as zod schemas. events.ts derives
+ * the TypeScript types from these (z.infer), `npm run schema` publishes them as JSON Schema
+ * (docs/events.schema.json, from z.toJSONSchema), and test/json-contract.test.ts parses every line
+ * every command prints with them. The CLI itself only imports the types: building zod schemas
+ * costs start-up time, and a no-op build must stay fast (bench/).
+ *
+ * The wire format: NDJSON, one event per line, the first one always the `schema` header carrying
+ * EVENT_SCHEMA_VERSION. Objects are strict (a field not declared here fails the contract test).
+ * Field names are the build's: `target`, `runId`, `key`, `outcome`, `status`, `executor`,
+ * `durationMs`, `createdAt`. Human text is confined to one-line `message`/`error`/`why` fields;
+ * what a command knows is in fields of their own (a cause's before and after, a version's run).
+ */
+
+export { EVENT_SCHEMA_VERSION };
+
+const oneLine = z.string().regex(/^[^\n]*$/, 'one line of text');
+
+/** The first line of every `--json` output. `command`: null when the command line named none (it could not be parsed). */
+export const schemaHeader = z.strictObject({ event: z.literal('schema'), version: z.literal(EVENT_SCHEMA_VERSION), command: z.string().nullable() });
+
+/** A refused command line or environment (exit 2, or 1 for a full or read-only disk): also printed on stderr. */
+const errorEvent = z.strictObject({ event: z.literal('error'), reason: z.string(), message: oneLine });
+
+// ---- why a target would run (`-n`'s plan events, `explain`) ----
+
+const fileChange = z.enum(['added', 'removed', 'changed']);
+
+/**
+ * One cause of a rebuild, against the closest cache entry. Digests are the first 8 hex digits;
+ * an environment value is never shown, only whether it was set (it may hold a secret).
+ */
+export const causeSchema = z.discriminatedUnion('kind', [
+  z.strictObject({ kind: z.literal('never-built') }),
+  /** The entry matches, but its outputs are missing from the store or corrupt. */
+  z.strictObject({ kind: z.literal('outputs-missing') }),
+  /** The target reads something outside the pinned tree, so it runs in every build. */
+  z.strictObject({ kind: z.literal('always-run') }),
+  /** Its inputs are not known until `target`, upstream, has run. */
+  z.strictObject({ kind: z.literal('upstream-would-run'), target: z.string() }),
+  /** A fan-out whose inputs would run: its items are not listed yet. */
+  z.strictObject({ kind: z.literal('items-not-known'), items: z.array(z.string()).optional() }),
+  /** A fan-out whose items are known: how many are cached and how many would run. */
+  z.strictObject({ kind: z.literal('fan-out'), items: z.number(), cached: z.number(), wouldRun: z.number() }),
+  z.strictObject({ kind: z.literal('schema'), before: z.string(), after: z.string() }),
+  /** The words of the command that differ, `…` standing for the words that are the same. */
+  z.strictObject({ kind: z.literal('command'), before: z.array(z.string()), after: z.array(z.string()) }),
+  z.strictObject({ kind: z.literal('var'), name: z.string(), before: z.string().nullable(), after: z.string().nullable() }),
+  z.strictObject({ kind: z.literal('env'), name: z.string(), before: z.enum(['set', 'unset']), after: z.enum(['set', 'unset']), valueChanged: z.boolean() }),
+  /** `importedVia`: the import chain from the target's entry module to this source. */
+  z.strictObject({ kind: z.literal('source'), path: z.string(), change: fileChange, before: z.string().optional(), after: z.string().optional(), importedVia: z.array(z.string()).optional() }),
+  z.strictObject({ kind: z.literal('upstream'), target: z.string(), path: z.string(), change: fileChange, before: z.string().optional(), after: z.string().optional() }),
+  /** Many changed files of the sources, or of one upstream (`target`), counted: `paths` are the first few. */
+  z.strictObject({ kind: z.literal('files'), of: z.enum(['sources', 'upstream']), target: z.string().optional(), count: z.number(), paths: z.array(z.string()) }),
+  z.strictObject({ kind: z.literal('outputs'), before: z.array(z.string()), after: z.array(z.string()) }),
+  /** Planning the target failed (`explain` of a target the dry run could not plan). */
+  z.strictObject({ kind: z.literal('cannot-plan'), reason: z.string().optional(), error: z.string() }),
+  /** An upstream could not be planned, so the dry run did not reach the target. */
+  z.strictObject({ kind: z.literal('not-reached') }),
+]);
+
+const closest = z.strictObject({ key: z.string(), createdAt: z.string() });
+
+// ---- the build (`pipeline`, `<target>...`, `-n`) ----
+
+export const targetOutcomeKind = z.enum(['built', 'cached', 'failed', 'cancelled', 'skipped']);
+
+const buildEvents = [
+  /** `total` counts each fan-out as one target until it expands; `fanouts` names those whose items are not known yet. */
+  z.strictObject({ event: z.literal('run-start'), runId: z.string(), sha: z.string(), branch: z.string(), dirty: z.boolean(), goals: z.array(z.string()), total: z.number(), fanouts: z.array(z.string()).optional() }),
+  /** `logFile`: where the action's output goes (the live view shows its latest line). */
+  z.strictObject({ event: z.literal('target-start'), target: z.string(), executor: z.string(), logFile: z.string().optional() }),
+  z.strictObject({
+    event: z.literal('target'),
+    target: z.string(),
+    outcome: targetOutcomeKind,
+    key: z.string().optional(),
+    durationMs: z.number().optional(),
+    executor: z.string().optional(),
+    /** Why it failed (a failed target, a TargetReason code), or why it did not run (a skipped one). */
+    reason: z.string().optional(),
+    /** A failure's account: the command, then the tail of its log (several lines). */
+    error: z.string().optional(),
+  }),
+  z.strictObject({ event: z.literal('expand'), target: z.string(), children: z.number(), childPrefix: z.string() }),
+  /**
+   * Dry run (`-n`; `explain` reads the same events): why a target would run. `causes` lists every
+   * cause against `closest`, the nearest cache entry; `why` is their one-line summary.
+   */
+  z.strictObject({
+    event: z.literal('plan'),
+    target: z.string(),
+    action: z.enum(['run', 'cached']),
+    why: oneLine,
+    command: z.string().optional(),
+    declared: z.string().optional(),
+    causes: z.array(causeSchema).optional(),
+    closest: closest.optional(),
+  }),
+  z.strictObject({ event: z.literal('warning'), message: oneLine }),
+  /** Publishing (stage, promote, rollback, gc): a step's one-line account, its details in `data`. */
+  z.strictObject({ event: z.literal('publish'), step: z.string(), message: oneLine, data: z.record(z.string(), z.unknown()).optional() }),
+  z.strictObject({
+    event: z.literal('summary'),
+    runId: z.string(),
+    status: z.string(),
+    built: z.number(),
+    cached: z.number(),
+    failed: z.number(),
+    cancelled: z.number(),
+    skipped: z.number(),
+    durationMs: z.number(),
+    filesHashed: z.number(),
+    bytesHashed: z.number(),
+    /** The earlier run this one replayed: nothing it depends on had changed (replay.ts). */
+    replayedFrom: z.string().optional(),
+    /** The targets that failed, by name (the summary line names them). */
+    failedTargets: z.array(z.string()).optional(),
+    /** A dry run (`status: 'dry-run'`, no run id): how many targets would run, and whether the run would publish. */
+    wouldRun: z.number().optional(),
+    wouldPublish: z.boolean().optional(),
+  }),
+  /** `--detach`: the run started in the background. */
+  z.strictObject({ event: z.literal('detached'), runId: z.string(), pid: z.number().optional() }),
+] as const;
+
+// ---- inspection commands ----
+
+const counts = { built: z.number(), cached: z.number(), failed: z.number(), cancelled: z.number(), skipped: z.number() };
+
+const commandEvents = [
+  /** `status`: one run as its meta.json records it (`status` as it is now: a dead `running` run is `interrupted`). */
+  z.strictObject({
+    event: z.literal('run'),
+    runId: z.string(),
+    status: z.string(),
+    sha: z.string().optional(),
+    branch: z.string().optional(),
+    repo: z.string().optional(),
+    dirty: z.boolean().optional(),
+    goals: z.array(z.string()).optional(),
+    variables: z.record(z.string(), z.string()).optional(),
+    startedAt: z.string().optional(),
+    finishedAt: z.string().optional(),
+    durationMs: z.number().optional(),
+    ...Object.fromEntries(Object.entries(counts).map(([k, v]) => [k, v.optional()])) as { [K in keyof typeof counts]: z.ZodOptional<(typeof counts)[K]> },
+    replayedFrom: z.string().optional(),
+    gpuHoursSpent: z.number().optional(),
+    gpuHoursSaved: z.number().optional(),
+    /** Why the run failed, or (status `corrupt`) why its meta.json cannot be read. */
+    error: z.string().optional(),
+  }),
+  /** `status RUN_ID=...`: one target of the run, as recorded (`running` while it runs). */
+  z.strictObject({
+    event: z.literal('run-target'),
+    runId: z.string(),
+    target: z.string(),
+    outcome: z.enum(['built', 'cached', 'failed', 'skipped', 'running', 'cancelled']),
+    key: z.string().optional(),
+    executor: z.string().optional(),
+    startedAt: z.string().optional(),
+    finishedAt: z.string().optional(),
+    durationMs: z.number().optional(),
+    error: z.string().optional(),
+    remote: z.record(z.string(), z.unknown()).optional(),
+  }),
+  /** `explain <target>`: one target's answer (`cached`: `key` is the entry the build would use; `run`: `closest` is the entry compared with). */
+  z.strictObject({
+    event: z.literal('explain'),
+    target: z.string(),
+    action: z.enum(['run', 'cached', 'failed']),
+    causes: z.array(causeSchema),
+    key: z.string().optional(),
+    closest: closest.optional(),
+  }),
+  /** `targets`: one target or fan-out of the pipeline (`items`: null until a run has listed them). */
+  z.strictObject({
+    event: z.literal('target-info'),
+    target: z.string(),
+    kind: z.enum(['target', 'fanout']),
+    description: z.string(),
+    deps: z.array(z.string()),
+    executor: z.string().optional(),
+    childPrefix: z.string().optional(),
+    items: z.array(z.string()).nullable().optional(),
+    itemsFrom: z.string().optional(),
+  }),
+  /** `check`: a note or a problem of the plan against the pinned tree. */
+  z.strictObject({ event: z.literal('check-note'), target: z.string(), message: oneLine }),
+  z.strictObject({ event: z.literal('check-problem'), target: z.string(), message: oneLine }),
+  z.strictObject({ event: z.literal('check-summary'), sha: z.string(), problems: z.number(), notes: z.number(), targets: z.number(), modules: z.number(), paths: z.number() }),
+  /** `cache ls`: one action entry (`corrupt`: unreadable, only `path` is known). */
+  z.strictObject({
+    event: z.literal('cache-entry'),
+    path: z.string(),
+    corrupt: z.boolean(),
+    target: z.string().optional(),
+    key: z.string().optional(),
+    createdAt: z.string().optional(),
+    outputs: z.number().optional(),
+    size: z.number().optional(),
+    executor: z.string().optional(),
+  }),
+  /** `cache du`: bytes in each part of the cache directory. */
+  z.strictObject({ event: z.literal('cache-usage'), blobs: z.number(), bytes: z.number(), actions: z.number() }),
+  /** `cache verify`: what this pass checked, and what was corrupt (`dryRun`: found, not removed). */
+  z.strictObject({
+    event: z.literal('cache-verify'),
+    checked: z.number(),
+    bytes: z.number(),
+    corrupt: z.array(z.string()),
+    corruptEntries: z.array(z.string()),
+    complete: z.boolean(),
+    round: z.string(),
+    dryRun: z.boolean(),
+  }),
+  /** `cache gc -n`: one action entry that would be removed. */
+  z.strictObject({ event: z.literal('cache-remove'), path: z.string(), target: z.string().optional(), key: z.string().optional(), dryRun: z.boolean() }),
+  /** `cache gc`: what was (or, with -n, would be) removed. */
+  z.strictObject({ event: z.literal('cache-gc'), removedEntries: z.number(), removedBlobs: z.number(), freedBytes: z.number(), dryRun: z.boolean() }),
+  /** `versions`: the registry (where, which version is current), then one event per version, newest first. */
+  z.strictObject({ event: z.literal('registry'), location: z.string(), current: z.string().nullable(), versions: z.number() }),
+  z.strictObject({
+    event: z.literal('version'),
+    version: z.string(),
+    current: z.boolean(),
+    createdAt: z.string(),
+    runId: z.string().nullable(),
+    hfCommit: z.string().optional(),
+    localFiles: z.number().optional(),
+    gcsObjects: z.number().optional(),
+    /** A roll-back: the version whose files it republished. */
+    rollbackOf: z.string().optional(),
+  }),
+  /** `fetch`: outputs downloaded from the Modal volume into the cache and linked into the run. */
+  z.strictObject({ event: z.literal('fetched'), runId: z.string(), files: z.number(), bytes: z.number(), downloaded: z.number() }),
+  /** `report`: the review page written. */
+  z.strictObject({ event: z.literal('report'), runId: z.string(), path: z.string(), bytes: z.number() }),
+  /** `diff`: the review's key numbers against `against` (null: nothing to compare with), as src/review/review-numbers.ts computes them. */
+  z.strictObject({
+    event: z.literal('diff'),
+    runId: z.string(),
+    against: z.string().nullable(),
+    threshold: z.number(),
+    fits: z.array(z.record(z.string(), z.unknown())),
+    files: z.record(z.string(), z.unknown()),
+    notes: z.array(z.string()),
+  }),
+] as const;
+
+/** Every event but the header. */
+export const eventSchema = z.discriminatedUnion('event', [...buildEvents, ...commandEvents, errorEvent]);
+
+/** One line of `--json` output: the header or an event. */
+export const wireEventSchema = z.discriminatedUnion('event', [schemaHeader, ...buildEvents, ...commandEvents, errorEvent]);
