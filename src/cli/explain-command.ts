@@ -1,8 +1,6 @@
-import type { Argv } from './argv.ts';
-import type { Settings } from './settings.ts';
+import type { CommandContext } from './command.ts';
 import { Cache } from '../caching/cache.ts';
 import type { Cause, Event } from '../report/events.ts';
-import type { Logger } from '../report/logger.ts';
 import { describeCause } from '../stale-reason.ts';
 import { UsageError } from '../report/failures.ts';
 import { planBuild } from '../plan.ts';
@@ -21,7 +19,7 @@ export type Explanation = Omit<Extract<Event, { event: 'explain' }>, 'event'>;
  * every cause against the closest entry (stale-reason.ts); one waiting on upstreams explains the
  * upstreams whose own inputs changed; a fan-out counts its items and explains those that would run.
  */
-export async function explainCommand(words: string[], argv: Argv, settings: Settings, logger: Logger): Promise<number> {
+export async function explainCommand({ words, argv, settings, logger }: CommandContext): Promise<number> {
   if (words.length !== 1) throw new UsageError('bad-explain', 'explain takes one target, e.g. ./build.ts explain database');
   const name = words[0]!;
   const p = await prepareBuild(argv, [name], settings);

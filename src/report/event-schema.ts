@@ -232,8 +232,9 @@ const commandEvents = [
     hfCommit: z.string().optional(),
     localFiles: z.number().optional(),
     gcsObjects: z.number().optional(),
-    /** A roll-back: the version whose files it republished. */
-    rollbackOf: z.string().optional(),
+    /** `roll-back`: the entry republished the files of `rollBackVersion`. */
+    specialOperation: z.string().optional(),
+    rollBackVersion: z.string().optional(),
   }),
   /** `fetch`: outputs downloaded from the Modal volume into the cache and linked into the run. */
   z.strictObject({ event: z.literal('fetched'), runId: z.string(), files: z.number(), bytes: z.number(), downloaded: z.number() }),
