@@ -257,3 +257,12 @@ export const eventSchema = z.discriminatedUnion('event', [...buildEvents, ...com
 
 /** One line of `--json` output: the header or an event. */
 export const wireEventSchema = z.discriminatedUnion('event', [schemaHeader, ...buildEvents, ...commandEvents, errorEvent]);
+
+/** The published JSON Schema of one `--json` line (docs/events.schema.json, written by `npm run schema`). */
+export function eventsJsonSchema(): Record<string, unknown> {
+  return {
+    title: `build.ts --json event, schema version ${EVENT_SCHEMA_VERSION}`,
+    description: 'One line of ./build.ts --json output (NDJSON). The first line of every output is the `schema` event; generated from src/report/event-schema.ts.',
+    ...z.toJSONSchema(wireEventSchema, { target: 'draft-2020-12' }),
+  };
+}
