@@ -34,32 +34,22 @@ const fileChange = z.enum(['added', 'removed', 'changed']);
  * an environment value is never shown, only whether it was set (it may hold a secret).
  */
 export const causeSchema = z.discriminatedUnion('kind', [
-  z.strictObject({ kind: z.literal('never-built') }),
-  /** The entry matches, but its outputs are missing from the store or corrupt. */
-  z.strictObject({ kind: z.literal('outputs-missing') }),
-  /** The target reads something outside the pinned tree, so it runs in every build. */
-  z.strictObject({ kind: z.literal('always-run') }),
-  /** Its inputs are not known until `target`, upstream, has run. */
-  z.strictObject({ kind: z.literal('upstream-would-run'), target: z.string() }),
-  /** A fan-out whose inputs would run: its items are not listed yet. */
-  z.strictObject({ kind: z.literal('items-not-known'), items: z.array(z.string()).optional() }),
-  /** A fan-out whose items are known: how many are cached and how many would run. */
-  z.strictObject({ kind: z.literal('fan-out'), items: z.number(), cached: z.number(), wouldRun: z.number() }),
-  z.strictObject({ kind: z.literal('schema'), before: z.string(), after: z.string() }),
-  /** The words of the command that differ, `…` standing for the words that are the same. */
-  z.strictObject({ kind: z.literal('command'), before: z.array(z.string()), after: z.array(z.string()) }),
-  z.strictObject({ kind: z.literal('var'), name: z.string(), before: z.string().nullable(), after: z.string().nullable() }),
-  z.strictObject({ kind: z.literal('env'), name: z.string(), before: z.enum(['set', 'unset']), after: z.enum(['set', 'unset']), valueChanged: z.boolean() }),
-  /** `importedVia`: the import chain from the target's entry module to this source. */
-  z.strictObject({ kind: z.literal('source'), path: z.string(), change: fileChange, before: z.string().optional(), after: z.string().optional(), importedVia: z.array(z.string()).optional() }),
-  z.strictObject({ kind: z.literal('upstream'), target: z.string(), path: z.string(), change: fileChange, before: z.string().optional(), after: z.string().optional() }),
-  /** Many changed files of the sources, or of one upstream (`target`), counted: `paths` are the first few. */
-  z.strictObject({ kind: z.literal('files'), of: z.enum(['sources', 'upstream']), target: z.string().optional(), count: z.number(), paths: z.array(z.string()) }),
-  z.strictObject({ kind: z.literal('outputs'), before: z.array(z.string()), after: z.array(z.string()) }),
-  /** Planning the target failed (`explain` of a target the dry run could not plan). */
-  z.strictObject({ kind: z.literal('cannot-plan'), reason: z.string().optional(), error: z.string() }),
-  /** An upstream could not be planned, so the dry run did not reach the target. */
-  z.strictObject({ kind: z.literal('not-reached') }),
+  z.strictObject({ kind: z.literal('never-built') }).describe('The cache holds no entry of this target.'),
+  z.strictObject({ kind: z.literal('outputs-missing') }).describe('The entry matches, but its outputs are missing from the store or corrupt.'),
+  z.strictObject({ kind: z.literal('always-run') }).describe('The target reads something outside the pinned tree, so it runs in every build.'),
+  z.strictObject({ kind: z.literal('upstream-would-run'), target: z.string() }).describe('Its inputs are not known until `target`, upstream, has run.'),
+  z.strictObject({ kind: z.literal('items-not-known'), items: z.array(z.string()).optional() }).describe('A fan-out whose inputs would run: its items are not listed yet.'),
+  z.strictObject({ kind: z.literal('fan-out'), items: z.number(), cached: z.number(), wouldRun: z.number() }).describe('A fan-out whose items are known: how many are cached and how many would run.'),
+  z.strictObject({ kind: z.literal('schema'), before: z.string(), after: z.string() }).describe('The fingerprint format changed (a new build.ts).'),
+  z.strictObject({ kind: z.literal('command'), before: z.array(z.string()), after: z.array(z.string()) }).describe('The words of the command that differ, `…` standing for the words that are the same.'),
+  z.strictObject({ kind: z.literal('var'), name: z.string(), before: z.string().nullable(), after: z.string().nullable() }).describe('A variable in its key changed (null: unset).'),
+  z.strictObject({ kind: z.literal('env'), name: z.string(), before: z.enum(['set', 'unset']), after: z.enum(['set', 'unset']), valueChanged: z.boolean() }).describe('An environment value in its key was set, unset or changed; the value itself is never shown.'),
+  z.strictObject({ kind: z.literal('source'), path: z.string(), change: fileChange, before: z.string().optional(), after: z.string().optional(), importedVia: z.array(z.string()).optional() }).describe('`importedVia`: the import chain from the target\'s entry module to this source.'),
+  z.strictObject({ kind: z.literal('upstream'), target: z.string(), path: z.string(), change: fileChange, before: z.string().optional(), after: z.string().optional() }).describe('An output of upstream `target` changed (digests: first 8 hex digits).'),
+  z.strictObject({ kind: z.literal('files'), of: z.enum(['sources', 'upstream']), target: z.string().optional(), count: z.number(), paths: z.array(z.string()) }).describe('Many changed files of the sources, or of one upstream (`target`), counted: `paths` are the first few.'),
+  z.strictObject({ kind: z.literal('outputs'), before: z.array(z.string()), after: z.array(z.string()) }).describe('The declared outputs changed.'),
+  z.strictObject({ kind: z.literal('cannot-plan'), reason: z.string().optional(), error: z.string() }).describe('Planning the target failed (`explain` of a target the dry run could not plan).'),
+  z.strictObject({ kind: z.literal('not-reached') }).describe('An upstream could not be planned, so the dry run did not reach the target.'),
 ]);
 
 const closest = z.strictObject({ key: z.string(), createdAt: z.string() });
@@ -69,10 +59,8 @@ const closest = z.strictObject({ key: z.string(), createdAt: z.string() });
 export const targetOutcomeKind = z.enum(['built', 'cached', 'failed', 'cancelled', 'skipped']);
 
 const buildEvents = [
-  /** `total` counts each fan-out as one target until it expands; `fanouts` names those whose items are not known yet. */
-  z.strictObject({ event: z.literal('run-start'), runId: z.string(), sha: z.string(), branch: z.string(), dirty: z.boolean(), goals: z.array(z.string()), total: z.number(), fanouts: z.array(z.string()).optional() }),
-  /** `logFile`: where the action's output goes (the live view shows its latest line). */
-  z.strictObject({ event: z.literal('target-start'), target: z.string(), executor: z.string(), logFile: z.string().optional() }),
+  z.strictObject({ event: z.literal('run-start'), runId: z.string(), sha: z.string(), branch: z.string(), dirty: z.boolean(), goals: z.array(z.string()), total: z.number(), fanouts: z.array(z.string()).optional() }).describe('A build started its run: `total` counts each fan-out as one target until it expands; `fanouts` names those whose items are not known yet.'),
+  z.strictObject({ event: z.literal('target-start'), target: z.string(), executor: z.string(), logFile: z.string().optional() }).describe('A target\'s action started; `logFile` is where its output goes (the live view shows its latest line).'),
   z.strictObject({
     event: z.literal('target'),
     target: z.string(),
@@ -84,12 +72,8 @@ const buildEvents = [
     reason: z.string().optional(),
     /** A failure's account: the command, then the tail of its log (several lines). */
     error: z.string().optional(),
-  }),
-  z.strictObject({ event: z.literal('expand'), target: z.string(), children: z.number(), childPrefix: z.string() }),
-  /**
-   * Dry run (`-n`; `explain` reads the same events): why a target would run. `causes` lists every
-   * cause against `closest`, the nearest cache entry; `why` is their one-line summary.
-   */
+  }).describe('A target finished: built, cached (restored from the cache), failed, cancelled (by a signal) or skipped.'),
+  z.strictObject({ event: z.literal('expand'), target: z.string(), children: z.number(), childPrefix: z.string() }).describe('A fan-out was expanded into `children` targets named `childPrefix`<item>.'),
   z.strictObject({
     event: z.literal('plan'),
     target: z.string(),
@@ -99,10 +83,9 @@ const buildEvents = [
     declared: z.string().optional(),
     causes: z.array(causeSchema).optional(),
     closest: closest.optional(),
-  }),
-  z.strictObject({ event: z.literal('warning'), message: oneLine }),
-  /** Publishing (stage, promote, rollback, gc): a step's one-line account, its details in `data`. */
-  z.strictObject({ event: z.literal('publish'), step: z.string(), message: oneLine, data: z.record(z.string(), z.unknown()).optional() }),
+  }).describe('Dry run (`-n`; `explain` reads the same events): why a target would run. `causes` lists every cause against `closest`, the nearest cache entry; `why` is their one-line summary.'),
+  z.strictObject({ event: z.literal('warning'), message: oneLine }).describe('Something the user should know that does not stop the command.'),
+  z.strictObject({ event: z.literal('publish'), step: z.string(), message: oneLine, data: z.record(z.string(), z.unknown()).optional() }).describe('Publishing (stage, promote, rollback, gc): a step\'s one-line account, its details in `data`.'),
   z.strictObject({
     event: z.literal('summary'),
     runId: z.string(),
@@ -122,9 +105,8 @@ const buildEvents = [
     /** A dry run (`status: 'dry-run'`, no run id): how many targets would run, and whether the run would publish. */
     wouldRun: z.number().optional(),
     wouldPublish: z.boolean().optional(),
-  }),
-  /** `--detach`: the run started in the background. */
-  z.strictObject({ event: z.literal('detached'), runId: z.string(), pid: z.number().optional() }),
+  }).describe('The last event of a build or dry run: counts by outcome and the run status (`dry-run`, `unchanged`: a no-op that recorded no new run, `completed`, `failed`, `cancelled`).'),
+  z.strictObject({ event: z.literal('detached'), runId: z.string(), pid: z.number().optional() }).describe('`--detach`: the run started in the background.'),
 ] as const;
 
 // ---- inspection commands ----
@@ -132,7 +114,6 @@ const buildEvents = [
 const counts = { built: z.number(), cached: z.number(), failed: z.number(), cancelled: z.number(), skipped: z.number() };
 
 const commandEvents = [
-  /** `status`: one run as its meta.json records it (`status` as it is now: a dead `running` run is `interrupted`). */
   z.strictObject({
     event: z.literal('run'),
     runId: z.string(),
@@ -152,8 +133,7 @@ const commandEvents = [
     gpuHoursSaved: z.number().optional(),
     /** Why the run failed, or (status `corrupt`) why its meta.json cannot be read. */
     error: z.string().optional(),
-  }),
-  /** `status RUN_ID=...`: one target of the run, as recorded (`running` while it runs). */
+  }).describe('`status`: one run as its meta.json records it (`status` as it is now: a dead `running` run is `interrupted`).'),
   z.strictObject({
     event: z.literal('run-target'),
     runId: z.string(),
@@ -166,8 +146,7 @@ const commandEvents = [
     durationMs: z.number().optional(),
     error: z.string().optional(),
     remote: z.record(z.string(), z.unknown()).optional(),
-  }),
-  /** `explain <target>`: one target's answer (`cached`: `key` is the entry the build would use; `run`: `closest` is the entry compared with). */
+  }).describe('`status RUN_ID=...`: one target of the run, as recorded (`running` while it runs).'),
   z.strictObject({
     event: z.literal('explain'),
     target: z.string(),
@@ -175,8 +154,7 @@ const commandEvents = [
     causes: z.array(causeSchema),
     key: z.string().optional(),
     closest: closest.optional(),
-  }),
-  /** `targets`: one target or fan-out of the pipeline (`items`: null until a run has listed them). */
+  }).describe('`explain <target>`: one target\'s answer (`cached`: `key` is the entry the build would use; `run`: `closest` is the entry compared with).'),
   z.strictObject({
     event: z.literal('target-info'),
     target: z.string(),
@@ -187,12 +165,10 @@ const commandEvents = [
     childPrefix: z.string().optional(),
     items: z.array(z.string()).nullable().optional(),
     itemsFrom: z.string().optional(),
-  }),
-  /** `check`: a note or a problem of the plan against the pinned tree. */
-  z.strictObject({ event: z.literal('check-note'), target: z.string(), message: oneLine }),
-  z.strictObject({ event: z.literal('check-problem'), target: z.string(), message: oneLine }),
-  z.strictObject({ event: z.literal('check-summary'), sha: z.string(), problems: z.number(), notes: z.number(), targets: z.number(), modules: z.number(), paths: z.number() }),
-  /** `cache ls`: one action entry (`corrupt`: unreadable, only `path` is known). */
+  }).describe('`targets`: one target or fan-out of the pipeline (`items`: null until a run has listed them).'),
+  z.strictObject({ event: z.literal('check-note'), target: z.string(), message: oneLine }).describe('`check`: a note or a problem of the plan against the pinned tree.'),
+  z.strictObject({ event: z.literal('check-problem'), target: z.string(), message: oneLine }).describe('`check`: a problem of the plan (check exits 2).'),
+  z.strictObject({ event: z.literal('check-summary'), sha: z.string(), problems: z.number(), notes: z.number(), targets: z.number(), modules: z.number(), paths: z.number() }).describe('`check`: the last event, what was checked and how many problems and notes.'),
   z.strictObject({
     event: z.literal('cache-entry'),
     path: z.string(),
@@ -203,10 +179,8 @@ const commandEvents = [
     outputs: z.number().optional(),
     size: z.number().optional(),
     executor: z.string().optional(),
-  }),
-  /** `cache du`: bytes in each part of the cache directory. */
-  z.strictObject({ event: z.literal('cache-usage'), blobs: z.number(), bytes: z.number(), actions: z.number() }),
-  /** `cache verify`: what this pass checked, and what was corrupt (`dryRun`: found, not removed). */
+  }).describe('`cache ls`: one action entry (`corrupt`: unreadable, only `path` is known).'),
+  z.strictObject({ event: z.literal('cache-usage'), blobs: z.number(), bytes: z.number(), actions: z.number() }).describe('`cache du`: bytes in each part of the cache directory.'),
   z.strictObject({
     event: z.literal('cache-verify'),
     checked: z.number(),
@@ -216,13 +190,10 @@ const commandEvents = [
     complete: z.boolean(),
     round: z.string(),
     dryRun: z.boolean(),
-  }),
-  /** `cache gc -n`: one action entry that would be removed. */
-  z.strictObject({ event: z.literal('cache-remove'), path: z.string(), target: z.string().optional(), key: z.string().optional(), dryRun: z.boolean() }),
-  /** `cache gc`: what was (or, with -n, would be) removed. */
-  z.strictObject({ event: z.literal('cache-gc'), removedEntries: z.number(), removedBlobs: z.number(), freedBytes: z.number(), dryRun: z.boolean() }),
-  /** `versions`: the registry (where, which version is current), then one event per version, newest first. */
-  z.strictObject({ event: z.literal('registry'), location: z.string(), current: z.string().nullable(), versions: z.number() }),
+  }).describe('`cache verify`: what this pass checked, and what was corrupt (`dryRun`: found, not removed).'),
+  z.strictObject({ event: z.literal('cache-remove'), path: z.string(), target: z.string().optional(), key: z.string().optional(), dryRun: z.boolean() }).describe('`cache gc -n`: one action entry that would be removed.'),
+  z.strictObject({ event: z.literal('cache-gc'), removedEntries: z.number(), removedBlobs: z.number(), freedBytes: z.number(), dryRun: z.boolean() }).describe('`cache gc`: what was (or, with -n, would be) removed.'),
+  z.strictObject({ event: z.literal('registry'), location: z.string(), current: z.string().nullable(), versions: z.number() }).describe('`versions`: the registry (where, which version is current), then one event per version, newest first.'),
   z.strictObject({
     event: z.literal('version'),
     version: z.string(),
@@ -236,11 +207,8 @@ const commandEvents = [
     specialOperation: z.string().optional(),
     rollBackVersion: z.string().optional(),
   }),
-  /** `fetch`: outputs downloaded from the Modal volume into the cache and linked into the run. */
-  z.strictObject({ event: z.literal('fetched'), runId: z.string(), files: z.number(), bytes: z.number(), downloaded: z.number() }),
-  /** `report`: the review page written. */
-  z.strictObject({ event: z.literal('report'), runId: z.string(), path: z.string(), bytes: z.number() }),
-  /** `diff`: the review's key numbers against `against` (null: nothing to compare with), as src/review/review-numbers.ts computes them. */
+  z.strictObject({ event: z.literal('fetched'), runId: z.string(), files: z.number(), bytes: z.number(), downloaded: z.number() }).describe('`fetch`: outputs downloaded from the Modal volume into the cache and linked into the run.'),
+  z.strictObject({ event: z.literal('report'), runId: z.string(), path: z.string(), bytes: z.number() }).describe('`report`: the review page written.'),
   z.strictObject({
     event: z.literal('diff'),
     runId: z.string(),
@@ -249,7 +217,7 @@ const commandEvents = [
     fits: z.array(z.record(z.string(), z.unknown())),
     files: z.record(z.string(), z.unknown()),
     notes: z.array(z.string()),
-  }),
+  }).describe('`diff`: the review\'s key numbers against `against` (null: nothing to compare with), as src/review/review-numbers.ts computes them.'),
 ] as const;
 
 /** Every event but the header. */
