@@ -11,8 +11,9 @@ import { EVENT_SCHEMA_VERSION } from './schema-version.ts';
  * The wire format: NDJSON, one event per line, the first one always the `schema` header carrying
  * EVENT_SCHEMA_VERSION. Objects are strict (a field not declared here fails the contract test).
  * Field names are the build's: `target`, `runId`, `key`, `outcome`, `status`, `executor`,
- * `durationMs`, `createdAt`. Human text is confined to one-line `message`/`error`/`why` fields;
- * what a command knows is in fields of their own (a cause's before and after, a version's run).
+ * `durationMs`, `createdAt`. Human text is confined to one-line `message` and `why` fields and to
+ * a failure's `error` (its command and log tail); what a command knows is in fields of their own
+ * (a cause's before and after, a version's run).
  */
 
 export { EVENT_SCHEMA_VERSION };
