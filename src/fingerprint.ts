@@ -77,22 +77,25 @@ export interface Change {
   kind: 'schema' | 'command' | 'var' | 'source' | 'upstream' | 'env' | 'outputs';
   name: string;
   detail: string;
+  /** The two sides as the fingerprints hold them (undefined: absent on that side), for the structured causes (stale-reason.ts). */
+  before?: unknown;
+  after?: unknown;
 }
 
 export function diffFingerprints(before: Fingerprint, after: Fingerprint): Change[] {
   const changes: Change[] = [];
   if (before.schema !== after.schema) {
-    changes.push({ kind: 'schema', name: 'schema', detail: `fingerprint schema ${before.schema} -> ${after.schema}` });
+    changes.push({ kind: 'schema', name: 'schema', detail: `fingerprint schema ${before.schema} -> ${after.schema}`, before: before.schema, after: after.schema });
   }
   if (JSON.stringify(before.command) !== JSON.stringify(after.command)) {
-    changes.push({ kind: 'command', name: 'command', detail: `${before.command.join(' ')}  ->  ${after.command.join(' ')}` });
+    changes.push({ kind: 'command', name: 'command', detail: `${before.command.join(' ')}  ->  ${after.command.join(' ')}`, before: before.command, after: after.command });
   }
   diffRecord('var', before.vars, after.vars, changes, (a, b) => `${a ?? '(unset)'} -> ${b ?? '(unset)'}`);
   diffRecord('source', before.sources, after.sources, changes, contentChange);
   diffRecord('upstream', before.upstream, after.upstream, changes, contentChange);
   diffRecord('env', before.env, after.env, changes, (a, b) => (a === null ? 'was unset, now set' : b === null ? 'was set, now unset' : 'value changed'));
   if (JSON.stringify(before.outputs) !== JSON.stringify(after.outputs)) {
-    changes.push({ kind: 'outputs', name: 'outputs', detail: `${before.outputs.join(', ')} -> ${after.outputs.join(', ')}` });
+    changes.push({ kind: 'outputs', name: 'outputs', detail: `${before.outputs.join(', ')} -> ${after.outputs.join(', ')}`, before: before.outputs, after: after.outputs });
   }
   return changes;
 }
@@ -113,6 +116,6 @@ function diffRecord<T>(
   for (const name of new Set([...Object.keys(before), ...Object.keys(after)])) {
     const a = before[name];
     const b = after[name];
-    if (a !== b) out.push({ kind, name, detail: describe(a, b) });
+    if (a !== b) out.push({ kind, name, detail: describe(a, b), before: a, after: b });
   }
 }

@@ -4,8 +4,9 @@ import { expandFanout } from './graph.ts';
 import { UsageError } from './report/failures.ts';
 import type { FanOut, Target } from './target.ts';
 import { TargetBuilder, type BuildCounts, type TargetBuildOptions, type TargetState } from './target-build.ts';
-import type { Event } from './report/events.ts';
+import type { Cause, Event } from './report/events.ts';
 import { RunEstimator } from './run-estimate.ts';
+import { describeCause } from './stale-reason.ts';
 
 /** What the walk needs beyond what every target's build needs: what to build, and whether to stop at a failure. */
 export interface SchedulerOptions extends TargetBuildOptions {
@@ -254,11 +255,11 @@ export class Scheduler {
     if (this.states.get(fanout.name)?.kind === 'failed') return; // checkItems already refused a goal's item
     if (fanout.deps.some((d) => this.states.get(d)?.kind === 'unknown')) {
       this.states.set(fanout.name, { kind: 'unknown' });
-      const named = only ? `; ${[...only].join(', ')} cannot be checked until then` : '';
-      const why = `fan-out; its items are not known yet: they are listed once its inputs are built${named}`;
+      const cause: Cause = { kind: 'items-not-known', ...(only ? { items: [...only] } : {}) };
+      const why = describeCause(cause);
       const sample = this.o.showCommands ? fanout.sample?.() : undefined;
       const example = sample ? { why: `${why} (for example ${sample.name})`, command: sample.command(this.o.vars).join(' '), declared: sample.command(this.o.vars).join(' ') } : undefined;
-      this.o.emit({ event: 'plan', target: fanout.name, action: 'run', why, ...example, ...(sample ? this.builder.plannedWhere(sample) : {}) });
+      this.o.emit({ event: 'plan', target: fanout.name, action: 'run', why, causes: [cause], ...example, ...(sample ? this.builder.plannedWhere(sample) : {}) });
       return;
     }
     let targets: Target[];

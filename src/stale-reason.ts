@@ -1,5 +1,6 @@
 import type { ActionResult, Cache } from './caching/cache.ts';
 import { diffFingerprints, type Change, type Fingerprint } from './fingerprint.ts';
+import type { Cause } from './report/events.ts';
 
 /** For a source the target's Python imports (not a glob's), the import chain from the entry module to it; null otherwise. */
 export type ImportedVia = (source: string) => string[] | null;
@@ -7,10 +8,10 @@ export type ImportedVia = (source: string) => string[] | null;
 /** How many of a target's recent entries a dry run compares with (each is one small file read). */
 const CANDIDATES = 8;
 
-/** Why a target would run: the entry it was compared with (none: never built), and the causes, one per line. */
+/** Why a target would run: the entry it was compared with (none: never built), and the causes. */
 export interface StaleReason {
   closest?: ActionResult;
-  causes: string[];
+  causes: Cause[];
 }
 
 /**
@@ -25,54 +26,110 @@ export async function staleReason(cache: Cache, target: string, fp: Fingerprint,
     const changes = diffFingerprints(entry.fingerprint, fp);
     if (!best || changes.length < best.changes.length) best = { entry, changes };
   }
-  if (!best) return { causes: ['never built'] };
-  if (best.changes.length === 0) return { closest: best.entry, causes: ['cached outputs are missing or corrupt'] };
-  return { closest: best.entry, causes: describeChanges(best.changes, importedVia) };
+  if (!best) return { causes: [{ kind: 'never-built' }] };
+  if (best.changes.length === 0) return { closest: best.entry, causes: [{ kind: 'outputs-missing' }] };
+  return { closest: best.entry, causes: changeCauses(best.changes, importedVia) };
 }
+
+/** The causes as lines, for the terminal (the structured causes are what `--json` carries). */
+export function describeChanges(changes: Change[], importedVia?: ImportedVia): string[] {
+  return changeCauses(changes, importedVia).map(describeCause);
+}
+
+const digest8 = (d: unknown) => String(d).slice(0, 8);
+const fileChange = (c: Change) => (c.before === undefined ? ({ change: 'added' } as const) : c.after === undefined ? ({ change: 'removed' } as const) : { change: 'changed' as const, before: digest8(c.before), after: digest8(c.after) });
 
 /**
  * The real causes in the words that differ: a command change that only repeats changed variables'
  * values is left out (the variable is the cause); a command shows only its differing words; many
- * changed files of one upstream or of the sources are counted on one line.
+ * changed files of one upstream or of the sources are counted as one cause.
  */
-export function describeChanges(changes: Change[], importedVia?: ImportedVia): string[] {
+export function changeCauses(changes: Change[], importedVia?: ImportedVia): Cause[] {
   const varChanges = changes.filter((c) => c.kind === 'var');
-  const lines: string[] = [];
+  const causes: Cause[] = [];
   const grouped = new Map<string, Change[]>();
   for (const c of changes) {
     if (c.kind === 'command') {
       const words = differingWords(c);
-      if (words && !explainedByVars(words, varChanges)) lines.push(`command: ${words.before.join(' ')}  ->  ${words.after.join(' ')}`);
-      if (!words) lines.push(`${c.kind} ${c.name}: ${c.detail}`);
-      continue;
-    }
-    if (c.kind === 'upstream' || c.kind === 'source') {
+      if (!explainedByVars(words, varChanges)) causes.push({ kind: 'command', ...words });
+    } else if (c.kind === 'upstream' || c.kind === 'source') {
       const group = c.kind === 'upstream' ? `upstream ${c.name.split(' ')[0]}` : 'sources';
       grouped.set(group, [...(grouped.get(group) ?? []), c]);
-      continue;
+    } else if (c.kind === 'var') {
+      causes.push({ kind: 'var', name: c.name, before: (c.before as string | undefined) ?? null, after: (c.after as string | undefined) ?? null });
+    } else if (c.kind === 'env') {
+      const before = c.before == null ? 'unset' : 'set';
+      const after = c.after == null ? 'unset' : 'set';
+      causes.push({ kind: 'env', name: c.name, before, after, valueChanged: before === 'set' && after === 'set' });
+    } else if (c.kind === 'schema') {
+      causes.push({ kind: 'schema', before: String(c.before), after: String(c.after) });
+    } else {
+      causes.push({ kind: 'outputs', before: (c.before as string[] | undefined) ?? [], after: (c.after as string[] | undefined) ?? [] });
     }
-    lines.push(`${c.kind} ${c.name}: ${c.detail}`);
   }
   for (const [group, members] of grouped) {
     if (members.length <= 3) {
       for (const c of members) {
-        const chain = c.kind === 'source' ? importedVia?.(c.name) : null;
-        lines.push(`${c.kind} ${c.name}: ${c.detail}${chain ? ` (imported: ${chain.join(' -> ')})` : ''}`);
+        if (c.kind === 'source') {
+          const chain = importedVia?.(c.name);
+          causes.push({ kind: 'source', path: c.name, ...fileChange(c), ...(chain ? { importedVia: chain } : {}) });
+        } else {
+          const [target = '', ...path] = c.name.split(' ');
+          causes.push({ kind: 'upstream', target, path: path.join(' '), ...fileChange(c) });
+        }
       }
     } else {
-      const names = members.slice(0, 3).map((c) => (c.kind === 'upstream' ? c.name.split(' ').slice(1).join(' ') : c.name));
-      lines.push(`${group}: ${members.length} files changed (${names.join(', ')}, ...)`);
+      const paths = members.slice(0, 3).map((c) => (c.kind === 'upstream' ? c.name.split(' ').slice(1).join(' ') : c.name));
+      causes.push(group === 'sources' ? { kind: 'files', of: 'sources', count: members.length, paths } : { kind: 'files', of: 'upstream', target: group.slice('upstream '.length), count: members.length, paths });
     }
   }
-  return lines;
+  return causes;
 }
 
-/** Before/after commands are kept on the change as arrays by the caller's fingerprint; here from the detail's two sides. */
-function differingWords(c: Change): { before: string[]; after: string[] } | null {
+/** One cause as a line, in the words `-n` and `explain` print. */
+export function describeCause(c: Cause): string {
+  const change = (f: { change: string; before?: string; after?: string }) => (f.change === 'changed' ? `content changed (${f.before} -> ${f.after})` : f.change);
+  switch (c.kind) {
+    case 'never-built':
+      return 'never built';
+    case 'outputs-missing':
+      return 'cached outputs are missing or corrupt';
+    case 'always-run':
+      return 'runs in every build (it reads something outside the pinned tree)';
+    case 'upstream-would-run':
+      return `upstream ${c.target} would run (unless its outputs come out identical)`;
+    case 'items-not-known':
+      return `fan-out; its items are not known yet: they are listed once its inputs are built${c.items?.length ? `; ${c.items.join(', ')} cannot be checked until then` : ''}`;
+    case 'fan-out':
+      return `fan-out of ${c.items} items: ${c.cached} cached, ${c.wouldRun} would run`;
+    case 'schema':
+      return `schema: fingerprint schema ${c.before} -> ${c.after}`;
+    case 'command':
+      return `command: ${c.before.join(' ')}  ->  ${c.after.join(' ')}`;
+    case 'var':
+      return `var ${c.name}: ${c.before ?? '(unset)'} -> ${c.after ?? '(unset)'}`;
+    case 'env':
+      return `env ${c.name}: ${c.valueChanged ? 'value changed' : `was ${c.before}, now ${c.after}`}`;
+    case 'source':
+      return `source ${c.path}: ${change(c)}${c.importedVia ? ` (imported: ${c.importedVia.join(' -> ')})` : ''}`;
+    case 'upstream':
+      return `upstream ${c.target} ${c.path}: ${change(c)}`;
+    case 'files':
+      return `${c.of === 'sources' ? 'sources' : `upstream ${c.target}`}: ${c.count} files changed (${c.paths.join(', ')}, ...)`;
+    case 'outputs':
+      return `outputs: ${c.before.join(', ')} -> ${c.after.join(', ')}`;
+    case 'cannot-plan':
+      return c.error;
+    case 'not-reached':
+      return 'the dry run did not reach it (an upstream could not be planned)';
+  }
+}
+
+/** The words of a command change that differ, with one word of context; from the fingerprints' arrays (else from the detail's two sides). */
+function differingWords(c: Change): { before: string[]; after: string[] } {
   const sides = c.detail.split('  ->  ');
-  if (sides.length !== 2) return null;
-  const a = sides[0]!.split(' ');
-  const b = sides[1]!.split(' ');
+  const a = Array.isArray(c.before) ? (c.before as string[]) : (sides[0] ?? '').split(' ');
+  const b = Array.isArray(c.after) ? (c.after as string[]) : (sides[1] ?? '').split(' ');
   let start = 0;
   while (start < a.length && start < b.length && a[start] === b[start]) start++;
   let end = 0;

@@ -3,11 +3,11 @@ import { copyFile, rm, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type ActionEntry, type ActionResult, type Cache, type OutputRecord } from './caching/cache.ts';
 import type { DigestMemo } from './caching/digest-memo.ts';
-import type { Emit } from './report/events.ts';
+import type { Cause, Emit } from './report/events.ts';
 import type { Failure, TargetReason } from './report/failures.ts';
 import { HDF5_DIGEST_INPUT, type ActionSpec, type ExecOutcome, type Executor, type PortableAction } from './executors/executor.ts';
 import { LocalBatcher } from './local-batcher.ts';
-import { staleReason, type ImportedVia } from './stale-reason.ts';
+import { describeCause, staleReason, type ImportedVia } from './stale-reason.ts';
 import { environmentFailure } from './report/environment-failure.ts';
 import { actionKey, declaredParts, makeFingerprint, type ActionKey, type Fingerprint } from './fingerprint.ts';
 import type { Graph } from './graph.ts';
@@ -294,7 +294,8 @@ export class TargetBuilder {
       this.states.set(target.name, { kind: 'unknown' });
       const dep = target.deps.find((d) => this.states.get(d)?.kind === 'unknown');
       const command = this.o.showCommands ? await this.plannedCommand(target, target.command(this.o.vars)) : {};
-      this.o.emit({ event: 'plan', target: target.name, action: 'run', why: `upstream ${dep} would run (unless its outputs come out identical)`, ...command, ...this.plannedWhere(target) });
+      const cause: Cause = { kind: 'upstream-would-run', target: dep! };
+      this.o.emit({ event: 'plan', target: target.name, action: 'run', why: describeCause(cause), causes: [cause], ...command, ...this.plannedWhere(target) });
       return;
     }
     const fp = await this.fingerprint(target);
@@ -306,8 +307,8 @@ export class TargetBuilder {
     if (!this.o.workspace) {
       this.states.set(target.name, { kind: 'unknown' });
       const command = this.o.showCommands ? await this.plannedCommand(target, fp.command, key) : {};
-      const { closest, causes } = lookup ? await staleReason(this.o.cache, target.name, fp, this.importedVia(target)) : { closest: undefined, causes: ['runs in every build (it reads something outside the pinned tree)'] };
-      const why = causes.slice(0, 3).join('; ') + (causes.length > 3 ? `; +${causes.length - 3} more` : '');
+      const { closest, causes } = lookup ? await staleReason(this.o.cache, target.name, fp, this.importedVia(target)) : { closest: undefined, causes: [{ kind: 'always-run' } as const] };
+      const why = causes.slice(0, 3).map(describeCause).join('; ') + (causes.length > 3 ? `; +${causes.length - 3} more` : '');
       this.o.emit({
         event: 'plan', target: target.name, action: 'run', why, causes, ...command, ...this.plannedWhere(target),
         ...(closest ? { closest: { key: closest.key, createdAt: closest.createdAt } } : {}),

@@ -42,7 +42,7 @@ describe('explain', () => {
     expect(e.stdout).toMatch(/acs: would run:\n  var SEED: 31 -> 7\n  \(compared with the closest cache entry/);
     expect(e.stdout).not.toMatch(/command/);
     const dry = await run('acs', '-n', '--json', 'SEED=7');
-    expect(dry.events).toContainEqual(expect.objectContaining({ event: 'plan', target: 'acs', causes: ['var SEED: 31 -> 7'] }));
+    expect(dry.events).toContainEqual(expect.objectContaining({ event: 'plan', target: 'acs', causes: [{ kind: 'var', name: 'SEED', before: '31', after: '7' }] }));
   });
 
   it('a fan-out whose inputs would run says why, not only a header', async () => {

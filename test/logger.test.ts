@@ -160,12 +160,13 @@ describe('loggers', () => {
     expect(tty.text()).toContain("built     area-list 1.2s (output identical to the last run's: downstream stays cached (early cutoff))\n");
   });
 
-  it('--json writes one JSON object per event and nothing else', () => {
+  it('--json writes the schema header, then one JSON object per event and nothing else', () => {
     const out = terminal();
-    const log = jsonLogger(out);
+    const log = jsonLogger('pipeline', out);
     for (const e of events) log.emit(e);
     const lines = out.text().trimEnd().split('\n');
-    expect(lines).toHaveLength(events.length);
-    expect(lines.map((l) => JSON.parse(l).event)).toEqual(events.map((e) => e.event));
+    expect(lines).toHaveLength(events.length + 1);
+    expect(JSON.parse(lines[0]!)).toEqual({ event: 'schema', version: 1, command: 'pipeline' });
+    expect(lines.slice(1).map((l) => JSON.parse(l).event)).toEqual(events.map((e) => e.event));
   });
 });

@@ -317,7 +317,10 @@ describe('EXECUTOR=modal on the example pipeline (stand-in)', () => {
     const { fetchCommand } = await import('../src/cli/fetch-command.ts');
     const { readSettings } = await import('../src/cli/settings.ts');
     const settings = readSettings({ ...process.env, BUILD_CACHE_DIR: cache('A') });
-    expect(await fetchCommand(['h5:states/DE'], parseArgv(['fetch', 'h5:states/DE', `RUN_ID=${runA}`, '--json'], 2), settings)).toBe(0);
+    const events: unknown[] = [];
+    const logger = { emit: (e: unknown) => void events.push(e), close: () => undefined };
+    expect(await fetchCommand({ words: ['h5:states/DE'], argv: parseArgv(['fetch', 'h5:states/DE', `RUN_ID=${runA}`, '--json'], 2), settings, logger })).toBe(0);
+    expect(events).toEqual([expect.objectContaining({ event: 'fetched', runId: runA })]);
     const file = join(cache('A'), 'runs', runA, 'h5s', 'states', 'DE.h5');
     expect((await digestFile(file)).digest).toBe(entries(cache('A')).get('h5:states/DE')!.outputs['h5s/states/DE.h5']!.digest);
   });

@@ -112,6 +112,6 @@ describe('robustness', () => {
     expect(logs.code).toBe(0);
     expect(logs.stdout).toMatch(/completed: \d+ built/);
     const status = await cli(['status', `RUN_ID=${runId}`, '--json'], { cache });
-    expect(JSON.parse(status.stdout).status).toBe('completed');
+    expect(status.events.find((e) => e.event === 'run')?.status).toBe('completed');
   });
 });

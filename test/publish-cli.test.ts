@@ -90,7 +90,7 @@ describe('publishing through the CLI', () => {
     expect(promoted.stdout).toMatch(/promoted run .* as version 1\.72\.3/);
     expect(readFileSync(join(store, 'states/CA.h5'))).toEqual(readFileSync(join(cache, 'runs', runA, 'h5s/states/CA.h5')));
     const status = await run(['status', `RUN_ID=${runA}`, '--json']);
-    expect(JSON.parse(status.stdout).status).toBe('promoted');
+    expect(status.events.find((e) => e.event === 'run')?.status).toBe('promoted');
 
     const second = await run(['pipeline', ...SMALL, 'EPOCHS=31', '--json']);
     expect(second.code, second.stderr).toBe(0);

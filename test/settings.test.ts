@@ -74,7 +74,10 @@ describe('settings from the environment', () => {
     expect(existsSync(cache)).toBe(false);
     const json = await cli(['status', '--json'], { cache, env: { BUILD_PINNED_DIRTY: 'maybe' } });
     expect(json.code).toBe(2);
-    expect(json.events).toEqual([{ event: 'error', reason: 'bad-setting', message: expect.stringMatching(/^BUILD_PINNED_DIRTY=maybe /) }]);
+    expect(json.events).toEqual([
+      { event: 'schema', version: 1, command: 'status' },
+      { event: 'error', reason: 'bad-setting', message: expect.stringMatching(/^BUILD_PINNED_DIRTY=maybe /) },
+    ]);
   });
 
   it('help still works with a bad value (it reads no settings)', async () => {

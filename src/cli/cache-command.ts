@@ -3,26 +3,28 @@ import { join } from 'node:path';
 import type { Argv } from './argv.ts';
 import { fileKind, parseEntry, type ActionEntry } from '../caching/cache.ts';
 import { writeFileAtomicSync } from '../util/fs-atomic.ts';
-import type { Settings } from './settings.ts';
+import type { CommandContext } from './command.ts';
+import type { Emit, Event } from '../report/events.ts';
 import { UsageError } from '../report/failures.ts';
 import { digestFile } from '../caching/hash.ts';
 import { listRunIds, readMeta } from '../run.ts';
 
 /** `./build.ts cache ls|du|verify|gc`: inspect, check and trim the local content-addressed cache. */
-export async function cacheCommand(words: string[], argv: Argv, settings: Settings): Promise<number> {
+export async function cacheCommand({ words, argv, settings, logger }: CommandContext): Promise<number> {
   const [sub, ...extra] = words;
+  const out: Out = { json: argv.flags.json, emit: (e) => logger.emit(e) };
   if (extra.length) throw new UsageError('unexpected-argument', `cache ${sub} takes no argument '${extra[0]}'`);
   if (argv.flags.dryRun && sub !== 'verify' && sub !== 'gc') throw new UsageError('flag-not-taken', `cache ${sub ?? ''} does not take -n (only cache verify and gc do)`);
   const dir = settings.cacheDir;
   switch (sub) {
     case 'ls':
-      return ls(dir, argv.flags.json);
+      return ls(dir, out);
     case 'du':
-      return du(dir, argv.flags.json);
+      return du(dir, out);
     case 'verify':
-      return verify(dir, argv, settings.hashWorkers);
+      return verify(dir, argv, { out, hashWorkers: settings.hashWorkers });
     case 'gc':
-      return gc(dir, argv.flags.json, argv.flags.dryRun);
+      return gc(dir, out, argv.flags.dryRun);
     default:
       throw new UsageError('bad-cache-command', `unknown cache command '${sub ?? ''}'; use ls, du, verify or gc`);
   }
@@ -52,23 +54,28 @@ async function entries(dir: string): Promise<{ path: string; result: ActionEntry
 }
 
 const mb = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
-const print = (json: boolean, obj: object, text: string) => process.stdout.write(json ? `${JSON.stringify(obj)}\n` : `${text}\n`);
+/** Where a cache command reports: with --json, its events (the logger writes them); else lines of text. */
+interface Out {
+  json: boolean;
+  emit: Emit;
+}
+const print = (out: Out, event: Event, text: string) => (out.json ? out.emit(event) : void process.stdout.write(`${text}\n`));
 
-async function ls(dir: string, json: boolean): Promise<number> {
+async function ls(dir: string, out: Out): Promise<number> {
   const all = (await entries(dir)).sort((a, b) => (a.result?.target ?? '').localeCompare(b.result?.target ?? ''));
   for (const { path, result } of all) {
     if (!result) {
-      print(json, { path, corrupt: true }, `corrupt   ${path}`);
+      print(out, { event: 'cache-entry', path, corrupt: true }, `corrupt   ${path}`);
       continue;
     }
     const size = Object.values(result.outputs).reduce((s, o) => s + o.size, 0);
-    print(json, { target: result.target, key: result.key, createdAt: result.createdAt, outputs: Object.keys(result.outputs).length, size, executor: result.executor },
+    print(out, { event: 'cache-entry', path, corrupt: false, target: result.target, key: result.key, createdAt: result.createdAt, outputs: Object.keys(result.outputs).length, size, executor: result.executor },
       `${result.target.padEnd(28)} ${result.key.slice(0, 12)}  ${result.createdAt.slice(0, 19)}  ${String(Object.keys(result.outputs).length).padStart(3)} outputs  ${mb(size).padStart(10)}  ${result.executor}`);
   }
   return 0;
 }
 
-async function du(dir: string, json: boolean): Promise<number> {
+async function du(dir: string, out: Out): Promise<number> {
   let blobs = 0;
   let bytes = 0;
   for await (const path of files(join(dir, 'cas'))) {
@@ -76,7 +83,7 @@ async function du(dir: string, json: boolean): Promise<number> {
     bytes += (await stat(path)).size;
   }
   const actions = (await entries(dir)).length;
-  print(json, { blobs, bytes, actions }, `${blobs} blobs, ${mb(bytes)} in ${join(dir, 'cas')}; ${actions} action entries`);
+  print(out, { event: 'cache-usage', blobs, bytes, actions }, `${blobs} blobs, ${mb(bytes)} in ${join(dir, 'cas')}; ${actions} action entries`);
   return 0;
 }
 
@@ -109,8 +116,7 @@ async function readProgress(dir: string): Promise<VerifyProgress | null> {
  * from there, so a nightly job re-reads the whole cache over several nights). With -n it only
  * reports: nothing is removed (the progress is still recorded).
  */
-async function verify(dir: string, argv: Argv, hashWorkers: boolean): Promise<number> {
-  const json = argv.flags.json;
+async function verify(dir: string, argv: Argv, { out, hashWorkers }: { out: Out; hashWorkers: boolean }): Promise<number> {
   const reportOnly = argv.flags.dryRun;
   let maxBytes = Infinity;
   for (const assignment of argv.assignments) {
@@ -166,7 +172,7 @@ async function verify(dir: string, argv: Argv, hashWorkers: boolean): Promise<nu
   const round = finished
     ? `every blob checked since ${progress.round}${previous ? ' (resumed)' : ''}`
     : `${progress.checked} blobs checked since ${progress.round}; run again to continue`;
-  print(json, { checked, bytes, corrupt, corruptEntries: bad.map((e) => e.path), complete: finished, round: progress.round, reportOnly },
+  print(out, { event: 'cache-verify', checked, bytes, corrupt, corruptEntries: bad.map((e) => e.path), complete: finished, round: progress.round, dryRun: reportOnly },
     `${checked} blobs checked (${mb(bytes)}), ${corrupt.length} corrupt${corrupt.length ? ` (${removed}: ${corrupt.join(', ')})` : ''}; ${bad.length} corrupt action entries ${reportOnly ? 'found (-n: nothing removed)' : 'removed'}; ${round}`);
   return corrupt.length || bad.length ? 1 : 0;
 }
@@ -175,7 +181,7 @@ async function verify(dir: string, argv: Argv, hashWorkers: boolean): Promise<nu
  * Keeps every action entry that some run on disk used (so the newest of each target that a run
  * built or restored); removes the other entries, then every blob no kept entry references.
  */
-async function gc(dir: string, json: boolean, dryRun: boolean): Promise<number> {
+async function gc(dir: string, out: Out, dryRun: boolean): Promise<number> {
   // -n: every removal below is skipped, and each entry that would go is named.
   const remove = (path: string) => (dryRun ? Promise.resolve() : rm(path, { force: true }));
   const keepKeys = new Set<string>();
@@ -191,7 +197,7 @@ async function gc(dir: string, json: boolean, dryRun: boolean): Promise<number> 
     } else {
       await remove(path);
       await remove(path.replace(/\.json$/, '.fp.json'));
-      if (dryRun && !json) process.stdout.write(`would remove entry ${result ? `${result.target} ${result.key.slice(0, 12)}` : `${path} (corrupt)`}\n`);
+      if (dryRun) print(out, { event: 'cache-remove', path, ...(result && { target: result.target, key: result.key }), dryRun }, `would remove entry ${result ? `${result.target} ${result.key.slice(0, 12)}` : `${path} (corrupt)`}`);
       removedEntries++;
     }
   }
@@ -204,7 +210,7 @@ async function gc(dir: string, json: boolean, dryRun: boolean): Promise<number> 
     await remove(path);
     removedBlobs++;
   }
-  print(json, { removedEntries, removedBlobs, freedBytes: freed, dryRun },
+  print(out, { event: 'cache-gc', removedEntries, removedBlobs, freedBytes: freed, dryRun },
     dryRun
       ? `would remove ${removedEntries} action entries and ${removedBlobs} blobs, freeing ${mb(freed)} (-n: nothing removed)`
       : `removed ${removedEntries} action entries and ${removedBlobs} blobs, freed ${mb(freed)}`);

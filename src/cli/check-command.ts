@@ -1,6 +1,7 @@
 import type { PlanReport } from '../check/plan-check.ts';
 import { prepare, type Prepared } from '../prepare.ts';
 import type { CommandContext } from './command.ts';
+import type { Event } from '../report/events.ts';
 import { planReport } from './plan-preflight.ts';
 import { pipelineDeclaration } from './pipeline-declaration.ts';
 
@@ -16,7 +17,7 @@ export async function checkCommand(c: CommandContext): Promise<number> {
   const goals = c.words.length ? p.goals : [...p.graph.nodes.keys()];
   const report = planReport(p, goals);
   const json = c.argv.flags.json;
-  const out = (line: string, event: Record<string, unknown>) => process.stdout.write(json ? `${JSON.stringify(event)}\n` : `${line}\n`);
+  const out = (line: string, event: Event) => (json ? c.logger.emit(event) : void process.stdout.write(`${line}\n`));
   for (const n of report.notes) out(`note: ${n.target}: ${n.message}`, { event: 'check-note', ...n });
   for (const e of report.problems) out(`${e.target}: ${e.message}`, { event: 'check-problem', ...e });
   const summary = summaryLine(p, report);

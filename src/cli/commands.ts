@@ -20,7 +20,7 @@ export const COMMANDS: readonly Command[] = [
     run: async (c) => {
       if (c.bare) await refuseMisspeltCommand(c.words[0]!, c.settings);
       const goals = c.words.length ? c.words : 'default';
-      if (c.argv.flags.detach) return (await import('./detach.ts')).detach(c.args, c.argv, goals, c.settings);
+      if (c.argv.flags.detach) return (await import('./detach.ts')).detach(c, goals);
       return (await import('./build-command.ts')).buildFromCli(c, goals);
     },
   },
@@ -30,7 +30,7 @@ export const COMMANDS: readonly Command[] = [
     summary: 'list runs, or show one run (its variables, then target by target; filter by a glob or --failed)',
     flags: ['json', 'failed'],
     network: false,
-    run: async (c) => (await import('./status-command.ts')).statusCommand(c.argv, c.settings, c.words),
+    run: async (c) => (await import('./status-command.ts')).statusCommand(c),
   },
   {
     name: 'logs',
@@ -54,7 +54,7 @@ export const COMMANDS: readonly Command[] = [
     summary: "name what changed (source, variable, env value, upstream output) since a target's cached entry",
     flags: ['json'],
     network: 'if-remote',
-    run: async (c) => (await import('./explain-command.ts')).explainCommand(c.words, c.argv, c.settings),
+    run: async (c) => (await import('./explain-command.ts')).explainCommand(c),
   },
   {
     name: 'check',
@@ -78,7 +78,7 @@ export const COMMANDS: readonly Command[] = [
     summary: 'list, measure, check (resumable) or trim the local cache (-n: say what verify or gc would remove, remove nothing)',
     flags: ['json', 'dry-run'],
     network: false,
-    run: async (c) => (await import('./cache-command.ts')).cacheCommand(c.words, c.argv, c.settings),
+    run: async (c) => (await import('./cache-command.ts')).cacheCommand(c),
   },
   {
     name: 'stage',
@@ -126,7 +126,7 @@ export const COMMANDS: readonly Command[] = [
     summary: 'download outputs left on the Modal volume (EXECUTOR=modal) into the local cache and the run',
     flags: ['json'],
     network: true,
-    run: async (c) => (await import('./fetch-command.ts')).fetchCommand(c.words, c.argv, c.settings),
+    run: async (c) => (await import('./fetch-command.ts')).fetchCommand(c),
   },
   {
     name: 'report',
@@ -134,7 +134,7 @@ export const COMMANDS: readonly Command[] = [
     summary: "write the run's review page (one self-contained HTML file) against production, and print its path",
     flags: ['json'],
     network: true,
-    run: async (c) => (await import('./review-command.ts')).reviewCommand('report', c.words, c.argv, c.settings),
+    run: async (c) => (await import('./review-command.ts')).reviewCommand('report', c),
   },
   {
     name: 'diff',
@@ -142,7 +142,7 @@ export const COMMANDS: readonly Command[] = [
     summary: "the review's key numbers against production (or another run) as a table",
     flags: ['json'],
     network: true,
-    run: async (c) => (await import('./review-command.ts')).reviewCommand('diff', c.words, c.argv, c.settings),
+    run: async (c) => (await import('./review-command.ts')).reviewCommand('diff', c),
   },
   {
     name: 'targets',
@@ -150,7 +150,7 @@ export const COMMANDS: readonly Command[] = [
     summary: 'list every target with its description, dependencies and executor (fan-out items when known)',
     flags: ['json'],
     network: false,
-    run: async (c) => (await import('./targets-command.ts')).targetsCommand(c.argv, c.settings),
+    run: async (c) => (await import('./targets-command.ts')).targetsCommand(c),
   },
   {
     name: 'vars',

@@ -1,10 +1,10 @@
 import { spawn } from 'node:child_process';
 import { mkdir, open } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Argv } from './argv.ts';
+import type { CommandContext } from './command.ts';
 import { prepareBuild } from './prepare-build.ts';
 import { UsageError } from '../report/failures.ts';
-import { cliEnv, type Settings } from './settings.ts';
+import { cliEnv } from './settings.ts';
 import { allocateRun, startingMeta, writeMeta } from '../run.ts';
 import { missingSecret } from '../secret-env.ts';
 
@@ -15,7 +15,7 @@ import { missingSecret } from '../secret-env.ts';
  * as the run's coordinator (detach-remote.ts), and nothing is left running here. Prints the run id and returns at once. `args` are
  * the raw arguments (re-executed without `--detach`), `argv` and `goals` as the CLI parsed them.
  */
-export async function detach(args: string[], argv: Argv, goals: string[] | 'default', settings: Settings): Promise<number> {
+export async function detach({ args, argv, settings, logger }: CommandContext, goals: string[] | 'default'): Promise<number> {
   // A dry run builds nothing and records no run: detached, it left a run that never started,
   // reported as `interrupted` once the background process had printed its plan and exited.
   if (argv.flags.dryRun) throw new UsageError('dry-run-detached', '-n prints a plan and runs nothing, so there is nothing to detach; drop --detach (or -n)');
@@ -36,6 +36,7 @@ export async function detach(args: string[], argv: Argv, goals: string[] | 'defa
   // `status` and `logs -f` can see the run at once; the child (whose pid this records) takes over
   // meta.json as soon as it starts building.
   await writeMeta(dir, startingMeta(p, runId, child.pid ?? process.pid, new Date()));
-  process.stdout.write(argv.flags.json ? `${JSON.stringify({ event: 'detached', runId, pid: child.pid })}\n` : `${runId}\n`);
+  if (argv.flags.json) logger.emit({ event: 'detached', runId, ...(child.pid !== undefined ? { pid: child.pid } : {}) });
+  else process.stdout.write(`${runId}\n`);
   return 0;
 }

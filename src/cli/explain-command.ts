@@ -1,8 +1,8 @@
-import type { Argv } from './argv.ts';
-import type { Settings } from './settings.ts';
+import type { CommandContext } from './command.ts';
 import { executorChooser } from '../executor-choice.ts';
 import { Cache } from '../caching/cache.ts';
-import type { Event } from '../report/events.ts';
+import type { Cause, Event } from '../report/events.ts';
+import { describeCause } from '../stale-reason.ts';
 import { UsageError } from '../report/failures.ts';
 import { planBuild } from '../plan.ts';
 import { ignoreEnvironmentFailure } from '../report/environment-failure.ts';
@@ -11,13 +11,8 @@ import { prepareBuild } from './prepare-build.ts';
 type PlanEvent = Extract<Event, { event: 'plan' }>;
 type TargetEvent = Extract<Event, { event: 'target' }>;
 
-/** One target's answer: would it run, and the causes (cached: the entry the build would use). */
-export interface Explanation {
-  target: string;
-  action: 'run' | 'cached' | 'failed';
-  causes: string[];
-  key?: string;
-}
+/** One target's answer, as the `explain` event carries it (report/event-schema.ts). */
+export type Explanation = Omit<Extract<Event, { event: 'explain' }>, 'event'>;
 
 /**
  * `./build.ts explain <target>`: the answer `-n` gives, in full. It is a view of the dry run's own
@@ -25,7 +20,7 @@ export interface Explanation {
  * every cause against the closest entry (stale-reason.ts); one waiting on upstreams explains the
  * upstreams whose own inputs changed; a fan-out counts its items and explains those that would run.
  */
-export async function explainCommand(words: string[], argv: Argv, settings: Settings): Promise<number> {
+export async function explainCommand({ words, argv, settings, logger }: CommandContext): Promise<number> {
   if (words.length !== 1) throw new UsageError('bad-explain', 'explain takes one target, e.g. ./build.ts explain database');
   const name = words[0]!;
   const p = await prepareBuild(argv, [name], settings);
@@ -39,7 +34,7 @@ export async function explainCommand(words: string[], argv: Argv, settings: Sett
   if (planned.usageError) throw planned.usageError;
   const explanations = explain(name, events, p.graph.nodes.get(name)?.kind === 'fanout');
   if (argv.flags.json) {
-    for (const e of explanations) process.stdout.write(`${JSON.stringify({ event: 'explain', ...e })}\n`);
+    for (const e of explanations) logger.emit({ event: 'explain', ...e });
   } else {
     process.stdout.write(`${explanations.map(render).join('\n')}\n`);
   }
@@ -48,9 +43,14 @@ export async function explainCommand(words: string[], argv: Argv, settings: Sett
 
 function render(e: Explanation): string {
   const head = e.action === 'cached' ? `${e.target}: cached` : e.action === 'failed' ? `${e.target}: cannot be planned` : `${e.target}: would run`;
-  if (e.causes.length === 1) return `${head}: ${e.causes[0]}`;
-  return [`${head}:`, ...e.causes.map((c) => `  ${c}`)].join('\n');
+  const lines = e.action === 'cached' ? [`nothing changed; the build would use entry ${e.key?.slice(0, 12)}`] : e.causes.map(describeCause);
+  if (e.closest) lines.push(`(compared with the closest cache entry ${e.closest.key.slice(0, 12)}, ${e.closest.createdAt})`);
+  if (lines.length === 1) return `${head}: ${lines[0]}`;
+  return [`${head}:`, ...lines.map((c) => `  ${c}`)].join('\n');
 }
+
+/** Causes that only say the target waits on an upstream (or a fan-out on its list), not what changed. */
+const waiting = (c: Cause) => c.kind === 'upstream-would-run' || c.kind === 'items-not-known';
 
 /** The explanations of `name` from the dry run's events: its own first, then what it waits on. */
 export function explain(name: string, events: Event[], isFanout: boolean): Explanation[] {
@@ -60,8 +60,9 @@ export function explain(name: string, events: Event[], isFanout: boolean): Expla
     if (e.event === 'plan') plans.set(e.target, e);
     if (e.event === 'target') outcomes.set(e.target, e);
   }
+  const ownCauses = (e: PlanEvent) => e.causes !== undefined && !e.causes.every(waiting);
   // Targets whose own inputs changed (not merely "an upstream would run"): the real causes.
-  const roots = [...plans.values()].filter((e) => e.causes && e.target !== name).map(own);
+  const roots = [...plans.values()].filter((e) => ownCauses(e) && e.target !== name).map(own);
   const expand = events.find((e): e is Extract<Event, { event: 'expand' }> => e.event === 'expand' && e.target === name);
   if (isFanout && expand) {
     const children = [...outcomes.values()].filter((e) => e.target.startsWith(expand.childPrefix));
@@ -70,23 +71,22 @@ export function explain(name: string, events: Event[], isFanout: boolean): Expla
     const head: Explanation = {
       target: name,
       action: childPlans.length ? 'run' : 'cached',
-      causes: [`fan-out of ${expand.children} items: ${cached} cached, ${childPlans.length} would run`],
+      causes: [{ kind: 'fan-out', items: expand.children, cached, wouldRun: childPlans.length }],
     };
     return [head, ...childPlans.map(own), ...roots.filter((r) => !r.target.startsWith(expand.childPrefix))];
   }
   const outcome = outcomes.get(name);
-  if (outcome?.outcome === 'cached') {
-    return [{ target: name, action: 'cached', causes: [`nothing changed; the build would use entry ${outcome.key?.slice(0, 12)}`], ...(outcome.key ? { key: outcome.key } : {}) }];
+  if (outcome?.outcome === 'cached') return [{ target: name, action: 'cached', causes: [], ...(outcome.key ? { key: outcome.key } : {}) }];
+  if (outcome?.outcome === 'failed') {
+    return [{ target: name, action: 'failed', causes: [{ kind: 'cannot-plan', error: outcome.error ?? outcome.reason ?? 'failed', ...(outcome.reason ? { reason: outcome.reason } : {}) }] }];
   }
-  if (outcome?.outcome === 'failed') return [{ target: name, action: 'failed', causes: [outcome.error ?? outcome.reason ?? 'failed'] }];
   const plan = plans.get(name);
-  if (!plan) return [{ target: name, action: 'failed', causes: ['the dry run did not reach it (an upstream could not be planned)'] }];
-  if (plan.causes) return [own(plan)];
+  if (!plan) return [{ target: name, action: 'failed', causes: [{ kind: 'not-reached' }] }];
+  if (ownCauses(plan)) return [own(plan)];
   // Its inputs are not known until upstreams run: their causes are its causes.
-  return [{ target: name, action: 'run', causes: [plan.why] }, ...roots];
+  return [{ target: name, action: 'run', causes: plan.causes ?? [] }, ...roots];
 }
 
 function own(plan: PlanEvent): Explanation {
-  const against = plan.closest ? [`(compared with the closest cache entry ${plan.closest.key.slice(0, 12)}, ${plan.closest.createdAt})`] : [];
-  return { target: plan.target, action: 'run', causes: [...plan.causes!, ...against], ...(plan.closest ? { key: plan.closest.key } : {}) };
+  return { target: plan.target, action: 'run', causes: plan.causes ?? [], ...(plan.closest ? { closest: plan.closest } : {}) };
 }

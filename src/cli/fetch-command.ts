@@ -1,5 +1,4 @@
-import type { Argv } from './argv.ts';
-import type { Settings } from './settings.ts';
+import type { CommandContext } from './command.ts';
 import { pipelineFactory } from './pipeline-declaration.ts';
 import { fetchRunOutputs } from '../executors/modal/fetch.ts';
 import { UsageError } from '../report/failures.ts';
@@ -15,14 +14,14 @@ import { VARIABLES } from '../../tasks/index.ts';
  * are already local are just linked. Each output's record names the transport it lives on
  * (`modal:<volume>` or `standin:<dir>`), so no EXECUTOR setting is needed.
  */
-export async function fetchCommand(words: string[], argv: Argv, settings: Settings): Promise<number> {
+export async function fetchCommand({ words, argv, settings, logger }: Pick<CommandContext, 'words' | 'argv' | 'settings' | 'logger'>): Promise<number> {
   const vars = parseVariables(argv.assignments, VARIABLES);
   if (words.length === 0) throw new UsageError('missing-target', 'fetch needs a target, e.g. ./build.ts fetch h5:states/CA (or a group: areas)');
   const dir = settings.cacheDir;
   const meta = await pickRun(dir, vars.RUN_ID, words, settings.tasksFile);
   const targets = await expandNames(words, meta, settings.tasksFile);
   const got = await fetchRunOutputs({ cacheDir: dir, runId: meta.runId, targets, modal: settings.modal, hashWorkers: settings.hashWorkers });
-  if (argv.flags.json) process.stdout.write(`${JSON.stringify({ event: 'fetched', runId: meta.runId, files: got.files.length, bytes: got.bytes, downloaded: got.downloaded })}\n`);
+  if (argv.flags.json) logger.emit({ event: 'fetched', runId: meta.runId, files: got.files.length, bytes: got.bytes, downloaded: got.downloaded });
   else {
     for (const f of got.files) process.stdout.write(`${f}\n`);
     process.stderr.write(`fetched ${got.files.length} file(s), ${got.bytes} bytes (${got.downloaded} downloaded), into ${runDir(dir, meta.runId)}\n`);

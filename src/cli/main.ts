@@ -7,8 +7,8 @@ import { jsonLogger, plainLogger, ttyLogger, type Logger } from '../report/logge
 import { sourceMappedStack } from '../util/source-mapped-stack.ts';
 import { readSettings, type Settings } from './settings.ts';
 
-function makeLogger(argv: Argv, settings: Settings): Logger {
-  if (argv.flags.json) return jsonLogger();
+function makeLogger(argv: Argv, settings: Settings, command: string): Logger {
+  if (argv.flags.json) return jsonLogger(command);
   if (process.stdout.isTTY && !settings.ci) return ttyLogger();
   return plainLogger();
 }
@@ -25,13 +25,13 @@ export async function main(args: string[]): Promise<number> {
     throw error;
   });
   let argv: Argv;
-  let invocation: ReturnType<typeof resolveCommand>;
+  let invocation: ReturnType<typeof resolveCommand> = null;
   try {
     argv = parseArgv(args, 2);
     invocation = resolveCommand(argv.words);
     if (invocation && !argv.flags.help) checkFlags(invocation.command, argv, invocation.bare);
   } catch (error) {
-    return usageFailure(error, args.includes('--json'));
+    return usageFailure(error, args.includes('--json') ? jsonLogger(invocation?.command.name ?? null) : null);
   }
   if (argv.flags.help) {
     const { commandHelp, globalHelp } = await import('./help.ts');
@@ -40,20 +40,21 @@ export async function main(args: string[]): Promise<number> {
   }
   if (!invocation) {
     if (argv.flags.version) return (await import('./help.ts')).versionCommand();
-    return usageFailure(new UsageError('no-command', 'nothing to do; run ./build.ts pipeline, or ./build.ts --help'), argv.flags.json);
+    return usageFailure(new UsageError('no-command', 'nothing to do; run ./build.ts pipeline, or ./build.ts --help'), argv.flags.json ? jsonLogger(null) : null);
   }
   const { command, words, bare } = invocation;
+  const early = () => (argv.flags.json ? jsonLogger(command.name) : null);
   let settings: Settings;
   try {
     settings = readSettings();
   } catch (error) {
-    return usageFailure(error, argv.flags.json);
+    return usageFailure(error, early());
   }
   if (needsNetwork(command, argv, settings)) {
     try {
       (await import('./network.ts')).loadExtraCaCerts(settings);
     } catch (error) {
-      return usageFailure(error, argv.flags.json);
+      return usageFailure(error, early());
     }
   }
   const controller = new AbortController();
@@ -71,11 +72,11 @@ export async function main(args: string[]): Promise<number> {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  const logger = makeLogger(argv, settings);
+  const logger = makeLogger(argv, settings, command.name);
   try {
     return await command.run({ words, bare, argv, args, logger, signal: controller.signal, settings });
   } catch (error) {
-    return usageFailure(error, argv.flags.json);
+    return usageFailure(error, argv.flags.json ? logger : null);
   } finally {
     logger.close();
     process.off('SIGINT', onSignal);
@@ -85,17 +86,18 @@ export async function main(args: string[]): Promise<number> {
 
 /**
  * The one place where thrown errors become output: usage errors exit 2, a full disk or an
- * unwritable directory exits 1 with one line naming it, bugs exit 70 with a stack.
+ * unwritable directory exits 1 with one line naming it, bugs exit 70 with a stack. With --json,
+ * `json` is the command's JSON view: the error is also an `error` event there.
  */
-function usageFailure(error: unknown, json: boolean): number {
+function usageFailure(error: unknown, json: Logger | null): number {
   const environment = environmentFailure(error);
   if (environment) {
-    if (json) process.stdout.write(`${JSON.stringify({ event: 'error', ...environment })}\n`);
+    json?.emit({ event: 'error', ...environment });
     process.stderr.write(`error: ${environment.message}\n`);
     return 1;
   }
   if (error instanceof UsageError) {
-    if (json) process.stdout.write(`${JSON.stringify({ event: 'error', reason: error.reason, message: error.message })}\n`);
+    json?.emit({ event: 'error', reason: error.reason, message: error.message });
     process.stderr.write(`error: ${error.message}\n`);
     return exitCode('usage');
   }

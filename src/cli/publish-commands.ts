@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { createInterface } from 'node:readline/promises';
 import type { CommandContext } from './command.ts';
 import { exitCode, UsageError } from '../report/failures.ts';
-import { plainLogger } from '../report/logger.ts';
+import { plainLogger, type Logger } from '../report/logger.ts';
 import { openPublishStores, publishConfig, type PublishStores } from '../publish/config.ts';
 import { publishEmitter, type PublishEmit, type PublishFailure, type StepReport } from '../publish/result.ts';
 import { checkRunId } from '../run.ts';
@@ -80,7 +80,7 @@ export async function publishCommand(name: 'promote' | 'versions' | 'rollback' |
     }
     case 'versions': {
       const stores = await open({ action: 'versions', write: false });
-      return versions(stores, publishEmitter((e) => logger.emit(e), stores.secrets));
+      return versions(stores, publishEmitter((e) => logger.emit(e), stores.secrets), argv.flags.json ? logger : null);
     }
     case 'gc': {
       const stores = await open({ action: 'gc of old runs', write: !argv.flags.dryRun });
@@ -107,12 +107,23 @@ export async function publishCommand(name: 'promote' | 'versions' | 'rollback' |
   return 0;
 }
 
-/** `./build.ts versions`: the registry, newest first, current marked. */
-async function versions(stores: PublishStores, emit: PublishEmit): Promise<number> {
+/** `./build.ts versions`: the registry, newest first, current marked; with --json (`json`), as `registry` and `version` events. */
+async function versions(stores: PublishStores, emit: PublishEmit, json: Logger | null): Promise<number> {
   const { readRegistry } = await import('../publish/registry.ts');
   const read = await readRegistry(stores.registryHome);
   if (!read.ok) return reportFailure('versions', read.failure, emit);
   const { registry } = read.value;
+  if (json) {
+    json.emit({ event: 'registry', location: String(stores.registryHome.location), current: registry.current || null, versions: registry.versions.length });
+    for (const v of registry.versions) {
+      json.emit({
+        event: 'version', version: v.version, current: v.version === registry.current, createdAt: v.created_at, runId: v.pipeline_run_id ?? null,
+        ...(v.hf && { hfCommit: v.hf.commit }), ...(v.local && { localFiles: Object.keys(v.local.versions).length }),
+        ...(v.gcs && { gcsObjects: Object.keys(v.gcs.generations).length }), ...(v.special_operation && { specialOperation: v.special_operation }), ...(v.roll_back_version && { rollBackVersion: v.roll_back_version }),
+      });
+    }
+    return 0;
+  }
   if (registry.versions.length === 0) {
     emit('versions', `no registered version in ${stores.registryHome.location}`, { registry });
     return 0;

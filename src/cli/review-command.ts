@@ -3,11 +3,10 @@ import { VARIABLES } from '../../tasks/index.ts';
 import { UsageError, type UsageReason } from '../report/failures.ts';
 import { checkRunId } from '../run.ts';
 import { openPublishStores, publishConfig } from '../publish/config.ts';
-import type { Settings } from './settings.ts';
-import type { Argv } from './argv.ts';
+import type { CommandContext } from './command.ts';
 
 /** `report` and `diff` (src/review/): argv and the environment read here, the work done there. */
-export async function reviewCommand(name: 'report' | 'diff', words: string[], argv: Argv, settings: Settings): Promise<number> {
+export async function reviewCommand(name: 'report' | 'diff', { words, argv, settings, logger }: CommandContext): Promise<number> {
   if (words.length) throw new UsageError('unexpected-argument', `${name} takes no argument '${words[0]}'; pass RUN_ID=<run id> [AGAINST=<version or run id>]`);
   const vars = parseVariables(argv.assignments, VARIABLES);
   if (!vars.RUN_ID) throw new UsageError('missing-run-id', `${name} needs RUN_ID=<run id>; list runs with ./build.ts status`);
@@ -22,12 +21,15 @@ export async function reviewCommand(name: 'report' | 'diff', words: string[], ar
   if (name === 'diff') {
     const result = await (await import('../review/diff.ts')).diffRun(options);
     if (!result.ok) return refused(result.failure);
-    process.stdout.write(argv.flags.json ? `${JSON.stringify({ event: 'diff', ...result.value.numbers })}\n` : `${result.value.lines.join('\n')}\n`);
+    const { base, threshold, fits, files, notes } = result.value.numbers;
+    if (argv.flags.json) logger.emit({ event: 'diff', runId, against: base, threshold, fits: fits as unknown as Record<string, unknown>[], files: files as unknown as Record<string, unknown>, notes });
+    else process.stdout.write(`${result.value.lines.join('\n')}\n`);
     return 0;
   }
   const result = await (await import('../review/report.ts')).writeReport(options);
   if (!result.ok) return refused(result.failure);
   const { path, bytes } = result.value;
-  process.stdout.write(argv.flags.json ? `${JSON.stringify({ event: 'report', path, bytes })}\n` : `review page of run ${runId}: ${path} (${(bytes / 1000).toFixed(0)} kB)\n`);
+  if (argv.flags.json) logger.emit({ event: 'report', runId, path, bytes });
+  else process.stdout.write(`review page of run ${runId}: ${path} (${(bytes / 1000).toFixed(0)} kB)\n`);
   return 0;
 }

@@ -1,5 +1,5 @@
-import type { Argv } from './argv.ts';
-import type { Settings } from './settings.ts';
+import type { CommandContext } from './command.ts';
+import type { Event } from '../report/events.ts';
 import { UsageError } from '../report/failures.ts';
 import { isAlive } from '../caching/action-lock.ts';
 import { checkRunId, listRunIds, readMeta, type RunMeta } from '../run.ts';
@@ -30,8 +30,20 @@ function globPattern(glob: string): RegExp {
   return new RegExp(`^${glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
 }
 
+/** A run's `run` event: its record, counts flattened (a `summary` event's field names). */
+function runEvent(meta: RunMeta): Extract<Event, { event: 'run' }> {
+  const { runId, sha, branch, repo, dirty, goals, variables, startedAt, finishedAt, durationMs, counts, replayedFrom, error } = meta;
+  const gpu = gpuHours(meta);
+  return {
+    event: 'run', runId, status: effectiveStatus(meta), sha, branch, repo, dirty, goals, variables, startedAt,
+    ...(finishedAt !== undefined && { finishedAt }), ...(durationMs !== undefined && { durationMs }),
+    built: counts.built, cached: counts.cached, failed: counts.failed, cancelled: counts.cancelled ?? 0, skipped: counts.skipped,
+    ...(replayedFrom && { replayedFrom }), gpuHoursSpent: gpu.spent, gpuHoursSaved: gpu.saved, ...(error && { error }),
+  };
+}
+
 /** `./build.ts status [RUN_ID=... [<target glob>] [--failed]] [--json]`. */
-export async function statusCommand(argv: Argv, settings: Settings, words: string[] = []): Promise<number> {
+export async function statusCommand({ argv, settings, words, logger }: CommandContext): Promise<number> {
   const vars = parseVariables(argv.assignments, VARIABLES);
   const dir = settings.cacheDir;
   if (!vars.RUN_ID && (words.length || argv.flags.failed)) throw new UsageError('missing-run-id', 'a target filter or --failed needs RUN_ID=<run id>; list runs with ./build.ts status');
@@ -44,7 +56,12 @@ export async function statusCommand(argv: Argv, settings: Settings, words: strin
     const glob = words[0] ? globPattern(words[0]) : null;
     const shown = Object.entries(meta.targets).filter(([name, t]) => (!glob || glob.test(name)) && (!argv.flags.failed || t.outcome === 'failed' || t.outcome === 'cancelled'));
     if (argv.flags.json) {
-      process.stdout.write(`${JSON.stringify({ ...meta, status: effectiveStatus(meta), targets: Object.fromEntries(shown) })}\n`);
+      logger.emit(runEvent(meta));
+      for (const [target, t] of shown.sort(([a], [b]) => a.localeCompare(b))) {
+        // `outputs` is the cache entry's record, which `cache ls` and the run's files show.
+        const { outputs: _outputs, ...recorded } = t;
+        logger.emit({ event: 'run-target', runId, target, ...recorded });
+      }
       return 0;
     }
     const gpu = gpuHours(meta);
@@ -70,13 +87,13 @@ export async function statusCommand(argv: Argv, settings: Settings, words: strin
   for (const id of await listRunIds(dir)) {
     const read = await readMeta(dir, id);
     if (!read.ok) {
-      if (argv.flags.json) process.stdout.write(`${JSON.stringify({ runId: id, status: 'corrupt', error: read.failure.message })}\n`);
+      if (argv.flags.json) logger.emit({ event: 'run', runId: id, status: 'corrupt', error: read.failure.message });
       else rows.push(`${id.padEnd(40)} corrupt: ${read.failure.message}`);
       continue;
     }
     const m = read.value;
     if (argv.flags.json) {
-      process.stdout.write(`${JSON.stringify({ runId: m.runId, status: effectiveStatus(m), sha: m.sha, startedAt: m.startedAt, durationMs: m.durationMs, ...m.counts })}\n`);
+      logger.emit(runEvent(m));
       continue;
     }
     rows.push(

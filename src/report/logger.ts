@@ -1,6 +1,7 @@
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
-import type { Event, RunEstimate, TargetHistory, TargetOutcomeKind } from './events.ts';
+import type { Event, RunEstimate, SchemaHeader, TargetHistory, TargetOutcomeKind } from './events.ts';
 import { unreachable } from './failures.ts';
+import { EVENT_SCHEMA_VERSION } from './schema-version.ts';
 
 /** The last non-empty line of a log (its final 4 kB), for the live status; '' when unreadable. */
 function lastLine(file: string): string {
@@ -57,9 +58,19 @@ export interface Logger {
   close(): void;
 }
 
-/** `--json`: NDJSON only, one event per line, nothing else on stdout. */
-export function jsonLogger(out: NodeJS.WritableStream = process.stdout): Logger {
-  return { emit: (e) => void out.write(`${JSON.stringify(e)}\n`), close: () => undefined };
+/**
+ * `--json`: NDJSON only, one event per line, nothing else on stdout; the first line, written at
+ * once, is the header `{"event":"schema","version":1,"command":...}` (docs/events.schema.json).
+ * A publish event's message is one line on the wire: the lines a terminal shows under it (a
+ * promote's plan) are a rendering of its `data`.
+ */
+export function jsonLogger(command: string | null, out: NodeJS.WritableStream = process.stdout): Logger {
+  const write = (e: Event | SchemaHeader) => void out.write(`${JSON.stringify(e)}\n`);
+  write({ event: 'schema', version: EVENT_SCHEMA_VERSION, command });
+  return {
+    emit: (e) => write(e.event === 'publish' ? { ...e, message: e.message.split('\n')[0]! } : e),
+    close: () => undefined,
+  };
 }
 
 function line(e: Event): string | null {
@@ -92,6 +103,27 @@ function line(e: Event): string | null {
       }
       return `${e.status}: ${e.built} built, ${e.cached} cached, ${e.failed} failed${e.cancelled ? `, ${e.cancelled} cancelled` : ''}, ${e.skipped} skipped in ${(e.durationMs / 1000).toFixed(2)}s${e.replayedFrom ? `; nothing changed since run ${e.replayedFrom}` : ''}  (run ${e.runId})${e.failedTargets?.length ? `\nfailed targets: ${e.failedTargets.join(', ')}` : ''}`;
     case 'target-start':
+      return null;
+    // The other commands print their own terminal view and emit these with --json only; an error goes to stderr (main.ts).
+    case 'detached':
+    case 'error':
+    case 'run':
+    case 'run-target':
+    case 'explain':
+    case 'target-info':
+    case 'check-note':
+    case 'check-problem':
+    case 'check-summary':
+    case 'cache-entry':
+    case 'cache-usage':
+    case 'cache-verify':
+    case 'cache-remove':
+    case 'cache-gc':
+    case 'registry':
+    case 'version':
+    case 'fetched':
+    case 'report':
+    case 'diff':
       return null;
     default:
       return unreachable(e);
