@@ -1,15 +1,10 @@
 import type { Argv } from './argv.ts';
 import type { Settings } from './settings.ts';
 import { UsageError } from '../report/failures.ts';
-import { isAlive } from '../caching/action-lock.ts';
 import { checkRunId, listRunIds, readMeta, type RunMeta } from '../run.ts';
+import { effectiveStatus, formatAge, runState } from '../run-state.ts';
 import { parseVariables } from '../variables.ts';
 import { VARIABLES } from '../../tasks/index.ts';
-
-/** A run still marked running whose process is gone was killed; say so instead of "running". */
-export function effectiveStatus(meta: RunMeta): string {
-  return meta.status === 'running' && !isAlive(meta.pid) ? 'interrupted' : meta.status;
-}
 
 const seconds = (ms: number | undefined) => (ms === undefined ? '-' : `${(ms / 1000).toFixed(1)}s`);
 
@@ -67,20 +62,29 @@ export async function statusCommand(argv: Argv, settings: Settings, words: strin
     return 0;
   }
   const rows: string[] = [];
+  const now = Date.now();
   for (const id of await listRunIds(dir)) {
-    const read = await readMeta(dir, id);
-    if (!read.ok) {
-      if (argv.flags.json) process.stdout.write(`${JSON.stringify({ runId: id, status: 'corrupt', error: read.failure.message })}\n`);
-      else rows.push(`${id.padEnd(40)} corrupt: ${read.failure.message}`);
+    const state = await runState(dir, id, now);
+    if (state.kind === 'corrupt') {
+      if (argv.flags.json) process.stdout.write(`${JSON.stringify({ runId: id, status: 'corrupt', error: state.message })}\n`);
+      else rows.push(`${id.padEnd(40)} corrupt: ${state.message}`);
       continue;
     }
-    const m = read.value;
+    // No meta.json: the build stopped before recording the run (a full disk, a kill); gc collects it.
+    if (state.kind === 'half-made') {
+      const status = state.starting ? 'starting' : 'half-made';
+      if (argv.flags.json) process.stdout.write(`${JSON.stringify({ runId: id, status, ageMs: Math.round(state.ageMs) })}\n`);
+      else rows.push(`${id.padEnd(40)} ${status.padEnd(11)} -         -                           -  no meta.json, ${formatAge(state.ageMs)} old${state.starting ? '' : '; ./build.ts gc removes it'}`);
+      continue;
+    }
+    const m = state.meta;
     if (argv.flags.json) {
-      process.stdout.write(`${JSON.stringify({ runId: m.runId, status: effectiveStatus(m), sha: m.sha, startedAt: m.startedAt, durationMs: m.durationMs, ...m.counts })}\n`);
+      process.stdout.write(`${JSON.stringify({ runId: m.runId, status: state.status, sha: m.sha, startedAt: m.startedAt, durationMs: m.durationMs, ...m.counts, ...(state.status === 'interrupted' ? { ageMs: Math.round(state.ageMs) } : {}) })}\n`);
       continue;
     }
+    const interrupted = state.status === 'interrupted' ? `; process ${m.pid} gone, started ${formatAge(state.ageMs)} ago; ./build.ts gc removes it` : '';
     rows.push(
-      `${m.runId.padEnd(40)} ${effectiveStatus(m).padEnd(11)} ${m.sha.slice(0, 8)}  ${m.startedAt.slice(0, 19)}  ${seconds(m.durationMs).padStart(8)}  ${m.counts.built} built, ${m.counts.cached} cached${m.counts.failed ? `, ${m.counts.failed} failed` : ''}${m.counts.cancelled ? `, ${m.counts.cancelled} cancelled` : ''}`,
+      `${m.runId.padEnd(40)} ${state.status.padEnd(11)} ${m.sha.slice(0, 8)}  ${m.startedAt.slice(0, 19)}  ${seconds(m.durationMs).padStart(8)}  ${m.counts.built} built, ${m.counts.cached} cached${m.counts.failed ? `, ${m.counts.failed} failed` : ''}${m.counts.cancelled ? `, ${m.counts.cancelled} cancelled` : ''}${interrupted}`,
     );
   }
   if (!argv.flags.json) process.stdout.write(rows.length ? `${'run'.padEnd(40)} ${'status'.padEnd(11)} sha       started              duration  targets\n${rows.join('\n')}\n` : 'no runs yet; start one with ./build.ts pipeline\n');
