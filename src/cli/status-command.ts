@@ -4,6 +4,7 @@ import { UsageError } from '../report/failures.ts';
 import { checkRunId, listRunIds, readMeta, type RunMeta } from '../run.ts';
 import { effectiveStatus, formatAge, runState } from '../run-state.ts';
 import { parseVariables } from '../variables.ts';
+import { targetGlob } from '../util/target-glob.ts';
 import { VARIABLES } from '../../tasks/index.ts';
 
 const seconds = (ms: number | undefined) => (ms === undefined ? '-' : `${(ms / 1000).toFixed(1)}s`);
@@ -20,11 +21,6 @@ export function gpuHours(meta: RunMeta): { spent: number; saved: number } {
   return { spent: spent / 3600, saved: saved / 3600 };
 }
 
-/** A target glob (`h5:states/*`): `*` any run of characters, `?` one. */
-function globPattern(glob: string): RegExp {
-  return new RegExp(`^${glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
-}
-
 /** `./build.ts status [RUN_ID=... [<target glob>] [--failed]] [--json]`. */
 export async function statusCommand(argv: Argv, settings: Settings, words: string[] = []): Promise<number> {
   const vars = parseVariables(argv.assignments, VARIABLES);
@@ -36,7 +32,7 @@ export async function statusCommand(argv: Argv, settings: Settings, words: strin
     const read = await readMeta(dir, runId);
     if (!read.ok) throw new UsageError('bad-run', read.failure.message);
     const meta = read.value;
-    const glob = words[0] ? globPattern(words[0]) : null;
+    const glob = words[0] ? targetGlob(words[0]) : null;
     const shown = Object.entries(meta.targets).filter(([name, t]) => (!glob || glob.test(name)) && (!argv.flags.failed || t.outcome === 'failed' || t.outcome === 'cancelled'));
     if (argv.flags.json) {
       process.stdout.write(`${JSON.stringify({ ...meta, status: effectiveStatus(meta), targets: Object.fromEntries(shown) })}\n`);
