@@ -1,4 +1,5 @@
 import { stat } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { readMeta, runDir, type RunMeta, type RunStatus } from './run.ts';
 import { isAlive } from './util/process-identity.ts';
@@ -23,8 +24,12 @@ export type RunState =
  */
 export const HALF_MADE_GRACE_MS = 10 * 60_000;
 
-/** Whether the process a run's meta.json names is alive and is that process (not a reused PID). */
+/**
+ * Whether the process a run's meta.json names is alive and is that process (not a reused PID).
+ * A run recorded on another machine (a shared cache) is taken as alive: nothing here can tell.
+ */
 export function runProcessAlive(meta: RunMeta): boolean {
+  if (meta.host && meta.host !== hostname()) return true;
   return isAlive(meta.pid, meta.pidStart ?? '');
 }
 

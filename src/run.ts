@@ -1,5 +1,6 @@
 import { accessSync, constants } from 'node:fs';
 import { mkdir, readdir, readFile, stat } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { failed, UsageError, type Failure, type Result } from './report/failures.ts';
@@ -66,6 +67,8 @@ export const runMetaSchema = z.object({
   pid: z.number(),
   /** The process's start time (util/process-identity.ts): a reused PID is not taken for the run's process. Absent in older runs. */
   pidStart: z.string().optional(),
+  /** The machine the process runs on: from another one (a shared cache), its liveness cannot be checked here. */
+  host: z.string().optional(),
   startedAt: z.string(),
   finishedAt: z.string().optional(),
   durationMs: z.number().optional(),
@@ -97,7 +100,7 @@ export interface RunRequest {
 export function startingMeta(request: RunRequest, runId: string, pid: number, startedAt: Date): RunMeta {
   const { version, sha, branch, repo, dirty, goals, vars } = request;
   return {
-    runId, status: 'running', version, sha, branch, repo, dirty, goals, variables: { ...vars }, pid, pidStart: processStartTime(pid),
+    runId, status: 'running', version, sha, branch, repo, dirty, goals, variables: { ...vars }, pid, pidStart: processStartTime(pid), host: hostname(),
     startedAt: startedAt.toISOString(), counts: { built: 0, cached: 0, failed: 0, cancelled: 0, skipped: 0 }, targets: {},
   };
 }

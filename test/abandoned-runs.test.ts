@@ -2,15 +2,16 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { allocateRun } from '../src/run.ts';
+import { allocateRun, startingMeta, writeMeta } from '../src/run.ts';
 import { CLI, cleanup, cli, cliEnv, exampleRepo, git, ROOT, scratchDirs, SMALL, waitFor } from './helpers.ts';
 
 /**
  * Runs no process will finish (issue 12, item 6): a run directory without meta.json (a build
  * stopped before recording it: made here with the real allocateRun, its meta.json never written)
  * and a run whose build was killed with SIGKILL mid-fit. `status` shows both with their age, and
- * `gc` removes both whatever KEEP says, while it keeps a live build's run, a run directory young
- * enough to be a build starting now, and the newest KEEP completed runs.
+ * `gc` removes both whatever KEEP says, while it keeps a live build's run, a run recorded by a
+ * build on another machine (its PID cannot be checked here), a run directory young enough to be a
+ * build starting now, and the newest KEEP completed runs.
  */
 describe('half-made and interrupted runs', () => {
   const scratch = scratchDirs('abandoned-runs');
@@ -42,6 +43,12 @@ describe('half-made and interrupted runs', () => {
     const hour = (Date.now() - 3600_000) / 1000;
     utimesSync(old.dir, hour, hour);
     const fresh = await allocateRun(cache, '1.72.3', sha, new Date());
+    // Recorded by a build on another machine sharing the cache: its PID means nothing here.
+    const elsewhere = await allocateRun(cache, '1.72.3', sha, new Date(Date.now() - 7200_000));
+    const dead = spawn('true');
+    await new Promise((resolve) => dead.on('exit', resolve));
+    const request = { version: '1.72.3', sha, branch: 'main', repo, dirty: false, goals: ['acs'], vars: {} };
+    await writeMeta(elsewhere.dir, { ...startingMeta(request, elsewhere.runId, dead.pid!, new Date(Date.now() - 7200_000)), host: 'another-machine' });
 
     // A live build, held in its fit (slowed, many epochs) until the test kills it.
     const build = spawn(process.execPath, [CLI, 'fit-regional', `REPO=${repo}`, ...SMALL, 'EPOCHS=100000', '--json'], {
@@ -60,6 +67,10 @@ describe('half-made and interrupted runs', () => {
     expect(row(status.stdout, old.runId)).toMatch(/half-made\s.*no meta\.json, 1\.\d h old; \.\/build\.ts gc removes it/);
     expect(row(status.stdout, fresh.runId)).toMatch(/starting\s.*no meta\.json, \d+(s| min) old$/);
     expect(row(status.stdout, live)).toMatch(/^\S+\s+running\s/);
+    expect(row(status.stdout, elsewhere.runId)).toMatch(/^\S+\s+running\s/);
+    const one = await run('status', `RUN_ID=${old.runId}`);
+    expect(one.code).toBe(2);
+    expect(one.stderr).toBe(`error: run ${old.runId} has no meta.json (half-made: its build stopped before recording it); ./build.ts gc removes it\n`);
     for (const id of completed) expect(row(status.stdout, id)).toMatch(/completed/);
     const json = await run('status', '--json');
     const byId = new Map(json.events.map((e) => [e.runId, e]));
@@ -88,7 +99,10 @@ describe('half-made and interrupted runs', () => {
     expect(existsSync(join(cache, 'runs', live))).toBe(false);
     expect(existsSync(join(cache, 'runs', completed[0]!))).toBe(false);
     expect(existsSync(fresh.dir)).toBe(true);
+    expect(gc.stdout).toMatch(new RegExp(`keeping run ${elsewhere.runId} \\(running \\(pid ${dead.pid}\\)\\)`));
+    expect(existsSync(elsewhere.dir)).toBe(true);
     for (const id of completed.slice(1)) expect(existsSync(join(cache, 'runs', id, 'meta.json'))).toBe(true);
     rmSync(fresh.dir, { recursive: true });
+    rmSync(elsewhere.dir, { recursive: true });
   }, 400_000);
 });
