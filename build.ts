@@ -12,4 +12,7 @@
  */
 import { main } from './src/cli/main.ts';
 
-process.exit(await main(process.argv.slice(2)));
+const code = await main(process.argv.slice(2));
+// process.exit drops what a pipe has not taken yet (a long `cache ls --json` read by a busy parent
+// lost its tail): exit once stdout and stderr have handed over everything written.
+process.stdout.write('', () => process.stderr.write('', () => process.exit(code)));

@@ -59,4 +59,7 @@ globalThis[Symbol.for('build.saveCodeCache')] = (path) => {
     // not writable: run without a cache
   }
 };
-process.exit(await module.exports.main(process.argv.slice(2)));
+const code = await module.exports.main(process.argv.slice(2));
+// process.exit drops what a pipe has not taken yet (a long `cache ls --json` read by a busy parent
+// lost its tail): exit once stdout and stderr have handed over everything written.
+process.stdout.write('', () => process.stderr.write('', () => process.exit(code)));

@@ -4,6 +4,7 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { UsageError } from './report/failures.ts';
 import { exists } from './util/fs-atomic.ts';
+import { toolDiskError } from './util/tool-disk-error.ts';
 
 /** A full 40-hex commit id. A run resolves its ref to one of these once, at start. */
 export type GitSha = string & { readonly __brand: 'GitSha' };
@@ -87,7 +88,7 @@ export async function materialiseTree(repo: string, sha: GitSha, treesDir: strin
       tar.stderr.on('data', (d) => (stderr += d));
       let pending = 2;
       const done = (code: number | null) => {
-        if (code !== 0) reject(new Error(`could not materialise ${sha}: ${stderr.trim()}`));
+        if (code !== 0) reject(toolDiskError(`could not materialise ${sha}`, stderr, treesDir));
         else if (--pending === 0) resolve();
       };
       archive.on('close', done);

@@ -1,4 +1,4 @@
-import { mkdir } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Cache } from './caching/cache.ts';
@@ -11,6 +11,7 @@ import type { Environment, Layout, Pipeline, Profile, Vars } from './target.ts';
 import { parseVariables, type VarSpec } from './variables.ts';
 import { importModule } from './util/dynamic-import.ts';
 import { loadPythonIndex, type PythonIndex } from './python/python-index.ts';
+import { toolDiskError } from './util/tool-disk-error.ts';
 
 /** What tasks/ (or BUILD_TASKS) exports as `makePipeline`. */
 export type PipelineFactory = (profile: Profile, vars?: Vars) => Pipeline;
@@ -231,10 +232,9 @@ export function lazyRunTree(p: Prepared, runDir: string): () => Promise<string> 
       const { $ } = await importModule<typeof import('zx/core')>('zx/core');
       const copied = await $({ quiet: true, nothrow: true })`cp -R ${p.tree} ${dest}`;
       if (copied.exitCode !== 0) {
-        // One line, not cp's line per file; a full or read-only disk is the machine's problem (environment-failure.ts).
-        const first = copied.stderr.trim().split('\n')[0] ?? '';
-        const code = /No space left/.test(first) ? 'ENOSPC' : /Read-only file system/.test(first) ? 'EROFS' : /Permission denied/.test(first) ? 'EACCES' : undefined;
-        throw Object.assign(new Error(`could not copy the pinned tree into the run: ${first}`), code ? { code, path: join(dest, 'x') } : {});
+        // The partial copy goes: on a full disk it holds the space the run's failed record needs.
+        await rm(dest, { recursive: true, force: true }).catch(() => undefined);
+        throw toolDiskError('could not copy the pinned tree into the run', copied.stderr, dest);
       }
       return join(dest, p.layout.projectDir);
     })());

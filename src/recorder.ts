@@ -22,7 +22,9 @@ export class RunRecorder {
     this.meta.targets[target] = startedAt ? { ...outcome, startedAt, ...ended } : outcome;
     this.timer ??= setTimeout(() => {
       this.timer = undefined;
-      void this.flush();
+      // A refused write (a full disk) must not kill the build: the next write carries the whole
+      // record again, and finish() reports its own failure.
+      this.flush().catch(() => undefined);
     }, 200);
   };
 
@@ -31,7 +33,8 @@ export class RunRecorder {
     for (const t of Object.values(this.meta.targets)) if (t.outcome !== 'running') counts[t.outcome]++;
     this.meta.counts = counts;
     const snapshot = structuredClone(this.meta);
-    this.writing = this.writing.then(() => writeMeta(this.dir, snapshot));
+    // After an earlier failed write too: each write is the whole record.
+    this.writing = this.writing.catch(() => undefined).then(() => writeMeta(this.dir, snapshot));
     return this.writing;
   }
 

@@ -1,10 +1,12 @@
 import { accessSync, constants } from 'node:fs';
-import { mkdir, readdir, readFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { failed, UsageError, type Failure, type Result } from './report/failures.ts';
 import { writeFileAtomic } from './util/fs-atomic.ts';
 import { outputRecordSchema } from './output-record.ts';
+import { processStartTime } from './util/process-identity.ts';
 
 /**
  * A run is one build: `{version}_{sha8}_{YYYYMMDD_HHMMSS}` (the real pipeline's format). It writes
@@ -63,6 +65,10 @@ export const runMetaSchema = z.object({
   goals: z.array(z.string()),
   variables: z.record(z.string(), z.string()),
   pid: z.number(),
+  /** The process's start time (util/process-identity.ts): a reused PID is not taken for the run's process. Absent in older runs. */
+  pidStart: z.string().optional(),
+  /** The machine the process runs on: from another one (a shared cache), its liveness cannot be checked here. */
+  host: z.string().optional(),
   startedAt: z.string(),
   finishedAt: z.string().optional(),
   durationMs: z.number().optional(),
@@ -94,7 +100,7 @@ export interface RunRequest {
 export function startingMeta(request: RunRequest, runId: string, pid: number, startedAt: Date): RunMeta {
   const { version, sha, branch, repo, dirty, goals, vars } = request;
   return {
-    runId, status: 'running', version, sha, branch, repo, dirty, goals, variables: { ...vars }, pid,
+    runId, status: 'running', version, sha, branch, repo, dirty, goals, variables: { ...vars }, pid, pidStart: processStartTime(pid), host: hostname(),
     startedAt: startedAt.toISOString(), counts: { built: 0, cached: 0, failed: 0, cancelled: 0, skipped: 0 }, targets: {},
   };
 }
@@ -143,7 +149,12 @@ export async function readMeta(cacheDir: string, runId: string): Promise<MetaRea
   try {
     text = await readFile(path, 'utf8');
   } catch {
-    return failed({ reason: 'bad-run', message: `run ${runId} does not exist; list runs with ./build.ts status` });
+    // The directory without its record: the build stopped (a full disk, a kill) before writing it.
+    const made = await stat(runDir(cacheDir, runId)).then((s) => s.isDirectory(), () => false);
+    return failed({
+      reason: 'bad-run',
+      message: made ? `run ${runId} has no meta.json (half-made: its build stopped before recording it); ./build.ts gc removes it` : `run ${runId} does not exist; list runs with ./build.ts status`,
+    });
   }
   try {
     return { ok: true, value: runMetaSchema.parse(JSON.parse(text)) };

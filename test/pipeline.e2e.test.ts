@@ -161,7 +161,7 @@ describe('example pipeline end to end', () => {
     const ls = await cli(['cache', 'ls'], { cache });
     expect(ls.stdout).toMatch(/^database\s+[0-9a-f]{12}/m);
     const du = await cli(['cache', 'du', '--json'], { cache });
-    expect(du.events.find((e) => e.event === 'cache-usage')?.blobs).toBeGreaterThan(489);
+    expect(du.events.find((e) => e.event === 'cache-area' && e.area === 'blobs')!.count).toBeGreaterThan(489);
     const ok = await cli(['cache', 'verify'], { cache });
     expect(ok.code).toBe(0);
     // Corrupt the blob behind the latest manifest (run files are hard links to blobs).

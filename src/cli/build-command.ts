@@ -1,3 +1,4 @@
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Argv } from './argv.ts';
 import type { CommandContext } from './command.ts';
@@ -104,7 +105,11 @@ export async function buildCommand(o: BuildOptions): Promise<{ code: number; rep
 
   const { runId, dir } = o.runId ? { runId: o.runId, dir: runDir(p.cacheDir, o.runId) } : await allocateRun(p.cacheDir, p.version, p.sha, new Date());
   const recorder = new RunRecorder(dir, startingMeta(p, runId, process.pid, new Date(started)));
-  await recorder.flush();
+  await recorder.flush().catch(async (error: unknown) => {
+    // A run this build cannot even record (a full disk) is removed at once rather than left half-made.
+    if (!o.runId) await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+    throw error;
+  });
   const selected = p.graph.select(p.goals).names;
   const fanouts = selected.filter((n) => p.graph.get(n).kind === 'fanout');
   emit({ event: 'run-start', runId, sha: p.sha, branch: p.branch, dirty: p.dirty, goals: p.goals, total: selected.length, ...(fanouts.length ? { fanouts } : {}) });

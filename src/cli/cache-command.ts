@@ -1,26 +1,31 @@
 import { lstat, readdir, readFile, rm, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { Argv } from './argv.ts';
 import { fileKind, parseEntry, type ActionEntry } from '../caching/cache.ts';
 import { writeFileAtomicSync } from '../util/fs-atomic.ts';
 import type { CommandContext } from './command.ts';
+import type { Settings } from './settings.ts';
 import type { Emit, Event } from '../report/events.ts';
 import { UsageError } from '../report/failures.ts';
 import { digestFile } from '../caching/hash.ts';
 import { listRunIds, readMeta } from '../run.ts';
+import { measureAreas, type UsageArea } from '../caching/cache-usage.ts';
+import { targetGlob } from '../util/target-glob.ts';
 
 /** `./build.ts cache ls|du|verify|gc`: inspect, check and trim the local content-addressed cache. */
 export async function cacheCommand({ words, argv, settings, logger }: CommandContext): Promise<number> {
   const [sub, ...extra] = words;
   const out: Out = { json: argv.flags.json, emit: (e) => logger.emit(e) };
-  if (extra.length) throw new UsageError('unexpected-argument', `cache ${sub} takes no argument '${extra[0]}'`);
+  // Only `ls` takes a word: the target glob it lists.
+  const allowed = sub === 'ls' ? 1 : 0;
+  if (extra.length > allowed) throw new UsageError('unexpected-argument', `cache ${sub} takes ${allowed ? 'one target glob' : 'no argument'}, not '${extra[allowed]}'`);
   if (argv.flags.dryRun && sub !== 'verify' && sub !== 'gc') throw new UsageError('flag-not-taken', `cache ${sub ?? ''} does not take -n (only cache verify and gc do)`);
   const dir = settings.cacheDir;
   switch (sub) {
     case 'ls':
-      return ls(dir, out);
+      return ls(dir, out, extra[0]);
     case 'du':
-      return du(dir, out);
+      return du(settings, out);
     case 'verify':
       return verify(dir, argv, { out, hashWorkers: settings.hashWorkers });
     case 'gc':
@@ -61,8 +66,23 @@ interface Out {
 }
 const print = (out: Out, event: Event, text: string) => (out.json ? out.emit(event) : void process.stdout.write(`${text}\n`));
 
-async function ls(dir: string, out: Out): Promise<number> {
-  const all = (await entries(dir)).sort((a, b) => (a.result?.target ?? '').localeCompare(b.result?.target ?? ''));
+/**
+ * `cache ls [<target glob>]`: one line per action entry under a header (--json: one object per
+ * entry, no header). With a glob, only the entries of matching targets; a corrupt entry names no
+ * target, so it is listed only without one.
+ */
+async function ls(dir: string, out: Out, glob: string | undefined): Promise<number> {
+  const match = glob ? targetGlob(glob) : null;
+  const all = (await entries(dir))
+    .filter(({ result }) => !match || (result !== null && match.test(result.target)))
+    .sort((a, b) => (a.result?.target ?? '').localeCompare(b.result?.target ?? ''));
+  if (!out.json) {
+    if (all.length === 0) {
+      process.stdout.write(`no cache entries${glob ? ` for targets matching '${glob}'` : ''} in ${join(dir, 'actions')}\n`);
+      return 0;
+    }
+    process.stdout.write(`${'target'.padEnd(28)} ${'key'.padEnd(12)}  ${'created'.padEnd(19)}  outputs  ${'size'.padStart(10)}  executor\n`);
+  }
   for (const { path, result } of all) {
     if (!result) {
       print(out, { event: 'cache-entry', path, corrupt: true }, `corrupt   ${path}`);
@@ -70,20 +90,45 @@ async function ls(dir: string, out: Out): Promise<number> {
     }
     const size = Object.values(result.outputs).reduce((s, o) => s + o.size, 0);
     print(out, { event: 'cache-entry', path, corrupt: false, target: result.target, key: result.key, createdAt: result.createdAt, outputs: Object.keys(result.outputs).length, size, executor: result.executor },
-      `${result.target.padEnd(28)} ${result.key.slice(0, 12)}  ${result.createdAt.slice(0, 19)}  ${String(Object.keys(result.outputs).length).padStart(3)} outputs  ${mb(size).padStart(10)}  ${result.executor}`);
+      `${result.target.padEnd(28)} ${result.key.slice(0, 12)}  ${result.createdAt.slice(0, 19)}  ${String(Object.keys(result.outputs).length).padStart(7)}  ${mb(size).padStart(10)}  ${result.executor}`);
   }
   return 0;
 }
 
-async function du(dir: string, out: Out): Promise<number> {
-  let blobs = 0;
+/**
+ * `cache du`: one line per area of the cache (and the Python environments and local store where
+ * they live elsewhere) with its bytes and what it holds, then the total; --json: one `cache-area`
+ * event per area, then `cache-total`. Hard links are counted once (caching/cache-usage.ts).
+ */
+async function du(settings: Settings, out: Out): Promise<number> {
+  const dir = settings.cacheDir;
+  const areas: UsageArea[] = [
+    { area: 'blobs', path: join(dir, 'cas'), counts: 'files' },
+    { area: 'actions', path: join(dir, 'actions'), counts: 'entries' },
+    { area: 'runs', path: join(dir, 'runs'), counts: 'dirs' },
+    { area: 'trees', path: join(dir, 'trees'), counts: 'dirs' },
+    { area: 'envs', path: resolve(settings.envsDir), counts: 'dirs' },
+    { area: 'checkpoints', path: join(dir, 'checkpoints'), counts: 'dirs' },
+    // The release store, when it is a local directory (no HF_REPO).
+    ...(settings.publish.HF_REPO ? [] : [{ area: 'store', path: resolve(settings.publish.STORE_DIR ?? join(dir, 'store')), counts: 'files' as const }]),
+    { area: 'other', path: dir, counts: 'files' },
+  ];
+  const unit: Record<string, [string, string]> = {
+    blobs: ['blob', 'blobs'], actions: ['entry', 'entries'], runs: ['run', 'runs'], trees: ['tree', 'trees'], envs: ['environment', 'environments'],
+    checkpoints: ['checkpoint', 'checkpoints'], store: ['file', 'files'], other: ['file', 'files'],
+  };
+  const usage = measureAreas(areas);
   let bytes = 0;
-  for await (const path of files(join(dir, 'cas'))) {
-    blobs++;
-    bytes += (await stat(path)).size;
+  let files = 0;
+  for (const u of usage) {
+    bytes += u.bytes;
+    files += u.files;
+    const linked = u.linkedBytes ? `  (+${mb(u.linkedBytes)} hard-linked to files counted already)` : '';
+    const [one, many] = unit[u.area]!;
+    print(out, { event: 'cache-area', area: u.area, path: u.path, bytes: u.bytes, linkedBytes: u.linkedBytes, files: u.files, count: u.count },
+      `${u.area.padEnd(12)} ${mb(u.bytes).padStart(10)}  ${`${u.count} ${u.count === 1 ? one : many}`.padEnd(18)} ${u.path}${linked}`);
   }
-  const actions = (await entries(dir)).length;
-  print(out, { event: 'cache-usage', blobs, bytes, actions }, `${blobs} blobs, ${mb(bytes)} in ${join(dir, 'cas')}; ${actions} action entries`);
+  print(out, { event: 'cache-total', bytes, files }, `${'total'.padEnd(12)} ${mb(bytes).padStart(10)}  ${`${files} files`.padEnd(18)} (each hard-linked file once)`);
   return 0;
 }
 

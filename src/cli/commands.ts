@@ -74,7 +74,7 @@ export const COMMANDS: readonly Command[] = [
   },
   {
     name: 'cache',
-    usage: ['cache ls|du|verify|gc [-n]', 'cache verify [-n] [MAX_GB=<n>]'],
+    usage: ['cache ls [<target glob>]', 'cache du', 'cache verify [-n] [MAX_GB=<n>]', 'cache gc [-n]'],
     summary: 'list, measure, check (resumable) or trim the local cache (-n: say what verify or gc would remove, remove nothing)',
     flags: ['json', 'dry-run'],
     network: false,

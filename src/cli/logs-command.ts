@@ -5,8 +5,7 @@ import type { Argv } from './argv.ts';
 import type { Settings } from './settings.ts';
 import { UsageError } from '../report/failures.ts';
 import { checkRunId, readMeta, runDir, type RunMeta } from '../run.ts';
-import { effectiveStatus } from './status-command.ts';
-import { isAlive } from '../caching/action-lock.ts';
+import { effectiveStatus, runProcessAlive } from '../run-state.ts';
 import { parseVariables } from '../variables.ts';
 import { VARIABLES } from '../../tasks/index.ts';
 
@@ -50,7 +49,7 @@ export async function logsCommand(argv: Argv, settings: Settings, words: string[
     if (!argv.flags.follow) return 0;
     // Follow while the run's process lives: it still publishes after meta.json says completed.
     const meta = await readMeta(dir, runId);
-    if (!meta.ok || !isAlive(meta.value.pid)) {
+    if (!meta.ok || !runProcessAlive(meta.value)) {
       offset += await copyFrom(file, offset);
       if (!meta.ok) throw new UsageError('bad-run', meta.failure.message);
       return runExitCode(meta.value);

@@ -1,15 +1,11 @@
 import type { CommandContext } from './command.ts';
 import type { Event } from '../report/events.ts';
 import { UsageError } from '../report/failures.ts';
-import { isAlive } from '../caching/action-lock.ts';
 import { checkRunId, listRunIds, readMeta, type RunMeta } from '../run.ts';
+import { effectiveStatus, formatAge, runState } from '../run-state.ts';
 import { parseVariables } from '../variables.ts';
+import { targetGlob } from '../util/target-glob.ts';
 import { VARIABLES } from '../../tasks/index.ts';
-
-/** A run still marked running whose process is gone was killed; say so instead of "running". */
-export function effectiveStatus(meta: RunMeta): string {
-  return meta.status === 'running' && !isAlive(meta.pid) ? 'interrupted' : meta.status;
-}
 
 const seconds = (ms: number | undefined) => (ms === undefined ? '-' : `${(ms / 1000).toFixed(1)}s`);
 
@@ -23,11 +19,6 @@ export function gpuHours(meta: RunMeta): { spent: number; saved: number } {
     else if (t.outcome === 'built') spent += gpuSeconds;
   }
   return { spent: spent / 3600, saved: saved / 3600 };
-}
-
-/** A target glob (`h5:states/*`): `*` any run of characters, `?` one. */
-function globPattern(glob: string): RegExp {
-  return new RegExp(`^${glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
 }
 
 /** A run's `run` event: its record, counts flattened (a `summary` event's field names). */
@@ -53,7 +44,7 @@ export async function statusCommand({ argv, settings, words, logger }: CommandCo
     const read = await readMeta(dir, runId);
     if (!read.ok) throw new UsageError('bad-run', read.failure.message);
     const meta = read.value;
-    const glob = words[0] ? globPattern(words[0]) : null;
+    const glob = words[0] ? targetGlob(words[0]) : null;
     const shown = Object.entries(meta.targets).filter(([name, t]) => (!glob || glob.test(name)) && (!argv.flags.failed || t.outcome === 'failed' || t.outcome === 'cancelled'));
     if (argv.flags.json) {
       logger.emit(runEvent(meta));
@@ -84,20 +75,29 @@ export async function statusCommand({ argv, settings, words, logger }: CommandCo
     return 0;
   }
   const rows: string[] = [];
+  const now = Date.now();
   for (const id of await listRunIds(dir)) {
-    const read = await readMeta(dir, id);
-    if (!read.ok) {
-      if (argv.flags.json) logger.emit({ event: 'run', runId: id, status: 'corrupt', error: read.failure.message });
-      else rows.push(`${id.padEnd(40)} corrupt: ${read.failure.message}`);
+    const state = await runState(dir, id, now);
+    if (state.kind === 'corrupt') {
+      if (argv.flags.json) logger.emit({ event: 'run', runId: id, status: 'corrupt', error: state.message });
+      else rows.push(`${id.padEnd(40)} corrupt: ${state.message}`);
       continue;
     }
-    const m = read.value;
+    // No meta.json: the build stopped before recording the run (a full disk, a kill); gc collects it.
+    if (state.kind === 'half-made') {
+      const status = state.starting ? 'starting' : 'half-made';
+      if (argv.flags.json) logger.emit({ event: 'run', runId: id, status, ageMs: Math.round(state.ageMs) });
+      else rows.push(`${id.padEnd(40)} ${status.padEnd(11)} -         -                           -  no meta.json, ${formatAge(state.ageMs)} old${state.starting ? '' : '; ./build.ts gc removes it'}`);
+      continue;
+    }
+    const m = state.meta;
     if (argv.flags.json) {
-      logger.emit(runEvent(m));
+      logger.emit({ ...runEvent(m), status: state.status, ...(state.status === 'interrupted' ? { ageMs: Math.round(state.ageMs) } : {}) });
       continue;
     }
+    const interrupted = state.status === 'interrupted' ? `; process ${m.pid} gone, started ${formatAge(state.ageMs)} ago; ./build.ts gc removes it` : '';
     rows.push(
-      `${m.runId.padEnd(40)} ${effectiveStatus(m).padEnd(11)} ${m.sha.slice(0, 8)}  ${m.startedAt.slice(0, 19)}  ${seconds(m.durationMs).padStart(8)}  ${m.counts.built} built, ${m.counts.cached} cached${m.counts.failed ? `, ${m.counts.failed} failed` : ''}${m.counts.cancelled ? `, ${m.counts.cancelled} cancelled` : ''}`,
+      `${m.runId.padEnd(40)} ${state.status.padEnd(11)} ${m.sha.slice(0, 8)}  ${m.startedAt.slice(0, 19)}  ${seconds(m.durationMs).padStart(8)}  ${m.counts.built} built, ${m.counts.cached} cached${m.counts.failed ? `, ${m.counts.failed} failed` : ''}${m.counts.cancelled ? `, ${m.counts.cancelled} cancelled` : ''}${interrupted}`,
     );
   }
   if (!argv.flags.json) process.stdout.write(rows.length ? `${'run'.padEnd(40)} ${'status'.padEnd(11)} sha       started              duration  targets\n${rows.join('\n')}\n` : 'no runs yet; start one with ./build.ts pipeline\n');

@@ -169,6 +169,8 @@ const commandEvents = [
     gpuHoursSaved: z.number().optional(),
     /** Why the run failed, or (status `corrupt`) why its meta.json cannot be read. */
     error: z.string().optional(),
+    /** How long ago a `half-made`/`starting` run (no meta.json) was made, or an `interrupted` one started. */
+    ageMs: z.number().optional(),
   }).describe('`status`: one run as its meta.json records it (`status` as it is now: a dead `running` run is `interrupted`).'),
   z.strictObject({
     event: z.literal('run-target'),
@@ -216,7 +218,20 @@ const commandEvents = [
     size: z.number().optional(),
     executor: z.string().optional(),
   }).describe('`cache ls`: one action entry (`corrupt`: unreadable, only `path` is known).'),
-  z.strictObject({ event: z.literal('cache-usage'), blobs: z.number(), bytes: z.number(), actions: z.number() }).describe('`cache du`: bytes in each part of the cache directory.'),
+  z.strictObject({
+    event: z.literal('cache-area'),
+    /** blobs, actions, runs, trees, envs, checkpoints, store or other. */
+    area: z.string(),
+    path: z.string(),
+    /** Bytes of the regular files first counted here (a hard-linked file counts once, in the first area holding it). */
+    bytes: z.number(),
+    /** Bytes of files hard-linked to ones an earlier area counted (run outputs are links to blobs). */
+    linkedBytes: z.number(),
+    files: z.number(),
+    /** What the area holds, in its own unit (blobs, entries, runs, trees, environments, checkpoints, files). */
+    count: z.number(),
+  }).describe('`cache du`: one area of the cache (and the environments and local store where they live).'),
+  z.strictObject({ event: z.literal('cache-total'), bytes: z.number(), files: z.number() }).describe('`cache du`: the last event, what the disk holds for all areas (each hard-linked file once).'),
   z.strictObject({
     event: z.literal('cache-verify'),
     checked: z.number(),

@@ -115,7 +115,8 @@ function line(e: Event): string | null {
     case 'check-problem':
     case 'check-summary':
     case 'cache-entry':
-    case 'cache-usage':
+    case 'cache-area':
+    case 'cache-total':
     case 'cache-verify':
     case 'cache-remove':
     case 'cache-gc':

@@ -25,7 +25,8 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array): 
     await rename(tmp, path);
   } catch (error) {
     await rm(tmp, { force: true });
-    throw error;
+    // A failed write(2) (ENOSPC) carries no path; the message naming the directory needs one.
+    throw Object.assign(error as Error, { path: (error as NodeJS.ErrnoException).path ?? tmp });
   }
 }
 
@@ -51,6 +52,6 @@ export function writeFileAtomicSync(path: string, data: string | Uint8Array): vo
     renameSync(tmp, path);
   } catch (error) {
     rmSync(tmp, { force: true });
-    throw error;
+    throw Object.assign(error as Error, { path: (error as NodeJS.ErrnoException).path ?? tmp });
   }
 }
