@@ -115,8 +115,10 @@ describe('cache ls and cache du', () => {
 
     const json = await run('cache', 'ls', 'h5:states/C?', '--json');
     expect(json.stdout.split('\n').filter(Boolean).every((l) => l.startsWith('{'))).toBe(true);
-    expect(json.events).toEqual(everything.filter((e) => /^h5:states\/C.$/.test(String(e.target))));
-    expect(json.events.map((e) => e.target)).toEqual(['h5:states/CA', 'h5:states/CO', 'h5:states/CT']);
+    const [schema, ...entries] = json.events;
+    expect(schema).toMatchObject({ event: 'schema', command: 'cache' });
+    expect(entries).toEqual(everything.filter((e) => /^h5:states\/C.$/.test(String(e.target))));
+    expect(entries.map((e) => e.target)).toEqual(['h5:states/CA', 'h5:states/CO', 'h5:states/CT']);
 
     const none = await run('cache', 'ls', 'no-such-*');
     expect(none.code).toBe(0);

@@ -97,6 +97,8 @@ describe('the --json contract', () => {
     expect(one[0]).toMatchObject({ event: 'run', runId, status: 'completed', variables: expect.any(Object) });
     expect(one.find((e) => e.target === 'database')).toMatchObject({ event: 'run-target', runId, outcome: 'built', key: expect.any(String) });
     expect((await run(['status', `RUN_ID=${runId}`, 'h5:*', '--failed'])).map((e) => e.event)).toEqual(['run']);
+    // A run that has ended: nothing to cancel (exit 1), said as an event.
+    expect(await run(['cancel', `RUN_ID=${runId}`], 1)).toEqual([{ event: 'cancel', runId, outcome: 'ended', status: 'completed' }]);
     expect((await run(['targets'])).find((e) => e.target === 'areas')).toMatchObject({ event: 'target-info', kind: 'fanout', items: expect.any(Array) });
     // check exits 2 when it finds problems (on the example today: flags its scripts ignore).
     const check = await run(['check', `REPO=${repo}`], [0, 2]);

@@ -1,5 +1,5 @@
-import type { Argv } from './argv.ts';
-import type { Settings } from './settings.ts';
+import type { CommandContext } from './command.ts';
+import type { Event } from '../report/events.ts';
 import { isAlive } from '../caching/action-lock.ts';
 import { modalTransport } from '../executors/modal/config.ts';
 import { cancelRemoteRun } from '../executors/modal/coordinator.ts';
@@ -16,11 +16,12 @@ import { VARIABLES } from '../../tasks/index.ts';
  * action calls cancelled, then its meta.json marked (executors/modal/coordinator.ts).
  * Exit codes: 0 cancelled, 1 the run had already ended (nothing to cancel), 2 no such run.
  */
-export async function cancelCommand(argv: Argv, settings: Settings): Promise<number> {
+export async function cancelCommand({ argv, settings, logger }: CommandContext): Promise<number> {
   const vars = parseVariables(argv.assignments, VARIABLES);
   if (!vars.RUN_ID) throw new UsageError('missing-run-id', 'cancel needs RUN_ID=<run id>; list runs with ./build.ts status');
   const runId = checkRunId(vars.RUN_ID);
-  const say = (event: Record<string, unknown>, line: string) => process.stdout.write(argv.flags.json ? `${JSON.stringify({ event: 'cancel', runId, ...event })}\n` : `${line}\n`);
+  const say = (event: Omit<Extract<Event, { event: 'cancel' }>, 'event' | 'runId'>, line: string) =>
+    argv.flags.json ? logger.emit({ event: 'cancel', runId, ...event }) : void process.stdout.write(`${line}\n`);
 
   const local = await readMeta(settings.cacheDir, runId);
   if (local.ok) {

@@ -46,7 +46,7 @@ export const COMMANDS: readonly Command[] = [
     summary: "stop a detached run (on Modal: its coordinator and its calls) and mark it cancelled",
     flags: ['json'],
     network: true,
-    run: async (c) => (await import('./cancel-command.ts')).cancelCommand(c.argv, c.settings),
+    run: async (c) => (await import('./cancel-command.ts')).cancelCommand(c),
   },
   {
     name: 'explain',

@@ -219,6 +219,17 @@ const commandEvents = [
     executor: z.string().optional(),
   }).describe('`cache ls`: one action entry (`corrupt`: unreadable, only `path` is known).'),
   z.strictObject({
+    event: z.literal('cancel'),
+    runId: z.string(),
+    /** `cancelled`: stopped now; `ended`: it had already ended (`status` says how), nothing was cancelled. */
+    outcome: z.enum(['cancelled', 'ended']),
+    status: z.string().optional(),
+    /** Where the run was: this machine's detached build (its `pid` sent SIGTERM) or the Modal volume (its `calls` cancelled). */
+    where: z.enum(['local', 'modal']).optional(),
+    pid: z.number().optional(),
+    calls: z.array(z.string()).optional(),
+  }).describe('`cancel`: what was stopped.'),
+  z.strictObject({
     event: z.literal('cache-area'),
     /** blobs, actions, runs, trees, envs, checkpoints, store or other. */
     area: z.string(),

@@ -115,6 +115,7 @@ function line(e: Event): string | null {
     case 'check-problem':
     case 'check-summary':
     case 'cache-entry':
+    case 'cancel':
     case 'cache-area':
     case 'cache-total':
     case 'cache-verify':
