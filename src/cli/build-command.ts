@@ -12,6 +12,7 @@ import { pipelinePublishing, wouldStage } from './pipeline-publish.ts';
 import { lazyRunTree, schedulerInputs, type Prepared } from '../prepare.ts';
 import { prepareBuild, type PreparedBuild } from './prepare-build.ts';
 import { RunRecorder } from '../recorder.ts';
+import { RunHeartbeat } from '../run-heartbeat.ts';
 import { applyReplay, findReplay, recordedInputsKey, type Replay } from '../replay.ts';
 import { allocateRun, checkRunId, runDir, startingMeta, type RunId } from '../run.ts';
 import { Scheduler } from '../scheduler.ts';
@@ -102,6 +103,9 @@ export async function buildCommand(o: BuildOptions): Promise<{ code: number; rep
   const { runId, dir } = o.runId ? { runId: o.runId, dir: runDir(p.cacheDir, o.runId) } : await allocateRun(p.cacheDir, p.version, p.sha, new Date());
   const recorder = new RunRecorder(dir, startingMeta(p, runId, process.pid, new Date(started)));
   await recorder.flush();
+  // For readers on other machines (a run on the Modal volume): this process is still building it.
+  const heartbeat = new RunHeartbeat(dir, o.settings.heartbeatMs);
+  await heartbeat.beat(false);
   const selected = p.graph.select(p.goals).names;
   const fanouts = selected.filter((n) => p.graph.get(n).kind === 'fanout');
   emit({ event: 'run-start', runId, sha: p.sha, branch: p.branch, dirty: p.dirty, goals: p.goals, total: selected.length, ...(fanouts.length ? { fanouts } : {}) });
@@ -129,6 +133,7 @@ export async function buildCommand(o: BuildOptions): Promise<{ code: number; rep
     const reason = environmentFailure(error)?.message ?? (error as Error).message;
     await recorder.finish('failed', reason).catch(ignoreEnvironmentFailure);
     await p.memo.save().catch(ignoreEnvironmentFailure);
+    await heartbeat.stop();
     throw error;
   }
   await p.memo.save();
@@ -139,6 +144,7 @@ export async function buildCommand(o: BuildOptions): Promise<{ code: number; rep
   await recorder.finish(status, runError(report));
   // A completed run is published before the summary, which stays the last line.
   const published = status === 'completed' && publishing ? await publishing.afterRun(runId, emit) : 0;
+  await heartbeat.stop();
   emit({
     event: 'summary', runId, status, built: report.built, cached: report.cached, failed: report.failed, cancelled: report.cancelled, skipped: report.skipped,
     durationMs: Date.now() - started, filesHashed: p.memo.filesRead, bytesHashed: p.memo.bytesRead,

@@ -25,6 +25,8 @@ export const ENVIRONMENT_SETTINGS: readonly { name: string; description: string 
   { name: 'BUILD_MODAL_BATCH_QUIET_MS', description: 'how long the Modal executor waits for more actions before sending a batch' },
   { name: 'MODAL_STANDIN_DIR', description: 'run Modal actions in a local stand-in at this directory (tests)' },
   { name: 'MODAL_STANDIN_FAULT', description: 'tests only: kill-after-spawn makes the stand-in kill the orchestrator right after a call starts' },
+  { name: 'BUILD_HEARTBEAT_MS', description: "how often a build rewrites its run's heartbeat.json (default 30000); other machines take a run unseen for 5 beats as lost" },
+  { name: 'MODAL_TOKEN_ID', description: 'Modal token id (CI; else ~/.modal.toml): with it, status lists the runs on the Modal volume' },
   { name: 'BUILD_RUN_ID', description: 'internal: the run a --detach child builds' },
   { name: 'BUILD_PINNED_SHA', description: 'internal: the SHA a --detach child builds' },
   { name: 'BUILD_PINNED_DIRTY', description: 'internal: whether a --detach child builds a dirty snapshot' },

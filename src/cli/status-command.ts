@@ -3,6 +3,7 @@ import type { Settings } from './settings.ts';
 import { UsageError } from '../report/failures.ts';
 import { isAlive } from '../caching/action-lock.ts';
 import { checkRunId, listRunIds, readMeta, type RunMeta } from '../run.ts';
+import { builderOf, findRun, remoteRuns, resumeCommand, shownStatus, unreachable } from './run-source.ts';
 import { parseVariables } from '../variables.ts';
 import { VARIABLES } from '../../tasks/index.ts';
 
@@ -30,7 +31,7 @@ function globPattern(glob: string): RegExp {
   return new RegExp(`^${glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
 }
 
-/** `./build.ts status [RUN_ID=... [<target glob>] [--failed]] [--json]`. */
+/** `./build.ts status [RUN_ID=... [<target glob>] [--failed]] [--json]`: local runs, and the runs on the Modal volume when Modal is configured. */
 export async function statusCommand(argv: Argv, settings: Settings, words: string[] = []): Promise<number> {
   const vars = parseVariables(argv.assignments, VARIABLES);
   const dir = settings.cacheDir;
@@ -38,19 +39,22 @@ export async function statusCommand(argv: Argv, settings: Settings, words: strin
   if (words.length > 1) throw new UsageError('unexpected-argument', `status takes one target glob, not '${words[1]}'`);
   if (vars.RUN_ID) {
     const runId = checkRunId(vars.RUN_ID);
-    const read = await readMeta(dir, runId);
-    if (!read.ok) throw new UsageError('bad-run', read.failure.message);
-    const meta = read.value;
+    const { source, meta } = await findRun(runId, settings);
+    const builder = source.remote ? await builderOf(source, meta) : null;
+    const status = builder ? shownStatus(meta, builder) : effectiveStatus(meta);
     const glob = words[0] ? globPattern(words[0]) : null;
     const shown = Object.entries(meta.targets).filter(([name, t]) => (!glob || glob.test(name)) && (!argv.flags.failed || t.outcome === 'failed' || t.outcome === 'cancelled'));
+    const lost = source.remote && status === 'interrupted';
     if (argv.flags.json) {
-      process.stdout.write(`${JSON.stringify({ ...meta, status: effectiveStatus(meta), targets: Object.fromEntries(shown) })}\n`);
+      process.stdout.write(`${JSON.stringify({ ...meta, status, where: source.where, ...(lost && { resume: resumeCommand(runId) }), targets: Object.fromEntries(shown) })}\n`);
       return 0;
     }
     const gpu = gpuHours(meta);
     const out = [
       `run       ${meta.runId}`,
-      `status    ${effectiveStatus(meta)}${meta.error ? ` (${meta.error.split('\n')[0]})` : ''}`,
+      `where     ${source.where}`,
+      `status    ${status}${meta.error ? ` (${meta.error.split('\n')[0]})` : ''}`,
+      ...(lost ? [`          its coordinator stopped beating (died for good); resume it with ${resumeCommand(runId)}`] : []),
       `sha       ${meta.sha}${meta.dirty ? ' (dirty: uncommitted changes)' : ''}`,
       `branch    ${meta.branch}   repo ${meta.repo}`,
       `started   ${meta.startedAt}   duration ${seconds(meta.durationMs)}`,
@@ -67,22 +71,43 @@ export async function statusCommand(argv: Argv, settings: Settings, words: strin
     return 0;
   }
   const rows: string[] = [];
-  for (const id of await listRunIds(dir)) {
-    const read = await readMeta(dir, id);
-    if (!read.ok) {
-      if (argv.flags.json) process.stdout.write(`${JSON.stringify({ runId: id, status: 'corrupt', error: read.failure.message })}\n`);
-      else rows.push(`${id.padEnd(40)} corrupt: ${read.failure.message}`);
-      continue;
-    }
-    const m = read.value;
+  const row = (m: RunMeta, status: string, where: string, note = '') => {
     if (argv.flags.json) {
-      process.stdout.write(`${JSON.stringify({ runId: m.runId, status: effectiveStatus(m), sha: m.sha, startedAt: m.startedAt, durationMs: m.durationMs, ...m.counts })}\n`);
-      continue;
+      process.stdout.write(`${JSON.stringify({ runId: m.runId, status, where, sha: m.sha, startedAt: m.startedAt, durationMs: m.durationMs, ...m.counts, ...(note && { resume: resumeCommand(m.runId) }) })}\n`);
+      return;
     }
     rows.push(
-      `${m.runId.padEnd(40)} ${effectiveStatus(m).padEnd(11)} ${m.sha.slice(0, 8)}  ${m.startedAt.slice(0, 19)}  ${seconds(m.durationMs).padStart(8)}  ${m.counts.built} built, ${m.counts.cached} cached${m.counts.failed ? `, ${m.counts.failed} failed` : ''}${m.counts.cancelled ? `, ${m.counts.cancelled} cancelled` : ''}`,
+      `${m.runId.padEnd(40)} ${status.padEnd(11)} ${where.padEnd(8)} ${m.sha.slice(0, 8)}  ${m.startedAt.slice(0, 19)}  ${seconds(m.durationMs).padStart(8)}  ${m.counts.built} built, ${m.counts.cached} cached${m.counts.failed ? `, ${m.counts.failed} failed` : ''}${m.counts.cancelled ? `, ${m.counts.cancelled} cancelled` : ''}${note}`,
     );
+  };
+  const corrupt = (id: string, where: string, message: string) => {
+    if (argv.flags.json) process.stdout.write(`${JSON.stringify({ runId: id, status: 'corrupt', where, error: message })}\n`);
+    else rows.push(`${id.padEnd(40)} corrupt: ${message}`);
+  };
+  const local = await listRunIds(dir);
+  for (const id of local) {
+    const read = await readMeta(dir, id);
+    if (read.ok) row(read.value, effectiveStatus(read.value), 'local');
+    else corrupt(id, 'local', read.failure.message);
   }
-  if (!argv.flags.json) process.stdout.write(rows.length ? `${'run'.padEnd(40)} ${'status'.padEnd(11)} sha       started              duration  targets\n${rows.join('\n')}\n` : 'no runs yet; start one with ./build.ts pipeline\n');
+  const remote = remoteRuns(settings);
+  if (remote) {
+    // The volume may be unreachable (no network, an expired token): one warning, local runs only.
+    try {
+      const source = { where: remote.label, cacheDir: remote.mirrorDir, remote };
+      for (const id of (await remote.listRunIds()).filter((i) => !local.includes(i))) {
+        const read = await remote.readMeta(id);
+        if (!read.ok) {
+          corrupt(id, remote.label, read.failure.message);
+          continue;
+        }
+        const status = shownStatus(read.value, read.value.status === 'running' ? await builderOf(source, read.value) : 'ended');
+        row(read.value, status, remote.label, status === 'interrupted' ? `  (coordinator lost; resume: ${resumeCommand(id)})` : '');
+      }
+    } catch (error) {
+      process.stderr.write(`${unreachable(remote, error)}\n`);
+    }
+  }
+  if (!argv.flags.json) process.stdout.write(rows.length ? `${'run'.padEnd(40)} ${'status'.padEnd(11)} ${'where'.padEnd(8)} sha       started              duration  targets\n${rows.join('\n')}\n` : 'no runs yet; start one with ./build.ts pipeline\n');
   return 0;
 }

@@ -22,6 +22,8 @@ export interface ModalSettings {
   batchQuietMs?: number;
   /** MODAL_STANDIN_FAULT=kill-after-spawn (tests only): the stand-in kills the orchestrator right after a call starts. */
   fault?: 'kill-after-spawn';
+  /** Whether Modal can be asked at all: the stand-in, or a token (MODAL_TOKEN_ID or ~/.modal.toml). */
+  configured?: boolean;
   /** What the Modal client (and the stand-in's containers) run in: the whole environment, with the Modal token. */
   env?: Environment;
 }

@@ -6,6 +6,10 @@ import { UsageError, type RemoteReason } from '../../report/failures.ts';
 import type { Environment } from '../../target.ts';
 import { modalCli } from './cli.ts';
 import { callStateSchema, remoteFailureSchema, VOLUME_ROOT, type CallState, type RunRequest } from './protocol.ts';
+import { STATE_ROOT } from './remote-state.ts';
+
+/** The volume's top-level directories this build writes: the runner's, and the shared run state. */
+const VOLUME_ROOTS = [VOLUME_ROOT, STATE_ROOT];
 
 /**
  * How the executor reaches Modal: volume transfers and calls. Two implementations: the real one
@@ -150,15 +154,20 @@ export class ModalCliTransport implements ModalTransport {
     const stage = await mkdtemp(join(tmpdir(), 'modal-put-'));
     try {
       let bytes = 0;
+      const roots = new Set<string>();
       for (const f of files) {
-        if (!f.remote.startsWith(`${VOLUME_ROOT}/`)) throw new Error(`refusing to upload outside ${VOLUME_ROOT}/: ${f.remote}`);
+        const root = VOLUME_ROOTS.find((r) => f.remote.startsWith(`${r}/`));
+        if (!root) throw new Error(`refusing to upload outside ${VOLUME_ROOTS.join('/, ')}/: ${f.remote}`);
+        roots.add(root);
         const dest = join(stage, f.remote);
         await mkdir(dirname(dest), { recursive: true });
         await link(f.local, dest).catch(() => copyFile(f.local, dest));
         bytes += (await stat(f.local)).size;
       }
-      const run = await this.cli(modalCli.volumePut(this.volume, join(stage, VOLUME_ROOT), VOLUME_ROOT));
-      if (run.code !== 0) throw new TransportError('modal-volume-failed', `modal volume put to ${this.volume} failed: ${lastLines(run.stderr || run.stdout)}`);
+      for (const root of roots) {
+        const run = await this.cli(modalCli.volumePut(this.volume, join(stage, root), root));
+        if (run.code !== 0) throw new TransportError('modal-volume-failed', `modal volume put to ${this.volume} failed: ${lastLines(run.stderr || run.stdout)}`);
+      }
       return bytes;
     } finally {
       await rm(stage, { recursive: true, force: true });
