@@ -7,6 +7,7 @@ import type { Event } from '../report/events.ts';
 import { exitCode } from '../report/failures.ts';
 import { LocalExecutor } from '../executors/local.ts';
 import type { Executor } from '../executors/executor.ts';
+import type { SharedActionCache } from '../caching/shared-cache.ts';
 import type { Logger } from '../report/logger.ts';
 import { pipelinePublishing, wouldStage } from './pipeline-publish.ts';
 import { lazyRunTree, schedulerInputs, type Prepared } from '../prepare.ts';
@@ -36,18 +37,19 @@ function executorChoice(p: Prepared): (t: Target) => ExecutorKind {
   return (t) => (p.vars.EXECUTOR === 'modal' && t.executor === 'modal' ? 'modal' : 'local');
 }
 
-async function executors(p: PreparedBuild, cache: Cache, settings: Settings): Promise<Partial<Record<ExecutorKind, Executor>>> {
+/** The executors, and with EXECUTOR=modal the action cache every machine shares on the volume. */
+async function executors(p: PreparedBuild, cache: Cache, settings: Settings, warn: (message: string) => void): Promise<{ executors: Partial<Record<ExecutorKind, Executor>>; shared?: SharedActionCache }> {
   const local = new LocalExecutor();
   // BUILD_DB=0: the database target's download action runs in-process (published-db.ts).
   const out: Partial<Record<ExecutorKind, Executor>> = { local: p.published ? p.published.wrap(local) : local };
-  if (p.vars.EXECUTOR === 'modal') {
-    const { createModalExecutor } = await import('../executors/modal/modal.ts');
-    out.modal = await createModalExecutor({
-      pipeline: p.pipeline, vars: p.vars, cacheDir: p.cacheDir, repo: p.repo, sha: p.sha, projectDir: p.layout.projectDir,
-      blobPath: (d) => cache.blobPath(d), settings: settings.modal, hashWorkers: settings.hashWorkers,
-    });
-  }
-  return out;
+  if (p.vars.EXECUTOR !== 'modal') return { executors: out };
+  const { createModalExecutor } = await import('../executors/modal/modal.ts');
+  const modal = await createModalExecutor({
+    pipeline: p.pipeline, vars: p.vars, cacheDir: p.cacheDir, repo: p.repo, sha: p.sha, projectDir: p.layout.projectDir,
+    blobPath: (d) => cache.blobPath(d), settings: settings.modal, hashWorkers: settings.hashWorkers,
+  });
+  out.modal = modal;
+  return { executors: out, shared: modal.sharedCache(cache, warn) };
 }
 
 /** `./build.ts pipeline` and `./build.ts <target>...`: the process exit code, and whether the build replayed a run. */
@@ -122,7 +124,7 @@ export async function buildCommand(o: BuildOptions): Promise<{ code: number; rep
       const scheduler = new Scheduler({
         ...schedulerInputs(p, cache),
         workspace: { runDir: dir, ensureCwd: lazyRunTree(p, dir) },
-        executors: await executors(p, cache, o.settings), executorFor: executorChoice(p), baseEnv: { ...baseActionEnv(o.settings), ...provenanceEnv({ sha: p.sha, branch: p.branch, runDir: dir }) },
+        ...(await executors(p, cache, o.settings, (message) => emit({ event: 'warning', message }))), executorFor: executorChoice(p), baseEnv: { ...baseActionEnv(o.settings), ...provenanceEnv({ sha: p.sha, branch: p.branch, runDir: dir }) },
         repoPaths: { repo: p.repo, trees: [join(dir, 'tree'), p.tree] },
         jobs: o.argv.flags.jobs, keepGoing: o.argv.flags.keepGoing, emit, signal: o.signal, record: recorder.record,
       });

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { digestBytes } from '../../caching/hash.ts';
 import { parseHeartbeat, HEARTBEAT_FILE, type Heartbeat } from '../../run-heartbeat.ts';
 import { readMeta, RUN_ID_PATTERN, sortRunIds, type MetaRead } from '../../run.ts';
+import { STATE_ROOT } from './protocol.ts';
 import type { ModalTransport } from './transport.ts';
 
 /**
@@ -33,7 +34,7 @@ import type { ModalTransport } from './transport.ts';
  * - Liveness across machines is the heartbeat (run-heartbeat.ts), not a pid; a commit delay of a
  *   few seconds only makes a live run look a few seconds older, far inside the stale bound.
  */
-export const STATE_ROOT = 'state';
+export { STATE_ROOT };
 
 export const statePaths = {
   runs: `${STATE_ROOT}/runs`,
@@ -112,6 +113,14 @@ export class RemoteRuns {
   /** Names in one of the run's directories (`logs`, `diagnostics`). */
   async listRunDir(runId: string, rel: string): Promise<string[]> {
     return this.transport.list(statePaths.runFile(runId, rel));
+  }
+
+  /**
+   * Puts the mirror's meta.json back on the volume: promote's record of a run whose builder has
+   * ended (the one writer of meta.json then is promote, under the registry lease).
+   */
+  async putMeta(runId: string): Promise<void> {
+    await this.transport.put([{ local: join(this.mirrorDir, 'runs', runId, 'meta.json'), remote: statePaths.runFile(runId, 'meta.json') }]);
   }
 
   /**

@@ -5,8 +5,7 @@ import { basename, dirname, join } from 'node:path';
 import { UsageError, type RemoteReason } from '../../report/failures.ts';
 import type { Environment } from '../../target.ts';
 import { modalCli } from './cli.ts';
-import { callStateSchema, remoteFailureSchema, VOLUME_ROOT, type CallState, type RunRequest } from './protocol.ts';
-import { STATE_ROOT } from './remote-state.ts';
+import { callStateSchema, remoteFailureSchema, STATE_ROOT, VOLUME_ROOT, type CallState, type RunRequest } from './protocol.ts';
 
 /** The volume's top-level directories this build writes: the runner's, and the shared run state. */
 const VOLUME_ROOTS = [VOLUME_ROOT, STATE_ROOT];
