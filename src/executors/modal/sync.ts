@@ -146,7 +146,9 @@ export class VolumeSync {
     const wanted: string[] = [];
     for (const d of new Set(digests)) if (!(await exists(this.o.blobPath(d)))) wanted.push(d);
     if (wanted.length === 0) return 0;
-    const tmp = (d: string) => `${this.o.blobPath(d)}.download-${process.pid}`;
+    // Per call: two local actions may fetch the same blob at once, each into its own file.
+    const suffix = `${process.pid}-${Math.random().toString(36).slice(2)}`;
+    const tmp = (d: string) => `${this.o.blobPath(d)}.download-${suffix}`;
     try {
       await this.o.transport.get(wanted.map((d) => ({ remote: volumePaths.blob(d), local: tmp(d) }))).catch(async (error: unknown) => {
         // An entry a remote coordinator committed keeps its own outputs in its cache dir's store
