@@ -487,7 +487,7 @@ export class TargetBuilder {
       ...(outcome.remote ? { remote: outcome.remote } : {}),
     };
     this.o.cache.commit(result);
-    await this.o.shared?.push(result);
+    this.o.shared?.push(result);
     this.finishDone({ target, key, outputs: records, outcome: 'built', result, durationMs: outcome.durationMs });
   }
 

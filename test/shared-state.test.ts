@@ -123,6 +123,19 @@ describe('a run on the volume, seen from another machine', () => {
     }
   });
 
+  it('explain RUN_ID=<remote run> reads that run\'s record of the target and names what changed since its entry', async () => {
+    const c = machine('C', standin);
+    const vars = [`REPO=${repo}`, ...SMALL.map((v) => (v.startsWith('HOUSEHOLDS=') ? 'HOUSEHOLDS=301' : v))];
+    const r = await on(c, ['explain', 'acs', `RUN_ID=${runId}`, ...vars]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(new RegExp(`in run ${runId} \\(standin\\): built on local, entry [0-9a-f]{12}\n\\s+since then: var HOUSEHOLDS: 300 -> 301`));
+    const same = await on(c, ['explain', 'acs', `RUN_ID=${runId}`, `REPO=${repo}`, ...SMALL]);
+    expect(same.stdout).toMatch(/since then: nothing changed/);
+    const unknown = await on(c, ['explain', 'acs', 'RUN_ID=1.0.0_abcdef12_20260101_000000', `REPO=${repo}`]);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/run 1\.0\.0_abcdef12_20260101_000000 exists neither locally nor on standin/);
+  });
+
   it('a run whose coordinator died for good is shown as interrupted, with the command that resumes it', async () => {
     const remote = coordinator(standin, { BUILD_HEARTBEAT_MS: '200', EXAMPLE_FIT_SLEEP_MS: '200' });
     const started = await on(remote, ['pipeline', `REPO=${repo}`, ...SMALL, 'PUBLISH=0', 'SEED=7', '--detach', '--json']);

@@ -9,6 +9,8 @@ import type { ActionResult } from './cache.ts';
 export interface SharedActionCache {
   /** Copies the entry any machine committed for `key` into the local cache; true when it did. */
   pull(key: ActionKey): Promise<boolean>;
-  /** Offers an entry this build committed (a no-op when the shared tier has it already). */
-  push(result: ActionResult): Promise<void>;
+  /** Offers an entry this build committed (a no-op when the shared tier has it already); sent in batches. */
+  push(result: ActionResult): void;
+  /** Sends what push queued; the build awaits it before it ends. */
+  flush(): Promise<void>;
 }

@@ -121,14 +121,17 @@ export async function buildCommand(o: BuildOptions): Promise<{ code: number; rep
       recorder.meta.replayedFrom = replay.from;
       report = await applyReplay(replay, cache, dir, emit, recorder.record);
     } else {
+      const chosen = await executors(p, cache, o.settings, (message) => emit({ event: 'warning', message }));
       const scheduler = new Scheduler({
         ...schedulerInputs(p, cache),
         workspace: { runDir: dir, ensureCwd: lazyRunTree(p, dir) },
-        ...(await executors(p, cache, o.settings, (message) => emit({ event: 'warning', message }))), executorFor: executorChoice(p), baseEnv: { ...baseActionEnv(o.settings), ...provenanceEnv({ sha: p.sha, branch: p.branch, runDir: dir }) },
+        ...chosen, executorFor: executorChoice(p), baseEnv: { ...baseActionEnv(o.settings), ...provenanceEnv({ sha: p.sha, branch: p.branch, runDir: dir }) },
         repoPaths: { repo: p.repo, trees: [join(dir, 'tree'), p.tree] },
         jobs: o.argv.flags.jobs, keepGoing: o.argv.flags.keepGoing, emit, signal: o.signal, record: recorder.record,
       });
       report = await scheduler.run();
+      // Every entry this build made is on the volume before the run is recorded as ended.
+      await chosen.shared?.flush();
     }
   } catch (error) {
     // The run is marked failed with the reason; on a full or read-only disk that write may fail too.

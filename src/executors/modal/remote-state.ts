@@ -116,6 +116,17 @@ export class RemoteRuns {
   }
 
   /**
+   * Copies the action entry `key` from the volume into the mirror's `actions/` (a cache dir's
+   * layout, so the Cache reads it); false when the volume has none.
+   */
+  async mirrorEntry(key: string): Promise<boolean> {
+    const shard = await this.transport.list(statePaths.actionShard(key.slice(0, 2)));
+    if (!shard.includes(`${key}.json`)) return false;
+    await this.transport.get([{ remote: statePaths.action(key), local: join(this.mirrorDir, 'actions', key.slice(0, 2), `${key}.json`) }]);
+    return true;
+  }
+
+  /**
    * Puts the mirror's meta.json back on the volume: promote's record of a run whose builder has
    * ended (the one writer of meta.json then is promote, under the registry lease).
    */

@@ -10,6 +10,29 @@ import { statePaths } from './remote-state.ts';
 import type { VolumeSync } from './sync.ts';
 import type { ModalTransport } from './transport.ts';
 
+/** How long pushes gather before a batch is sent (the build's end flushes at once). */
+const PUSH_QUIET_MS = 500;
+
+/** At most `n` tasks at once. */
+class Limiter {
+  private active = 0;
+  private readonly waiting: (() => void)[] = [];
+  private readonly n: number;
+  constructor(n: number) {
+    this.n = n;
+  }
+  async run<T>(task: () => Promise<T>): Promise<T> {
+    if (this.active >= this.n) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    this.active++;
+    try {
+      return await task();
+    } finally {
+      this.active--;
+      this.waiting.shift()?.();
+    }
+  }
+}
+
 export interface VolumeActionCacheOptions {
   transport: ModalTransport;
   /** Moves blobs between the local cache and the volume's `build/cas` (uploads only what is missing). */
@@ -31,12 +54,17 @@ export interface VolumeActionCacheOptions {
  *   user asks (`fetch`), from `build/cas`, or `state/cas` for an entry the coordinator committed.
  * - push: after a local commit, the outputs' local blobs go to `build/cas` (only those the
  *   volume lacks) and then the entry, with those outputs recorded as remote-resident there, unless
- *   the volume has an entry for the key already. Both writes are content-addressed (see
+ *   the volume has an entry for the key already; entries are gathered into batches (flush). Both writes are content-addressed (see
  *   remote-state.ts): a race between two machines leaves one valid entry, whichever wins.
  */
 export class VolumeActionCache implements SharedActionCache {
   private readonly o: VolumeActionCacheOptions;
   private readonly shards = new Map<string, Promise<Set<string>>>();
+  private readonly queue: ActionResult[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private sending: Promise<void> = Promise.resolve();
+  /** Shard listings in flight at once (each is a `modal volume ls` process on Modal). */
+  private readonly listings = new Limiter(4);
   private warned = false;
 
   constructor(o: VolumeActionCacheOptions) {
@@ -47,7 +75,7 @@ export class VolumeActionCache implements SharedActionCache {
     const prefix = key.slice(0, 2);
     let names = this.shards.get(prefix);
     if (!names) {
-      names = this.o.transport.list(statePaths.actionShard(prefix)).then((n) => new Set(n));
+      names = this.listings.run(() => this.o.transport.list(statePaths.actionShard(prefix))).then((n) => new Set(n));
       this.shards.set(prefix, names);
       names.catch(() => this.shards.delete(prefix));
     }
@@ -78,24 +106,50 @@ export class VolumeActionCache implements SharedActionCache {
     }
   }
 
-  async push(result: ActionResult): Promise<void> {
-    const scratch = join(this.o.cacheDir, 'modal', `push-${randomUUID()}.json`);
+  push(result: ActionResult): void {
+    this.queue.push(result);
+    this.timer ??= setTimeout(() => {
+      this.timer = undefined;
+      void this.flush();
+    }, PUSH_QUIET_MS);
+  }
+
+  /**
+   * Sends the queued entries as one batch: first every local blob they name that the volume
+   * lacks (one upload), then the entry files (one upload), so an entry never names a blob that
+   * is not there yet. Each `modal volume put` is a process start: one per batch, not per entry.
+   */
+  flush(): Promise<void> {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    const batch = this.queue.splice(0);
+    if (batch.length) this.sending = this.sending.then(() => this.send(batch));
+    return this.sending;
+  }
+
+  private async send(batch: ActionResult[]): Promise<void> {
+    const scratch = join(this.o.cacheDir, 'modal', `push-${randomUUID()}`);
     try {
-      const names = await this.shard(result.key);
-      if (names.has(`${result.key}.json`)) return;
-      const local = Object.values(result.outputs).filter((r) => !r.remote).map((r) => r.digest);
-      await this.o.sync.ensureBlobs(local);
-      const outputs: Record<string, OutputRecord> = {};
-      for (const [path, record] of Object.entries(result.outputs)) outputs[path] = record.remote ? record : { ...record, remote: this.o.transport.id };
-      const { fingerprint, ...entry } = { ...result, outputs };
-      await mkdir(join(this.o.cacheDir, 'modal'), { recursive: true });
-      await writeFile(scratch, `${JSON.stringify(entry)}\n${JSON.stringify(fingerprint)}\n`);
-      await this.o.transport.put([{ local: scratch, remote: statePaths.action(result.key) }]);
-      names.add(`${result.key}.json`);
+      const fresh: ActionResult[] = [];
+      for (const result of batch) if (!(await this.shard(result.key)).has(`${result.key}.json`)) fresh.push(result);
+      if (fresh.length === 0) return;
+      await this.o.sync.ensureBlobs(fresh.flatMap((r) => Object.values(r.outputs).filter((o) => !o.remote).map((o) => o.digest)));
+      await mkdir(scratch, { recursive: true });
+      const files: { local: string; remote: string }[] = [];
+      for (const result of fresh) {
+        const outputs: Record<string, OutputRecord> = {};
+        for (const [path, record] of Object.entries(result.outputs)) outputs[path] = record.remote ? record : { ...record, remote: this.o.transport.id };
+        const { fingerprint, ...entry } = { ...result, outputs };
+        const local = join(scratch, `${result.key}.json`);
+        await writeFile(local, `${JSON.stringify(entry)}\n${JSON.stringify(fingerprint)}\n`);
+        files.push({ local, remote: statePaths.action(result.key) });
+      }
+      await this.o.transport.put(files);
+      for (const result of fresh) (await this.shard(result.key)).add(`${result.key}.json`);
     } catch (error) {
       this.warnOnce(`the shared action cache on ${this.o.transport.id} could not be written (${(error as Error).message.split('\n')[0]}); other machines will rebuild what this build made`);
     } finally {
-      await rm(scratch, { force: true });
+      await rm(scratch, { recursive: true, force: true });
     }
   }
 
