@@ -1,4 +1,4 @@
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { digestBytes } from '../../caching/hash.ts';
 import { parseHeartbeat, HEARTBEAT_FILE, type Heartbeat } from '../../run-heartbeat.ts';
@@ -101,7 +101,8 @@ export class RemoteRuns {
   /** The run's meta.json, downloaded and validated as a local one is. */
   async readMeta(runId: string): Promise<MetaRead> {
     await mkdir(join(this.mirrorDir, 'runs', runId), { recursive: true });
-    await this.download(runId, 'meta.json');
+    // Gone from the volume: an older copy in the mirror is not the run.
+    if ((await this.download(runId, 'meta.json')) === null) await rm(join(this.mirrorDir, 'runs', runId, 'meta.json'), { force: true });
     return readMeta(this.mirrorDir, runId);
   }
 
