@@ -123,6 +123,21 @@ describe('a run on the volume, seen from another machine', () => {
     }
   });
 
+  it('a machine building the same SHA with EXECUTOR=modal takes the coordinator\'s entries: nothing built, nothing dispatched, the same bytes', async () => {
+    const d = machine('D', standin);
+    const goals = ['diagnostics', 'h5:states/DE', 'h5:cities/NYC'];
+    const r = await on(d, [...goals, `REPO=${repo}`, ...SMALL, 'EXECUTOR=modal', 'PUBLISH=0', '--json']);
+    expect(r.code, r.stderr + r.stdout).toBe(0);
+    expect(built(r)).toEqual([]);
+    expect(standinCalls(standin)).toEqual([]);
+    // The coordinator kept its outputs in its own cache dir's store (state/cas): fetched from there.
+    const got = await on(d, ['fetch', 'h5:states/DE', 'diagnostics', `RUN_ID=${summary(r).runId}`]);
+    expect(got.code, got.stderr).toBe(0);
+    for (const rel of ['h5s/states/DE.h5', 'diagnostics/unified_diagnostics.csv']) {
+      expect(readFileSync(join(d.cache, 'runs', summary(r).runId as string, rel)), rel).toEqual(readFileSync(join(standin, 'volume', 'state', 'runs', runId, rel)));
+    }
+  });
+
   it('explain RUN_ID=<remote run> reads that run\'s record of the target and names what changed since its entry', async () => {
     const c = machine('C', standin);
     const vars = [`REPO=${repo}`, ...SMALL.map((v) => (v.startsWith('HOUSEHOLDS=') ? 'HOUSEHOLDS=301' : v))];

@@ -49,6 +49,9 @@ async function executors(p: PreparedBuild, cache: Cache, settings: Settings, war
     blobPath: (d) => cache.blobPath(d), settings: settings.modal, hashWorkers: settings.hashWorkers,
   });
   out.modal = modal;
+  // A coordinator's cache dir is the shared state itself: nothing to pull from or push to.
+  const { isVolumeState } = await import('../executors/modal/remote-state.ts');
+  if (isVolumeState(p.cacheDir, settings.modal.standinDir)) return { executors: out };
   return { executors: out, shared: modal.sharedCache(cache, warn) };
 }
 

@@ -1,5 +1,5 @@
 import { mkdir, readFile, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { digestBytes } from '../../caching/hash.ts';
 import { parseHeartbeat, HEARTBEAT_FILE, type Heartbeat } from '../../run-heartbeat.ts';
 import { readMeta, RUN_ID_PATTERN, sortRunIds, type MetaRead } from '../../run.ts';
@@ -49,6 +49,15 @@ export const statePaths = {
 /** Whether a volume path is content-addressed (a blob, an entry): written only when absent. */
 export function isContentAddressed(remote: string): boolean {
   return /^(build|state)\/cas\/[0-9a-f]{2}\/[0-9a-f]{32}$/.test(remote) || /^state\/actions\/[0-9a-f]{2}\/[0-9a-f]+\.json$/.test(remote);
+}
+
+/**
+ * Whether a cache dir is the volume's own `state/` (a coordinator's, in the stand-in): such a build
+ * reads and writes the shared action cache directly, so it neither pulls from it nor pushes to it.
+ * A coordinator on Modal mounts the volume at a path of its choosing and must say so itself.
+ */
+export function isVolumeState(cacheDir: string, standinDir: string | undefined): boolean {
+  return standinDir !== undefined && resolve(cacheDir) === resolve(standinDir, 'volume', STATE_ROOT);
 }
 
 /** How status marks where a run lives: `modal:<volume>`, or `standin` for the local stand-in. */
