@@ -95,7 +95,8 @@ export async function statusCommand(argv: Argv, settings: Settings, words: strin
     // The volume may be unreachable (no network, an expired token): one warning, local runs only.
     try {
       const source = { where: remote.label, cacheDir: remote.mirrorDir, remote };
-      for (const id of (await remote.listRunIds()).filter((i) => !local.includes(i))) {
+      // Every run on the volume, even one whose id a local run shares (ids are per second, per SHA).
+      for (const id of await remote.listRunIds()) {
         const read = await remote.readMeta(id);
         if (!read.ok) {
           corrupt(id, remote.label, read.failure.message);
