@@ -98,6 +98,13 @@ describe('a run on the volume, seen from another machine', () => {
     // B's cache holds no run directory of it: the volume's files are read into a mirror.
     expect(readdirSync(join(b.cache, 'runs'))).toEqual([summary(local).runId]);
 
+    // Its review page, from the diagnostics on the volume.
+    const report = await on(b, ['report', `RUN_ID=${runId}`]);
+    expect(report.code, report.stderr).toBe(0);
+    const page = /: (\/\S+\.html) /.exec(report.stdout)![1]!;
+    expect(page.startsWith(join(b.cache, 'remote'))).toBe(true);
+    expect(readFileSync(page, 'utf8')).toContain(runId);
+
     const plan = await on(b, ['promote', `RUN_ID=${runId}`, '-n']);
     expect(plan.code, plan.stderr + plan.stdout).toBe(0);
     expect(plan.stdout).toContain(`promote run ${runId} as version`);

@@ -6,7 +6,7 @@ import { plainLogger } from '../report/logger.ts';
 import { openPublishStores, publishConfig, type PublishStores } from '../publish/config.ts';
 import { publishEmitter, type PublishEmit, type PublishFailure, type StepReport } from '../publish/result.ts';
 import { checkRunId, readMeta } from '../run.ts';
-import { builderOf, remoteRuns, type RunSource } from './run-source.ts';
+import { builderOf, mirroredRun, type RunSource } from './run-source.ts';
 import { parseVariables } from '../variables.ts';
 import { VARIABLES } from '../../tasks/index.ts';
 
@@ -35,7 +35,7 @@ export async function publishCommand(name: 'promote' | 'versions' | 'rollback' |
       const stores = await open({ action: `promote of run ${runId}`, write: true });
       const emit = publishEmitter((e) => logger.emit(e), stores.secrets);
       // A run another machine made (on the Modal volume): its record is mirrored here first.
-      const source = await publishSource(runId, settings);
+      const source = await mirroredRun(runId, settings);
       const { promote } = await import('../publish/promote.ts');
       const result = await promote({
         cacheDir: source.cacheDir,
@@ -109,25 +109,6 @@ export async function publishCommand(name: 'promote' | 'versions' | 'rollback' |
     }
   }
   return 0;
-}
-
-/**
- * Where promote reads a run: the local cache, else (Modal configured) the volume's shared state,
- * whose meta.json and diagnostics are mirrored locally; the released files come from the store's
- * staging either way, so promote verifies and publishes exactly as for a local run.
- */
-async function publishSource(runId: string, settings: CommandContext['settings']): Promise<RunSource> {
-  const local: RunSource = { where: 'local', cacheDir: settings.cacheDir };
-  const remote = remoteRuns(settings);
-  // Not on the volume either: preflight refuses it as for any missing run (run-not-found).
-  if ((await readMeta(settings.cacheDir, runId)).ok || !remote) return local;
-  const onVolume = await remote.has(runId).catch((error: Error) => {
-    throw new UsageError('bad-run', `run ${runId} is not in the local cache, and the runs on ${remote.label} cannot be read: ${error.message.split('\n')[0]}`);
-  });
-  if (!onVolume) return local;
-  const read = await remote.mirrorRecord(runId);
-  if (!read.ok) throw new UsageError('bad-run', read.failure.message);
-  return { where: remote.label, cacheDir: remote.mirrorDir, remote };
 }
 
 /**

@@ -67,3 +67,22 @@ export function shownStatus(meta: RunMeta, builder: BuilderState): string {
 export function resumeCommand(runId: string): string {
   return `./build.ts pipeline EXECUTOR=modal RUN_ID=${runId} --detach`;
 }
+
+/**
+ * Where promote, report and diff read a run: the local cache, else (Modal configured) the
+ * volume's shared state, whose meta.json and diagnostics are mirrored locally first. A run on
+ * neither is left to the caller, which refuses it as for any missing run (`run-not-found`). The
+ * released files come from the store's staging either way.
+ */
+export async function mirroredRun(runId: string, settings: Settings): Promise<RunSource> {
+  const local: RunSource = { where: 'local', cacheDir: settings.cacheDir };
+  const remote = remoteRuns(settings);
+  if ((await readMeta(settings.cacheDir, runId)).ok || !remote) return local;
+  const onVolume = await remote.has(runId).catch((error: Error) => {
+    throw new UsageError('bad-run', `run ${runId} is not in the local cache, and the runs on ${remote.label} cannot be read: ${error.message.split('\n')[0]}`);
+  });
+  if (!onVolume) return local;
+  const read = await remote.mirrorRecord(runId);
+  if (!read.ok) throw new UsageError('bad-run', read.failure.message);
+  return { where: remote.label, cacheDir: remote.mirrorDir, remote };
+}
