@@ -33,6 +33,13 @@ import type { ModalTransport } from './transport.ts';
  *     lease (publish/lease.ts) while it writes.
  * - Liveness across machines is the heartbeat (run-heartbeat.ts), not a pid; a commit delay of a
  *   few seconds only makes a live run look a few seconds older, far inside the stale bound.
+ *
+ * What this asks of a coordinator on Modal: build with BUILD_CACHE_DIR=<mount>/state, and commit
+ * the volume often enough (background commits, or `commit()` after meta.json and heartbeat writes)
+ * for readers to see it beat; entries other machines put there reach its mounted view only after
+ * a `reload()`, so until then it may rebuild one (a valid duplicate, never a wrong hit); and its
+ * build must not push to its own cache dir (isVolumeState recognises the stand-in's; on Modal the
+ * mount path is the coordinator's to name).
  */
 export { STATE_ROOT };
 
