@@ -247,6 +247,19 @@ describe('the action cache on the volume, shared by machines building with EXECU
     }
   });
 
+  it('a corrupt entry on the volume is a miss with a warning: rebuilt here, the rest still shared', async () => {
+    const args = [...GOALS, `REPO=${repo}`, ...SMALL, 'NUM_WORKERS=2', 'EXECUTOR=modal', 'PUBLISH=0', '--json'];
+    const a = machine('A', standin);
+    const acs = JSON.parse(readFileSync(join(a.cache, 'runs', readdirSync(join(a.cache, 'runs'))[0]!, 'meta.json'), 'utf8')).targets.acs.key as string;
+    writeFileSync(join(standin, 'volume', statePaths.action(acs)), '{"key": "not this one"}\n');
+    const calls = standinCalls(standin).length;
+    const r = await on(machine('E', standin), args);
+    expect(r.code, r.stderr + r.stdout).toBe(0);
+    expect(r.events.filter((e) => e.event === 'warning').map((e) => e.message)).toEqual([expect.stringMatching(new RegExp(`^warning: the shared cache entry state/actions/../${acs}\\.json on standin:.* is corrupt \\(.*\\); it is not trusted$`))]);
+    expect(built(r)).toEqual(['acs']);
+    expect(standinCalls(standin)).toHaveLength(calls);
+  });
+
   it('a put of a digest the volume holds is a no-op', async () => {
     const transport = new StandinTransport({ dir: standin, python, appDir: APP_DIR, volume: 'v' });
     const blobs = readdirSync(join(standin, 'volume', 'build', 'cas'));

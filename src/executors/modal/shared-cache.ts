@@ -65,7 +65,8 @@ export class VolumeActionCache implements SharedActionCache {
   private sending: Promise<void> = Promise.resolve();
   /** Shard listings in flight at once (each is a `modal volume ls` process on Modal). */
   private readonly listings = new Limiter(4);
-  private warned = false;
+  /** Set at the first failure: the tier is down for the rest of the build (one warning, no retries per target). */
+  private down = false;
 
   constructor(o: VolumeActionCacheOptions) {
     this.o = o;
@@ -83,14 +84,22 @@ export class VolumeActionCache implements SharedActionCache {
   }
 
   async pull(key: ActionKey): Promise<boolean> {
+    if (this.down) return false;
     const scratch = join(this.o.cacheDir, 'modal', `pull-${randomUUID()}.json`);
     try {
       if (!(await this.shard(key)).has(`${key}.json`)) return false;
       await this.o.transport.get([{ remote: statePaths.action(key), local: scratch }]);
       const text = await readFile(scratch, 'utf8');
-      const entry = parseEntry(text);
-      if (entry.key !== key) throw new Error(`the entry at ${statePaths.action(key)} is for key ${entry.key}`);
-      const fingerprint = fingerprintSchema.parse(JSON.parse(text.slice(text.indexOf('\n') + 1)));
+      let entry, fingerprint;
+      try {
+        entry = parseEntry(text);
+        if (entry.key !== key) throw new Error(`it is for key ${entry.key}`);
+        fingerprint = fingerprintSchema.parse(JSON.parse(text.slice(text.indexOf('\n') + 1)));
+      } catch (error) {
+        // One bad entry is a miss (rebuilt here, and its next push is skipped: the key is taken).
+        this.o.warn(`warning: the shared cache entry ${statePaths.action(key)} on ${this.o.transport.id} is corrupt (${(error as Error).message.split('\n')[0]}); it is not trusted`);
+        return false;
+      }
       const outputs: Record<string, OutputRecord> = {};
       for (const [path, record] of Object.entries(entry.outputs)) {
         if (record.remote && record.remote !== this.o.transport.id) return false;
@@ -107,6 +116,7 @@ export class VolumeActionCache implements SharedActionCache {
   }
 
   push(result: ActionResult): void {
+    if (this.down) return;
     this.queue.push(result);
     this.timer ??= setTimeout(() => {
       this.timer = undefined;
@@ -154,8 +164,8 @@ export class VolumeActionCache implements SharedActionCache {
   }
 
   private warnOnce(message: string): void {
-    if (this.warned) return;
-    this.warned = true;
+    if (this.down) return;
+    this.down = true;
     this.o.warn(`warning: ${message}`);
   }
 }
