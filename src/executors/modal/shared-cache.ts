@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { ZodError } from 'zod';
 import type { ActionResult, Cache, OutputRecord } from '../../caching/cache.ts';
 import { parseEntry } from '../../caching/cache.ts';
 import type { SharedActionCache } from '../../caching/shared-cache.ts';
@@ -67,6 +68,7 @@ export class VolumeActionCache implements SharedActionCache {
   private readonly listings = new Limiter(4);
   /** Set at the first failure: the tier is down for the rest of the build (one warning, no retries per target). */
   private down = false;
+  private readonly corrupt = new Set<string>();
 
   constructor(o: VolumeActionCacheOptions) {
     this.o = o;
@@ -84,7 +86,7 @@ export class VolumeActionCache implements SharedActionCache {
   }
 
   async pull(key: ActionKey): Promise<boolean> {
-    if (this.down) return false;
+    if (this.down || this.corrupt.has(key)) return false;
     const scratch = join(this.o.cacheDir, 'modal', `pull-${randomUUID()}.json`);
     try {
       if (!(await this.shard(key)).has(`${key}.json`)) return false;
@@ -96,8 +98,10 @@ export class VolumeActionCache implements SharedActionCache {
         if (entry.key !== key) throw new Error(`it is for key ${entry.key}`);
         fingerprint = fingerprintSchema.parse(JSON.parse(text.slice(text.indexOf('\n') + 1)));
       } catch (error) {
-        // One bad entry is a miss (rebuilt here, and its next push is skipped: the key is taken).
-        this.o.warn(`warning: the shared cache entry ${statePaths.action(key)} on ${this.o.transport.id} is corrupt (${(error as Error).message.split('\n')[0]}); it is not trusted`);
+        // One bad entry is a miss (rebuilt here; the key stays taken on the volume), said once.
+        this.corrupt.add(key);
+        const why = error instanceof ZodError ? `${error.issues[0]?.path.join('.')}: ${error.issues[0]?.message}` : (error as Error).message.split('\n')[0];
+        this.o.warn(`warning: the shared cache entry ${statePaths.action(key)} on ${this.o.transport.id} is corrupt (${why}); it is not trusted`);
         return false;
       }
       const outputs: Record<string, OutputRecord> = {};
