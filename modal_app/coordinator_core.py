@@ -133,6 +133,7 @@ def coordinator_env(request, root, tree, extra_env):
     env.update(extra_env or {})
     env.update(
         BUILD_CACHE_DIR=state_dir(root),
+        BUILD_VOLUME_STATE="1",
         BUILD_RUN_ID=request["runId"],
         BUILD_PINNED_SHA=request["sha"],
         BUILD_PINNED_DIRTY="1" if request.get("dirty") else "0",

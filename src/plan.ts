@@ -1,7 +1,7 @@
 import type { Cache } from './caching/cache.ts';
 import type { Emit } from './report/events.ts';
 import { schedulerInputs, type Prepared } from './prepare.ts';
-import { Scheduler, type SchedulerReport } from './scheduler.ts';
+import { Scheduler, type SchedulerOptions, type SchedulerReport } from './scheduler.ts';
 import type { ExecutorKind, Target } from './target.ts';
 
 export interface PlanOptions {
@@ -13,6 +13,8 @@ export interface PlanOptions {
   executorFor: (target: Target) => ExecutorKind;
   /** Put each command that would run in its plan event (`-n`). */
   showCommands: boolean;
+  /** Called with every fingerprint computed (`explain RUN_ID=...` compares one with that run's). */
+  onFingerprint?: SchedulerOptions['onFingerprint'];
 }
 
 /**
@@ -26,5 +28,6 @@ export function planBuild(o: PlanOptions): Promise<SchedulerReport> {
     executors: {}, executorFor: o.executorFor, baseEnv: {},
     jobs: o.jobs, keepGoing: true, emit: o.emit, signal: o.signal, record: () => undefined,
     showCommands: o.showCommands,
+    ...(o.onFingerprint && { onFingerprint: o.onFingerprint }),
   }).run();
 }

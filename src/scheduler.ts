@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import type { OutputRecord } from './caching/cache.ts';
 import type { SkipReason } from './report/failures.ts';
 import { expandFanout } from './graph.ts';
@@ -228,6 +229,31 @@ export class Scheduler {
     }
   }
 
+  /**
+   * Expands a fan-out. The list it reads is usually built here, but an entry another machine built
+   * (the shared action cache) leaves it on the volume: the outputs the expansion asked for and
+   * this cache lacks are downloaded, as for a local action, and it is expanded again.
+   */
+  private async expandWithLists(fanout: FanOut, only: Set<string> | undefined): Promise<Target[]> {
+    const remote = new Map(fanout.deps.flatMap((d) => Object.values(this.outputsOf(d) ?? {})).filter((r) => r.remote).map((r) => [r.digest, r]));
+    const asked: OutputRecord[] = [];
+    const blobPath = (d: string) => {
+      const path = this.o.cache.blobPath(d);
+      const record = remote.get(d);
+      if (record && !existsSync(path)) asked.push(record);
+      return path;
+    };
+    try {
+      return expandFanout(fanout, this.outputsOf, blobPath, this.o.vars, only);
+    } catch (error) {
+      const fetcher = Object.values(this.o.executors).find((e) => e?.materialise);
+      if (asked.length === 0 || !fetcher?.materialise) throw error;
+      const failure = await fetcher.materialise(asked);
+      if (failure) throw new Error(`${fanout.name}: ${failure.message}`);
+      return expandFanout(fanout, this.outputsOf, (d) => this.o.cache.blobPath(d), this.o.vars, only);
+    }
+  }
+
   /** The fan-out cannot expand: a goal named a missing item (UsageError), or its list is unreadable. */
   private failFanout(fanout: FanOut, error: Error): void {
     const reason = error instanceof UsageError && error.reason === 'unknown-target' ? 'unknown-target' : 'bad-fanout-list';
@@ -264,7 +290,7 @@ export class Scheduler {
     }
     let targets: Target[];
     try {
-      targets = expandFanout(fanout, this.outputsOf, (d) => this.o.cache.blobPath(d), this.o.vars, only);
+      targets = await this.expandWithLists(fanout, only);
     } catch (error) {
       return this.failFanout(fanout, error as Error);
     }

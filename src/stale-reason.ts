@@ -122,6 +122,10 @@ export function describeCause(c: Cause): string {
       return c.error;
     case 'not-reached':
       return 'the dry run did not reach it (an upstream could not be planned)';
+    case 'not-comparable':
+      return c.why === 'no-key' ? 'that run recorded no key for it'
+        : c.why === 'inputs-not-known' ? 'its inputs today are not known (an upstream would run first)'
+          : `its entry ${c.key?.slice(0, 12)} is in no cache this machine can read`;
   }
 }
 

@@ -6,6 +6,7 @@ import type { DigestMemo } from './caching/digest-memo.ts';
 import type { Cause, Emit } from './report/events.ts';
 import type { Failure, TargetReason } from './report/failures.ts';
 import { HDF5_DIGEST_INPUT, type ActionSpec, type ExecOutcome, type Executor, type PortableAction } from './executors/executor.ts';
+import type { SharedActionCache } from './caching/shared-cache.ts';
 import { LocalBatcher } from './local-batcher.ts';
 import { describeCause, staleReason, type ImportedVia } from './stale-reason.ts';
 import { environmentFailure } from './report/environment-failure.ts';
@@ -55,6 +56,8 @@ export interface TargetBuildOptions {
   pythonIndex?: () => PythonIndex;
   workspace?: Workspace;
   executors: Partial<Record<ExecutorKind, Executor>>;
+  /** EXECUTOR=modal: the action cache every machine shares, asked on a local miss and given every new entry. */
+  shared?: SharedActionCache;
   executorFor: (target: Target) => ExecutorKind;
   /**
    * Base environment for actions (PATH and friends, the run's provenance); declared env is added
@@ -338,8 +341,10 @@ export class TargetBuilder {
       this.finishDone({ target, key, outputs: { env: { digest: key, size: 0 } }, outcome: 'cached', envDir: dir });
       return true;
     }
-    const found = await this.o.cache.lookup(key);
+    let found = await this.o.cache.lookup(key);
     if (found.kind === 'corrupt') this.o.emit({ event: 'warning', message: found.message });
+    // Built by another machine: its entry joins the local cache (outputs stay remote until needed).
+    if (found.kind === 'miss' && this.o.workspace && this.o.shared && (await this.o.shared.pull(key))) found = await this.o.cache.lookup(key);
     if (found.kind !== 'hit') return false;
     if (this.o.workspace) {
       const problem = await this.o.cache.restore(found.result, this.o.workspace.runDir);
@@ -503,6 +508,7 @@ export class TargetBuilder {
       ...(outcome.remote ? { remote: outcome.remote } : {}),
     };
     this.o.cache.commit(result);
+    this.o.shared?.push(result);
     this.finishDone({ target, key, outputs: records, outcome: 'built', result, durationMs: outcome.durationMs, resumed: a.resumed });
   }
 

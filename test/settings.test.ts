@@ -21,7 +21,7 @@ describe('settings from the environment', () => {
     expect(s.ci).toBe(false);
     expect(s.hashWorkers).toBe(true);
     expect(s.pinned).toEqual({ dirty: false });
-    expect(s.modal).toEqual({ env: {} });
+    expect(s.modal).toEqual({ configured: false, env: {} });
   });
 
   it('reads each variable into its setting; an empty value counts as unset', () => {

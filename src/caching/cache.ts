@@ -128,6 +128,11 @@ export class Cache {
     return out;
   }
 
+  /** The entry committed for `key`, with its fingerprint (`explain RUN_ID=...` reads the one a run used). */
+  resultOf(target: string, key: string): ActionResult | null {
+    return this.withFingerprint(target, key);
+  }
+
   private withFingerprint(target: string, key: string): ActionResult | null {
     // One read for both lines: the entry, then its fingerprint.
     try {

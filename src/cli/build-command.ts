@@ -8,6 +8,7 @@ import type { Event } from '../report/events.ts';
 import { exitCode } from '../report/failures.ts';
 import { LocalExecutor } from '../executors/local.ts';
 import type { Executor } from '../executors/executor.ts';
+import type { SharedActionCache } from '../caching/shared-cache.ts';
 import type { Logger } from '../report/logger.ts';
 import { pipelinePublishing, wouldStage } from './pipeline-publish.ts';
 import { lazyRunTree, schedulerInputs } from '../prepare.ts';
@@ -15,6 +16,7 @@ import { executorChooser, wantsModal } from '../executor-choice.ts';
 import { prepareBuild, type PreparedBuild } from './prepare-build.ts';
 import { RunRecorder } from '../recorder.ts';
 import { RunHistory } from '../run-history.ts';
+import { RunHeartbeat } from '../run-heartbeat.ts';
 import { applyReplay, findReplay, recordedInputsKey, type Replay } from '../replay.ts';
 import { allocateRun, checkRunId, runDir, startingMeta, type RunId } from '../run.ts';
 import { Scheduler } from '../scheduler.ts';
@@ -33,22 +35,26 @@ export interface BuildOptions {
   settings: Settings;
 }
 
-async function executors(p: PreparedBuild, cache: Cache, settings: Settings, executorFor: (t: Target) => ExecutorKind): Promise<Partial<Record<ExecutorKind, Executor>>> {
+/** The executors, and with Modal in use the action cache every machine shares on the volume. */
+async function executors(p: PreparedBuild, cache: Cache, settings: Settings, o: { executorFor: (t: Target) => ExecutorKind; warn: (message: string) => void }): Promise<{ executors: Partial<Record<ExecutorKind, Executor>>; shared?: SharedActionCache }> {
   const local = new LocalExecutor();
   // BUILD_DB=0: the database target's download action runs in-process (published-db.ts).
   const out: Partial<Record<ExecutorKind, Executor>> = { local: p.published ? p.published.wrap(local) : local };
-  if (wantsModal(p.vars)) {
-    const { createModalExecutor } = await import('../executors/modal/modal.ts');
-    out.modal = await createModalExecutor({
-      targets: p.graph.select(p.goals).names.flatMap((name) => {
-        const node = p.graph.get(name);
-        return node.kind === 'target' && executorFor(node.target) === 'modal' ? [node.target] : [];
-      }),
-      vars: p.vars, cacheDir: p.cacheDir, repo: p.repo, sha: p.sha, projectDir: p.layout.projectDir,
-      blobPath: (d) => cache.blobPath(d), settings: settings.modal, hashWorkers: settings.hashWorkers,
-    });
-  }
-  return out;
+  if (!wantsModal(p.vars)) return { executors: out };
+  const { createModalExecutor } = await import('../executors/modal/modal.ts');
+  const modal = await createModalExecutor({
+    targets: p.graph.select(p.goals).names.flatMap((name) => {
+      const node = p.graph.get(name);
+      return node.kind === 'target' && o.executorFor(node.target) === 'modal' ? [node.target] : [];
+    }),
+    vars: p.vars, cacheDir: p.cacheDir, repo: p.repo, sha: p.sha, projectDir: p.layout.projectDir,
+    blobPath: (d) => cache.blobPath(d), settings: settings.modal, hashWorkers: settings.hashWorkers,
+  });
+  out.modal = modal;
+  // A coordinator's cache dir is the shared state itself: nothing to pull from or push to.
+  const { isVolumeState } = await import('../executors/modal/remote-state.ts');
+  if (isVolumeState(p.cacheDir, settings.modal)) return { executors: out };
+  return { executors: out, shared: modal.sharedCache(cache, o.warn) };
 }
 
 /** `./build.ts pipeline` and `./build.ts <target>...`: the process exit code, and whether the build replayed a run. */
@@ -110,6 +116,9 @@ export async function buildCommand(o: BuildOptions): Promise<{ code: number; rep
     if (!o.runId) await rm(dir, { recursive: true, force: true }).catch(() => undefined);
     throw error;
   });
+  // For readers on other machines (a run on the Modal volume): this process is still building it.
+  const heartbeat = new RunHeartbeat(dir, o.settings.heartbeatMs);
+  await heartbeat.beat(false);
   const selected = p.graph.select(p.goals).names;
   const fanouts = selected.filter((n) => p.graph.get(n).kind === 'fanout');
   emit({ event: 'run-start', runId, sha: p.sha, branch: p.branch, dirty: p.dirty, goals: p.goals, total: selected.length, ...(fanouts.length ? { fanouts } : {}) });
@@ -123,22 +132,26 @@ export async function buildCommand(o: BuildOptions): Promise<{ code: number; rep
       recorder.meta.replayedFrom = replay.from;
       report = await applyReplay(replay, cache, dir, emit, recorder.record);
     } else {
+      const chosen = await executors(p, cache, o.settings, { executorFor, warn: (message) => emit({ event: 'warning', message }) });
       const scheduler = new Scheduler({
         ...schedulerInputs(p, cache),
         workspace: { runDir: dir, ensureCwd: lazyRunTree(p, dir) },
-        executors: await executors(p, cache, o.settings, executorFor), executorFor, baseEnv: { ...baseActionEnv(o.settings), ...provenanceEnv({ sha: p.sha, branch: p.branch, runDir: dir }) },
+        ...chosen, executorFor, baseEnv: { ...baseActionEnv(o.settings), ...provenanceEnv({ sha: p.sha, branch: p.branch, runDir: dir }) },
         repoPaths: { repo: p.repo, trees: [join(dir, 'tree'), p.tree] },
         jobs: o.argv.flags.jobs, keepGoing: o.argv.flags.keepGoing, emit, signal: o.signal, record: recorder.record,
         // Earlier runs' durations and outputs: read only once an action is about to run.
         history: new RunHistory({ cacheDir: p.cacheDir, exclude: runId }),
       });
       report = await scheduler.run();
+      // Every entry this build made is on the volume before the run is recorded as ended.
+      await chosen.shared?.flush();
     }
   } catch (error) {
     // The run is marked failed with the reason; on a full or read-only disk that write may fail too.
     const reason = environmentFailure(error)?.message ?? (error as Error).message;
     await recorder.finish('failed', reason).catch(ignoreEnvironmentFailure);
     await p.memo.save().catch(ignoreEnvironmentFailure);
+    await heartbeat.stop();
     throw error;
   }
   await p.memo.save();
@@ -149,6 +162,7 @@ export async function buildCommand(o: BuildOptions): Promise<{ code: number; rep
   await recorder.finish(status, runError(report));
   // A completed run is published before the summary, which stays the last line.
   const published = status === 'completed' && publishing ? await publishing.afterRun(runId, emit) : 0;
+  await heartbeat.stop();
   emit({
     event: 'summary', runId, status, built: report.built, cached: report.cached, failed: report.failed, cancelled: report.cancelled, skipped: report.skipped,
     durationMs: Date.now() - started, filesHashed: p.memo.filesRead, bytesHashed: p.memo.bytesRead,

@@ -50,7 +50,7 @@ export const COMMANDS: readonly Command[] = [
   },
   {
     name: 'explain',
-    usage: ['explain <target> [VAR=value ...]'],
+    usage: ['explain <target> [RUN_ID=<run>] [VAR=value ...]'],
     summary: "name what changed (source, variable, env value, upstream output) since a target's cached entry",
     flags: ['json'],
     network: 'if-remote',

@@ -3,6 +3,7 @@ import { pipelineFactory } from './pipeline-declaration.ts';
 import { fetchRunOutputs } from '../executors/modal/fetch.ts';
 import { UsageError } from '../report/failures.ts';
 import { checkRunId, listRunIds, readMeta, runDir, type RunMeta } from '../run.ts';
+import { findRun, type RunSource } from './run-source.ts';
 import { parseVariables } from '../variables.ts';
 import { VARIABLES } from '../../tasks/index.ts';
 
@@ -12,30 +13,31 @@ import { VARIABLES } from '../../tasks/index.ts';
  * digest, and links them into the run directory (default: the newest run that built them), e.g.
  * `./build.ts fetch h5:states/CA` or `./build.ts fetch areas` for every area file. Outputs that
  * are already local are just linked. Each output's record names the transport it lives on
- * (`modal:<volume>` or `standin:<dir>`), so no EXECUTOR setting is needed.
+ * (`modal:<volume>` or `standin:<dir>`), so no EXECUTOR setting is needed. RUN_ID may name a
+ * run another machine made, on the volume (run-source.ts): its outputs come into this cache and
+ * are linked into its local mirror (`<cache>/remote/<transport>/runs/<id>/`).
  */
 export async function fetchCommand({ words, argv, settings, logger }: Pick<CommandContext, 'words' | 'argv' | 'settings' | 'logger'>): Promise<number> {
   const vars = parseVariables(argv.assignments, VARIABLES);
   if (words.length === 0) throw new UsageError('missing-target', 'fetch needs a target, e.g. ./build.ts fetch h5:states/CA (or a group: areas)');
   const dir = settings.cacheDir;
-  const meta = await pickRun(dir, vars.RUN_ID, words, settings.tasksFile);
+  // RUN_ID of a run another machine made: its record comes from the volume, its files go to its mirror.
+  const found = vars.RUN_ID ? await findRun(checkRunId(vars.RUN_ID), settings) : { source: { where: 'local', cacheDir: dir } as RunSource, meta: await pickRun(dir, words, settings.tasksFile) };
+  const { meta, source } = found;
   const targets = await expandNames(words, meta, settings.tasksFile);
-  const got = await fetchRunOutputs({ cacheDir: dir, runId: meta.runId, targets, modal: settings.modal, hashWorkers: settings.hashWorkers });
-  if (argv.flags.json) logger.emit({ event: 'fetched', runId: meta.runId, files: got.files.length, bytes: got.bytes, downloaded: got.downloaded });
+  const into = runDir(source.cacheDir, meta.runId);
+  const remoteRun = source.remote ? { remoteRun: { meta, dir: into, transport: source.remote.transport } } : {};
+  const got = await fetchRunOutputs({ cacheDir: dir, runId: meta.runId, targets, modal: settings.modal, hashWorkers: settings.hashWorkers, ...remoteRun });
+  if (argv.flags.json) logger.emit({ event: 'fetched', runId: meta.runId, where: source.where, files: got.files.length, bytes: got.bytes, downloaded: got.downloaded });
   else {
     for (const f of got.files) process.stdout.write(`${f}\n`);
-    process.stderr.write(`fetched ${got.files.length} file(s), ${got.bytes} bytes (${got.downloaded} downloaded), into ${runDir(dir, meta.runId)}\n`);
+    process.stderr.write(`fetched ${got.files.length} file(s), ${got.bytes} bytes (${got.downloaded} downloaded), into ${into}\n`);
   }
   return 0;
 }
 
-/** RUN_ID, else the newest run whose meta records any of the wanted targets (or their group's items). */
-async function pickRun(dir: string, runId: string | undefined, words: string[], tasksFile: string | undefined): Promise<RunMeta> {
-  if (runId) {
-    const read = await readMeta(dir, checkRunId(runId));
-    if (!read.ok) throw new UsageError('bad-run', read.failure.message);
-    return read.value;
-  }
+/** The newest local run whose meta records any of the wanted targets (or their group's items). */
+async function pickRun(dir: string, words: string[], tasksFile: string | undefined): Promise<RunMeta> {
   const prefixes = await groupPrefixes(tasksFile);
   for (const id of await listRunIds(dir)) {
     const read = await readMeta(dir, id);

@@ -5,7 +5,9 @@ import type { Argv } from './argv.ts';
 import type { Settings } from './settings.ts';
 import { UsageError } from '../report/failures.ts';
 import { checkRunId, readMeta, runDir, type RunMeta } from '../run.ts';
-import { effectiveStatus, runProcessAlive } from '../run-state.ts';
+import { effectiveStatus } from '../run-state.ts';
+import type { BuilderState } from '../run-heartbeat.ts';
+import { builderOf, findRun, shownStatus, type RunSource } from './run-source.ts';
 import { parseVariables } from '../variables.ts';
 import { VARIABLES } from '../../tasks/index.ts';
 
@@ -13,49 +15,64 @@ import { VARIABLES } from '../../tasks/index.ts';
  * The exit code of a followed run, as the build itself returned it: 0 completed (or promoted),
  * 1 failed or interrupted (its process died), 130 cancelled. So `--detach ... && logs -f && promote` scripts.
  */
-export function runExitCode(meta: RunMeta): number {
-  const status = effectiveStatus(meta);
+export function runExitCode(meta: RunMeta, builder?: BuilderState): number {
+  const status = builder ? shownStatus(meta, builder) : effectiveStatus(meta);
   if (status === 'completed' || status === 'promoted') return 0;
   return status === 'cancelled' ? 130 : 1;
 }
 
-/** `./build.ts logs RUN_ID=... [-f]`: the run's event log; with -f, follows it until the run ends and exits with its result. */
+/**
+ * `./build.ts logs RUN_ID=... [-f] [<target>]`: the run's event log; with -f, follows it until the
+ * run ends and exits with its result. A run on the Modal volume (run-source.ts) is read the same
+ * way, its log files polled through the transport, and followed until its coordinator ends.
+ */
 export async function logsCommand(argv: Argv, settings: Settings, words: string[] = []): Promise<number> {
   const vars = parseVariables(argv.assignments, VARIABLES);
   if (!vars.RUN_ID) throw new UsageError('missing-run-id', 'logs needs RUN_ID=<run id>; list runs with ./build.ts status');
   if (words.length > 1) throw new UsageError('unexpected-argument', `logs takes at most one target, not '${words[1]}'`);
   const runId = checkRunId(vars.RUN_ID);
-  const dir = settings.cacheDir;
-  const first = await readMeta(dir, runId);
-  if (!first.ok) throw new UsageError('bad-run', first.failure.message);
+  const { source, meta: first } = await findRun(runId, settings);
+  const logs = runLogs(source, runId);
   const target = words[0];
-  const logsDir = join(runDir(dir, runId), 'logs');
-  const file = target ? join(logsDir, targetLogName(target)) : join(runDir(dir, runId), 'run.log');
-  if (target && !existsSync(file)) {
-    const outcome = first.value.targets[target]?.outcome;
+  const rel = target ? `logs/${targetLogName(target)}` : 'run.log';
+  if (target && !(await logs.exists(rel))) {
+    const outcome = first.targets[target]?.outcome;
     throw new UsageError('no-target-log', `${target} has no log in run ${runId} (${outcome ? `it was ${outcome}` : 'the run has no such target'}); see ./build.ts status RUN_ID=${runId}`);
   }
   // A foreground run has no run.log (its output went to the terminal): print each target's log.
-  if (!target && !existsSync(file)) {
-    for (const name of (await readdir(logsDir).catch(() => [] as string[])).sort()) {
+  if (!target && !(await logs.exists(rel))) {
+    for (const name of (await logs.list('logs')).sort()) {
       process.stdout.write(`== ${name.replace(/\.log$/, '')} ==\n`);
-      await copyFrom(join(logsDir, name), 0);
+      await logs.copyFrom(`logs/${name}`, 0);
     }
-    return argv.flags.follow ? runExitCode(first.value) : 0;
+    return argv.flags.follow ? runExitCode(first) : 0;
   }
   let offset = 0;
   for (;;) {
-    offset += await copyFrom(file, offset);
+    offset += await logs.copyFrom(rel, offset);
     if (!argv.flags.follow) return 0;
-    // Follow while the run's process lives: it still publishes after meta.json says completed.
-    const meta = await readMeta(dir, runId);
-    if (!meta.ok || !runProcessAlive(meta.value)) {
-      offset += await copyFrom(file, offset);
+    // Follow while the run's builder lives: it still publishes after meta.json says completed.
+    const meta = source.remote ? await source.remote.readMeta(runId) : await readMeta(source.cacheDir, runId);
+    if (!meta.ok || (await builderOf(source, meta.value)) !== 'alive') {
+      offset += await logs.copyFrom(rel, offset);
       if (!meta.ok) throw new UsageError('bad-run', meta.failure.message);
-      return runExitCode(meta.value);
+      return runExitCode(meta.value, source.remote ? await builderOf(source, meta.value) : undefined);
     }
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    await new Promise((resolve) => setTimeout(resolve, source.remote && !source.remote.transport.id.startsWith('standin:') ? 3000 : 300));
   }
+}
+
+/** A run's log files, read from the local run directory or, for a run on the volume, downloaded into its mirror first. */
+function runLogs(source: RunSource, runId: string) {
+  const local = (rel: string) => join(runDir(source.cacheDir, runId), rel);
+  return {
+    exists: async (rel: string) => (source.remote ? (await source.remote.download(runId, rel)) !== null : existsSync(local(rel))),
+    list: async (sub: string) => (source.remote ? source.remote.listRunDir(runId, sub) : readdir(local(sub)).catch(() => [] as string[])),
+    copyFrom: async (rel: string, offset: number) => {
+      if (source.remote) await source.remote.download(runId, rel);
+      return copyFrom(local(rel), offset);
+    },
+  };
 }
 
 /** A target's log file name in the run's logs/ (as target-build.ts names it). */

@@ -5,7 +5,8 @@ import { exitCode, UsageError } from '../report/failures.ts';
 import { plainLogger, type Logger } from '../report/logger.ts';
 import { openPublishStores, publishConfig, type PublishStores } from '../publish/config.ts';
 import { publishEmitter, type PublishEmit, type PublishFailure, type StepReport } from '../publish/result.ts';
-import { checkRunId } from '../run.ts';
+import { checkRunId, readMeta } from '../run.ts';
+import { builderOf, mirroredRun, type RunSource } from './run-source.ts';
 import { parseVariables } from '../variables.ts';
 import { VARIABLES } from '../../tasks/index.ts';
 
@@ -33,9 +34,11 @@ export async function publishCommand(name: 'promote' | 'versions' | 'rollback' |
       const runId = checkRunId(vars.RUN_ID);
       const stores = await open({ action: `promote of run ${runId}`, write: true });
       const emit = publishEmitter((e) => logger.emit(e), stores.secrets);
+      // A run another machine made (on the Modal volume): its record is mirrored here first.
+      const source = await mirroredRun(runId, settings);
       const { promote } = await import('../publish/promote.ts');
       const result = await promote({
-        cacheDir: settings.cacheDir,
+        cacheDir: source.cacheDir,
         runId,
         ...(vars.VERSION && { version: vars.VERSION }),
         stores,
@@ -52,6 +55,7 @@ export async function publishCommand(name: 'promote' | 'versions' | 'rollback' |
       const value = result.value;
       if (value.status === 'declined') return cancelled('promote', emit);
       if (value.status === 'promoted') {
+        if (source.remote) await recordOnVolume(source, runId, emit);
         reportSteps(value.steps, emit);
         emit('done', `promoted run ${runId} as version ${value.entry.version}`, { entry: value.entry });
       }
@@ -105,6 +109,19 @@ export async function publishCommand(name: 'promote' | 'versions' | 'rollback' |
     }
   }
   return 0;
+}
+
+/**
+ * The run's `promoted` status on the volume too, once its builder has ended: while it lives,
+ * meta.json is its coordinator's alone (remote-state.ts), and the registry says promoted anyway.
+ */
+async function recordOnVolume(source: RunSource, runId: string, emit: PublishEmit): Promise<void> {
+  const read = await readMeta(source.cacheDir, runId);
+  if (read.ok && (await builderOf(source, read.value)) === 'alive') {
+    emit('warning', `warning: the coordinator of run ${runId} is still running, so its meta.json on ${source.where} is left to it; the registry records the promote`);
+    return;
+  }
+  await source.remote!.putMeta(runId).catch((error: Error) => emit('warning', `warning: could not record the promote in meta.json on ${source.where}: ${error.message.split('\n')[0]}`));
 }
 
 /** `./build.ts versions`: the registry, newest first, current marked; with --json (`json`), as `registry` and `version` events. */

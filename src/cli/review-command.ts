@@ -4,6 +4,7 @@ import { UsageError, type UsageReason } from '../report/failures.ts';
 import { checkRunId } from '../run.ts';
 import { openPublishStores, publishConfig } from '../publish/config.ts';
 import type { CommandContext } from './command.ts';
+import { mirroredRun } from './run-source.ts';
 
 /** `report` and `diff` (src/review/): argv and the environment read here, the work done there. */
 export async function reviewCommand(name: 'report' | 'diff', { words, argv, settings, logger }: CommandContext): Promise<number> {
@@ -12,7 +13,9 @@ export async function reviewCommand(name: 'report' | 'diff', { words, argv, sett
   if (!vars.RUN_ID) throw new UsageError('missing-run-id', `${name} needs RUN_ID=<run id>; list runs with ./build.ts status`);
   const runId = checkRunId(vars.RUN_ID);
   const stores = await openPublishStores(publishConfig(vars, settings.publish, settings.cacheDir), { action: `${name} of run ${runId}`, write: false }, { env: settings.publish });
-  const options = { cacheDir: settings.cacheDir, runId, stores, threshold: Number(vars.WORSE_BY) / 100, ...(vars.AGAINST && { against: vars.AGAINST }) };
+  // A run another machine made (on the Modal volume) is read from its local mirror.
+  const source = await mirroredRun(runId, settings);
+  const options = { cacheDir: source.cacheDir, runId, stores, threshold: Number(vars.WORSE_BY) / 100, ...(vars.AGAINST && { against: vars.AGAINST }) };
   const refused = (failure: { reason: string; message: string }): number => {
     if (failure.reason === 'run-not-found' || failure.reason === 'unknown-version') throw new UsageError(failure.reason as UsageReason, failure.message);
     process.stderr.write(`error: ${name} failed (${failure.reason}): ${failure.message}\n`);

@@ -64,6 +64,11 @@ export const settingsSchema = z.object({
   MODAL_STANDIN_DIR: text,
   /** Tests only: `kill-after-spawn` makes the stand-in kill the orchestrator right after a call starts. */
   MODAL_STANDIN_FAULT: z.enum(['kill-after-spawn']).optional(),
+  BUILD_VOLUME_STATE: z.enum(['0', '1']).optional(),
+  /** How often a build rewrites its run's heartbeat.json (default 30000; tests shorten it): run-heartbeat.ts. */
+  BUILD_HEARTBEAT_MS: z.string().regex(/^[1-9][0-9]*$/, 'a positive whole number of milliseconds').optional(),
+  /** Modal's token, when set in the environment (CI): with ~/.modal.toml, what says Modal is configured. */
+  MODAL_TOKEN_ID: text,
   /** Default of the variable HF_REPO: the Hugging Face repo that is the release store. */
   HF_REPO: text,
   /** Default of the variable HF_REPO_TYPE (model, dataset or space). */
@@ -110,6 +115,8 @@ export interface Settings {
   caCerts: { stashed?: string; active: boolean };
   /** Not BUILD_HASH_WORKERS=0. */
   hashWorkers: boolean;
+  /** BUILD_HEARTBEAT_MS: the run's heartbeat interval (run-heartbeat.ts). */
+  heartbeatMs?: number;
   /** BUILD_MODAL_* and MODAL_STANDIN_DIR, with the environment the Modal client runs in. */
   modal: ModalSettings;
   /** The publishing defaults, test endpoints and credentials, by variable name. */
@@ -151,13 +158,17 @@ export function readSettings(env: Environment = process.env): Settings {
     pinned: { ...(s.BUILD_PINNED_SHA && { sha: s.BUILD_PINNED_SHA as GitSha }), dirty: s.BUILD_PINNED_DIRTY === '1' },
     caCerts: { ...(s.BUILD_EXTRA_CA_CERTS && { stashed: s.BUILD_EXTRA_CA_CERTS }), active: s.NODE_EXTRA_CA_CERTS !== undefined },
     hashWorkers: s.BUILD_HASH_WORKERS !== '0',
+    ...(s.BUILD_HEARTBEAT_MS && { heartbeatMs: Number(s.BUILD_HEARTBEAT_MS) }),
     modal: {
       ...(s.BUILD_MODAL_APP && { app: s.BUILD_MODAL_APP }),
       ...(s.BUILD_MODAL_VOLUME && { volume: s.BUILD_MODAL_VOLUME }),
       ...(s.BUILD_MODAL_PYTHON && { python: s.BUILD_MODAL_PYTHON }),
       ...(s.MODAL_STANDIN_DIR && { standinDir: s.MODAL_STANDIN_DIR }),
       ...(s.MODAL_STANDIN_FAULT && { fault: s.MODAL_STANDIN_FAULT }),
+      ...(s.BUILD_VOLUME_STATE === '1' && { volumeState: true }),
       ...(quietMs > 0 && { batchQuietMs: quietMs }),
+      // The stand-in, a token in the environment (CI) or the one `modal token new` saved.
+      configured: Boolean(s.MODAL_STANDIN_DIR || s.MODAL_TOKEN_ID || (env.HOME && existsSync(join(env.HOME, '.modal.toml')))),
       env,
     },
     publish: {

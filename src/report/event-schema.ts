@@ -51,6 +51,7 @@ export const causeSchema = z.discriminatedUnion('kind', [
   z.strictObject({ kind: z.literal('outputs'), before: z.array(z.string()), after: z.array(z.string()) }).describe('The declared outputs changed.'),
   z.strictObject({ kind: z.literal('cannot-plan'), reason: z.string().optional(), error: z.string() }).describe('Planning the target failed (`explain` of a target the dry run could not plan).'),
   z.strictObject({ kind: z.literal('not-reached') }).describe('An upstream could not be planned, so the dry run did not reach the target.'),
+  z.strictObject({ kind: z.literal('not-comparable'), why: z.enum(['no-key', 'inputs-not-known', 'entry-unreadable']), key: z.string().optional() }).describe('`explain RUN_ID=...`: the run\'s entry cannot be compared with today\'s inputs: the run recorded no key, an upstream would run first, or no cache this machine reads holds entry `key`.'),
 ]);
 
 const closest = z.strictObject({ key: z.string(), createdAt: z.string() });
@@ -171,6 +172,10 @@ const commandEvents = [
     error: z.string().optional(),
     /** How long ago a `half-made`/`starting` run (no meta.json) was made, or an `interrupted` one started. */
     ageMs: z.number().optional(),
+    /** Where the run lives: `local`, `standin` or `modal:<volume>`. */
+    where: z.string().optional(),
+    /** A run on the volume whose coordinator died for good: the command that resumes it. */
+    resume: z.string().optional(),
   }).describe('`status`: one run as its meta.json records it (`status` as it is now: a dead `running` run is `interrupted`).'),
   z.strictObject({
     event: z.literal('run-target'),
@@ -192,6 +197,8 @@ const commandEvents = [
     causes: z.array(causeSchema),
     key: z.string().optional(),
     closest: closest.optional(),
+    /** `explain <target> RUN_ID=...`: the target as that run recorded it; `causes` are then what changed since its entry. */
+    run: z.strictObject({ runId: z.string(), where: z.string(), outcome: z.string(), executor: z.string().optional(), key: z.string().optional(), error: oneLine.optional() }).optional(),
   }).describe('`explain <target>`: one target\'s answer (`cached`: `key` is the entry the build would use; `run`: `closest` is the entry compared with).'),
   z.strictObject({
     event: z.literal('target-info'),
@@ -269,7 +276,7 @@ const commandEvents = [
     specialOperation: z.string().optional(),
     rollBackVersion: z.string().optional(),
   }),
-  z.strictObject({ event: z.literal('fetched'), runId: z.string(), files: z.number(), bytes: z.number(), downloaded: z.number() }).describe('`fetch`: outputs downloaded from the Modal volume into the cache and linked into the run.'),
+  z.strictObject({ event: z.literal('fetched'), runId: z.string(), where: z.string().optional().describe('where the run lives: local, standin or modal:<volume>'), files: z.number(), bytes: z.number(), downloaded: z.number() }).describe('`fetch`: outputs downloaded from the Modal volume into the cache and linked into the run.'),
   z.strictObject({ event: z.literal('report'), runId: z.string(), path: z.string(), bytes: z.number() }).describe('`report`: the review page written.'),
   z.strictObject({
     event: z.literal('diff'),

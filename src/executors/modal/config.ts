@@ -18,10 +18,14 @@ export interface ModalSettings {
   python?: string;
   /** MODAL_STANDIN_DIR: use the local stand-in with this directory as its volume and call store. */
   standinDir?: string;
+  /** BUILD_VOLUME_STATE=1 (the coordinator on Modal): this build's cache dir is the volume's shared state. */
+  volumeState?: boolean;
   /** BUILD_MODAL_BATCH_QUIET_MS: the batching window's quiet time. */
   batchQuietMs?: number;
   /** MODAL_STANDIN_FAULT=kill-after-spawn (tests only): the stand-in kills the orchestrator right after a call starts. */
   fault?: 'kill-after-spawn';
+  /** Whether Modal can be asked at all: the stand-in, or a token (MODAL_TOKEN_ID or ~/.modal.toml). */
+  configured?: boolean;
   /** What the Modal client (and the stand-in's containers) run in: the whole environment, with the Modal token. */
   env?: Environment;
 }

@@ -4,7 +4,8 @@ import { DigestMemo } from '../../caching/digest-memo.ts';
 import { UsageError } from '../../report/failures.ts';
 import type { ActionKey } from '../../fingerprint.ts';
 import type { Digest } from '../../caching/hash.ts';
-import { readMeta, runDir } from '../../run.ts';
+import { readMeta, runDir, type RunMeta } from '../../run.ts';
+import type { ModalTransport } from './transport.ts';
 import { transportForRecord, type ModalSettings } from './config.ts';
 import { VolumeSync } from './sync.ts';
 
@@ -31,10 +32,16 @@ export interface FetchOptions {
   modal: ModalSettings;
   /** Whether downloads may be verified in hashing worker threads (not BUILD_HASH_WORKERS=0). */
   hashWorkers: boolean;
+  /**
+   * A run another machine made, on the volume (remote-state.ts): its meta.json (already mirrored),
+   * the directory its files are linked into (its mirror), and the transport of its volume, where
+   * outputs it recorded as local live (in its cache dir's store, `state/cas`).
+   */
+  remoteRun?: { meta: RunMeta; dir: string; transport: ModalTransport };
 }
 
 export async function fetchRunOutputs(o: FetchOptions): Promise<FetchedOutputs> {
-  const read = await readMeta(o.cacheDir, o.runId);
+  const read = o.remoteRun ? { ok: true as const, value: o.remoteRun.meta } : await readMeta(o.cacheDir, o.runId);
   if (!read.ok) throw new UsageError('bad-run', read.failure.message);
   const meta = read.value;
   const names = o.targets ?? Object.keys(meta.targets).filter((n) => ['built', 'cached'].includes(meta.targets[n]!.outcome));
@@ -45,6 +52,12 @@ export async function fetchRunOutputs(o: FetchOptions): Promise<FetchedOutputs> 
   for (const name of names) {
     const key = meta.targets[name]?.key;
     const found = key ? await cache.lookup(key as ActionKey) : { kind: 'miss' as const };
+    // A remote run's targets: the outputs its meta.json records (this cache may hold no entry).
+    const recorded = o.remoteRun && meta.targets[name]?.outputs;
+    if (found.kind !== 'hit' && recorded) {
+      for (const [path, record] of Object.entries(recorded)) if (path !== 'env') wanted.push({ path, record: record.remote ? record : { ...record, remote: o.remoteRun!.transport.id } });
+      continue;
+    }
     if (found.kind !== 'hit') {
       // The Python environment has no entry (it lives in cache/envs); asked for by name, a miss is an error.
       if (!o.targets) continue;
@@ -56,11 +69,11 @@ export async function fetchRunOutputs(o: FetchOptions): Promise<FetchedOutputs> 
   let downloaded = 0;
   for (const { record } of wanted) if (record.remote) byTransport.set(record.remote, [...(byTransport.get(record.remote) ?? []), record.digest]);
   for (const [remote, digests] of byTransport) {
-    const transport = transportForRecord(remote, o.modal);
+    const transport = o.remoteRun?.transport.id === remote ? o.remoteRun.transport : transportForRecord(remote, o.modal);
     if (!transport) throw new UsageError('unknown-remote', `outputs live on ${remote}, which this build does not know how to reach`);
     downloaded += await new VolumeSync({ transport, cacheDir: o.cacheDir, repo: '', blobPath: (d) => cache.blobPath(d), stored: (d) => cache.adopt(d as Digest), hashWorkers: o.hashWorkers }).fetchBlobs(digests);
   }
-  const run = runDir(o.cacheDir, meta.runId);
+  const run = o.remoteRun?.dir ?? runDir(o.cacheDir, meta.runId);
   const files: string[] = [];
   let bytes = 0;
   for (const { path, record } of wanted) {

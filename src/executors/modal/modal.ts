@@ -1,5 +1,6 @@
 import { appendFile, writeFile } from 'node:fs/promises';
-import type { OutputRecord } from '../../caching/cache.ts';
+import type { Cache, OutputRecord } from '../../caching/cache.ts';
+import { VolumeActionCache } from './shared-cache.ts';
 import { UsageError, type ExecReason, type Failure } from '../../report/failures.ts';
 import { readMeta } from '../../run.ts';
 import type { Target, Vars } from '../../target.ts';
@@ -116,6 +117,11 @@ export class ModalExecutor implements Executor {
       if (error instanceof TransportError) return fail(spec, error.reason, error.message);
       throw error;
     }
+  }
+
+  /** The action cache on this executor's volume, shared by every machine (shared-cache.ts). */
+  sharedCache(cache: Cache, warn: (message: string) => void): VolumeActionCache {
+    return new VolumeActionCache({ transport: this.transport, sync: this.sync, cache, cacheDir: this.o.cacheDir, warn });
   }
 
   /** Brings remote-resident blobs into the local store, for a local action or `fetch`. */
@@ -313,7 +319,7 @@ export interface ModalSetup {
  * of the declared targets, the client, the token, the deployed functions), then builds the
  * executor. GPU types themselves are validated earlier still, with every variable (tasks/variables.ts).
  */
-export async function createModalExecutor(o: ModalSetup): Promise<Executor> {
+export async function createModalExecutor(o: ModalSetup): Promise<ModalExecutor> {
   const functions = new Set<string>([BATCH_FUNCTION]);
   const secrets = new Set<string>();
   for (const target of o.targets) {

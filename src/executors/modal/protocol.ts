@@ -10,6 +10,8 @@ export const PROTOCOL = 3;
 
 /** Where the runner keeps everything on the volume (see runner_core.py for the layout). */
 export const VOLUME_ROOT = 'build';
+/** Where the shared run state lives on the volume: a cache dir's layout (remote-state.ts). */
+export const STATE_ROOT = `${VOLUME_ROOT}/state`;
 
 export const volumePaths = {
   blob: (digest: string) => `${VOLUME_ROOT}/cas/${digest.slice(0, 2)}/${digest}`,

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, existsSync, openSync } from 'node:fs';
 import { appendFile, copyFile, mkdir, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { UsageError } from '../../report/failures.ts';
@@ -10,6 +10,7 @@ import { isMachineEnv } from '../../machine-env.ts';
 import { callStateSchema, COORDINATOR_FUNCTION, type CallState } from './protocol.ts';
 import type { SecretNeed } from './secrets.ts';
 import { runProcess, type ModalTransport, type SpawnCall } from './transport.ts';
+import { isContentAddressed } from './remote-state.ts';
 
 /**
  * The local Modal STAND-IN (MODAL_STANDIN_DIR=<dir>): the same client interface as the real
@@ -84,15 +85,19 @@ export class StandinTransport implements ModalTransport {
 
   async put(files: { local: string; remote: string }[]): Promise<number> {
     let bytes = 0;
+    const sent: string[] = [];
     for (const f of files) {
       const dest = join(this.volumeDir, f.remote);
+      // Content-addressed: the file there already holds these bytes (or an equivalent entry).
+      if (isContentAddressed(f.remote) && existsSync(dest)) continue;
+      sent.push(f.remote);
       await mkdir(dirname(dest), { recursive: true });
       const tmp = `${dest}.tmp-${randomUUID()}`;
       await copyFile(f.local, tmp);
       await rename(tmp, dest);
       bytes += (await stat(dest)).size;
     }
-    if (files.length) await this.logTransfer('put', files.map((f) => f.remote), bytes);
+    if (sent.length) await this.logTransfer('put', sent, bytes);
     return bytes;
   }
 

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { digestBytes, digestFile } from '../../caching/hash.ts';
 import { volumePaths } from './protocol.ts';
+import { statePaths } from './remote-state.ts';
 import type { ModalTransport } from './transport.ts';
 import { exists } from '../../util/fs-atomic.ts';
 import { git } from '../../git.ts';
@@ -169,9 +170,18 @@ export class VolumeSync {
   }
 
   private async download(wanted: string[]): Promise<void> {
-    const tmp = (d: string) => `${this.o.blobPath(d)}.download-${process.pid}`;
+    // Per call: another process (or a concurrent call here) may fetch the same blob, each into its own file.
+    const suffix = `${process.pid}-${Math.random().toString(36).slice(2)}`;
+    const tmp = (d: string) => `${this.o.blobPath(d)}.download-${suffix}`;
     try {
-      await this.o.transport.get(wanted.map((d) => ({ remote: volumePaths.blob(d), local: tmp(d) })));
+      await this.o.transport.get(wanted.map((d) => ({ remote: volumePaths.blob(d), local: tmp(d) }))).catch(async (error: unknown) => {
+        // An entry a remote coordinator committed keeps its own outputs in its cache dir's store
+        // (state/cas, remote-state.ts): look there for each blob build/cas lacks.
+        for (const d of wanted) {
+          if (await exists(tmp(d))) continue;
+          await this.o.transport.get([{ remote: volumePaths.blob(d), local: tmp(d) }]).catch(() => this.o.transport.get([{ remote: statePaths.blob(d), local: tmp(d) }]).catch(() => Promise.reject(error)));
+        }
+      });
       for (const d of wanted) {
         const got = await digestFile(tmp(d), { workers: this.o.hashWorkers ?? true });
         if (got.digest !== d) throw new Error(`downloaded ${volumePaths.blob(d)} hashes to ${got.digest}: the volume copy is corrupt`);

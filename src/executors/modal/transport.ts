@@ -166,6 +166,7 @@ export class ModalCliTransport implements ModalTransport {
     const stage = await mkdtemp(join(tmpdir(), 'modal-put-'));
     try {
       let bytes = 0;
+      // The shared run state (STATE_ROOT) is under VOLUME_ROOT too: one put of one directory.
       for (const f of files) {
         if (!f.remote.startsWith(`${VOLUME_ROOT}/`)) throw new Error(`refusing to upload outside ${VOLUME_ROOT}/: ${f.remote}`);
         const dest = join(stage, f.remote);
