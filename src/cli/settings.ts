@@ -64,6 +64,7 @@ export const settingsSchema = z.object({
   MODAL_STANDIN_DIR: text,
   /** Tests only: `kill-after-spawn` makes the stand-in kill the orchestrator right after a call starts. */
   MODAL_STANDIN_FAULT: z.enum(['kill-after-spawn']).optional(),
+  /** Set by the coordinator on Modal (coordinator_core.py): BUILD_CACHE_DIR is the volume's shared state, so no shared-cache pulls or pushes. */
   BUILD_VOLUME_STATE: z.enum(['0', '1']).optional(),
   /** How often a build rewrites its run's heartbeat.json (default 30000; tests shorten it): run-heartbeat.ts. */
   BUILD_HEARTBEAT_MS: z.string().regex(/^[1-9][0-9]*$/, 'a positive whole number of milliseconds').optional(),

@@ -127,7 +127,8 @@ export async function statusCommand({ argv, settings, words, logger }: CommandCo
         row(read.value, status, remote.label, lost ? { note: `  (coordinator lost; resume: ${resumeCommand(id)})`, resume: true } : {});
       }
     } catch (error) {
-      logger.emit({ event: 'warning', message: unreachable(remote, error) });
+      if (argv.flags.json) logger.emit({ event: 'warning', message: unreachable(remote, error) });
+      else process.stderr.write(`warning: ${unreachable(remote, error)}\n`);
     }
   }
   if (!argv.flags.json) process.stdout.write(rows.length ? `${'run'.padEnd(40)} ${'status'.padEnd(11)} ${'where'.padEnd(8)} sha       started              duration  targets\n${rows.join('\n')}\n` : 'no runs yet; start one with ./build.ts pipeline\n');

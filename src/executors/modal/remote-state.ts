@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import { digestBytes } from '../../caching/hash.ts';
 import { parseHeartbeat, HEARTBEAT_FILE, type Heartbeat } from '../../run-heartbeat.ts';
 import { readMeta, RUN_ID_PATTERN, sortRunIds, type MetaRead } from '../../run.ts';
+import { failed } from '../../report/failures.ts';
 import { STATE_ROOT, VOLUME_ROOT } from './protocol.ts';
 import type { ModalTransport } from './transport.ts';
 
@@ -118,8 +119,12 @@ export class RemoteRuns {
   /** The run's meta.json, downloaded and validated as a local one is. */
   async readMeta(runId: string): Promise<MetaRead> {
     await mkdir(join(this.mirrorDir, 'runs', runId), { recursive: true });
-    // Gone from the volume: an older copy in the mirror is not the run.
-    if ((await this.download(runId, 'meta.json')) === null) await rm(join(this.mirrorDir, 'runs', runId, 'meta.json'), { force: true });
+    // Gone from (or never on) the volume: an older copy in the mirror is not the run, nor is the
+    // mirror's empty directory a half-made run.
+    if ((await this.download(runId, 'meta.json')) === null) {
+      await rm(join(this.mirrorDir, 'runs', runId), { recursive: true, force: true });
+      return failed({ reason: 'bad-run', message: `run ${runId} does not exist; list runs with ./build.ts status` });
+    }
     return readMeta(this.mirrorDir, runId);
   }
 
