@@ -1,4 +1,4 @@
-import { chmodSync, copyFileSync, existsSync, linkSync, lstatSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, type Stats } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, linkSync, lstatSync, readFileSync, renameSync, rmSync, statSync, type Stats } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
@@ -298,23 +298,49 @@ export function fileKind(st: Stats): string {
   return 'a regular file';
 }
 
-/** Puts a blob at `dest` as a hard link (no copy, no shared writable file: blobs are 0444). */
+/**
+ * Puts a blob at `dest` as a hard link (no copy, no shared writable file: blobs are 0444). A path
+ * that may already exist is never removed first: other processes of the run read it meanwhile
+ * (two local actions reading one remote output both place it while the first one's command lists
+ * the directory), so a path that is this blob already is left alone, and any other file there is
+ * replaced by a rename, which readers see as old or new, never absent.
+ */
 async function placeFile(blob: string, dest: string, made: Set<string>): Promise<void> {
   // Synchronous calls: three tiny metadata operations, done for every output of a no-op build.
-  // Link first: in a fresh run directory the destination never exists, and a failed unlink of an
+  // Link first: in a fresh run directory the destination never exists, and a stat of an
   // absent file costs an exception per output.
   mkdirOnce(dirname(dest), made);
   try {
     linkSync(blob, dest);
+    return;
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'EEXIST') {
-      unlinkSync(dest);
-      return placeFile(blob, dest, made);
+    if (code === 'EEXIST' && sameFile(blob, dest)) return;
+    if (code !== 'EEXIST' && code !== 'EXDEV') throw error;
+  }
+  const tmp = `${dest}.placing-${process.pid}-${Math.random().toString(36).slice(2)}`;
+  try {
+    try {
+      linkSync(blob, tmp);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EXDEV') throw error;
+      copyFileSync(blob, tmp);
     }
-    if (code !== 'EXDEV') throw error;
-    rmSync(dest, { force: true });
-    copyFileSync(blob, dest);
+    renameSync(tmp, dest);
+  } catch (error) {
+    rmSync(tmp, { force: true });
+    throw error;
+  }
+}
+
+/** Whether `dest` is `blob` itself (one inode: a hard link placed earlier). */
+function sameFile(blob: string, dest: string): boolean {
+  try {
+    const a = statSync(blob);
+    const b = lstatSync(dest);
+    return a.ino === b.ino && a.dev === b.dev;
+  } catch {
+    return false;
   }
 }
 
