@@ -49,7 +49,8 @@ describe('whole-run replay', () => {
     const walk = (d: string) => {
       for (const e of readdirSync(d, { withFileTypes: true })) {
         if (e.isDirectory()) walk(join(d, e.name));
-        else if (e.name !== 'meta.json') out[relative(dir, join(d, e.name))] = statSync(join(d, e.name)).ino;
+        // The run's own records (meta.json, the build process's heartbeat.json) are not outputs.
+        else if (e.name !== 'meta.json' && e.name !== 'heartbeat.json') out[relative(dir, join(d, e.name))] = statSync(join(d, e.name)).ino;
       }
     };
     walk(dir);
