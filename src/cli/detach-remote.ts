@@ -1,6 +1,5 @@
-import type { Argv } from './argv.ts';
+import type { CommandContext } from './command.ts';
 import type { PreparedBuild } from './prepare-build.ts';
-import type { Settings } from './settings.ts';
 import { modalTransport } from '../executors/modal/config.ts';
 import { startCoordinator } from '../executors/modal/coordinator.ts';
 import { TransportError } from '../executors/modal/transport.ts';
@@ -18,7 +17,7 @@ const FORWARDED_SETTINGS = ['HF_REPO', 'HF_REPO_TYPE', 'GCS_BUCKET', 'HF_ENDPOIN
  * MODAL_STANDIN_DIR) on a run id allocated on the volume, whose meta.json is written there at
  * once. Prints the run id and returns: nothing of the run runs on this machine.
  */
-export async function detachToModal(args: string[], argv: Argv, p: PreparedBuild, settings: Settings): Promise<number> {
+export async function detachToModal({ args, argv, settings, logger }: Pick<CommandContext, 'args' | 'argv' | 'settings' | 'logger'>, p: PreparedBuild): Promise<number> {
   if (settings.tasksFile) throw new UsageError('not-remote', 'BUILD_TASKS names a local declaration the coordinator on Modal cannot load; unset it, or detach without EXECUTOR=modal');
   if (argv.assignments.some((a) => a.startsWith('STORE_DIR=')) || settings.publish.STORE_DIR) {
     throw new UsageError('not-remote', 'STORE_DIR is a directory of this machine, which the coordinator on Modal cannot write; use HF_REPO (or the default store, on the volume), or detach without EXECUTOR=modal');
@@ -40,6 +39,7 @@ export async function detachToModal(args: string[], argv: Argv, p: PreparedBuild
     // Nothing was started that runs (at most files on the volume): a configuration problem to fix.
     throw error instanceof TransportError ? new UsageError(error.reason, `starting the coordinator on ${settings.modal.standinDir ? 'the Modal stand-in' : 'Modal'} failed: ${error.message}`) : error;
   });
-  process.stdout.write(argv.flags.json ? `${JSON.stringify({ event: 'detached', runId: started.runId, callId: started.callId, buildsys: started.buildsys, uploadedBytes: started.uploadedBytes })}\n` : `${started.runId}\n`);
+  if (argv.flags.json) logger.emit({ event: 'detached', runId: started.runId, callId: started.callId, buildsys: started.buildsys, uploadedBytes: started.uploadedBytes });
+  else process.stdout.write(`${started.runId}\n`);
   return 0;
 }

@@ -22,7 +22,7 @@ export async function detach({ args, argv, settings, logger }: CommandContext, g
   const p = await prepareBuild(argv, goals, settings, { preflight: true });
   const secret = missingSecret(p.graph, p.goals, settings.env);
   if (secret) throw secret;
-  if (p.vars.EXECUTOR === 'modal') return (await import('./detach-remote.ts')).detachToModal(args, argv, p, settings);
+  if (p.vars.EXECUTOR === 'modal') return (await import('./detach-remote.ts')).detachToModal({ args, argv, settings, logger }, p);
   const { runId, dir } = await allocateRun(p.cacheDir, p.version, p.sha, new Date());
   await mkdir(dir, { recursive: true });
   const log = await open(join(dir, 'run.log'), 'a');

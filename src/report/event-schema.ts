@@ -143,7 +143,16 @@ const buildEvents = [
     wouldRun: z.number().optional(),
     wouldPublish: z.boolean().optional(),
   }).describe('The last event of a build or dry run: counts by outcome and the run status (`dry-run`, `unchanged`: a no-op that recorded no new run, `completed`, `failed`, `cancelled`).'),
-  z.strictObject({ event: z.literal('detached'), runId: z.string(), pid: z.number().optional() }).describe('`--detach`: the run started in the background.'),
+  z.strictObject({
+    event: z.literal('detached'),
+    runId: z.string(),
+    /** A local background build's process. */
+    pid: z.number().optional(),
+    /** With EXECUTOR=modal: the coordinator's Modal call, the build system's digest it runs, and the bytes uploaded to start it. */
+    callId: z.string().optional(),
+    buildsys: z.string().optional(),
+    uploadedBytes: z.number().optional(),
+  }).describe('`--detach`: the run started in the background (with EXECUTOR=modal, its coordinator on Modal).'),
 ] as const;
 
 // ---- inspection commands ----
