@@ -163,8 +163,8 @@ describe('review', () => {
     expect(diff.stdout).toMatch(/^\s+district\s+3052\s/m);
     expect(diff.stdout).toMatch(/files against the base: 0 added, 0 removed, \d+ changed/);
     const json = await run(['diff', `RUN_ID=${runB}`, 'AGAINST=1.72.3', '--json']);
-    const numbers = json.events.find((e) => e.event === 'diff') as { base: string; fits: Array<{ run: { mean: number } }> };
-    expect(numbers.base).toBe('version 1.72.3');
+    const numbers = json.events.find((e) => e.event === 'diff') as { against: string; fits: Array<{ run: { mean: number } }> };
+    expect(numbers.against).toBe('version 1.72.3');
     const unknown = await run(['diff', `RUN_ID=${runB}`, 'AGAINST=9.9.9']);
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toMatch(/^error: version 9\.9\.9 is not registered in file:.*; list versions with \.\/build\.ts versions\n$/);
