@@ -10,7 +10,9 @@ no result is a lost container (the stand-in's preemption).
 A coordinator call (`run_coordinator`, coordinator_core.py) is supervised as Modal's retries
 would: this process starts each attempt as a "container" of its own (`--container`, a new
 session, its pid in `container.pid`, one line per attempt in `attempts`) and starts it again
-when it dies without a result, up to COORDINATOR_ATTEMPTS in all; a `cancelled` file (written by
+when it dies without a result, up to COORDINATOR_ATTEMPTS in all (tests may lower it with
+MODAL_STANDIN_COORDINATOR_ATTEMPTS, e.g. 1: a coordinator that dies stays dead, as one whose
+retries are exhausted); a `cancelled` file (written by
 `./build.ts cancel`) stops it. The container's Node is the operator's (BUILD_STANDIN_NODE).
 
     python standin.py <stand-in dir> <call id> [--container]
@@ -33,6 +35,12 @@ COORDINATOR_FUNCTION = "run_coordinator"
 COORDINATOR_ATTEMPTS = 4
 
 
+def coordinator_attempts():
+    """COORDINATOR_ATTEMPTS, or MODAL_STANDIN_COORDINATOR_ATTEMPTS (tests only; a whole number >= 1)."""
+    value = os.environ.get("MODAL_STANDIN_COORDINATOR_ATTEMPTS", "")
+    return int(value) if value.isdigit() and int(value) >= 1 else COORDINATOR_ATTEMPTS
+
+
 def _write_result(call_dir, value):
     tmp = os.path.join(call_dir, "result.json.tmp")
     with open(tmp, "w") as f:
@@ -50,7 +58,8 @@ def _run(standin_dir, envelope):
 
 def supervise(standin_dir, call_id, call_dir):
     """Runs the coordinator call's attempts, each in a container (session) of its own."""
-    for attempt in range(1, COORDINATOR_ATTEMPTS + 1):
+    attempts = coordinator_attempts()
+    for attempt in range(1, attempts + 1):
         if os.path.exists(os.path.join(call_dir, "cancelled")):
             return 0
         child = subprocess.Popen([sys.executable, os.path.abspath(__file__), standin_dir, call_id, "--container"], start_new_session=True)
@@ -63,7 +72,7 @@ def supervise(standin_dir, call_id, call_dir):
         child.wait()
         if os.path.exists(os.path.join(call_dir, "result.json")) or os.path.exists(os.path.join(call_dir, "cancelled")):
             return 0
-    _write_result(call_dir, {"state": "failed", "reason": "remote-preempted", "message": "the coordinator's container was lost %d times; the run is left as it was" % COORDINATOR_ATTEMPTS})
+    _write_result(call_dir, {"state": "failed", "reason": "remote-preempted", "message": "the coordinator's container was lost %d times; the run is left as it was" % attempts})
     return 0
 
 

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseEntry } from '../src/caching/cache.ts';
 import { isAlive } from '../src/caching/action-lock.ts';
 import { cleanup, cli, exampleRepo, ROOT, SMALL, sleep, tempDir } from './helpers.ts';
-import { modalPython, standinCalls } from './modal-helpers.ts';
+import { modalPython, processes, standinCalls } from './modal-helpers.ts';
 
 /**
  * `./build.ts pipeline EXECUTOR=modal --detach` against the local stand-in, through the real CLI:
@@ -18,30 +18,6 @@ interface Meta {
   status: string;
   pid: number;
   targets: Record<string, { outcome: string; key?: string; remote?: Record<string, unknown> }>;
-}
-
-/** Every process this user can see: pid, parent, command line, and the environment when readable. */
-function processes(): { pid: number; ppid: number; cmdline: string; environ: string }[] {
-  const out = [];
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (fields[0] === 'Z') continue;
-      const cmdline = readFileSync(`/proc/${name}/cmdline`, 'utf8').replace(/\0/g, ' ');
-      let environ = '';
-      try {
-        environ = readFileSync(`/proc/${name}/environ`, 'utf8');
-      } catch {
-        // another user's process
-      }
-      out.push({ pid: Number(name), ppid: Number(fields[1]), cmdline, environ });
-    } catch {
-      // exited meanwhile
-    }
-  }
-  return out;
 }
 
 describe('the coordinator on Modal (stand-in)', () => {

@@ -43,3 +43,27 @@ export function transfers(dir: string): { op: string; bytes: number; paths: stri
     .filter(Boolean)
     .map((l) => JSON.parse(l) as { op: string; bytes: number; paths: string[] });
 }
+
+/** Every process this user can see: pid, parent, command line, and the environment when readable. */
+export function processes(): { pid: number; ppid: number; cmdline: string; environ: string }[] {
+  const out = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (fields[0] === 'Z') continue;
+      const cmdline = readFileSync(`/proc/${name}/cmdline`, 'utf8').replace(/\0/g, ' ');
+      let environ = '';
+      try {
+        environ = readFileSync(`/proc/${name}/environ`, 'utf8');
+      } catch {
+        // another user's process
+      }
+      out.push({ pid: Number(name), ppid: Number(fields[1]), cmdline, environ });
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return out;
+}

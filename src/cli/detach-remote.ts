@@ -15,13 +15,16 @@ const FORWARDED_SETTINGS = ['HF_REPO', 'HF_REPO_TYPE', 'GCS_BUCKET', 'HF_ENDPOIN
  * `./build.ts pipeline EXECUTOR=modal --detach`: the variables were validated and the SHA pinned
  * here (detach.ts); the coordinator is started as a Modal call (the stand-in's with
  * MODAL_STANDIN_DIR) on a run id allocated on the volume, whose meta.json is written there at
- * once. Prints the run id and returns: nothing of the run runs on this machine.
+ * once. Prints the run id and returns: nothing of the run runs on this machine. With RUN_ID=<id>
+ * it resumes that run instead (resume-remote.ts).
  */
 export async function detachToModal({ args, argv, settings, logger }: Pick<CommandContext, 'args' | 'argv' | 'settings' | 'logger'>, p: PreparedBuild): Promise<number> {
   if (settings.tasksFile) throw new UsageError('not-remote', 'BUILD_TASKS names a local declaration the coordinator on Modal cannot load; unset it, or detach without EXECUTOR=modal');
   if (argv.assignments.some((a) => a.startsWith('STORE_DIR=')) || settings.publish.STORE_DIR) {
     throw new UsageError('not-remote', 'STORE_DIR is a directory of this machine, which the coordinator on Modal cannot write; use HF_REPO (or the default store, on the volume), or detach without EXECUTOR=modal');
   }
+  // RUN_ID=<id>: that run on the volume gets a new coordinator (resume-remote.ts), no new run.
+  if (p.vars.RUN_ID) return (await import('./resume-remote.ts')).resumeOnModal({ argv, settings, logger }, p, p.vars.RUN_ID);
   // The coordinator checks out the pinned SHA itself (REPO= is added there) and keeps the branch this machine resolved.
   const forwarded = args.filter((a) => a !== '--detach' && !a.startsWith('REPO='));
   if (!argv.assignments.some((a) => a.startsWith('BRANCH='))) forwarded.push(`BRANCH=${p.branch}`);

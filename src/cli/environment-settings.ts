@@ -26,6 +26,7 @@ export const ENVIRONMENT_SETTINGS: readonly { name: string; description: string 
   { name: 'MODAL_STANDIN_DIR', description: 'run Modal actions in a local stand-in at this directory (tests)' },
   { name: 'BUILD_VOLUME_STATE', description: 'set by the coordinator on Modal: BUILD_CACHE_DIR is the shared state on the volume (no shared-cache pulls or pushes)' },
   { name: 'MODAL_STANDIN_FAULT', description: 'tests only: kill-after-spawn makes the stand-in kill the orchestrator right after a call starts' },
+  { name: 'MODAL_STANDIN_COORDINATOR_ATTEMPTS', description: "tests only: how many times the stand-in starts a run's coordinator (default 4, Modal's 1 + 3 retries); 1 leaves a killed coordinator dead" },
   { name: 'BUILD_HEARTBEAT_MS', description: "how often a build rewrites its run's heartbeat.json (default 30000); other machines take a run unseen for 5 beats as lost" },
   { name: 'MODAL_TOKEN_ID', description: 'Modal token id (CI; else ~/.modal.toml): with it, status lists the runs on the Modal volume' },
   { name: 'BUILD_RUN_ID', description: 'internal: the run a --detach child builds' },

@@ -306,7 +306,9 @@ export type UsageReason =
   /** `--detach` with EXECUTOR=modal needs the CLI bundle (dist/) or an npm package it ships. */
   | 'no-bundle'
   /** `--detach` with EXECUTOR=modal was given something the coordinator on Modal cannot have (BUILD_TASKS, STORE_DIR). */
-  | 'not-remote';
+  | 'not-remote'
+  /** `pipeline EXECUTOR=modal RUN_ID=... --detach` names a run that ended, runs, or builds another SHA. */
+  | 'not-resumable';
 
 /** Every layer's reasons. */
 export interface Reasons {

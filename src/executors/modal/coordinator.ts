@@ -51,16 +51,57 @@ export async function startCoordinator(o: StartCoordinatorOptions): Promise<Star
     counts: { built: 0, cached: 0, failed: 0, cancelled: 0, skipped: 0 }, targets: {},
   };
   await putJson(transport, remoteState.meta(runId), meta);
+  const callId = await spawnCoordinator(transport, { runId, sha: o.run.sha, dirty: o.run.dirty, buildsys: shipped.digest, args: o.args, env: o.env, now: o.now });
+  return { runId, callId, buildsys: shipped.digest, uploadedBytes: shipped.bytes + commitBytes };
+}
+
+export interface ResumeCoordinatorOptions {
+  transport: ModalTransport;
+  cacheDir: string;
+  root: string;
+  /** The run on the volume, as its meta.json records it (the caller checked it may be resumed). */
+  run: Pick<RunMeta, 'runId' | 'sha' | 'dirty' | 'repo'>;
+  /** Its coordinator.json: the arguments and settings its first coordinator was started with. */
+  record: CoordinatorRecord & { args: string[]; env: Record<string, string> };
+  now: Date;
+}
+
+/**
+ * Starts a new coordinator call for a run whose coordinator died for good, with the arguments
+ * and settings of the first one: the same run id, so it resumes as a restarted coordinator does
+ * (cache hits for what finished, the journal's in-flight calls reattached). The build system
+ * shipped is the operator's (what runs remotely is always the build the operator has).
+ */
+export async function resumeCoordinator(o: ResumeCoordinatorOptions): Promise<StartedCoordinator> {
+  const { transport } = o;
+  await transport.check([COORDINATOR_FUNCTION]);
+  const shipped = await shipBuildSystem(transport, o.root);
+  const sync = new VolumeSync({ transport, cacheDir: o.cacheDir, repo: o.run.repo, blobPath: () => '' });
+  const commitBytes = await sync.ensureCommit(o.run.sha);
+  const runId = o.run.runId as RunId;
+  const callId = await spawnCoordinator(transport, { runId, sha: o.run.sha, dirty: o.run.dirty, buildsys: shipped.digest, args: o.record.args, env: o.record.env, now: o.now });
+  return { runId, callId, buildsys: shipped.digest, uploadedBytes: shipped.bytes + commitBytes };
+}
+
+/** Spawns the run's coordinator call; coordinator.json names it (and what it was started with) once it exists. */
+async function spawnCoordinator(transport: ModalTransport, o: { runId: RunId; sha: string; dirty: boolean; buildsys: string; args: string[]; env: Record<string, string>; now: Date }): Promise<string> {
   const request: CoordinatorRequest = {
-    protocol: PROTOCOL, kind: 'coordinator', runId, sha: o.run.sha, dirty: o.run.dirty, buildsys: shipped.digest, args: o.args, env: o.env, spawnedAt: o.now.getTime() / 1000,
+    protocol: PROTOCOL, kind: 'coordinator', runId: o.runId, sha: o.sha, dirty: o.dirty, buildsys: o.buildsys, args: o.args, env: o.env, spawnedAt: o.now.getTime() / 1000,
   };
   let callId = '';
   await transport.spawn([{ fn: COORDINATOR_FUNCTION, request }], async (_i, id) => {
     callId = id;
-    const record: CoordinatorRecord = { runId, transport: transport.id, callId: id, function: COORDINATOR_FUNCTION, buildsys: shipped.digest, sha: o.run.sha, spawnedAt: new Date().toISOString() };
-    await putJson(transport, remoteState.coordinator(runId), record);
+    const record: CoordinatorRecord = {
+      runId: o.runId, transport: transport.id, callId: id, function: COORDINATOR_FUNCTION, buildsys: o.buildsys, sha: o.sha, spawnedAt: new Date().toISOString(), args: o.args, env: o.env,
+    };
+    await putJson(transport, remoteState.coordinator(o.runId), record);
   });
-  return { runId, callId, buildsys: shipped.digest, uploadedBytes: shipped.bytes + commitBytes };
+  return callId;
+}
+
+/** A run's coordinator.json on the volume; null when it has none. */
+export function readCoordinatorRecord(transport: ModalTransport, runId: string): Promise<CoordinatorRecord | null> {
+  return getJson(transport, remoteState.coordinator(runId), (v) => v as CoordinatorRecord);
 }
 
 /**
@@ -92,7 +133,7 @@ export async function cancelRemoteRun(transport: ModalTransport, runId: string, 
   const meta = await getJson(transport, remoteState.meta(runId), (v) => runMetaSchema.parse(v));
   if (!meta) return { kind: 'absent' };
   if (meta.status !== 'running') return { kind: 'ended', status: meta.status };
-  const coordinator = await getJson(transport, remoteState.coordinator(runId), (v) => v as CoordinatorRecord);
+  const coordinator = await readCoordinatorRecord(transport, runId);
   if (coordinator?.callId) await transport.cancel([coordinator.callId]);
   // Read again: the coordinator may have recorded more calls before it stopped.
   const last = (await getJson(transport, remoteState.meta(runId), (v) => runMetaSchema.parse(v))) ?? meta;

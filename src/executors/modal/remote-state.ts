@@ -185,7 +185,7 @@ export const remoteState = {
   runLog: (runId: string) => statePaths.runFile(runId, 'run.log'),
   /** One log per action, named as in a local run (cli/logs-command.ts targetLogName). */
   logs: (runId: string) => statePaths.runFile(runId, 'logs'),
-  /** Which call coordinates the run: {@link CoordinatorRecord}, written by the operator at `--detach`. */
+  /** Which call coordinates the run: {@link CoordinatorRecord}, written by the operator at `--detach` (and rewritten by a resume). */
   coordinator: (runId: string) => statePaths.runFile(runId, 'coordinator.json'),
   /** The coordinators' call journal (journal.ts under BUILD_CACHE_DIR): in-flight action calls by action key. */
   journal: `${STATE_ROOT}/modal/calls`,
@@ -199,7 +199,7 @@ export const remoteState = {
 /** The claim key that makes one coordinator live per run (runner_core claims: a file or a modal.Dict entry). */
 export const coordinatorClaimKey = (runId: string) => `coordinator-${runId}`;
 
-/** `coordinator.json`: what `cancel` and the shared-state commands need to find a run's coordinator. */
+/** `coordinator.json`: what `cancel` and the shared-state commands need to find a run's coordinator, and a resume to start another. */
 export interface CoordinatorRecord {
   runId: string;
   /** The transport's id (`standin:<dir>` or `modal:<volume>`). */
@@ -211,4 +211,7 @@ export interface CoordinatorRecord {
   sha: string;
   /** ISO time of the spawn. */
   spawnedAt: string;
+  /** The CLI arguments and non-secret settings it was started with, which a resume starts it with again (absent in older records). */
+  args?: string[];
+  env?: Record<string, string>;
 }
