@@ -2,6 +2,7 @@ import type { CommandContext } from './command.ts';
 import type { PreparedBuild } from './prepare-build.ts';
 import { modalTransport } from '../executors/modal/config.ts';
 import { startCoordinator } from '../executors/modal/coordinator.ts';
+import { executorChooser } from '../executor-choice.ts';
 import { TransportError } from '../executors/modal/transport.ts';
 import { UsageError } from '../report/failures.ts';
 
@@ -30,6 +31,14 @@ export async function detachToModal({ args, argv, settings, logger }: Pick<Comma
   if (!argv.assignments.some((a) => a.startsWith('BRANCH='))) forwarded.push(`BRANCH=${p.branch}`);
   const env: Record<string, string> = {};
   for (const name of FORWARDED_SETTINGS) if (settings.env[name]) env[name] = settings.env[name];
+  // Its call's Modal secrets: publishing's token when it stages to Hugging Face, and the secret
+  // variables of the targets it runs in its own container (those not sent to Modal).
+  const executorFor = executorChooser(p.pipeline, p.vars);
+  const ownTargets = p.graph.select(p.goals).names.flatMap((n) => {
+    const node = p.graph.get(n);
+    return node.kind === 'target' && executorFor(node.target) === 'local' ? (node.target.secretEnv ?? []) : [];
+  });
+  const secretEnv = [...new Set([...(env.HF_REPO ? ['HF_TOKEN'] : []), ...ownTargets])].sort();
   const started = await startCoordinator({
     transport: modalTransport(settings.modal),
     cacheDir: p.cacheDir,
@@ -37,6 +46,7 @@ export async function detachToModal({ args, argv, settings, logger }: Pick<Comma
     run: p,
     args: forwarded,
     env,
+    secretEnv,
     now: new Date(),
   }).catch((error: unknown) => {
     // Nothing was started that runs (at most files on the volume): a configuration problem to fix.

@@ -5,6 +5,7 @@ import { makeRunId, runMetaSchema, type RunId, type RunMeta, type RunRequest as 
 import { shipBuildSystem } from './buildsys.ts';
 import { journalEntrySchema } from './journal.ts';
 import { COORDINATOR_FUNCTION, PROTOCOL, type CoordinatorRequest } from './protocol.ts';
+import { secretNeed } from './secrets.ts';
 import { remoteState, type CoordinatorRecord } from './remote-state.ts';
 import { VolumeSync } from './sync.ts';
 import type { ModalTransport } from './transport.ts';
@@ -26,6 +27,8 @@ export interface StartCoordinatorOptions {
   args: string[];
   /** Non-secret settings for the coordinator's environment. */
   env: Record<string, string>;
+  /** Secret variables the coordinator itself reads (names): its call gets their Modal secrets (secrets.ts), never their values in the request. */
+  secretEnv: string[];
   now: Date;
 }
 
@@ -39,7 +42,7 @@ export interface StartedCoordinator {
 
 export async function startCoordinator(o: StartCoordinatorOptions): Promise<StartedCoordinator> {
   const { transport } = o;
-  await transport.check([COORDINATOR_FUNCTION]);
+  await transport.check([COORDINATOR_FUNCTION], o.secretEnv.map(secretNeed));
   const shipped = await shipBuildSystem(transport, o.root);
   const sync = new VolumeSync({ transport, cacheDir: o.cacheDir, repo: o.run.repo, blobPath: () => '' });
   const commitBytes = await sync.ensureCommit(o.run.sha);
@@ -51,7 +54,7 @@ export async function startCoordinator(o: StartCoordinatorOptions): Promise<Star
     counts: { built: 0, cached: 0, failed: 0, cancelled: 0, skipped: 0 }, targets: {},
   };
   await putJson(transport, remoteState.meta(runId), meta);
-  const callId = await spawnCoordinator(transport, { runId, sha: o.run.sha, dirty: o.run.dirty, buildsys: shipped.digest, args: o.args, env: o.env, now: o.now });
+  const callId = await spawnCoordinator(transport, { runId, sha: o.run.sha, dirty: o.run.dirty, buildsys: shipped.digest, args: o.args, env: o.env, secretEnv: o.secretEnv, now: o.now });
   return { runId, callId, buildsys: shipped.digest, uploadedBytes: shipped.bytes + commitBytes };
 }
 
@@ -74,25 +77,26 @@ export interface ResumeCoordinatorOptions {
  */
 export async function resumeCoordinator(o: ResumeCoordinatorOptions): Promise<StartedCoordinator> {
   const { transport } = o;
-  await transport.check([COORDINATOR_FUNCTION]);
+  const secretEnv = o.record.secretEnv ?? [];
+  await transport.check([COORDINATOR_FUNCTION], secretEnv.map(secretNeed));
   const shipped = await shipBuildSystem(transport, o.root);
   const sync = new VolumeSync({ transport, cacheDir: o.cacheDir, repo: o.run.repo, blobPath: () => '' });
   const commitBytes = await sync.ensureCommit(o.run.sha);
   const runId = o.run.runId as RunId;
-  const callId = await spawnCoordinator(transport, { runId, sha: o.run.sha, dirty: o.run.dirty, buildsys: shipped.digest, args: o.record.args, env: o.record.env, now: o.now });
+  const callId = await spawnCoordinator(transport, { runId, sha: o.run.sha, dirty: o.run.dirty, buildsys: shipped.digest, args: o.record.args, env: o.record.env, secretEnv, now: o.now });
   return { runId, callId, buildsys: shipped.digest, uploadedBytes: shipped.bytes + commitBytes };
 }
 
 /** Spawns the run's coordinator call; coordinator.json names it (and what it was started with) once it exists. */
-async function spawnCoordinator(transport: ModalTransport, o: { runId: RunId; sha: string; dirty: boolean; buildsys: string; args: string[]; env: Record<string, string>; now: Date }): Promise<string> {
+async function spawnCoordinator(transport: ModalTransport, o: { runId: RunId; sha: string; dirty: boolean; buildsys: string; args: string[]; env: Record<string, string>; secretEnv: string[]; now: Date }): Promise<string> {
   const request: CoordinatorRequest = {
     protocol: PROTOCOL, kind: 'coordinator', runId: o.runId, sha: o.sha, dirty: o.dirty, buildsys: o.buildsys, args: o.args, env: o.env, spawnedAt: o.now.getTime() / 1000,
   };
   let callId = '';
-  await transport.spawn([{ fn: COORDINATOR_FUNCTION, request }], async (_i, id) => {
+  await transport.spawn([{ fn: COORDINATOR_FUNCTION, request, secretEnv: o.secretEnv }], async (_i, id) => {
     callId = id;
     const record: CoordinatorRecord = {
-      runId: o.runId, transport: transport.id, callId: id, function: COORDINATOR_FUNCTION, buildsys: o.buildsys, sha: o.sha, spawnedAt: new Date().toISOString(), args: o.args, env: o.env,
+      runId: o.runId, transport: transport.id, callId: id, function: COORDINATOR_FUNCTION, buildsys: o.buildsys, sha: o.sha, spawnedAt: new Date().toISOString(), args: o.args, env: o.env, secretEnv: o.secretEnv,
     };
     await putJson(transport, remoteState.coordinator(o.runId), record);
   });

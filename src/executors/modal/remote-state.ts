@@ -214,4 +214,6 @@ export interface CoordinatorRecord {
   /** The CLI arguments and non-secret settings it was started with, which a resume starts it with again (absent in older records). */
   args?: string[];
   env?: Record<string, string>;
+  /** The secret variables (names) its call's Modal secrets hold: publishing's HF_TOKEN, and those of the targets it runs itself. */
+  secretEnv?: string[];
 }
