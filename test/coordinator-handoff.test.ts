@@ -97,7 +97,10 @@ describe('detach on one machine, follow and promote from another (stand-in)', ()
 
     // The coordinator staged it to the hub (its HF_TOKEN from the stand-in's environment): B promotes it from there.
     // Its CLI publishes after recording `completed`, so B waits for the coordinator's call to end first.
-    const coordinatorCall = (JSON.parse(readFileSync(join(state, 'runs', runId, 'coordinator.json'), 'utf8')) as { callId: string }).callId;
+    const record = JSON.parse(readFileSync(join(state, 'runs', runId, 'coordinator.json'), 'utf8')) as { callId: string; secretEnv: string[] };
+    // It stages to Hugging Face, so its call names publishing's token (a Modal secret on Modal; the value never in a file).
+    expect(record.secretEnv).toEqual(['HF_TOKEN']);
+    const coordinatorCall = record.callId;
     for (const deadline = Date.now() + 120_000; !statSync(join(standin, 'calls', coordinatorCall), { throwIfNoEntry: false }) || !readdirSync(join(standin, 'calls', coordinatorCall)).includes('result.json'); await sleep(200)) {
       if (Date.now() > deadline) throw new Error('the coordinator call never ended');
     }
