@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REGISTRY_PATH } from '../src/publish/layout.ts';
 import { FakeHfHub, type FakeRepoId } from './fakes/fake-hf-hub.ts';
 import { cleanup, cli, exampleRepo, ROOT, SMALL, sleep, tempDir } from './helpers.ts';
-import { modalPython, processes, standinCalls } from './modal-helpers.ts';
+import { killStandinCalls, modalPython, processes, standinCalls } from './modal-helpers.ts';
 
 /**
  * Issue 14's "done when", end to end through the real CLI, the stand-in and the Hugging Face test
@@ -49,15 +49,7 @@ describe('detach on one machine, follow and promote from another (stand-in)', ()
     });
   });
   afterAll(async () => {
-    for (const c of standinCalls(standin)) {
-      for (const file of ['pid', 'container.pid']) {
-        try {
-          process.kill(-Number(readFileSync(join(standin, 'calls', c.id, file), 'utf8')), 'SIGKILL');
-        } catch {
-          // gone, or never started
-        }
-      }
-    }
+    killStandinCalls(standin);
     await hub.close();
     cleanup(repo, work);
   });

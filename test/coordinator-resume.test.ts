@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cleanup, cli, exampleRepo, SMALL, sleep, tempDir, type CliResult } from './helpers.ts';
-import { modalPython, standinCalls } from './modal-helpers.ts';
+import { modalPython, standinCalls, killStandinCalls } from './modal-helpers.ts';
 
 /**
  * `./build.ts pipeline EXECUTOR=modal RUN_ID=<id> --detach` against the local stand-in, through the
@@ -53,17 +53,8 @@ describe('resuming a run whose coordinator died for good (stand-in)', () => {
     vars = [`REPO=${repo}`, ...SMALL, 'NUM_WORKERS=2', 'EXECUTOR=modal'];
   });
   afterAll(() => {
-    for (const c of standinCalls(standin)) {
-      for (const file of ['pid', 'container.pid']) {
-        const path = join(standin, 'calls', c.id, file);
-        if (!existsSync(path)) continue;
-        try {
-          process.kill(-Number(readFileSync(path, 'utf8')), 'SIGKILL');
-        } catch {
-          // gone
-        }
-      }
-    }
+    // A failed test may leave stand-in calls running: stop them before removing their directory.
+    killStandinCalls(standin);
     cleanup(repo, work);
   });
 

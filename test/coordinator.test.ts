@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseEntry } from '../src/caching/cache.ts';
 import { isAlive } from '../src/caching/action-lock.ts';
 import { cleanup, cli, exampleRepo, ROOT, SMALL, sleep, tempDir } from './helpers.ts';
-import { modalPython, processes, standinCalls } from './modal-helpers.ts';
+import { modalPython, processes, standinCalls, killStandinCalls } from './modal-helpers.ts';
 
 /**
  * `./build.ts pipeline EXECUTOR=modal --detach` against the local stand-in, through the real CLI:
@@ -42,17 +42,7 @@ describe('the coordinator on Modal (stand-in)', () => {
   });
   afterAll(() => {
     // A failed test may leave stand-in calls running: stop them before removing their directory.
-    for (const c of standinCalls(standin)) {
-      for (const file of ['pid', 'container.pid']) {
-        const path = join(standin, 'calls', c.id, file);
-        if (!existsSync(path)) continue;
-        try {
-          process.kill(-Number(readFileSync(path, 'utf8')), 'SIGKILL');
-        } catch {
-          // gone
-        }
-      }
-    }
+    killStandinCalls(standin);
     cleanup(repo, work);
   });
 

@@ -34,6 +34,21 @@ export function standinCalls(dir: string): { id: string; function: string; keys:
   });
 }
 
+/** Kills every stand-in call's process group (supervisor and container): a failed test may leave calls running. */
+export function killStandinCalls(dir: string): void {
+  for (const c of standinCalls(dir)) {
+    for (const file of ['pid', 'container.pid']) {
+      const path = join(dir, 'calls', c.id, file);
+      if (!existsSync(path)) continue;
+      try {
+        process.kill(-Number(readFileSync(path, 'utf8')), 'SIGKILL');
+      } catch {
+        // gone
+      }
+    }
+  }
+}
+
 /** Bytes the stand-in received (`put`) or sent (`get`), from its transfer log. */
 export function transfers(dir: string): { op: string; bytes: number; paths: string[] }[] {
   const file = join(dir, 'transfers.jsonl');
