@@ -244,15 +244,20 @@ export class TargetBuilder {
     const entries = pythonEntries(target, adapters);
     if (entries.length > 0) {
       if (!this.o.pythonIndex) throw new Error(`${target.name} declares Python modules, but the build has no Python index`);
-      const key = entries.join('\n');
-      let files = this.pythonFiles.get(key);
-      if (!files) {
-        files = pythonSourceFiles(this.o.pythonIndex(), entries, { sourceRoot: this.o.sourceRoot, adaptersDir: this.o.adaptersDir });
-        this.pythonFiles.set(key, files);
-      }
-      for (const { id, path } of files) out[id] ??= await this.digestOnce(id, path);
+      for (const { id, path } of this.pythonFilesOf(entries)) out[id] ??= await this.digestOnce(id, path);
     }
     return out;
+  }
+
+  /** The project and adapter files the entries import (the static closure), once per set of entries. */
+  private pythonFilesOf(entries: string[]): { id: string; path: string }[] {
+    const key = entries.join('\n');
+    let files = this.pythonFiles.get(key);
+    if (!files) {
+      files = pythonSourceFiles(this.o.pythonIndex!(), entries, { sourceRoot: this.o.sourceRoot, adaptersDir: this.o.adaptersDir });
+      this.pythonFiles.set(key, files);
+    }
+    return files;
   }
 
   private digestOnce(id: string, path: string): Promise<Digest> {
@@ -532,8 +537,8 @@ export class TargetBuilder {
     }
     const batched = target.batch;
     // A batch command (one worker over many items) may name adapters too; they ship with each member.
-    const adapters = new Set([...adaptersNamed(fp.command), ...(batched ? adaptersNamed(batched.command([batched.item], this.o.vars)) : [])]);
-    for (const name of adapters) inputs[`${REMOTE_ADAPTERS}/${name}`] = await this.adapterBlob(name, runDir);
+    const named = [...adaptersNamed(fp.command), ...(batched ? adaptersNamed(batched.command([batched.item], this.o.vars)) : [])];
+    for (const name of this.adapterClosure(named)) inputs[`${REMOTE_ADAPTERS}/${name}`] = await this.adapterBlob(name, runDir);
     // The runner computes declared content digests as settle() does here; HDF5 needs the walk script.
     const contentDigest = target.contentDigest && { contentDigest: target.contentDigest };
     if (Object.values(target.contentDigest ?? {}).includes('hdf5')) inputs[HDF5_DIGEST_INPUT] = await this.toolBlob(this.o.hdf5DigestScript ?? 'hdf5_digest.py', HDF5_DIGEST_INPUT, runDir);
@@ -543,6 +548,21 @@ export class TargetBuilder {
     const batch = batched && { group: batched.group, item: batched.item, command: (items: unknown[]) => remote(batched.command(items, this.o.vars)) };
     const secretEnv = target.secretEnv?.length ? { secretEnv: target.secretEnv } : {};
     return { command, inputs, outputs: target.outputs, ...secretEnv, ...contentDigest, ...(pythonEnv ? { pythonEnv } : {}), ...(weight !== undefined ? { weight } : {}), ...(batch ? { batch } : {}) };
+  }
+
+  /**
+   * The adapter files a remote action needs: those its command names and the adapters they import
+   * (`_adapter.py`), found by the same static import closure that keys them (sources()).
+   */
+  private adapterClosure(named: string[]): string[] {
+    const out = new Set(named);
+    const entries = named.filter((a) => a.endsWith('.py')).map((a) => `{adapters}/${a}`);
+    if (entries.length > 0 && this.o.pythonIndex) {
+      for (const { id } of this.pythonFilesOf(entries)) {
+        if (id.startsWith('{adapters}/')) out.add(id.slice('{adapters}/'.length));
+      }
+    }
+    return [...out].sort();
   }
 
   /** An adapter's bytes in the store (ingested from a copy: ingesting makes its file a read-only blob). */

@@ -31,6 +31,8 @@ import subprocess
 import sys
 import zipfile
 
+from _adapter import fail, flag_value
+
 #: stdout marker -> file name in the run's artifacts (before the prefix).
 COLLECTED = {
     "OUTPUT_PATH": "calibration_weights.npy",
@@ -42,20 +44,6 @@ COLLECTED = {
     "CAL_LOG_PATH": "calibration_log.csv",
 }
 MARKER = re.compile(r"^([A-Z_]+_PATH):(.+)$")
-
-
-def fail(message, code=1):
-    sys.stderr.write("fit: error: %s\n" % message)
-    sys.exit(code)
-
-
-def flag_value(argv, name):
-    for i, token in enumerate(argv):
-        if token == name and i + 1 < len(argv):
-            return argv[i + 1]
-        if token.startswith(name + "="):
-            return token[len(name) + 1:]
-    return None
 
 
 def parse(argv):

@@ -12,31 +12,11 @@ Exit status: the command's when it fails; 1 when the sidecar cannot be written; 
 """
 
 import json
-import os
 import pickle
 import subprocess
 import sys
 
-
-def fail(message, code=1):
-    sys.stderr.write("package_sidecar: error: %s\n" % message)
-    sys.exit(code)
-
-
-def flag_value(argv, name):
-    for i, token in enumerate(argv):
-        if token == name and i + 1 < len(argv):
-            return argv[i + 1]
-        if token.startswith(name + "="):
-            return token[len(name) + 1:]
-    return None
-
-
-def write_atomic(path, data):
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
+from _adapter import fail, flag_value, write_atomic
 
 
 def main(argv):

@@ -19,29 +19,9 @@ import os
 import subprocess
 import sys
 
+from _adapter import fail, flag_value, write_atomic
+
 AREA_DIRS = {"state": "states", "district": "districts", "city": "cities", "national": "national"}
-
-
-def fail(message, code=1):
-    sys.stderr.write("run_areas: error: %s\n" % message)
-    sys.exit(code)
-
-
-def flag_value(argv, name):
-    for i, token in enumerate(argv):
-        if token == name and i + 1 < len(argv):
-            return argv[i + 1]
-        if token.startswith(name + "="):
-            return token[len(name) + 1:]
-    return None
-
-
-def write_atomic(path, text):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 def main(argv):
