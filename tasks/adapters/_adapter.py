@@ -1,10 +1,13 @@
-"""What the adapters share: their error line, reading a flag's value from a wrapped command, and
+"""What the adapters share: the areas' directories, their error line, reading a flag's value from a wrapped command, and
 writing a file whole. Imported by its siblings as `from _adapter import ...` (the script's own
 directory is first on sys.path); the build ships it beside them to remote actions, because it is
 in their import closure (src/target-build.ts)."""
 
 import os
 import sys
+
+#: An area type -> its directory of H5s (and of validation rows), as tasks/areas.ts names them.
+AREA_DIRS = {"state": "states", "district": "districts", "city": "cities", "national": "national"}
 
 
 def fail(message, code=1):

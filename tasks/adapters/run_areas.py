@@ -19,9 +19,7 @@ import os
 import subprocess
 import sys
 
-from _adapter import fail, flag_value, write_atomic
-
-AREA_DIRS = {"state": "states", "district": "districts", "city": "cities", "national": "national"}
+from _adapter import AREA_DIRS, fail, flag_value, write_atomic
 
 
 def main(argv):

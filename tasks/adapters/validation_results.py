@@ -16,11 +16,12 @@ import json
 import os
 import sys
 
+from _adapter import AREA_DIRS
+
 CSV_COLUMNS = [
     "area_type", "area_id", "display_name", "district", "variable", "target_name", "period", "target_value",
     "sim_value", "error", "rel_error", "abs_error", "rel_abs_error", "sanity_check", "sanity_reason", "in_training",
 ]
-AREA_DIRS = {"state": "states", "district": "districts", "city": "cities", "national": "national"}
 
 
 def finite(x):
