@@ -14,13 +14,13 @@ describe('logs -f', () => {
   const scratch = scratchDirs('logs-follow');
   let second = 0;
 
-  function writeRun(cache: string, status: RunStatus, pid: number): { runId: string; dir: string; meta: RunMeta } {
+  function writeRun(cache: string, status: RunStatus, pid: number, log = true): { runId: string; dir: string; meta: RunMeta } {
     const runId = makeRunId('1.0.0', 'abcdef0123456789', new Date(Date.UTC(2026, 0, 1, 0, 0, second++)));
     const dir = runDir(cache, runId);
     mkdirSync(dir, { recursive: true });
     const meta = { ...startingMeta({ version: '1.0.0', sha: 'abcdef0123456789', branch: 'main', repo: cache, dirty: false, goals: [], vars: {} }, runId, pid, new Date()), status };
     writeFileSync(join(dir, 'meta.json'), JSON.stringify(meta));
-    writeFileSync(join(dir, 'run.log'), `run ${runId}\n${status}: ...\n`);
+    if (log) writeFileSync(join(dir, 'run.log'), `run ${runId}\n${status}: ...\n`);
     return { runId, dir, meta };
   }
 
@@ -47,5 +47,40 @@ describe('logs -f', () => {
     worker.kill();
     const followed = await following;
     expect(followed.code).toBe(1);
+  });
+
+  it('waits for the run.log of a detached run whose builder has not written it yet, then follows it to its end', async () => {
+    // Locally: the run's process lives but has not started its log.
+    const cache = scratch();
+    const worker = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)']);
+    const local = writeRun(cache, 'running', worker.pid!, false);
+    const following = cli(['logs', `RUN_ID=${local.runId}`, '-f'], { cache });
+    await sleep(1500);
+    writeFileSync(join(local.dir, 'run.log'), 'late line\n');
+    await sleep(700);
+    writeFileSync(join(local.dir, 'meta.json'), JSON.stringify({ ...local.meta, status: 'completed' }));
+    worker.kill();
+    const followed = await following;
+    expect(followed.code, followed.stderr).toBe(0);
+    expect(followed.stdout).toBe('late line\n');
+  });
+
+  it('on the volume: a run --detach recorded, whose coordinator has not started, is waited for (not taken for interrupted)', async () => {
+    // What `--detach` leaves before the coordinator's container starts: meta.json written by the
+    // operator's CLI (its pid long gone), no heartbeat, no run.log. The stand-in's volume is a directory.
+    const standin = scratch();
+    const gone = spawnSync(process.execPath, ['-e', '0']).pid!;
+    const { runId, dir, meta } = writeRun(join(standin, 'volume', 'build', 'state'), 'running', gone, false);
+    const following = cli(['logs', `RUN_ID=${runId}`, '-f'], { cache: scratch(), env: { MODAL_STANDIN_DIR: standin } });
+    await sleep(1500);
+    writeFileSync(join(dir, 'heartbeat.json'), JSON.stringify({ at: new Date().toISOString(), intervalMs: 1000 }));
+    writeFileSync(join(dir, 'run.log'), 'coordinator started\n');
+    await sleep(1000);
+    writeFileSync(join(dir, 'run.log'), 'coordinator started\ncompleted\n');
+    writeFileSync(join(dir, 'meta.json'), JSON.stringify({ ...meta, status: 'completed' }));
+    writeFileSync(join(dir, 'heartbeat.json'), JSON.stringify({ at: new Date().toISOString(), intervalMs: 1000, closed: true }));
+    const followed = await following;
+    expect(followed.code, followed.stderr).toBe(0);
+    expect(followed.stdout).toBe('coordinator started\ncompleted\n');
   });
 });

@@ -5,7 +5,6 @@ import type { Argv } from './argv.ts';
 import type { Settings } from './settings.ts';
 import { UsageError } from '../report/failures.ts';
 import { checkRunId, readMeta, runDir, type RunMeta } from '../run.ts';
-import { effectiveStatus } from '../run-state.ts';
 import type { BuilderState } from '../run-heartbeat.ts';
 import { builderOf, findRun, shownStatus, type RunSource } from './run-source.ts';
 import { parseVariables } from '../variables.ts';
@@ -15,8 +14,8 @@ import { VARIABLES } from '../../tasks/index.ts';
  * The exit code of a followed run, as the build itself returned it: 0 completed (or promoted),
  * 1 failed or interrupted (its process died), 130 cancelled. So `--detach ... && logs -f && promote` scripts.
  */
-export function runExitCode(meta: RunMeta, builder?: BuilderState): number {
-  const status = builder ? shownStatus(meta, builder) : effectiveStatus(meta);
+export function runExitCode(meta: RunMeta, builder: BuilderState): number {
+  const status = shownStatus(meta, builder);
   if (status === 'completed' || status === 'promoted') return 0;
   return status === 'cancelled' ? 130 : 1;
 }
@@ -39,28 +38,49 @@ export async function logsCommand(argv: Argv, settings: Settings, words: string[
     const outcome = first.targets[target]?.outcome;
     throw new UsageError('no-target-log', `${target} has no log in run ${runId} (${outcome ? `it was ${outcome}` : 'the run has no such target'}); see ./build.ts status RUN_ID=${runId}`);
   }
+  const pollMs = source.remote && !source.remote.transport.id.startsWith('standin:') ? 3000 : 300;
+  const builder = () => builderOf(source, first);
+  // A detached run's run.log appears once its coordinator starts (a Modal container can take a
+  // while): following a run whose builder lives waits for it rather than taking the run for a
+  // foreground one that has no run.log.
+  if (!target && argv.flags.follow) {
+    while (!(await logs.exists(rel)) && (await builder()) === 'alive') await sleep(pollMs);
+  }
   // A foreground run has no run.log (its output went to the terminal): print each target's log.
   if (!target && !(await logs.exists(rel))) {
     for (const name of (await logs.list('logs')).sort()) {
       process.stdout.write(`== ${name.replace(/\.log$/, '')} ==\n`);
       await logs.copyFrom(`logs/${name}`, 0);
     }
-    return argv.flags.follow ? runExitCode(first) : 0;
+    if (!argv.flags.follow) return 0;
+    const meta = await readRunMeta(source, runId);
+    return runExitCode(meta, await builderOf(source, meta));
   }
   let offset = 0;
   for (;;) {
     offset += await logs.copyFrom(rel, offset);
     if (!argv.flags.follow) return 0;
     // Follow while the run's builder lives: it still publishes after meta.json says completed.
-    const meta = source.remote ? await source.remote.readMeta(runId) : await readMeta(source.cacheDir, runId);
-    if (!meta.ok || (await builderOf(source, meta.value)) !== 'alive') {
+    const meta = await readRunMeta(source, runId);
+    const state = await builderOf(source, meta);
+    if (state !== 'alive') {
       offset += await logs.copyFrom(rel, offset);
-      if (!meta.ok) throw new UsageError('bad-run', meta.failure.message);
-      return runExitCode(meta.value, source.remote ? await builderOf(source, meta.value) : undefined);
+      // Read once more: the builder may have ended between the two reads above.
+      const last = await readRunMeta(source, runId);
+      return runExitCode(last, await builderOf(source, last));
     }
-    await new Promise((resolve) => setTimeout(resolve, source.remote && !source.remote.transport.id.startsWith('standin:') ? 3000 : 300));
+    await sleep(pollMs);
   }
 }
+
+/** The run's meta.json now (from the volume for a remote run); unreadable is a usage error. */
+async function readRunMeta(source: RunSource, runId: string): Promise<RunMeta> {
+  const meta = source.remote ? await source.remote.readMeta(runId) : await readMeta(source.cacheDir, runId);
+  if (!meta.ok) throw new UsageError('bad-run', meta.failure.message);
+  return meta.value;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** A run's log files, read from the local run directory or, for a run on the volume, downloaded into its mirror first. */
 function runLogs(source: RunSource, runId: string) {
