@@ -6,6 +6,12 @@
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 venv=${1:-"$here/../node_modules/.cache/modal-venv"}
+# One setup at a time (parallel test files, two builds on first use): a second waits, then only checks.
+mkdir -p "$(dirname "$venv")"
+if command -v flock >/dev/null 2>&1; then
+  exec 9>"$venv.lock"
+  flock 9
+fi
 if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
 fi

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseEntry } from '../src/caching/cache.ts';
 import { isAlive } from '../src/caching/action-lock.ts';
-import { cleanup, cli, exampleRepo, ROOT, SMALL, sleep, tempDir } from './helpers.ts';
+import { cleanup, cli, exampleRepo, ROOT, SMALL, sleep, tempDir, waitFor } from './helpers.ts';
 import { modalPython, processes, standinCalls, killStandinCalls } from './modal-helpers.ts';
 
 /**
@@ -188,7 +188,9 @@ describe('the coordinator on Modal (stand-in)', () => {
     // No process left: neither the coordinator's sessions nor any call this run started, nor anything under the stand-in.
     const spawned = standinCalls(standin).filter((c) => !before.has(c.id));
     expect(spawned.map((c) => c.id)).toContain(callId);
-    await sleep(1500); // the launchers' watchdogs end the local actions of a killed coordinator
+    // The launchers' watchdogs end the local actions of a killed coordinator: give them time (a loaded machine is slow), then say what is left.
+    const left = () => [...spawned.filter((c) => isAlive(callPid(c.id))).map((c) => c.id), ...processes().filter((p) => p.environ.includes(`MODAL_STANDIN_DIR=${standin}\0`)).map((p) => p.cmdline)];
+    await waitFor('the cancelled run\'s processes to end', () => left().length === 0 && !isAlive(callPid(callId, 'container.pid')), 30_000).catch(() => undefined);
     for (const c of spawned) expect(isAlive(callPid(c.id)), c.id).toBe(false);
     expect(isAlive(callPid(callId, 'container.pid'))).toBe(false);
     expect(processes().filter((p) => p.environ.includes(`MODAL_STANDIN_DIR=${standin}\0`)).map((p) => p.cmdline)).toEqual([]);

@@ -32,8 +32,8 @@ export function scratchDirs(prefix: string): () => string {
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Polls `probe` until it returns something other than undefined or false; throws after `timeoutMs`. */
-export async function waitFor<T>(what: string, probe: () => T | undefined | false, timeoutMs = 5000): Promise<T> {
+/** Polls `probe` until it returns something other than undefined or false; throws after `timeoutMs` (generous: CI machines are loaded, and a wait only ever ends early). */
+export async function waitFor<T>(what: string, probe: () => T | undefined | false, timeoutMs = 30_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = probe();

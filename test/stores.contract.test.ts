@@ -10,7 +10,8 @@
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -21,6 +22,7 @@ import { asStoreVersion, sha256Hex, type RetryPolicy, type Store, type StoreResu
 import { FakeGcs } from './fakes/fake-gcs.ts';
 import { FakeHfHub, type FakeRepoId } from './fakes/fake-hf-hub.ts';
 import type { FaultInjector, RequestMatcher } from './fakes/fault-injector.ts';
+import { waitFor } from './helpers.ts';
 
 const SENTINEL = 'hf_SENTINELsecret123';
 const MiB = 1024 * 1024;
@@ -727,6 +729,35 @@ for (let i = 0; i < 15; i++) {
       const read = must(await store.readVersioned('r'));
       must(await store.writeIfVersion('r', new Uint8Array([2]), read?.version ?? null, { message: 'after stale lock' }));
     });
+
+    it('a writer killed while taking the lock never leaves an unreadable lock; one left by an older version is broken once old', async () => {
+      const root = await mkdtemp(join(scratch, 'killed-'));
+      // A child that takes the lock in a loop, killed at a random moment: whatever it leaves names it whole.
+      const script = join(scratch, 'locker.mts');
+      await writeFile(script, `import { LocalStore } from ${JSON.stringify(join(process.cwd(), 'src/stores/local.ts'))};
+const store = new LocalStore({ root: process.argv[2] });
+for (let i = 0; ; i++) await store.writeIfVersion('k' + (i % 7), new Uint8Array([i % 256]), null, { message: 'spin' });
+`);
+      const lock = join(root, '.store', 'lock');
+      for (let trial = 0; trial < 5; trial++) {
+        const child = spawn(process.execPath, ['--import', 'tsx', script, root], { stdio: 'ignore' });
+        await waitFor('the child to write', () => existsSync(join(root, '.store')), 30_000);
+        await new Promise((resolve) => setTimeout(resolve, 200 + Math.random() * 300));
+        child.kill('SIGKILL');
+        await new Promise((resolve) => child.on('exit', resolve));
+        if (existsSync(lock)) expect(JSON.parse(await readFile(lock, 'utf8'))).toMatchObject({ pid: child.pid });
+      }
+      // The rest of the store's writes go on after the kills.
+      must(await new LocalStore({ root, lockTimeoutMs: 5_000 }).writeIfVersion('after', new Uint8Array([1]), null, { message: 'after kills' }));
+
+      // An empty lock file (an older version's O_EXCL create, killed before its write): kept while fresh, broken once old.
+      await writeFile(lock, '');
+      const fresh = await new LocalStore({ root, lockTimeoutMs: 300 }).writeIfVersion('e', new Uint8Array([1]), null, { message: 'x' });
+      expect(fresh.ok ? 'ok' : fresh.failure.reason).toBe('transient');
+      const old = new Date(Date.now() - 60_000);
+      await utimes(lock, old, old);
+      must(await new LocalStore({ root, lockTimeoutMs: 2_000 }).writeIfVersion('e', new Uint8Array([1]), null, { message: 'after old empty lock' }));
+    }, 120_000);
   });
 
   describe('openStore: configuration and credentials are checked before any work', () => {

@@ -16,8 +16,7 @@
  * take no lock: a sidecar names an immutable blob, so any sidecar they read is consistent.
  */
 import { randomBytes } from 'node:crypto';
-import { constants as fsConstants } from 'node:fs';
-import { chmod, copyFile, link, mkdir, open, readFile, readdir, rename, rm, unlink, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, link, mkdir, open, readFile, readdir, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createHash } from 'node:crypto';
@@ -82,6 +81,8 @@ export interface LocalStoreOptions {
 }
 
 const INTERNAL = '.store';
+/** How old an unreadable lock file must be to be taken for abandoned (its write takes microseconds). */
+const UNREADABLE_LOCK_GRACE_MS = 10_000;
 
 /** One destination of a batch after planning: where its bytes are and what it will do. */
 interface Planned {
@@ -362,13 +363,17 @@ export class LocalStore implements Store {
     await mkdir(dirname(lockFile), { recursive: true });
     const deadline = Date.now() + this.#lockTimeoutMs;
     for (let wait = 5; ; wait = Math.min(wait * 2, 100)) {
+      // Written whole beside it, then linked into place (link fails if the lock exists): a holder
+      // killed at any moment leaves either no lock or a complete one that names a dead pid.
+      const draft = `${lockFile}.${process.pid}-${randomBytes(4).toString('hex')}`;
       try {
-        const handle = await open(lockFile, fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_WRONLY);
-        await handle.writeFile(JSON.stringify({ pid: process.pid, host: hostname(), at: Date.now() }));
-        await handle.close();
+        await writeFile(draft, JSON.stringify({ pid: process.pid, host: hostname(), at: Date.now() }));
+        await link(draft, lockFile);
         break;
       } catch (error) {
         if (!isCode(error, 'EEXIST')) return storeFail('io-error', `cannot create lock ${lockFile}: ${errorMessage(error)}`);
+      } finally {
+        await unlink(draft).catch(() => undefined);
       }
       if (await this.#breakIfStale(lockFile)) continue;
       if (Date.now() > deadline) return storeFail('transient', `${this.location} is locked by another writer (${lockFile}); retry later or remove the lock if no build is running`);
@@ -391,7 +396,8 @@ export class LocalStore implements Store {
     } catch {
       return false; // vanished meanwhile: just retry
     }
-    if (!holder.success) return false; // being written right now
+    // Unreadable: a lock an older version began and never finished writing; only its age can tell.
+    if (!holder.success) return this.#breakUnreadable(lockFile);
     const dead = holder.data.host === hostname() && !isAlive(holder.data.pid);
     if (!dead && Date.now() - holder.data.at < this.#staleLockMs) return false;
     // Rename first so that two breakers cannot both delete a fresh lock taken in between.
@@ -402,6 +408,16 @@ export class LocalStore implements Store {
     } catch {
       /* someone else broke it */
     }
+    return true;
+  }
+
+  /** Evicts an unreadable lock file once it is older than any write of it could take. */
+  async #breakUnreadable(lockFile: string): Promise<boolean> {
+    const mtime = await stat(lockFile).then((st) => st.mtimeMs, () => null);
+    if (mtime === null || Date.now() - mtime < UNREADABLE_LOCK_GRACE_MS) return false;
+    // Moved aside first, as #breakIfStale does, so two breakers remove it once.
+    const moved = `${lockFile}.stale-${randomBytes(6).toString('hex')}`;
+    await rename(lockFile, moved).then(() => rm(moved, { force: true }), () => undefined);
     return true;
   }
 
