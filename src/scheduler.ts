@@ -1,4 +1,7 @@
 import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { OutputRecord } from './caching/cache.ts';
 import type { SkipReason } from './report/failures.ts';
 import { expandFanout } from './graph.ts';
@@ -246,11 +249,23 @@ export class Scheduler {
     try {
       return expandFanout(fanout, this.outputsOf, blobPath, this.o.vars, only);
     } catch (error) {
+      if (asked.length === 0) throw error;
       const fetcher = Object.values(this.o.executors).find((e) => e?.materialise);
-      if (asked.length === 0 || !fetcher?.materialise) throw error;
-      const failure = await fetcher.materialise(asked);
-      if (failure) throw new Error(`${fanout.name}: ${failure.message}`);
-      return expandFanout(fanout, this.outputsOf, (d) => this.o.cache.blobPath(d), this.o.vars, only);
+      if (fetcher?.materialise) {
+        const failure = await fetcher.materialise(asked);
+        if (failure) throw new Error(`${fanout.name}: ${failure.message}`);
+        return expandFanout(fanout, this.outputsOf, (d) => this.o.cache.blobPath(d), this.o.vars, only);
+      }
+      // A dry run writes nothing to the cache: the lists come down into a directory of their own, then go.
+      if (this.o.workspace || !this.o.shared) throw error;
+      const dir = await mkdtemp(join(tmpdir(), 'build-plan-lists-'));
+      try {
+        if (!(await this.o.shared.peekBlobs(asked.map((r) => r.digest), dir))) throw error;
+        const peeked = new Set(asked.map((r) => r.digest));
+        return expandFanout(fanout, this.outputsOf, (d) => (peeked.has(d) ? join(dir, d) : this.o.cache.blobPath(d)), this.o.vars, only);
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
     }
   }
 

@@ -147,6 +147,8 @@ interface Done {
   result?: ActionEntry;
   durationMs?: number;
   resumed?: boolean;
+  /** Its entry came from the shared action cache (another machine built it). */
+  shared?: boolean;
 }
 
 /** A target that failed (or was cancelled while it waited or ran). */
@@ -349,7 +351,15 @@ export class TargetBuilder {
     let found = await this.o.cache.lookup(key);
     if (found.kind === 'corrupt') this.o.emit({ event: 'warning', message: found.message });
     // Built by another machine: its entry joins the local cache (outputs stay remote until needed).
-    if (found.kind === 'miss' && this.o.workspace && this.o.shared && (await this.o.shared.pull(key))) found = await this.o.cache.lookup(key);
+    const pulled = found.kind === 'miss' && this.o.workspace !== undefined && this.o.shared !== undefined && (await this.o.shared.pull(key));
+    if (pulled) found = await this.o.cache.lookup(key);
+    // A dry run reads that entry without taking it, so -n says what the build would do: take it.
+    if (found.kind === 'miss' && !this.o.workspace && this.o.shared) {
+      const entry = await this.o.shared.peek(key);
+      if (!entry) return false;
+      this.finishDone({ target, key, outputs: entry.outputs, outcome: 'cached', result: entry, shared: true });
+      return true;
+    }
     if (found.kind !== 'hit') return false;
     if (this.o.workspace) {
       const problem = await this.o.cache.restore(found.result, this.o.workspace.runDir);
@@ -360,7 +370,7 @@ export class TargetBuilder {
     } else if (await this.o.cache.verify(found.result)) {
       return false;
     }
-    this.finishDone({ target, key, outputs: found.result.outputs, outcome: 'cached', result: found.result });
+    this.finishDone({ target, key, outputs: found.result.outputs, outcome: 'cached', result: found.result, shared: pulled });
     return true;
   }
 
@@ -629,6 +639,7 @@ export class TargetBuilder {
     this.o.emit({
       event: 'target', target: target.name, outcome, key, executor, ...(durationMs !== undefined ? { durationMs } : {}),
       ...(last && sameOutputs(outputs, last) ? { identicalOutput: true } : {}), ...(o.resumed ? { resumedFromCheckpoint: true } : {}),
+      ...(o.shared ? { fromSharedCache: true } : {}),
     });
     this.o.record(target.name, {
       outcome,

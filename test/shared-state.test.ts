@@ -221,10 +221,28 @@ describe('the action cache on the volume, shared by machines building with EXECU
     for (const key of keys) expect(existsSync(join(standin, 'volume', statePaths.action(key))), key).toBe(true);
 
     const b = machine('B', standin);
+    // B's dry run says what its build will do: nothing to run, every target from the shared cache,
+    // and it writes nothing to B's cache (the entries and the area list are read into a temporary directory).
+    const plan = await on(b, [...args.filter((a) => a !== '--json'), '-n', '--json']);
+    expect(plan.code, plan.stderr + plan.stdout).toBe(0);
+    expect(plan.events.filter((e) => e.event === 'plan' && e.action === 'run').map((e) => e.target)).toEqual([]);
+    expect(summary(plan)).toMatchObject({ status: 'dry-run', wouldRun: 0, cached: (summary(first).built as number) + (summary(first).cached as number) });
+    const fromShared = plan.events.filter((e) => e.event === 'target' && e.fromSharedCache === true).map((e) => e.target as string);
+    expect(fromShared).toEqual(expect.arrayContaining(['database', 'fit-regional', 'h5:states/DE']));
+    const written = existsSync(b.cache) ? readdirSync(b.cache, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name).slice(b.cache.length + 1)) : [];
+    expect(written.filter((f) => /^(actions|cas|runs|remote)\//.test(f))).toEqual([]);
+    const text = await on(b, [...args.filter((a) => a !== '--json'), '-n']);
+    expect(text.stdout).toMatch(/dry run: 0 would run, \d+ cached/);
+    // explain agrees with -n (one code path).
+    const why = await on(b, ['explain', 'fit-regional', ...args.slice(GOALS.length).filter((a) => a !== '--json')]);
+    expect(why.code, why.stderr).toBe(0);
+    expect(why.stdout).toMatch(/^fit-regional: cached: nothing changed; the build would use entry [0-9a-f]{12} from the shared cache \(another machine built it\)/);
+
     const sentBefore = transfers(standin).length;
     const second = await on(b, args);
     expect(second.code, second.stderr + second.stdout).toBe(0);
     expect(built(second)).toEqual([]);
+    expect(second.events.filter((e) => e.event === 'target' && e.fromSharedCache === true).map((e) => e.target as string).sort()).toEqual(fromShared.sort());
     expect(summary(second).cached).toBe((summary(first).built as number) + (summary(first).cached as number));
     expect(standinCalls(standin)).toHaveLength(calls);
     // B downloaded entries, and of the outputs only the area list (the scheduler reads it to
@@ -257,7 +275,7 @@ describe('the action cache on the volume, shared by machines building with EXECU
     const before = new Set(standinCalls(standin).map((c) => c.id));
     const r = await on(machine('E', standin), args);
     expect(r.code, r.stderr + r.stdout).toBe(0);
-    expect(r.events.filter((e) => e.event === 'warning').map((e) => e.message)).toEqual([expect.stringMatching(new RegExp(`^warning: the shared cache entry build/state/actions/../${acs}\\.json on standin:.* is corrupt \\(.*\\); it is not trusted$`))]);
+    expect(r.events.filter((e) => e.event === 'warning').map((e) => e.message)).toEqual([expect.stringMatching(new RegExp(`^the shared cache entry build/state/actions/../${acs}\\.json on standin:.* is corrupt \\(.*\\); it is not trusted$`))]);
     expect(built(r)).toEqual(['acs']);
     // acs is a data target, which EXECUTOR=modal runs on Modal: its one call is the only new one.
     const fresh = standinCalls(standin).filter((c) => !before.has(c.id));

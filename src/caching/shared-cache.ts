@@ -9,6 +9,13 @@ import type { ActionResult } from './cache.ts';
 export interface SharedActionCache {
   /** Copies the entry any machine committed for `key` into the local cache; true when it did. */
   pull(key: ActionKey): Promise<boolean>;
+  /** That entry as `pull` would commit it, read without writing anything here (a dry run); null when there is none. */
+  peek(key: ActionKey): Promise<ActionResult | null>;
+  /**
+   * Downloads these blobs into `dir` (named by digest), checked, without touching the local cache:
+   * a dry run reads a fan-out's list this way when another machine built it. False when it could not.
+   */
+  peekBlobs(digests: string[], dir: string): Promise<boolean>;
   /** Offers an entry this build committed (a no-op when the shared tier has it already); sent in batches. */
   push(result: ActionResult): void;
   /** Sends what push queued; the build awaits it before it ends. */

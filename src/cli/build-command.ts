@@ -57,6 +57,19 @@ async function executors(p: PreparedBuild, cache: Cache, settings: Settings, o: 
   return { executors: out, shared: modal.sharedCache(cache, o.warn) };
 }
 
+/**
+ * What a dry run (-n, explain) reads of the action cache every machine shares, exactly when the
+ * build would ask it (EXECUTOR=modal or MODAL_TARGETS, not a coordinator): so -n says `cached` for
+ * what another machine built. It only reads: nothing is written to this cache.
+ */
+export async function planSharedCache(p: PreparedBuild, cache: Cache, settings: Settings, warn: (message: string) => void): Promise<SharedActionCache | undefined> {
+  if (!wantsModal(p.vars) || !settings.modal.configured) return undefined;
+  const { isVolumeState } = await import('../executors/modal/remote-state.ts');
+  if (isVolumeState(p.cacheDir, settings.modal)) return undefined;
+  const [{ VolumeActionCache }, { modalTransport }] = await Promise.all([import('../executors/modal/shared-cache.ts'), import('../executors/modal/config.ts')]);
+  return new VolumeActionCache({ transport: modalTransport(settings.modal), cache, cacheDir: p.cacheDir, warn });
+}
+
 /** `./build.ts pipeline` and `./build.ts <target>...`: the process exit code, and whether the build replayed a run. */
 export async function buildCommand(o: BuildOptions): Promise<{ code: number; replayed: boolean }> {
   const started = Date.now();
@@ -81,7 +94,8 @@ export async function buildCommand(o: BuildOptions): Promise<{ code: number; rep
       if (e.event === 'plan' && e.action === 'run' && p.graph.nodes.get(e.target)?.kind !== 'fanout') wouldRun++;
       emit(e);
     };
-    const planned = await planBuild({ prepared: p, cache, emit: counting, signal: o.signal, jobs: o.argv.flags.jobs, executorFor, showCommands: true });
+    const shared = await planSharedCache(p, cache, o.settings, (message) => emit({ event: 'warning', message }));
+    const planned = await planBuild({ prepared: p, cache, emit: counting, signal: o.signal, jobs: o.argv.flags.jobs, executorFor, showCommands: true, ...(shared && { shared }) });
     await p.memo.save().catch(ignoreEnvironmentFailure);
     if (planned.usageError) throw planned.usageError;
     emit({

@@ -7,6 +7,7 @@ import { UsageError } from '../report/failures.ts';
 import { planBuild } from '../plan.ts';
 import { ignoreEnvironmentFailure } from '../report/environment-failure.ts';
 import { prepareBuild } from './prepare-build.ts';
+import { planSharedCache } from './build-command.ts';
 import { findRun, type RunSource } from './run-source.ts';
 import type { DigestMemo } from '../caching/digest-memo.ts';
 import { diffFingerprints, type Fingerprint } from '../fingerprint.ts';
@@ -36,9 +37,10 @@ export async function explainCommand({ words, argv, settings, logger }: CommandC
   const cache = new Cache(p.cacheDir, p.memo, p.envsDir);
   const events: Event[] = [];
   let today: Fingerprint | undefined;
+  const shared = await planSharedCache(p, cache, settings, (message) => process.stderr.write(`warning: ${message}\n`));
   const planned = await planBuild({
     prepared: p, cache, emit: (e) => events.push(e), signal: new AbortController().signal, jobs: 1,
-    executorFor: executorChooser(p.pipeline, p.vars), showCommands: false,
+    executorFor: executorChooser(p.pipeline, p.vars), showCommands: false, ...(shared && { shared }),
     onFingerprint: (t, fp) => {
       if (t.name === name) today = fp;
     },
@@ -86,7 +88,7 @@ function render(e: Explanation): string {
     return [`${head}:`, ...since.map((c) => `  ${c}`)].join('\n');
   }
   const head = e.action === 'cached' ? `${e.target}: cached` : e.action === 'failed' ? `${e.target}: cannot be planned` : `${e.target}: would run`;
-  const lines = e.action === 'cached' ? [`nothing changed; the build would use entry ${e.key?.slice(0, 12)}`] : e.causes.map(describeCause);
+  const lines = e.action === 'cached' ? [`nothing changed; the build would use entry ${e.key?.slice(0, 12)}${e.fromSharedCache ? ' from the shared cache (another machine built it)' : ''}`] : e.causes.map(describeCause);
   if (e.closest) lines.push(`(compared with the closest cache entry ${e.closest.key.slice(0, 12)}, ${e.closest.createdAt})`);
   if (lines.length === 1) return `${head}: ${lines[0]}`;
   return [`${head}:`, ...lines.map((c) => `  ${c}`)].join('\n');
@@ -119,7 +121,7 @@ export function explain(name: string, events: Event[], isFanout: boolean): Expla
     return [head, ...childPlans.map(own), ...roots.filter((r) => !r.target.startsWith(expand.childPrefix))];
   }
   const outcome = outcomes.get(name);
-  if (outcome?.outcome === 'cached') return [{ target: name, action: 'cached', causes: [], ...(outcome.key ? { key: outcome.key } : {}) }];
+  if (outcome?.outcome === 'cached') return [{ target: name, action: 'cached', causes: [], ...(outcome.key ? { key: outcome.key } : {}), ...(outcome.fromSharedCache ? { fromSharedCache: true } : {}) }];
   if (outcome?.outcome === 'failed') {
     return [{ target: name, action: 'failed', causes: [{ kind: 'cannot-plan', error: outcome.error ?? outcome.reason ?? 'failed', ...(outcome.reason ? { reason: outcome.reason } : {}) }] }];
   }

@@ -88,6 +88,8 @@ const buildEvents = [
     history: targetHistory.optional(),
     /** Its checkpoint directory held what an earlier attempt of the same action left. */
     resumedFromCheckpoint: z.literal(true).optional(),
+    /** Cached from the action cache every machine shares (the Modal volume): another machine built it. */
+    fromSharedCache: z.literal(true).optional(),
     runEstimate: runEstimate.optional(),
   }).describe('A target\'s action started; `logFile` is where its output goes (the live view shows its latest line); `history` and `runEstimate` feed the time-left estimate.'),
   z.strictObject({
@@ -105,6 +107,8 @@ const buildEvents = [
     identicalOutput: z.literal(true).optional(),
     /** It ran from its checkpoint directory's content, left by an earlier attempt of the same action. */
     resumedFromCheckpoint: z.literal(true).optional(),
+    /** Cached from the action cache every machine shares (the Modal volume): another machine built it. */
+    fromSharedCache: z.literal(true).optional(),
     runEstimate: runEstimate.optional(),
   }).describe('A target finished: built, cached (restored from the cache), failed, cancelled (by a signal) or skipped.'),
   z.strictObject({ event: z.literal('expand'), target: z.string(), children: z.number(), childPrefix: z.string() }).describe('A fan-out was expanded into `children` targets named `childPrefix`<item>.'),
@@ -205,6 +209,8 @@ const commandEvents = [
     action: z.enum(['run', 'cached', 'failed']),
     causes: z.array(causeSchema),
     key: z.string().optional(),
+    /** `cached`: the entry is in the action cache every machine shares, not (yet) in this one. */
+    fromSharedCache: z.literal(true).optional(),
     closest: closest.optional(),
     /** `explain <target> RUN_ID=...`: the target as that run recorded it; `causes` are then what changed since its entry. */
     run: z.strictObject({ runId: z.string(), where: z.string(), outcome: z.string(), executor: z.string().optional(), key: z.string().optional(), error: oneLine.optional() }).optional(),

@@ -48,6 +48,7 @@ function marks(e: Extract<Event, { event: 'target' }>): string {
   const said = [
     ...(e.resumedFromCheckpoint ? ['resumed from its checkpoint'] : []),
     ...(e.identicalOutput ? ["output identical to the last run's: downstream stays cached (early cutoff)"] : []),
+    ...(e.fromSharedCache ? ['built by another machine: from the shared cache'] : []),
   ];
   return said.length ? ` (${said.join('; ')})` : '';
 }

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ZodError } from 'zod';
 import type { ActionResult, Cache, OutputRecord } from '../../caching/cache.ts';
@@ -8,6 +9,8 @@ import { parseEntry } from '../../caching/cache.ts';
 import type { SharedActionCache } from '../../caching/shared-cache.ts';
 import { fingerprintSchema, type ActionKey } from '../../fingerprint.ts';
 import { statePaths } from './remote-state.ts';
+import { volumePaths } from './protocol.ts';
+import { digestFile } from '../../caching/hash.ts';
 import type { VolumeSync } from './sync.ts';
 import type { ModalTransport } from './transport.ts';
 
@@ -36,8 +39,8 @@ class Limiter {
 
 export interface VolumeActionCacheOptions {
   transport: ModalTransport;
-  /** Moves blobs between the local cache and the volume's `build/cas` (uploads only what is missing). */
-  sync: VolumeSync;
+  /** Moves blobs between the local cache and the volume's `build/cas` (uploads only what is missing); absent for a dry run's reader, which never pushes. */
+  sync?: VolumeSync;
   cache: Cache;
   cacheDir: string;
   /** A volume that cannot be read or written is a miss plus this warning. */
@@ -86,10 +89,46 @@ export class VolumeActionCache implements SharedActionCache {
   }
 
   async pull(key: ActionKey): Promise<boolean> {
-    if (this.down || this.corrupt.has(key)) return false;
-    const scratch = join(this.o.cacheDir, 'modal', `pull-${randomUUID()}.json`);
+    const entry = await this.read(key, join(this.o.cacheDir, 'modal'));
+    if (!entry) return false;
+    this.o.cache.commit(entry);
+    return true;
+  }
+
+  async peek(key: ActionKey): Promise<ActionResult | null> {
+    const scratch = await mkdtemp(join(tmpdir(), 'build-peek-'));
     try {
-      if (!(await this.shard(key)).has(`${key}.json`)) return false;
+      return await this.read(key, scratch);
+    } finally {
+      await rm(scratch, { recursive: true, force: true });
+    }
+  }
+
+  async peekBlobs(digests: string[], dir: string): Promise<boolean> {
+    if (this.down) return false;
+    for (const d of new Set(digests)) {
+      const local = join(dir, d);
+      try {
+        // build/cas, or state/cas for an output a remote coordinator committed (sync.ts download).
+        await this.o.transport.get([{ remote: volumePaths.blob(d), local }]).catch(() => this.o.transport.get([{ remote: statePaths.blob(d), local }]));
+        if ((await digestFile(local, { workers: false })).digest !== d) return false;
+      } catch {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  /**
+   * The volume's entry for `key`, checked (its key, its schema), with each output whose blob this
+   * machine lacks recorded as remote-resident on this transport; null on a miss. The entry file is
+   * fetched through `scratchDir`, and removed.
+   */
+  private async read(key: ActionKey, scratchDir: string): Promise<ActionResult | null> {
+    if (this.down || this.corrupt.has(key)) return null;
+    const scratch = join(scratchDir, `pull-${randomUUID()}.json`);
+    try {
+      if (!(await this.shard(key)).has(`${key}.json`)) return null;
       await this.o.transport.get([{ remote: statePaths.action(key), local: scratch }]);
       const text = await readFile(scratch, 'utf8');
       let entry, fingerprint;
@@ -101,26 +140,25 @@ export class VolumeActionCache implements SharedActionCache {
         // One bad entry is a miss (rebuilt here; the key stays taken on the volume), said once.
         this.corrupt.add(key);
         const why = error instanceof ZodError ? `${error.issues[0]?.path.join('.')}: ${error.issues[0]?.message}` : (error as Error).message.split('\n')[0];
-        this.o.warn(`warning: the shared cache entry ${statePaths.action(key)} on ${this.o.transport.id} is corrupt (${why}); it is not trusted`);
-        return false;
+        this.o.warn(`the shared cache entry ${statePaths.action(key)} on ${this.o.transport.id} is corrupt (${why}); it is not trusted`);
+        return null;
       }
       const outputs: Record<string, OutputRecord> = {};
       for (const [path, record] of Object.entries(entry.outputs)) {
-        if (record.remote && record.remote !== this.o.transport.id) return false;
+        if (record.remote && record.remote !== this.o.transport.id) return null;
         outputs[path] = record.remote || existsSync(this.o.cache.blobPath(record.digest)) ? record : { ...record, remote: this.o.transport.id };
       }
-      this.o.cache.commit({ ...entry, outputs, fingerprint });
-      return true;
+      return { ...entry, outputs, fingerprint };
     } catch (error) {
       this.warnOnce(`the shared action cache on ${this.o.transport.id} could not be read (${(error as Error).message.split('\n')[0]}); building locally what it would have held`);
-      return false;
+      return null;
     } finally {
       await rm(scratch, { force: true });
     }
   }
 
   push(result: ActionResult): void {
-    if (this.down) return;
+    if (this.down || !this.o.sync) return;
     this.queue.push(result);
     this.timer ??= setTimeout(() => {
       this.timer = undefined;
@@ -147,7 +185,7 @@ export class VolumeActionCache implements SharedActionCache {
       const fresh: ActionResult[] = [];
       for (const result of batch) if (!(await this.shard(result.key)).has(`${result.key}.json`)) fresh.push(result);
       if (fresh.length === 0) return;
-      await this.o.sync.ensureBlobs(fresh.flatMap((r) => Object.values(r.outputs).filter((o) => !o.remote).map((o) => o.digest)));
+      await this.o.sync!.ensureBlobs(fresh.flatMap((r) => Object.values(r.outputs).filter((o) => !o.remote).map((o) => o.digest)));
       await mkdir(scratch, { recursive: true });
       const files: { local: string; remote: string }[] = [];
       for (const result of fresh) {
@@ -170,6 +208,6 @@ export class VolumeActionCache implements SharedActionCache {
   private warnOnce(message: string): void {
     if (this.down) return;
     this.down = true;
-    this.o.warn(`warning: ${message}`);
+    this.o.warn(message);
   }
 }
