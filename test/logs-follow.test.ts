@@ -32,6 +32,8 @@ describe('logs -f', () => {
       const followed = await cli(['logs', `RUN_ID=${runId}`, '-f'], { cache });
       expect(followed.code, `${status}: ${followed.stderr}`).toBe(code);
       expect(followed.stdout).toContain(`${status}: ...`);
+      // A run whose process died mid-run says so on stderr, with what to do; the others print nothing there.
+      expect(followed.stderr).toBe(status === 'running' ? `run ${runId} is interrupted: its build process is gone; rerun the same build (what it finished is cached)\n` : '');
       // Without -f, printing the log is all it does.
       expect((await cli(['logs', `RUN_ID=${runId}`], { cache })).code).toBe(0);
     }

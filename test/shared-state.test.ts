@@ -184,6 +184,7 @@ describe('a run on the volume, seen from another machine', () => {
     expect(list.stdout).toMatch(new RegExp(`${dying}\\s+interrupted\\s+standin.*coordinator lost; resume: ./build.ts pipeline EXECUTOR=modal RUN_ID=${dying} --detach`));
     const followed = await on(b, ['logs', `RUN_ID=${dying}`, '-f']);
     expect(followed.code).toBe(1);
+    expect(followed.stderr).toBe(`run ${dying} is interrupted: its coordinator is gone; resume it with ./build.ts pipeline EXECUTOR=modal RUN_ID=${dying} --detach\n`);
   });
 
   it('a volume that cannot be read is one warning, and status shows the local runs', async () => {

@@ -6,7 +6,7 @@ import type { Settings } from './settings.ts';
 import { UsageError } from '../report/failures.ts';
 import { checkRunId, readMeta, runDir, type RunMeta } from '../run.ts';
 import type { BuilderState } from '../run-heartbeat.ts';
-import { builderOf, findRun, shownStatus, type RunSource } from './run-source.ts';
+import { builderOf, findRun, resumeCommand, shownStatus, type RunSource } from './run-source.ts';
 import { parseVariables } from '../variables.ts';
 import { VARIABLES } from '../../tasks/index.ts';
 
@@ -54,7 +54,7 @@ export async function logsCommand(argv: Argv, settings: Settings, words: string[
     }
     if (!argv.flags.follow) return 0;
     const meta = await readRunMeta(source, runId);
-    return runExitCode(meta, await builderOf(source, meta));
+    return followedExit(source, meta);
   }
   let offset = 0;
   for (;;) {
@@ -67,10 +67,20 @@ export async function logsCommand(argv: Argv, settings: Settings, words: string[
       offset += await logs.copyFrom(rel, offset);
       // Read once more: the builder may have ended between the two reads above.
       const last = await readRunMeta(source, runId);
-      return runExitCode(last, await builderOf(source, last));
+      return followedExit(source, last);
     }
     await sleep(pollMs);
   }
+}
+
+/** A followed run's exit code; a run whose builder is gone mid-run also gets a line saying so and what resumes it. */
+async function followedExit(source: RunSource, meta: RunMeta): Promise<number> {
+  const builder = await builderOf(source, meta);
+  if (shownStatus(meta, builder) === 'interrupted') {
+    const resume = source.remote ? `resume it with ${resumeCommand(meta.runId)}` : 'rerun the same build (what it finished is cached)';
+    process.stderr.write(`run ${meta.runId} is interrupted: its ${source.remote ? 'coordinator' : 'build process'} is gone; ${resume}\n`);
+  }
+  return runExitCode(meta, builder);
 }
 
 /** The run's meta.json now (from the volume for a remote run); unreadable is a usage error. */
