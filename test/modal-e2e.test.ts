@@ -131,14 +131,16 @@ describe('EXECUTOR=modal on the example pipeline (stand-in)', () => {
   });
 
   it('-n names where each target would run; MODAL_TARGETS moves a local target there too', async () => {
-    const plan = await remote(GOALS, 'plan', {}, ['MODAL_TARGETS=area-list', '-n']);
+    // A volume of its own: on the shared one, -n would find A's entries there (the shared action cache) and say cached.
+    const own = { MODAL_STANDIN_DIR: join(work, 'standin-plan') };
+    const plan = await remote(GOALS, 'plan', own, ['MODAL_TARGETS=area-list', '-n']);
     expect(plan.code, plan.stderr).toBe(0);
     const where = (t: string) => plan.events.find((e) => e.event === 'plan' && e.target === t) as { executor?: string; resourceClass?: string } | undefined;
     expect(where('db-age')).toMatchObject({ executor: 'modal', resourceClass: 'data' });
     expect(where('fit-regional')).toMatchObject({ executor: 'modal', resourceClass: 'T4' });
     expect(where('area-list')).toMatchObject({ executor: 'modal', resourceClass: 'cpu' });
     expect(where('diagnostics')).toMatchObject({ executor: 'local' });
-    const text = await cli([...GOALS, `REPO=${repo}`, ...SMALL, 'EXECUTOR=modal', 'MODAL_TARGETS=area-list', '-n'], { cache: cache('plan'), env });
+    const text = await cli([...GOALS, `REPO=${repo}`, ...SMALL, 'EXECUTOR=modal', 'MODAL_TARGETS=area-list', '-n'], { cache: cache('plan'), env: { ...env, ...own } });
     expect(text.stdout).toMatch(/^would run database \[modal data\]  \(/m);
     expect(text.stdout).toMatch(/^would run area-list \[modal cpu\]  \(/m);
     expect(text.stdout).toMatch(/^would run diagnostics  \(/m);
