@@ -145,6 +145,19 @@ describe('the --json contract', () => {
     expect(contract('pipeline', { stdout: log, stderr: '' }).at(-1)).toMatchObject({ event: 'summary', status: 'completed' });
   }, 300_000);
 
+  it('--help --json is the commands as events: every one for ./build.ts --help, one for <command> --help', async () => {
+    const all = await cli(['--help', '--json'], { cache });
+    expect(all.code, all.stderr).toBe(0);
+    const commands = contract(null, all);
+    expect(commands.map((e) => e.name)).toEqual(COMMANDS.map((c) => c.name));
+    const one = await cli(['pipeline', '--help', '--json'], { cache });
+    expect(one.code, one.stderr).toBe(0);
+    const [pipeline, ...rest] = contract('pipeline', one);
+    expect(rest).toEqual([]);
+    expect(pipeline).toMatchObject({ event: 'command', name: 'pipeline', usage: expect.arrayContaining([expect.stringMatching(/^\.\/build\.ts pipeline /)]) });
+    expect(pipeline!.options).toEqual(expect.arrayContaining([{ flag: '--dry-run', short: '-n', help: expect.any(String) }, { flag: '--jobs', short: '-j', value: expect.any(String), help: expect.any(String) }]));
+  });
+
   it('covers every command of the table that takes --json', () => {
     const taking = COMMANDS.filter((c) => c.flags.includes('json')).map((c) => c.name);
     expect(taking.length).toBeGreaterThan(10);

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FLAGS, type FlagName, type FlagSpec } from './argv.ts';
 import type { Command } from './command.ts';
+import type { Event } from '../report/events.ts';
 import { projectRoot } from './settings.ts';
 import { UsageError } from '../report/failures.ts';
 import { didYouMean } from '../util/did-you-mean.ts';
@@ -40,6 +41,20 @@ export function commandHelp(command: Command): string {
     '',
     'Variables (VAR=value): ./build.ts vars.',
   ].join('\n');
+}
+
+/** `--help --json`: the same as events, one per command (every command, or the one asked about). */
+export function helpEvents(commands: readonly Command[]): Extract<Event, { event: 'command' }>[] {
+  return commands.map((c) => ({
+    event: 'command',
+    name: c.name,
+    usage: c.usage.map((form) => `./build.ts ${form}`),
+    summary: c.summary,
+    options: [...c.flags, 'help' as const].map((name) => {
+      const spec: FlagSpec = FLAGS[name];
+      return { flag: `--${name}`, ...(spec.short && { short: `-${spec.short}` }), ...(spec.value && { value: spec.value }), help: spec.help };
+    }),
+  }));
 }
 
 /** `-n, --dry-run      show what...`, aligned. */

@@ -34,7 +34,12 @@ export async function main(args: string[]): Promise<number> {
     return usageFailure(error, args.includes('--json') ? jsonLogger(invocation?.command.name ?? null) : null);
   }
   if (argv.flags.help) {
-    const { commandHelp, globalHelp } = await import('./help.ts');
+    const { commandHelp, globalHelp, helpEvents } = await import('./help.ts');
+    if (argv.flags.json) {
+      const logger = jsonLogger(invocation?.command.name ?? null);
+      for (const e of helpEvents(invocation ? [invocation.command] : COMMANDS)) logger.emit(e);
+      return 0;
+    }
     process.stdout.write(`${invocation ? commandHelp(invocation.command) : globalHelp(COMMANDS)}\n`);
     return 0;
   }

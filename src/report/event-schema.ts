@@ -277,6 +277,13 @@ const commandEvents = [
   }).describe('`cache verify`: what this pass checked, and what was corrupt (`dryRun`: found, not removed).'),
   z.strictObject({ event: z.literal('cache-remove'), path: z.string(), target: z.string().optional(), key: z.string().optional(), dryRun: z.boolean() }).describe('`cache gc -n`: one action entry that would be removed.'),
   z.strictObject({ event: z.literal('cache-gc'), removedEntries: z.number(), removedBlobs: z.number(), freedBytes: z.number(), dryRun: z.boolean() }).describe('`cache gc`: what was (or, with -n, would be) removed.'),
+  z.strictObject({
+    event: z.literal('command'),
+    name: z.string(),
+    usage: z.array(z.string()),
+    summary: oneLine,
+    options: z.array(z.strictObject({ flag: z.string(), short: z.string().optional(), value: z.string().optional(), help: oneLine })),
+  }).describe('`--help --json`: one command of the CLI (every command for `./build.ts --help`), its usage forms and options.'),
   z.strictObject({ event: z.literal('registry'), location: z.string(), current: z.string().nullable(), versions: z.number() }).describe('`versions`: the registry (where, which version is current), then one event per version, newest first.'),
   z.strictObject({
     event: z.literal('version'),

@@ -127,6 +127,7 @@ function line(e: Event): string | null {
     case 'fetched':
     case 'report':
     case 'diff':
+    case 'command':
       return null;
     default:
       return unreachable(e);
