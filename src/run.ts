@@ -47,6 +47,12 @@ export const targetOutcomeSchema = z.object({
   remote: z.record(z.string(), z.unknown()).optional(),
   /** A built or cached target's outputs, as its cache entry holds them (what a replay links). */
   outputs: z.record(z.string(), outputRecordSchema).optional(),
+  /** Built with the same output bytes as the last run's (early cutoff). */
+  identicalOutput: z.literal(true).optional(),
+  /** It ran from the checkpoint an earlier attempt of the same action left. */
+  resumedFromCheckpoint: z.literal(true).optional(),
+  /** Cached from the action cache every machine shares: another machine built it. */
+  fromSharedCache: z.literal(true).optional(),
 });
 export type TargetOutcome = z.infer<typeof targetOutcomeSchema>;
 

@@ -636,11 +636,13 @@ export class TargetBuilder {
     this.o.counts[outcome]++;
     const executor = result?.executor ?? 'local';
     const last = outcome === 'built' && !envDir ? this.o.history?.lastOutputs(target.name) : undefined;
-    this.o.emit({
-      event: 'target', target: target.name, outcome, key, executor, ...(durationMs !== undefined ? { durationMs } : {}),
-      ...(last && sameOutputs(outputs, last) ? { identicalOutput: true } : {}), ...(o.resumed ? { resumedFromCheckpoint: true } : {}),
-      ...(o.shared ? { fromSharedCache: true } : {}),
-    });
+    // The marks go to the event and to meta.json alike (status RUN_ID=... shows them later).
+    const marks = {
+      ...(last && sameOutputs(outputs, last) ? { identicalOutput: true as const } : {}),
+      ...(o.resumed ? { resumedFromCheckpoint: true as const } : {}),
+      ...(o.shared ? { fromSharedCache: true as const } : {}),
+    };
+    this.o.emit({ event: 'target', target: target.name, outcome, key, executor, ...(durationMs !== undefined ? { durationMs } : {}), ...marks });
     this.o.record(target.name, {
       outcome,
       key,
@@ -648,6 +650,7 @@ export class TargetBuilder {
       ...(durationMs !== undefined ? { durationMs } : {}),
       ...(result?.remote ? { remote: { ...result.remote, ...(outcome === 'cached' ? { saved: true } : {}) } } : {}),
       outputs,
+      ...marks,
     });
   }
 
@@ -658,7 +661,7 @@ export class TargetBuilder {
     const outcome = reason === 'cancelled' || this.o.signal.aborted ? 'cancelled' : 'failed';
     this.o.counts[outcome]++;
     this.o.emit({ event: 'target', target: target.name, outcome, reason, error: message, ...(key ? { key } : {}), ...(resumed ? { resumedFromCheckpoint: true } : {}) });
-    this.o.record(target.name, { outcome, error: message, ...(key ? { key } : {}), ...(remote ? { remote } : {}) });
+    this.o.record(target.name, { outcome, error: message, ...(key ? { key } : {}), ...(remote ? { remote } : {}), ...(resumed ? { resumedFromCheckpoint: true } : {}) });
   }
 }
 

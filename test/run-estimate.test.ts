@@ -47,10 +47,8 @@ describe('estimates, early cutoff and resumed checkpoints, from real runs', () =
   };
   const start = (r: CliResult, target: string) => r.events.find((e) => e.event === 'target-start' && e.target === target) as unknown as Start;
   const done = (r: CliResult, target: string) => r.events.find((e) => e.event === 'target' && e.target === target) as unknown as Done;
-  const recorded = (r: CliResult, target: string) => {
-    const meta = JSON.parse(readFileSync(join(root, 'cache', 'runs', summary(r).runId as string, 'meta.json'), 'utf8'));
-    return meta.targets[target].durationMs as number;
-  };
+  const record = (runId: string, target: string) => JSON.parse(readFileSync(join(root, 'cache', 'runs', runId, 'meta.json'), 'utf8')).targets[target] as Record<string, unknown>;
+  const recorded = (r: CliResult, target: string) => record(summary(r).runId as string, target).durationMs as number;
 
   beforeAll(() => {
     root = scratch();
@@ -86,6 +84,12 @@ describe('estimates, early cutoff and resumed checkpoints, from real runs', () =
     expect(Math.abs(fit.runEstimate!.leftMs - (fitMs + reportMs))).toBeLessThanOrEqual(20);
     expect(done(second, 'fit')).toMatchObject({ outcome: 'built', identicalOutput: true });
     expect(done(second, 'report').outcome).toBe('cached');
+    // The mark is in the run's record too, and status shows it later.
+    const secondId = summary(second).runId as string;
+    expect(record(secondId, 'fit')).toMatchObject({ outcome: 'built', identicalOutput: true });
+    expect(record(secondId, 'report').identicalOutput).toBeUndefined();
+    const shown = await cli(['status', `RUN_ID=${secondId}`], { cache: join(root, 'cache') });
+    expect(shown.stdout).toMatch(/^\s+built\s+fit \S+ \(early cutoff: output identical to the last run's\)$/m);
 
     // The terminal view of that event names the first run's duration.
     let written = '';
@@ -111,6 +115,7 @@ describe('estimates, early cutoff and resumed checkpoints, from real runs', () =
     expect(resumed.stdout).toMatch(/^built\s+fit \d+\.\ds \(resumed from its checkpoint; output identical to the last run's: downstream stays cached \(early cutoff\)\)$/m);
     const runId = /\(run (\S+)\)/.exec(resumed.stdout)![1]!;
     const log = readFileSync(join(root, 'cache', 'runs', runId, 'logs', 'fit.log'), 'utf8');
+    expect(record(runId, 'fit')).toMatchObject({ outcome: 'built', resumedFromCheckpoint: true, identicalOutput: true });
     expect(log).toContain('resuming at epoch 3');
     expect(log).not.toContain('epoch 1 loss');
     expect(existsSync(join(root, 'cache', 'runs', runId, 'artifacts', 'report.txt'))).toBe(true);

@@ -245,6 +245,8 @@ describe('the action cache on the volume, shared by machines building with EXECU
     expect(second.code, second.stderr + second.stdout).toBe(0);
     expect(built(second)).toEqual([]);
     expect(second.events.filter((e) => e.event === 'target' && e.fromSharedCache === true).map((e) => e.target as string).sort()).toEqual(fromShared.sort());
+    const secondMeta = JSON.parse(readFileSync(join(b.cache, 'runs', summary(second).runId as string, 'meta.json'), 'utf8')) as { targets: Record<string, { fromSharedCache?: true }> };
+    expect(Object.entries(secondMeta.targets).filter(([, t]) => t.fromSharedCache).map(([n]) => n).sort()).toEqual(fromShared.sort());
     expect(summary(second).cached).toBe((summary(first).built as number) + (summary(first).cached as number));
     expect(standinCalls(standin)).toHaveLength(calls);
     // B downloaded entries, and of the outputs only the area list (the scheduler reads it to

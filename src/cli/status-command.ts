@@ -73,7 +73,8 @@ export async function statusCommand({ argv, settings, words, logger }: CommandCo
     ];
     for (const [name, t] of shown.sort(([a], [b]) => a.localeCompare(b))) {
       const where = t.executor && t.executor !== 'local' ? ` [${t.executor}]` : '';
-      out.push(`  ${t.outcome.padEnd(9)} ${name}${where} ${t.durationMs !== undefined ? seconds(t.durationMs) : ''}${t.error ? `  ${t.error.split('\n')[0]}` : ''}`);
+      const marks = [...(t.resumedFromCheckpoint ? ['resumed from its checkpoint'] : []), ...(t.identicalOutput ? ['early cutoff: output identical to the last run\'s'] : []), ...(t.fromSharedCache ? ['from the shared cache'] : [])];
+      out.push(`  ${t.outcome.padEnd(9)} ${name}${where} ${t.durationMs !== undefined ? seconds(t.durationMs) : ''}${marks.length ? ` (${marks.join('; ')})` : ''}${t.error ? `  ${t.error.split('\n')[0]}` : ''}`);
     }
     process.stdout.write(`${out.join('\n')}\n`);
     return 0;

@@ -202,7 +202,10 @@ const commandEvents = [
     durationMs: z.number().optional(),
     error: z.string().optional(),
     remote: z.record(z.string(), z.unknown()).optional(),
-  }).describe('`status RUN_ID=...`: one target of the run, as recorded (`running` while it runs).'),
+    identicalOutput: z.literal(true).optional(),
+    resumedFromCheckpoint: z.literal(true).optional(),
+    fromSharedCache: z.literal(true).optional(),
+  }).describe('`status RUN_ID=...`: one target of the run, as recorded (`running` while it runs), with the marks of its `target` event.'),
   z.strictObject({
     event: z.literal('explain'),
     target: z.string(),
