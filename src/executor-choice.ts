@@ -1,6 +1,7 @@
 import { UsageError } from './report/failures.ts';
 import type { ExecutorKind, Pipeline, Target, Vars } from './target.ts';
 import { didYouMean } from './util/did-you-mean.ts';
+import { targetGlob } from './util/target-glob.ts';
 
 /**
  * Where each target runs, from the variables: `EXECUTOR=modal` sends the targets that declare
@@ -24,7 +25,7 @@ export function wantsModal(vars: Vars): boolean {
 }
 
 /**
- * MODAL_TARGETS as regular expressions; a pattern that names no declared target (nor a fan-out's
+ * MODAL_TARGETS as regular expressions (target globs, as `status` and `cache ls` read them); a pattern that names no declared target (nor a fan-out's
  * items, `h5:states/*`), or only targets that always run here, is a usage error naming it.
  */
 function modalPatterns(pipeline: Pipeline, list: string | undefined): RegExp[] {
@@ -33,7 +34,7 @@ function modalPatterns(pipeline: Pipeline, list: string | undefined): RegExp[] {
   const prefixes = pipeline.nodes.flatMap((n) => (n.kind === 'fanout' ? [n.fanout.childPrefix] : []));
   return list.split(',').map((word) => {
     const pattern = word.trim();
-    const re = new RegExp(`^${pattern.split('*').map(escape).join('.*')}$`);
+    const re = targetGlob(pattern);
     const matched = targets.filter((t) => re.test(t.name));
     const items = prefixes.some((prefix) => pattern.startsWith(prefix) || re.test(prefix));
     if (matched.length === 0 && !items) {
@@ -46,5 +47,3 @@ function modalPatterns(pipeline: Pipeline, list: string | undefined): RegExp[] {
     return re;
   });
 }
-
-const escape = (text: string) => text.replace(/[.+?^${}()|[\]\\]/g, '\\$&');

@@ -40,7 +40,7 @@ export function builderState(beat: Heartbeat | null, startedAt: string, now: num
 }
 
 /** Parses heartbeat bytes; anything unreadable is no heartbeat. */
-export function parseHeartbeat(text: string | null): Heartbeat | null {
+function parseHeartbeat(text: string | null): Heartbeat | null {
   if (text === null) return null;
   try {
     return heartbeatSchema.parse(JSON.parse(text));

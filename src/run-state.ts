@@ -30,7 +30,12 @@ export const HALF_MADE_GRACE_MS = 10 * 60_000;
  */
 export function runProcessAlive(meta: RunMeta): boolean {
   if (meta.host && meta.host !== hostname()) return true;
-  return isAlive(meta.pid, meta.pidStart ?? '');
+  return runProcessHere(meta);
+}
+
+/** Whether the run's process is alive on this machine and is that process: what may be signalled. */
+export function runProcessHere(meta: RunMeta): boolean {
+  return (!meta.host || meta.host === hostname()) && isAlive(meta.pid, meta.pidStart ?? '');
 }
 
 /** A run still marked running whose process is gone was killed; say so instead of "running". */

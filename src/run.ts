@@ -34,6 +34,16 @@ export function checkRunId(value: string): RunId {
   return value as RunId;
 }
 
+/** What a target's line says beside its outcome: in its `target` event and in meta.json alike. */
+export const targetMarks = {
+  /** Built with the same output bytes as the last run that had it: what depends on it can stay cached (early cutoff). */
+  identicalOutput: z.literal(true).optional(),
+  /** It ran from its checkpoint directory's content, left by an earlier attempt of the same action. */
+  resumedFromCheckpoint: z.literal(true).optional(),
+  /** Cached from the action cache every machine shares (the Modal volume): another machine built it. */
+  fromSharedCache: z.literal(true).optional(),
+};
+
 export const targetOutcomeSchema = z.object({
   outcome: z.enum(['built', 'cached', 'failed', 'skipped', 'running', 'cancelled']),
   key: z.string().optional(),
@@ -47,12 +57,7 @@ export const targetOutcomeSchema = z.object({
   remote: z.record(z.string(), z.unknown()).optional(),
   /** A built or cached target's outputs, as its cache entry holds them (what a replay links). */
   outputs: z.record(z.string(), outputRecordSchema).optional(),
-  /** Built with the same output bytes as the last run's (early cutoff). */
-  identicalOutput: z.literal(true).optional(),
-  /** It ran from the checkpoint an earlier attempt of the same action left. */
-  resumedFromCheckpoint: z.literal(true).optional(),
-  /** Cached from the action cache every machine shares: another machine built it. */
-  fromSharedCache: z.literal(true).optional(),
+  ...targetMarks,
 });
 export type TargetOutcome = z.infer<typeof targetOutcomeSchema>;
 

@@ -1,9 +1,9 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { makeRunId, runDir, startingMeta, type RunMeta, type RunStatus } from '../src/run.ts';
-import { cli, scratchDirs, sleep } from './helpers.ts';
+import { cli, scratchDirs, sleep, waitFor } from './helpers.ts';
 
 /**
  * `logs -f` exits with the followed run's result (issue 12, item 4), so that
@@ -73,8 +73,11 @@ describe('logs -f', () => {
     const standin = scratch();
     const gone = spawnSync(process.execPath, ['-e', '0']).pid!;
     const { runId, dir, meta } = writeRun(join(standin, 'volume', 'build', 'state'), 'running', gone, false);
-    const following = cli(['logs', `RUN_ID=${runId}`, '-f'], { cache: scratch(), env: { MODAL_STANDIN_DIR: standin } });
-    await sleep(1500);
+    const follower = scratch();
+    const following = cli(['logs', `RUN_ID=${runId}`, '-f'], { cache: follower, env: { MODAL_STANDIN_DIR: standin } });
+    // It has found the run on the volume (its mirror exists) before the coordinator "starts".
+    await waitFor('the follower to find the run', () => existsSync(join(follower, 'remote')), 60_000);
+    await sleep(500);
     writeFileSync(join(dir, 'heartbeat.json'), JSON.stringify({ at: new Date().toISOString(), intervalMs: 1000 }));
     writeFileSync(join(dir, 'run.log'), 'coordinator started\n');
     await sleep(1000);

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { Cache } from '../src/caching/cache.ts';
 import { DigestMemo } from '../src/caching/digest-memo.ts';
 import type { Digest } from '../src/caching/hash.ts';
-import { scratchDirs } from './helpers.ts';
+import { scratchDirs, waitFor } from './helpers.ts';
 
 const scratch = scratchDirs('place-blob');
 
@@ -36,6 +36,7 @@ describe('placing a blob into a run another process reads', () => {
     // The reader: a separate process, as an action's command is; the fewest files one listing saw.
     const reader = spawn('python3', ['-c', `
 import glob, sys
+print("ready", flush=True)
 fewest = None
 for _ in range(3000):
     n = len(glob.glob(sys.argv[1] + "/*.h5"))
@@ -47,6 +48,8 @@ print(fewest)
     const exited = new Promise<number | null>((resolve) => reader.on('close', resolve));
     let running = true;
     void exited.then(() => (running = false));
+    // Placing starts once the reader lists: a reader done before any placement would prove nothing (rounds stays 0).
+    await waitFor('the reader to start listing', () => out.startsWith('ready\n') || !running, 60_000);
     let rounds = 0;
     while (running) {
       // The same blob again (a second consumer), then another file in its place and back.
@@ -58,7 +61,7 @@ print(fewest)
     }
     expect(await exited).toBe(0);
     expect(rounds).toBeGreaterThan(0);
-    expect(Number(out.trim())).toBe(files);
+    expect(Number(out.trim().split('\n').pop())).toBe(files);
     // Each path ends as the blob last placed there, a hard link to it (no copy).
     for (let i = 0; i < files; i++) {
       expect(readFileSync(area(i), 'utf8')).toBe(`area ${i} a\n`);

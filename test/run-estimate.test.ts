@@ -89,7 +89,7 @@ describe('estimates, early cutoff and resumed checkpoints, from real runs', () =
     expect(record(secondId, 'fit')).toMatchObject({ outcome: 'built', identicalOutput: true });
     expect(record(secondId, 'report').identicalOutput).toBeUndefined();
     const shown = await cli(['status', `RUN_ID=${secondId}`], { cache: join(root, 'cache') });
-    expect(shown.stdout).toMatch(/^\s+built\s+fit \S+ \(early cutoff: output identical to the last run's\)$/m);
+    expect(shown.stdout).toMatch(/^\s+built\s+fit \S+ \(output identical to the last run's: downstream stays cached \(early cutoff\)\)$/m);
 
     // The terminal view of that event names the first run's duration.
     let written = '';

@@ -6,7 +6,7 @@ import { StandinTransport } from '../src/executors/modal/standin.ts';
 import { statePaths } from '../src/executors/modal/remote-state.ts';
 import { REGISTRY_PATH } from '../src/publish/layout.ts';
 import { FakeHfHub, type FakeRepoId } from './fakes/fake-hf-hub.ts';
-import { APP_DIR, modalPython, standinCalls, transfers } from './modal-helpers.ts';
+import { APP_DIR, killStandinCalls, modalPython, standinCalls, transfers } from './modal-helpers.ts';
 import { built, CLI, cleanup, cli, cliEnv, exampleRepo, SMALL, summary, tempDir, waitFor } from './helpers.ts';
 
 /**
@@ -36,6 +36,8 @@ beforeAll(async () => {
   await hub.start();
 });
 afterAll(async () => {
+  // A test that failed mid-build may leave stand-in calls running.
+  for (const standin of ['standin-runs', 'standin-cache']) killStandinCalls(join(work, standin));
   await hub.close();
   cleanup(repo, work);
 });

@@ -1,6 +1,6 @@
 import type { CommandContext } from './command.ts';
 import type { Event } from '../report/events.ts';
-import { isAlive } from '../caching/action-lock.ts';
+import { runProcessHere } from '../run-state.ts';
 import { modalTransport } from '../executors/modal/config.ts';
 import { cancelRemoteRun } from '../executors/modal/coordinator.ts';
 import { TransportError } from '../executors/modal/transport.ts';
@@ -26,7 +26,8 @@ export async function cancelCommand({ argv, settings, logger }: CommandContext):
   const local = await readMeta(settings.cacheDir, runId);
   if (local.ok) {
     const meta = local.value;
-    if (meta.status !== 'running' || !meta.pid || !isAlive(meta.pid)) {
+    // Never a reused PID, nor a process of another machine sharing this cache.
+    if (meta.status !== 'running' || !runProcessHere(meta)) {
       say({ outcome: 'ended', status: meta.status }, `run ${runId} is not running (${meta.status}); nothing to cancel`);
       return 1;
     }

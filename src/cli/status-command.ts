@@ -1,6 +1,7 @@
 import type { CommandContext } from './command.ts';
 import type { Event } from '../report/events.ts';
 import { UsageError } from '../report/failures.ts';
+import { marks } from '../report/logger.ts';
 import { checkRunId, listRunIds, type RunMeta } from '../run.ts';
 import { effectiveStatus, formatAge, runState } from '../run-state.ts';
 import { builderOf, findRun, remoteRuns, resumeCommand, shownStatus, unreachable } from './run-source.ts';
@@ -73,8 +74,7 @@ export async function statusCommand({ argv, settings, words, logger }: CommandCo
     ];
     for (const [name, t] of shown.sort(([a], [b]) => a.localeCompare(b))) {
       const where = t.executor && t.executor !== 'local' ? ` [${t.executor}]` : '';
-      const marks = [...(t.resumedFromCheckpoint ? ['resumed from its checkpoint'] : []), ...(t.identicalOutput ? ['early cutoff: output identical to the last run\'s'] : []), ...(t.fromSharedCache ? ['from the shared cache'] : [])];
-      out.push(`  ${t.outcome.padEnd(9)} ${name}${where} ${t.durationMs !== undefined ? seconds(t.durationMs) : ''}${marks.length ? ` (${marks.join('; ')})` : ''}${t.error ? `  ${t.error.split('\n')[0]}` : ''}`);
+      out.push(`  ${t.outcome.padEnd(9)} ${name}${where} ${t.durationMs !== undefined ? seconds(t.durationMs) : ''}${marks(t)}${t.error ? `  ${t.error.split('\n')[0]}` : ''}`);
     }
     process.stdout.write(`${out.join('\n')}\n`);
     return 0;

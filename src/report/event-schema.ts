@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { EVENT_SCHEMA_VERSION } from './schema-version.ts';
+import { targetMarks, targetOutcomeSchema } from '../run.ts';
 
 /**
  * The `--json` contract, once: every event any command prints, as zod schemas. events.ts derives
@@ -88,8 +89,6 @@ const buildEvents = [
     history: targetHistory.optional(),
     /** Its checkpoint directory held what an earlier attempt of the same action left. */
     resumedFromCheckpoint: z.literal(true).optional(),
-    /** Cached from the action cache every machine shares (the Modal volume): another machine built it. */
-    fromSharedCache: z.literal(true).optional(),
     runEstimate: runEstimate.optional(),
   }).describe('A target\'s action started; `logFile` is where its output goes (the live view shows its latest line); `history` and `runEstimate` feed the time-left estimate.'),
   z.strictObject({
@@ -103,12 +102,7 @@ const buildEvents = [
     reason: z.string().optional(),
     /** A failure's account: the command, then the tail of its log (several lines). */
     error: z.string().optional(),
-    /** Built, with the same output bytes as the last run that had it: what depends on it can stay cached (early cutoff). */
-    identicalOutput: z.literal(true).optional(),
-    /** It ran from its checkpoint directory's content, left by an earlier attempt of the same action. */
-    resumedFromCheckpoint: z.literal(true).optional(),
-    /** Cached from the action cache every machine shares (the Modal volume): another machine built it. */
-    fromSharedCache: z.literal(true).optional(),
+    ...targetMarks,
     runEstimate: runEstimate.optional(),
   }).describe('A target finished: built, cached (restored from the cache), failed, cancelled (by a signal) or skipped.'),
   z.strictObject({ event: z.literal('expand'), target: z.string(), children: z.number(), childPrefix: z.string() }).describe('A fan-out was expanded into `children` targets named `childPrefix`<item>.'),
@@ -190,22 +184,8 @@ const commandEvents = [
     /** A run on the volume whose coordinator died for good: the command that resumes it. */
     resume: z.string().optional(),
   }).describe('`status`: one run as its meta.json records it (`status` as it is now: a dead `running` run is `interrupted`).'),
-  z.strictObject({
-    event: z.literal('run-target'),
-    runId: z.string(),
-    target: z.string(),
-    outcome: z.enum(['built', 'cached', 'failed', 'skipped', 'running', 'cancelled']),
-    key: z.string().optional(),
-    executor: z.string().optional(),
-    startedAt: z.string().optional(),
-    finishedAt: z.string().optional(),
-    durationMs: z.number().optional(),
-    error: z.string().optional(),
-    remote: z.record(z.string(), z.unknown()).optional(),
-    identicalOutput: z.literal(true).optional(),
-    resumedFromCheckpoint: z.literal(true).optional(),
-    fromSharedCache: z.literal(true).optional(),
-  }).describe('`status RUN_ID=...`: one target of the run, as recorded (`running` while it runs), with the marks of its `target` event.'),
+  // The target's record in meta.json (run.ts), less its outputs, which `cache ls` and the run's files show.
+  z.strictObject({ event: z.literal('run-target'), runId: z.string(), target: z.string(), ...targetOutcomeSchema.omit({ outputs: true }).shape }).describe('`status RUN_ID=...`: one target of the run, as recorded (`running` while it runs), with the marks of its `target` event.'),
   z.strictObject({
     event: z.literal('explain'),
     target: z.string(),

@@ -43,8 +43,8 @@ function runEstimate(e: RunEstimate, sinceMs: number): string {
   return `${left > 0 ? `~${humanDuration(Math.max(left, 1000))} left` : 'past the estimate'}${unknown}`;
 }
 
-/** What a target event adds to its line: an early cutoff, a resumed checkpoint. */
-function marks(e: Extract<Event, { event: 'target' }>): string {
+/** What a target's line adds (its event, or its record in meta.json for `status RUN_ID=...`): an early cutoff, a resumed checkpoint, a shared-cache hit. */
+export function marks(e: Pick<Extract<Event, { event: 'target' }>, 'identicalOutput' | 'resumedFromCheckpoint' | 'fromSharedCache'>): string {
   const said = [
     ...(e.resumedFromCheckpoint ? ['resumed from its checkpoint'] : []),
     ...(e.identicalOutput ? ["output identical to the last run's: downstream stays cached (early cutoff)"] : []),

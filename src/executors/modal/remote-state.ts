@@ -1,7 +1,7 @@
-import { mkdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { digestBytes } from '../../caching/hash.ts';
-import { parseHeartbeat, HEARTBEAT_FILE, type Heartbeat } from '../../run-heartbeat.ts';
+import { readHeartbeat, HEARTBEAT_FILE, type Heartbeat } from '../../run-heartbeat.ts';
 import { readMeta, RUN_ID_PATTERN, sortRunIds, type MetaRead } from '../../run.ts';
 import { failed } from '../../report/failures.ts';
 import { STATE_ROOT, VOLUME_ROOT } from './protocol.ts';
@@ -42,8 +42,6 @@ import type { ModalTransport } from './transport.ts';
  * build must not push to its own cache dir (isVolumeState recognises the stand-in's; on Modal the
  * mount path is the coordinator's to name).
  */
-export { STATE_ROOT };
-
 export const statePaths = {
   runs: `${STATE_ROOT}/runs`,
   run: (runId: string) => `${STATE_ROOT}/runs/${runId}`,
@@ -70,7 +68,7 @@ export function isVolumeState(cacheDir: string, o: { standinDir?: string; volume
 }
 
 /** How status marks where a run lives: `modal:<volume>`, or `standin` for the local stand-in. */
-export function placeLabel(transport: ModalTransport): string {
+function placeLabel(transport: ModalTransport): string {
   return transport.id.startsWith('standin:') ? 'standin' : transport.id;
 }
 
@@ -129,8 +127,7 @@ export class RemoteRuns {
   }
 
   async readHeartbeat(runId: string): Promise<Heartbeat | null> {
-    const local = await this.download(runId, HEARTBEAT_FILE);
-    return parseHeartbeat(local ? await readFile(local, 'utf8').catch(() => null) : null);
+    return (await this.download(runId, HEARTBEAT_FILE)) ? readHeartbeat(join(this.mirrorDir, 'runs', runId)) : null;
   }
 
   /** Names in one of the run's directories (`logs`, `diagnostics`). */
@@ -176,15 +173,8 @@ export class RemoteRuns {
  * transport. The Python side (modal_app/coordinator_core.py) uses the same names.
  */
 export const remoteState = {
-  /** BUILD_CACHE_DIR of every coordinator. */
-  root: STATE_ROOT,
   runs: statePaths.runs,
-  run: statePaths.run,
   meta: (runId: string) => statePaths.runFile(runId, 'meta.json'),
-  /** The coordinator's own output (its CLI's plain output, every attempt appended). */
-  runLog: (runId: string) => statePaths.runFile(runId, 'run.log'),
-  /** One log per action, named as in a local run (cli/logs-command.ts targetLogName). */
-  logs: (runId: string) => statePaths.runFile(runId, 'logs'),
   /** Which call coordinates the run: {@link CoordinatorRecord}, written by the operator at `--detach` (and rewritten by a resume). */
   coordinator: (runId: string) => statePaths.runFile(runId, 'coordinator.json'),
   /** The coordinators' call journal (journal.ts under BUILD_CACHE_DIR): in-flight action calls by action key. */
@@ -193,11 +183,7 @@ export const remoteState = {
   /** The build system's code, content-addressed (buildsys.ts): `<digest>/MANIFEST` is written last. */
   buildsys: (digest: string) => `${VOLUME_ROOT}/buildsys/${digest}`,
   buildsysManifest: (digest: string) => `${VOLUME_ROOT}/buildsys/${digest}/MANIFEST`,
-  buildsysAll: `${VOLUME_ROOT}/buildsys`,
 };
-
-/** The claim key that makes one coordinator live per run (runner_core claims: a file or a modal.Dict entry). */
-export const coordinatorClaimKey = (runId: string) => `coordinator-${runId}`;
 
 /** `coordinator.json`: what `cancel` and the shared-state commands need to find a run's coordinator, and a resume to start another. */
 export interface CoordinatorRecord {

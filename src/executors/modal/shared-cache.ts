@@ -9,9 +9,7 @@ import { parseEntry } from '../../caching/cache.ts';
 import type { SharedActionCache } from '../../caching/shared-cache.ts';
 import { fingerprintSchema, type ActionKey } from '../../fingerprint.ts';
 import { statePaths } from './remote-state.ts';
-import { volumePaths } from './protocol.ts';
-import { digestFile } from '../../caching/hash.ts';
-import type { VolumeSync } from './sync.ts';
+import { downloadBlobs, type VolumeSync } from './sync.ts';
 import type { ModalTransport } from './transport.ts';
 
 /** How long pushes gather before a batch is sent (the build's end flushes at once). */
@@ -106,17 +104,7 @@ export class VolumeActionCache implements SharedActionCache {
 
   async peekBlobs(digests: string[], dir: string): Promise<boolean> {
     if (this.down) return false;
-    for (const d of new Set(digests)) {
-      const local = join(dir, d);
-      try {
-        // build/cas, or state/cas for an output a remote coordinator committed (sync.ts download).
-        await this.o.transport.get([{ remote: volumePaths.blob(d), local }]).catch(() => this.o.transport.get([{ remote: statePaths.blob(d), local }]));
-        if ((await digestFile(local, { workers: false })).digest !== d) return false;
-      } catch {
-        return false;
-      }
-    }
-    return true;
+    return downloadBlobs(this.o.transport, [...new Set(digests)], (d) => join(dir, d), false).then(() => true, () => false);
   }
 
   /**

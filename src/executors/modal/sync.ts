@@ -174,17 +174,8 @@ export class VolumeSync {
     const suffix = `${process.pid}-${Math.random().toString(36).slice(2)}`;
     const tmp = (d: string) => `${this.o.blobPath(d)}.download-${suffix}`;
     try {
-      await this.o.transport.get(wanted.map((d) => ({ remote: volumePaths.blob(d), local: tmp(d) }))).catch(async (error: unknown) => {
-        // An entry a remote coordinator committed keeps its own outputs in its cache dir's store
-        // (state/cas, remote-state.ts): look there for each blob build/cas lacks.
-        for (const d of wanted) {
-          if (await exists(tmp(d))) continue;
-          await this.o.transport.get([{ remote: volumePaths.blob(d), local: tmp(d) }]).catch(() => this.o.transport.get([{ remote: statePaths.blob(d), local: tmp(d) }]).catch(() => Promise.reject(error)));
-        }
-      });
+      await downloadBlobs(this.o.transport, wanted, tmp, this.o.hashWorkers ?? true);
       for (const d of wanted) {
-        const got = await digestFile(tmp(d), { workers: this.o.hashWorkers ?? true });
-        if (got.digest !== d) throw new Error(`downloaded ${volumePaths.blob(d)} hashes to ${got.digest}: the volume copy is corrupt`);
         await chmod(tmp(d), 0o444);
         await rename(tmp(d), this.o.blobPath(d));
         this.o.stored?.(d);
@@ -192,6 +183,24 @@ export class VolumeSync {
     } finally {
       for (const d of wanted) await rm(tmp(d), { force: true });
     }
+  }
+}
+
+/**
+ * Downloads blobs from the volume into `local(d)`, each checked against its digest (a corrupt
+ * volume copy throws): from `build/cas` in one batch, and a blob it lacks from `state/cas`, where
+ * an entry a remote coordinator committed keeps its own outputs (its cache dir's store, remote-state.ts).
+ */
+export async function downloadBlobs(transport: ModalTransport, digests: string[], local: (digest: string) => string, workers: boolean): Promise<void> {
+  await transport.get(digests.map((d) => ({ remote: volumePaths.blob(d), local: local(d) }))).catch(async (error: unknown) => {
+    for (const d of digests) {
+      if (await exists(local(d))) continue;
+      await transport.get([{ remote: volumePaths.blob(d), local: local(d) }]).catch(() => transport.get([{ remote: statePaths.blob(d), local: local(d) }]).catch(() => Promise.reject(error)));
+    }
+  });
+  for (const d of digests) {
+    const got = await digestFile(local(d), { workers });
+    if (got.digest !== d) throw new Error(`downloaded ${volumePaths.blob(d)} hashes to ${got.digest}: the volume copy is corrupt`);
   }
 }
 
